@@ -1,0 +1,25 @@
+using Microsoft.Extensions.Logging;
+
+namespace TestDbKit.Diagnostics;
+
+/// <summary>The kit's log messages, compiled once (no boxing or formatting when logging is off).</summary>
+internal static partial class Log
+{
+    [LoggerMessage(1, LogLevel.Information, "Started {Server} in {Milliseconds} ms")]
+    public static partial void ServerStarted(ILogger logger, string server, long milliseconds);
+
+    [LoggerMessage(2, LogLevel.Debug, "Port {Port} was taken before the server bound it; trying another")]
+    public static partial void PortTaken(ILogger logger, int port);
+
+    [LoggerMessage(3, LogLevel.Warning, "{Server} did not stop within 10 s; killing it")]
+    public static partial void StopTimedOut(ILogger logger, string server);
+
+    [LoggerMessage(4, LogLevel.Warning, "Could not delete {Folder} ({Error}); the watchdog will")]
+    public static partial void DeleteFailed(ILogger logger, string folder, string error);
+
+    [LoggerMessage(5, LogLevel.Information, "Removed {Folder}, left behind by process {Pid}")]
+    public static partial void SweptStale(ILogger logger, string folder, int pid);
+
+    [LoggerMessage(6, LogLevel.Debug, "Could not sweep {Folder}: {Error}")]
+    public static partial void SweepFailed(ILogger logger, string folder, string error);
+}

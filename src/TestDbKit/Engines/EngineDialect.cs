@@ -1,0 +1,85 @@
+using System.Data.Common;
+
+namespace TestDbKit.Engines;
+
+/// <summary>Where a connection string points, without its secret.</summary>
+internal readonly record struct Endpoint(string Host, int Port, string User, string? Database)
+{
+    public override string ToString() => $"{Host}:{Port} as '{User}'" + (Database is null ? "" : $", database '{Database}'");
+}
+
+/// <summary>
+/// Everything that differs between engines: drivers, connection strings, SQL and error codes.
+/// No other part of the kit writes engine-specific SQL.
+/// </summary>
+internal abstract class EngineDialect
+{
+    public static EngineDialect For(DbEngine engine) => engine switch
+    {
+        DbEngine.PostgreSql => PostgreSqlDialect.Instance,
+        DbEngine.MySql => MySqlDialect.Instance,
+        _ => throw new ArgumentOutOfRangeException(nameof(engine), engine, "Unknown engine."),
+    };
+
+    public abstract DbEngine Engine { get; }
+
+    /// <summary>Human name for messages.</summary>
+    public abstract string Name { get; }
+
+    /// <summary>Short lower-case name for folders, variables and CLI arguments.</summary>
+    public abstract string Key { get; }
+
+    public abstract DbConnection CreateConnection(string connectionString);
+
+    /// <summary>Builds a connection string to a server on <paramref name="host"/>.</summary>
+    public abstract string BuildConnectionString(string host, int port, string user, string password, string? database, string applicationName);
+
+    /// <summary>Parses a connection string; throws <see cref="ArgumentException"/> (without the password) when it is malformed.</summary>
+    public abstract Endpoint Parse(string connectionString);
+
+    /// <summary>The password in a connection string, to keep it out of messages.</summary>
+    public abstract string? PasswordOf(string connectionString);
+
+    /// <summary>The same connection string without pooling and with a short connect timeout, for probes.</summary>
+    public abstract string ForProbe(string connectionString, TimeSpan connectTimeout);
+
+    /// <summary>The same connection string aimed at another database.</summary>
+    public abstract string WithDatabase(string connectionString, string? database);
+
+    /// <summary>Drops every idle pooled connection the driver keeps for any connection string.</summary>
+    public abstract void ClearAllPools();
+
+    /// <summary>A statement that proves a session is alive.</summary>
+    public virtual string PingSql => "SELECT 1";
+
+    /// <summary>The server's version string.</summary>
+    public abstract string VersionSql { get; }
+
+    /// <summary>Quotes an identifier after checking it is one the kit would generate or accept.</summary>
+    public abstract string QuoteIdentifier(string name);
+
+    /// <summary>Whether a setting name can be passed to the server safely.</summary>
+    public static bool IsValidSettingName(string name) =>
+        name.Length is > 0 and <= 64 && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '.' or '-');
+
+    /// <summary>Whether a setting value can be passed on a command line safely.</summary>
+    public static bool IsValidSettingValue(string value) =>
+        value.Length <= 1024 && !value.Any(c => char.IsControl(c));
+
+    protected static string Validated(string name)
+    {
+        if (name.Length is 0 or > 63 || !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-' or '$'))
+        {
+            throw new ArgumentException(
+                $"'{name}' is not an identifier the kit accepts: use 1 to 63 ASCII letters, digits, '_', '-' or '$'.",
+                nameof(name));
+        }
+
+        return name;
+    }
+
+    protected ArgumentException Malformed(Exception inner) => new(
+        $"The {Name} connection string is malformed ({inner.GetType().Name}). " +
+        "Check its keywords and separators (key=value pairs separated by ';'); the password is not shown.",
+        inner);
+}

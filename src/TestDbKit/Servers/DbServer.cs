@@ -1,0 +1,274 @@
+using System.Collections.Concurrent;
+using System.Data.Common;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using TestDbKit.Engines;
+using TestDbKit.Servers;
+
+namespace TestDbKit;
+
+/// <summary>
+/// A real database server for tests: started by the kit from local binaries (the default), run in
+/// Docker, or given as an external connection string. Dispose it to stop the server and delete its data.
+/// </summary>
+/// <example>
+/// <code>
+/// await using var server = await DbServer.StartAsync(DbEngine.PostgreSql);
+/// await using var connection = await server.OpenAdminConnectionAsync();
+/// </code>
+/// </example>
+public sealed class DbServer : IAsyncDisposable
+{
+    private static readonly ConcurrentDictionary<DbEngine, Lazy<Task<DbServer>>> SharedServers = new();
+
+    private DbServer(DbEngine engine, ServerInstance instance, bool isShared)
+    {
+        Engine = engine;
+        Instance = instance;
+        IsShared = isShared;
+    }
+
+    /// <summary>The engine this server runs.</summary>
+    public DbEngine Engine { get; }
+
+    /// <summary>The provider actually used (never <see cref="DbServerProvider.Auto"/>).</summary>
+    public DbServerProvider Provider => Instance.Provider;
+
+    /// <summary>A connection string for an administrator (PostgreSQL: <c>postgres</c> on database <c>postgres</c>;
+    /// MySQL: <c>root</c>, no default database). It contains a password: do not log it.</summary>
+    public string AdminConnectionString => Instance.AdminConnectionString;
+
+    /// <summary>Whether this is the run-wide server from <see cref="SharedAsync"/>, which disposing does not stop.</summary>
+    public bool IsShared { get; }
+
+    /// <summary>Whether the kit started this server (Local or Docker) and may therefore stop, crash or freeze it.</summary>
+    public bool IsOwned => Instance.IsOwned;
+
+    internal ServerInstance Instance { get; }
+
+    internal EngineDialect Dialect => EngineDialect.For(Engine);
+
+    /// <summary>
+    /// Starts (or, for <see cref="DbServerProvider.External"/>, reaches) a server of its own for the caller.
+    /// </summary>
+    /// <param name="engine">The engine to run.</param>
+    /// <param name="options">Where the server comes from; defaults plus <c>TESTDBKIT_*</c> variables when null.</param>
+    /// <param name="ct">Cancels the start; anything already started is stopped and deleted.</param>
+    /// <exception cref="DbServerException">No provider could serve; the message says what was tried and how to fix it.</exception>
+    public static async Task<DbServer> StartAsync(DbEngine engine, DbServerOptions? options = null, CancellationToken ct = default)
+    {
+        options ??= new DbServerOptions();
+        var instance = await ServerFactory.CreateAsync(engine, options, ct).ConfigureAwait(false);
+        return new DbServer(engine, instance, isShared: false);
+    }
+
+    /// <summary>
+    /// The run-wide server for <paramref name="engine"/>: started once per test process on first use (safely,
+    /// however many tests ask at once), with default options and <c>TESTDBKIT_*</c> variables, and stopped
+    /// when the process exits. A failed start is not cached: the next call tries again.
+    /// </summary>
+    /// <param name="engine">The engine to run.</param>
+    /// <param name="ct">Stops this caller's wait; the start itself goes on for the others.</param>
+    public static async Task<DbServer> SharedAsync(DbEngine engine, CancellationToken ct = default)
+    {
+        while (true)
+        {
+            var lazy = SharedServers.GetOrAdd(engine, e => new Lazy<Task<DbServer>>(() => StartSharedAsync(e)));
+            try
+            {
+                return await lazy.Value.WaitAsync(ct).ConfigureAwait(false);
+            }
+            catch (Exception) when (lazy.Value.IsFaulted && !ct.IsCancellationRequested)
+            {
+                // Forget the failure so the next caller retries, then report it to this one.
+                SharedServers.TryRemove(new KeyValuePair<DbEngine, Lazy<Task<DbServer>>>(engine, lazy));
+                throw;
+            }
+        }
+    }
+
+    /// <summary>Opens a new connection as the administrator.</summary>
+    public async Task<DbConnection> OpenAdminConnectionAsync(CancellationToken ct = default)
+    {
+        var connection = Dialect.CreateConnection(AdminConnectionString);
+        try
+        {
+            await connection.OpenAsync(ct).ConfigureAwait(false);
+            return connection;
+        }
+        catch
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Stops the server and deletes its data (Local and Docker). Does nothing for a shared server,
+    /// which lives until the process exits, or for an external one, which is not the kit's.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (!IsShared)
+        {
+            await Instance.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Where the server is and which provider runs it; never includes the password.</summary>
+    public override string ToString() => Instance.Description;
+
+    private static async Task<DbServer> StartSharedAsync(DbEngine engine)
+    {
+        var instance = await ServerFactory.CreateAsync(engine, new DbServerOptions(), CancellationToken.None).ConfigureAwait(false);
+        return new DbServer(engine, instance, isShared: true);
+    }
+}
+
+/// <summary>Chooses the provider and turns its failures into one clear <see cref="DbServerException"/>.</summary>
+internal static class ServerFactory
+{
+    public static async Task<ServerInstance> CreateAsync(DbEngine engine, DbServerOptions options, CancellationToken ct, Func<int>? portSource = null)
+    {
+        var dialect = EngineDialect.For(engine);
+        var logger = options.LoggerFactory?.CreateLogger("TestDbKit") ?? NullLogger.Instance;
+        var provider = options.Provider == DbServerProvider.Auto ? ProviderFromEnvironment(engine) : options.Provider;
+        ValidateSettings(engine, provider, options.Settings);
+        try
+        {
+            switch (provider)
+            {
+                case DbServerProvider.Local:
+                    if (OperatingSystem.IsWindows())
+                    {
+                        throw new LocalStartException("The Local provider runs on Linux and macOS; on Windows use Docker or External.");
+                    }
+
+                    return await LocalServer.StartAsync(LocalRecipe.Locate(engine, options.BinDirectory), options, logger, portSource, ct).ConfigureAwait(false);
+                case DbServerProvider.Docker:
+                    return await DockerServer.StartAsync(engine, options, logger, ct).ConfigureAwait(false);
+                case DbServerProvider.External:
+                    var (cs, source) = ExternalConnectionString(engine, options)
+                        ?? throw new LocalStartException(
+                            $"The External provider needs a connection string: set {ExternalServer.VariableFor(engine)} or DbServerOptions.ConnectionString.");
+                    return await ConnectExternalAsync(dialect, cs, source, options, ct).ConfigureAwait(false);
+                default:
+                    return await AutoAsync(engine, options, logger, portSource, ct).ConfigureAwait(false);
+            }
+        }
+        catch (LocalStartException e)
+        {
+            throw new DbServerException(engine, provider, e.Message);
+        }
+    }
+
+    private static async Task<ServerInstance> AutoAsync(DbEngine engine, DbServerOptions options, ILogger logger, Func<int>? portSource, CancellationToken ct)
+    {
+        var dialect = EngineDialect.For(engine);
+        if (ExternalConnectionString(engine, options) is var (cs, source))
+        {
+            return await ConnectExternalAsync(dialect, cs, source, options, ct).ConfigureAwait(false);
+        }
+
+        var tried = new List<string>();
+        LocalRecipe? recipe = null;
+        if (OperatingSystem.IsWindows())
+        {
+            tried.Add("Local: runs on Linux and macOS only.");
+        }
+        else
+        {
+            try
+            {
+                recipe = LocalRecipe.Locate(engine, options.BinDirectory);
+            }
+            catch (LocalStartException e)
+            {
+                tried.Add("Local: " + e.Message);
+            }
+        }
+
+        if (recipe is not null && !OperatingSystem.IsWindows())
+        {
+            // Binaries exist: a failure to start them is the error to report, not a reason to try Docker.
+            try
+            {
+                return await LocalServer.StartAsync(recipe, options, logger, portSource, ct).ConfigureAwait(false);
+            }
+            catch (LocalStartException e)
+            {
+                throw new DbServerException(engine, DbServerProvider.Local, e.Message);
+            }
+        }
+
+        if (await DockerProbe.WhyUnavailableAsync(ct: ct).ConfigureAwait(false) is { } why)
+        {
+            tried.Add($"Docker: {why}. Start an engine (Debian: scripts/docker-setup.sh) or set DOCKER_HOST.");
+        }
+        else
+        {
+            try
+            {
+                return await DockerServer.StartAsync(engine, options, logger, ct).ConfigureAwait(false);
+            }
+            catch (LocalStartException e)
+            {
+                throw new DbServerException(engine, DbServerProvider.Docker, e.Message);
+            }
+        }
+
+        tried.Add($"External: {ExternalServer.VariableFor(engine)} is not set. Set it to a connection string of a server where the kit may create databases.");
+        throw new DbServerException(
+            engine,
+            DbServerProvider.Auto,
+            $"No provider can serve a {dialect.Name} server here. Tried:\n - " + string.Join("\n - ", tried) +
+            "\nThe quickest fix on Debian/Ubuntu: sudo scripts/install-servers.sh (installs PostgreSQL and MariaDB).");
+    }
+
+    private static Task<ExternalServer> ConnectExternalAsync(EngineDialect dialect, string cs, string source, DbServerOptions options, CancellationToken ct)
+    {
+        if (options.Settings.Count > 0)
+        {
+            throw new LocalStartException(
+                $"Server settings ({string.Join(", ", options.Settings.Keys)}) can only be applied to a server the kit starts; " +
+                $"the {dialect.Name} server from {source} is external. Use the Local or Docker provider, or set them on that server.");
+        }
+
+        return ExternalServer.ConnectAsync(dialect, cs, source, options.StartTimeout, ct);
+    }
+
+    private static (string ConnectionString, string Source)? ExternalConnectionString(DbEngine engine, DbServerOptions options)
+    {
+        if (options.ConnectionString is { Length: > 0 } cs)
+        {
+            return (cs, "DbServerOptions.ConnectionString");
+        }
+
+        var variable = ExternalServer.VariableFor(engine);
+        return Environment.GetEnvironmentVariable(variable) is { Length: > 0 } fromEnv ? (fromEnv, variable) : null;
+    }
+
+    private static DbServerProvider ProviderFromEnvironment(DbEngine engine)
+    {
+        var value = Environment.GetEnvironmentVariable("TESTDBKIT_PROVIDER");
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            return DbServerProvider.Auto;
+        }
+
+        return Enum.TryParse<DbServerProvider>(value.Trim(), ignoreCase: true, out var provider) && Enum.IsDefined(provider)
+            ? provider
+            : throw new DbServerException(engine, DbServerProvider.Auto,
+                $"TESTDBKIT_PROVIDER='{value}' is not a provider. Use auto, local, docker or external, or unset it.");
+    }
+
+    private static void ValidateSettings(DbEngine engine, DbServerProvider provider, IReadOnlyDictionary<string, string> settings)
+    {
+        foreach (var (name, value) in settings)
+        {
+            if (!EngineDialect.IsValidSettingName(name) || !EngineDialect.IsValidSettingValue(value))
+            {
+                throw new DbServerException(engine, provider,
+                    $"The server setting '{name}' is not valid: names are letters, digits, '_', '.' or '-', and values have no control characters.");
+            }
+        }
+    }
+}

@@ -1,0 +1,176 @@
+using System.Globalization;
+using DotNet.Testcontainers.Builders;
+using DotNet.Testcontainers.Containers;
+using DotNet.Testcontainers.Images;
+using Microsoft.Extensions.Logging;
+using Testcontainers.MySql;
+using Testcontainers.PostgreSql;
+using TestDbKit.Diagnostics;
+using TestDbKit.Engines;
+
+namespace TestDbKit.Servers;
+
+/// <summary>A server in a container, run through Testcontainers' PostgreSQL and MySQL modules.</summary>
+internal sealed class DockerServer : ServerInstance
+{
+    /// <summary>Label on every container the kit starts, so a later run can find leftovers.</summary>
+    public const string Label = "org.testdbkit.owner";
+
+    public const string DefaultPostgresImage = "postgres:17";
+    public const string DefaultMySqlImage = "mysql:8.4";
+
+    private readonly IContainer _container;
+    private readonly Watchdog? _watchdog;
+    private int _disposed;
+
+    private DockerServer(EngineDialect dialect, IContainer container, string image, string adminConnectionString, Watchdog? watchdog)
+    {
+        Dialect = dialect;
+        _container = container;
+        Image = image;
+        AdminConnectionString = adminConnectionString;
+        _watchdog = watchdog;
+    }
+
+    public EngineDialect Dialect { get; }
+
+    public string Image { get; }
+
+    public IContainer Container => _container;
+
+    public override DbServerProvider Provider => DbServerProvider.Docker;
+
+    public override bool IsOwned => true;
+
+    public override string AdminConnectionString { get; }
+
+    public override string Description =>
+        $"{Dialect.Name} in container {_container.Id[..Math.Min(12, _container.Id.Length)]} ({Image}) on {_container.Hostname}:{Dialect.Parse(AdminConnectionString).Port}";
+
+    public static string ImageFor(DbEngine engine, DbServerOptions options)
+    {
+        if (options.Image is { Length: > 0 } image)
+        {
+            return image;
+        }
+
+        var fromEnv = Environment.GetEnvironmentVariable(engine == DbEngine.PostgreSql ? "TESTDBKIT_POSTGRES_IMAGE" : "TESTDBKIT_MYSQL_IMAGE");
+        return fromEnv is { Length: > 0 } ? fromEnv : engine == DbEngine.PostgreSql ? DefaultPostgresImage : DefaultMySqlImage;
+    }
+
+    public static async Task<DockerServer> StartAsync(DbEngine engine, DbServerOptions options, ILogger logger, CancellationToken ct)
+    {
+        var dialect = EngineDialect.For(engine);
+        var image = ImageFor(engine, options);
+        if (await DockerProbe.WhyUnavailableAsync(ct: ct).ConfigureAwait(false) is { } why)
+        {
+            throw new LocalStartException(
+                $"Cannot start a {dialect.Name} container: {why}. Start a Docker engine (Debian: scripts/docker-setup.sh), " +
+                "point DOCKER_HOST at one, or use another provider (TESTDBKIT_PROVIDER=local).");
+        }
+
+        var password = Secrets.NewPassword();
+        var pull = PullPolicyFromEnvironment();
+        var labels = new Dictionary<string, string>
+        {
+            [Label] = $"{Environment.MachineName}:{Environment.ProcessId}",
+        };
+
+        IContainer container;
+        int innerPort;
+        string user;
+        if (engine == DbEngine.PostgreSql)
+        {
+            innerPort = 5432;
+            user = "postgres";
+            container = new PostgreSqlBuilder(image)
+                .WithUsername(user)
+                .WithPassword(password)
+                .WithDatabase("postgres")
+                .WithImagePullPolicy(pull)
+                .WithLabel(labels)
+                .WithCommand([.. PostgresArgs(options.Settings)])
+                .Build();
+        }
+        else
+        {
+            innerPort = 3306;
+            user = "root";
+            container = new MySqlBuilder(image)
+                .WithUsername(user)
+                .WithPassword(password)
+                .WithDatabase("testdbkit")
+                .WithImagePullPolicy(pull)
+                .WithLabel(labels)
+                .WithCommand([.. options.Settings.Select(s => $"--{s.Key}={s.Value}")])
+                .Build();
+        }
+
+        var watchdog = Watchdog.TryStart();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            timeout.CancelAfter(options.StartTimeout);
+            await container.StartAsync(timeout.Token).ConfigureAwait(false);
+            watchdog?.WatchContainer(container.Id);
+            var host = container.Hostname is "localhost" ? "127.0.0.1" : container.Hostname;
+            var cs = dialect.BuildConnectionString(host, container.GetMappedPublicPort(innerPort), user, password, null, "testdbkit-admin");
+            var server = new DockerServer(dialect, container, image, cs, watchdog);
+            Log.ServerStarted(logger, server.Description, clock.ElapsedMilliseconds);
+            return server;
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            watchdog?.Dispose();
+            await container.DisposeAsync().ConfigureAwait(false);
+            var detail = Secrets.Redact(e.GetBaseException().Message, password);
+            throw new LocalStartException(
+                $"Could not start a {dialect.Name} container from image '{image}' (pull policy: {PullPolicyName()}): {detail}. " +
+                (IsMissingImage(detail)
+                    ? $"The image does not exist locally: build it (scripts/docker-setup.sh builds testdbkit/{dialect.Key}), pull it " +
+                      $"(docker pull {image}), or name a local image with TESTDBKIT_{dialect.Key.ToUpperInvariant()}_IMAGE."
+                    : "Check that the image runs (docker run) and that the engine has room."));
+        }
+        catch
+        {
+            watchdog?.Dispose();
+            await container.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
+        await _container.DisposeAsync().ConfigureAwait(false);
+        _watchdog?.Dispose();
+    }
+
+    private static IEnumerable<string> PostgresArgs(IReadOnlyDictionary<string, string> settings)
+    {
+        string[] fast = ["fsync=off", "synchronous_commit=off", "full_page_writes=off", "max_connections=200"];
+        return fast.Concat(settings.Select(s => $"{s.Key}={s.Value}")).SelectMany(s => new[] { "-c", s });
+    }
+
+    private static bool IsMissingImage(string message) =>
+        message.Contains("No such image", StringComparison.OrdinalIgnoreCase)
+        || message.Contains("not found", StringComparison.OrdinalIgnoreCase)
+        || message.Contains("pull access denied", StringComparison.OrdinalIgnoreCase);
+
+    private static string PullPolicyName() =>
+        (Environment.GetEnvironmentVariable("TESTDBKIT_DOCKER_PULL") ?? "missing").ToLower(CultureInfo.InvariantCulture);
+
+    /// <summary><c>TESTDBKIT_DOCKER_PULL</c>: never (offline CI with local images), missing (default), always.</summary>
+    private static Func<Docker.DotNet.Models.ImageInspectResponse, bool> PullPolicyFromEnvironment() => PullPolicyName() switch
+    {
+        "never" => PullPolicy.Never,
+        "always" => PullPolicy.Always,
+        "missing" or "" => PullPolicy.Missing,
+        var other => throw new ArgumentException($"TESTDBKIT_DOCKER_PULL={other} is not a pull policy; use never, missing or always."),
+    };
+}

@@ -1,0 +1,349 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.Versioning;
+using Microsoft.Extensions.Logging;
+using TestDbKit.Diagnostics;
+
+namespace TestDbKit.Servers;
+
+/// <summary>
+/// A server process the kit runs from the machine's binaries, in a throwaway data directory on a free
+/// port of 127.0.0.1. A <see cref="Watchdog"/> removes it if this process dies first, and the next start
+/// sweeps away anything a dead run still left behind.
+/// </summary>
+[UnsupportedOSPlatform("windows")]
+internal sealed class LocalServer : ServerInstance
+{
+    private const int MaxPortAttempts = 5;
+
+    private readonly LocalRecipe _recipe;
+    private readonly IReadOnlyDictionary<string, string> _settings;
+    private readonly Watchdog? _watchdog;
+    private readonly ILogger _logger;
+    private Process? _process;
+    private int _disposed;
+
+    private LocalServer(LocalRecipe recipe, LocalLayout layout, string password, IReadOnlyDictionary<string, string> settings, Watchdog? watchdog, ILogger logger)
+    {
+        _recipe = recipe;
+        Layout = layout;
+        Password = password;
+        _settings = settings;
+        _watchdog = watchdog;
+        _logger = logger;
+    }
+
+    public LocalLayout Layout { get; }
+
+    public int Port { get; private set; }
+
+    /// <summary>The server's process id (the postmaster / mariadbd itself, not a wrapper).</summary>
+    public override int? ProcessId => _process?.Id;
+
+    public override string Folder => Layout.Root;
+
+    public override DbServerProvider Provider => DbServerProvider.Local;
+
+    public override bool IsOwned => true;
+
+    public override string AdminConnectionString =>
+        _recipe.Dialect.BuildConnectionString("127.0.0.1", Port, _recipe.AdminUser, Password, null, "testdbkit-admin");
+
+    public override string Description => $"{_recipe.Dialect.Name} on 127.0.0.1:{Port} (Local: {_recipe.Description}, data in {Layout.DataDirectory})";
+
+    private string Password { get; }
+
+    /// <summary>The default data root: one folder per OS user in the temp folder.</summary>
+    public static string DefaultDataRoot() =>
+        Environment.GetEnvironmentVariable("TESTDBKIT_DATA_ROOT") is { Length: > 0 } fromEnv
+            ? fromEnv
+            : Path.Combine(Path.GetTempPath(), "testdbkit-" + (Environment.IsPrivilegedProcess ? "root" : Environment.UserName));
+
+    public static async Task<LocalServer> StartAsync(LocalRecipe recipe, DbServerOptions options, ILogger logger, Func<int>? portSource, CancellationToken ct)
+    {
+        var clock = Stopwatch.StartNew();
+        var root = options.DataRoot ?? DefaultDataRoot();
+        var layout = new LocalLayout(Path.Combine(root, $"{recipe.Dialect.Key}-{Secrets.NewId()}"));
+        CreateDirectories(root, layout, recipe.RunAs);
+        SweepStale(root, logger);
+
+        var watchdog = Watchdog.TryStart();
+        watchdog?.WatchDirectory(layout.Root);
+        var server = new LocalServer(recipe, layout, Secrets.NewPassword(), options.Settings, watchdog, logger);
+        try
+        {
+            await recipe.InitializeAsync(layout, server.Password, options.StartTimeout, ct).ConfigureAwait(false);
+            for (var attempt = 1; ; attempt++)
+            {
+                var port = options.Port ?? (portSource ?? FreePort)();
+                try
+                {
+                    await server.LaunchAsync(port, options.StartTimeout, ct).ConfigureAwait(false);
+                    Log.ServerStarted(logger, server.Description, clock.ElapsedMilliseconds);
+                    return server;
+                }
+                catch (LocalStartException e) when (e.PortConflict && options.Port is null && attempt < MaxPortAttempts)
+                {
+                    // Someone took the port between our choice and the server's bind: choose again.
+                    Log.PortTaken(logger, port);
+                }
+            }
+        }
+        catch
+        {
+            await server.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>A port that was free a moment ago on 127.0.0.1.</summary>
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>Hands a path to the OS user the server runs as.</summary>
+    public static void GiveTo(string path, string? user)
+    {
+        if (user is not null && Native.LookupUser(user) is var (uid, gid))
+        {
+            Native.Chown(path, uid, gid);
+        }
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
+        await StopProcessAsync().ConfigureAwait(false);
+        try
+        {
+            Directory.Delete(Layout.Root, recursive: true);
+        }
+        catch (DirectoryNotFoundException)
+        {
+            // Never created, or already swept.
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Leave it to the watchdog, which runs as the same user and retries after the server is gone.
+            Log.DeleteFailed(_logger, Layout.Root, e.Message);
+            _watchdog?.Trigger();
+            _watchdog?.Dispose();
+            return;
+        }
+
+        _watchdog?.Dispose();
+    }
+
+    private async Task LaunchAsync(int port, TimeSpan timeout, CancellationToken ct)
+    {
+        Port = port;
+        var psi = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
+        psi.ArgumentList.Add("-c");
+        // exec keeps the pid: the process .NET watches is the server itself. setsid keeps a terminal's
+        // Ctrl+C from reaching it before the kit (or the watchdog) stops it in order.
+        psi.ArgumentList.Add("log=$1; shift; exec \"$@\" </dev/null >>\"$log\" 2>&1");
+        psi.ArgumentList.Add("sh");
+        psi.ArgumentList.Add(Layout.LogFile);
+        if (File.Exists("/usr/bin/setsid"))
+        {
+            psi.ArgumentList.Add("/usr/bin/setsid");
+        }
+
+        foreach (var arg in _recipe.ServerCommand(Layout, port, _settings))
+        {
+            psi.ArgumentList.Add(arg);
+        }
+
+        if (_recipe.RunAs is not null)
+        {
+            psi.UserName = _recipe.RunAs;
+            psi.WorkingDirectory = Layout.Root;
+        }
+
+        var logStart = File.Exists(Layout.LogFile) ? new FileInfo(Layout.LogFile).Length : 0;
+        _process = Process.Start(psi) ?? throw new LocalStartException($"Could not start {psi.FileName}.");
+        _watchdog?.WatchProcess(_process.Id, _recipe.StopSignal);
+        await File.WriteAllTextAsync(Layout.PidFile, _process.Id.ToString(CultureInfo.InvariantCulture), ct).ConfigureAwait(false);
+
+        var dialect = _recipe.Dialect;
+        var probe = dialect.ForProbe(AdminConnectionString, TimeSpan.FromSeconds(5));
+        var clock = Stopwatch.StartNew();
+        var delay = TimeSpan.FromMilliseconds(10);
+        Exception? last = null;
+        while (true)
+        {
+            if (_process.HasExited)
+            {
+                var log = LogSince(logStart);
+                var exitCode = _process.ExitCode;
+                _process.Dispose();
+                _process = null;
+                throw new LocalStartException(
+                    $"The {dialect.Name} server exited with code {exitCode} while starting on 127.0.0.1:{port}. The end of its log:\n{log}",
+                    _recipe.IsPortConflict(log));
+            }
+
+            try
+            {
+                await using var connection = dialect.CreateConnection(probe);
+                await connection.OpenAsync(ct).ConfigureAwait(false);
+                return;
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+            {
+                last = e;
+            }
+
+            if (clock.Elapsed > timeout)
+            {
+                throw new LocalStartException(
+                    $"The {dialect.Name} server on 127.0.0.1:{port} accepted no connection within {timeout.TotalSeconds:0} s " +
+                    $"(last error: {Secrets.Redact(last.Message, Password)}). The end of its log:\n{LogSince(logStart)}\n" +
+                    "A slow machine may need a longer DbServerOptions.StartTimeout.");
+            }
+
+            // Poll the connection, but wake at once if the process exits.
+            await Task.WhenAny(Task.Delay(delay, ct), _process.WaitForExitAsync(ct)).ConfigureAwait(false);
+            ct.ThrowIfCancellationRequested();
+            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromMilliseconds(100).Ticks));
+        }
+    }
+
+    private string LogSince(long offset) => Secrets.Redact(ProcessRunner.TailOfFile(Layout.LogFile, offset), Password);
+
+    private async Task StopProcessAsync()
+    {
+        var process = _process;
+        if (process is null)
+        {
+            return;
+        }
+
+        try
+        {
+            if (!process.HasExited)
+            {
+                Native.Signal(process.Id, Native.SIGCONT); // a frozen server cannot act on a signal
+                Native.Signal(process.Id, _recipe.StopSignal);
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+                try
+                {
+                    await process.WaitForExitAsync(timeout.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    Log.StopTimedOut(_logger, Description);
+                    process.Kill();
+                    await process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+                }
+            }
+        }
+        finally
+        {
+            process.Dispose();
+            _process = null;
+        }
+    }
+
+    private static void CreateDirectories(string root, LocalLayout layout, string? runAs)
+    {
+        try
+        {
+            if (!Directory.Exists(root))
+            {
+                // Traversable for the server's OS user, listable only by us.
+                Directory.CreateDirectory(root, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
+            }
+
+            else if (runAs is not null && (File.GetUnixFileMode(root) & UnixFileMode.OtherExecute) == 0)
+            {
+                // The server's OS user must be able to pass through to its own folder.
+                File.SetUnixFileMode(root, File.GetUnixFileMode(root) | UnixFileMode.OtherExecute);
+            }
+
+            Directory.CreateDirectory(layout.Root, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            GiveTo(layout.Root, runAs);
+            File.WriteAllText(layout.OwnerFile, $"{Environment.ProcessId} {ProcessStartTime(Environment.ProcessId)}");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new LocalStartException(
+                $"Could not create the data directory {layout.Root}: {e.Message} " +
+                "Set TESTDBKIT_DATA_ROOT (DbServerOptions.DataRoot) to a writable folder with a few hundred MB free.");
+        }
+    }
+
+    /// <summary>Removes the servers and folders of runs whose process is gone (killed with its watchdog).</summary>
+    private static void SweepStale(string root, ILogger logger)
+    {
+        foreach (var dir in SafeEnumerate(root))
+        {
+            var owner = Path.Combine(dir, "owner");
+            if (!File.Exists(owner))
+            {
+                continue; // being created right now, or not ours
+            }
+
+            try
+            {
+                var parts = File.ReadAllText(owner).Split(' ');
+                var ownerPid = int.Parse(parts[0], CultureInfo.InvariantCulture);
+                if (Native.IsAlive(ownerPid) && ProcessStartTime(ownerPid) == parts.ElementAtOrDefault(1))
+                {
+                    continue;
+                }
+
+                var pidFile = Path.Combine(dir, "server.pid");
+                if (File.Exists(pidFile) && int.TryParse(File.ReadAllText(pidFile), out var serverPid) && Native.IsAlive(serverPid)
+                    && File.ReadAllText($"/proc/{serverPid}/cmdline").Contains(dir, StringComparison.Ordinal))
+                {
+                    Native.Signal(serverPid, Native.SIGCONT);
+                    Native.Signal(serverPid, Native.SIGKILL);
+                }
+
+                Directory.Delete(dir, recursive: true);
+                Log.SweptStale(logger, dir, ownerPid);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
+            {
+                Log.SweepFailed(logger, dir, e.Message);
+            }
+        }
+
+        static IEnumerable<string> SafeEnumerate(string root)
+        {
+            try
+            {
+                return Directory.GetDirectories(root);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                return [];
+            }
+        }
+    }
+
+    /// <summary>Field 22 of /proc/PID/stat: tells a reused pid from the process that wrote a file.</summary>
+    private static string? ProcessStartTime(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            return fields.ElementAtOrDefault(19);
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+}

@@ -1,0 +1,82 @@
+using System.Data.Common;
+using System.Diagnostics;
+
+namespace TestDbKit.Tests;
+
+internal static class TestSupport
+{
+    public static TheoryData<DbEngine> BothEngines => new() { DbEngine.PostgreSql, DbEngine.MySql };
+
+    public static async Task<object?> ScalarAsync(this DbConnection connection, string sql)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        return await command.ExecuteScalarAsync();
+    }
+
+    public static async Task<object?> ScalarAsync(this DbServer server, string sql)
+    {
+        await using var connection = await server.OpenAdminConnectionAsync();
+        return await connection.ScalarAsync(sql);
+    }
+
+    /// <summary>Polls a condition that another process makes true; fails after <paramref name="within"/>.</summary>
+    public static async Task EventuallyAsync(Func<bool> condition, TimeSpan within, string what)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!condition())
+        {
+            if (clock.Elapsed > within)
+            {
+                Assert.Fail($"Not within {within.TotalSeconds} s: {what}");
+            }
+
+            await Task.Delay(50);
+        }
+    }
+
+    public static bool ProcessExists(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            return stat[(stat.LastIndexOf(')') + 2)] != 'Z';
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
+
+    public static bool IsRoot => Environment.IsPrivilegedProcess;
+}
+
+/// <summary>Tests that change process-wide environment variables run alone.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class EnvironmentCollection
+{
+    public const string Name = "Environment variables";
+}
+
+/// <summary>Sets environment variables for one test and restores them after.</summary>
+internal sealed class EnvironmentScope : IDisposable
+{
+    private readonly Dictionary<string, string?> _old = new();
+
+    public EnvironmentScope(params (string Name, string? Value)[] variables)
+    {
+        foreach (var (name, value) in variables)
+        {
+            _old[name] = Environment.GetEnvironmentVariable(name);
+            Environment.SetEnvironmentVariable(name, value);
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var (name, value) in _old)
+        {
+            Environment.SetEnvironmentVariable(name, value);
+        }
+    }
+}
