@@ -87,6 +87,21 @@ public sealed class DbServer : IAsyncDisposable
         }
     }
 
+    /// <summary>The administrator's connection string aimed at <paramref name="database"/>.</summary>
+    public string ConnectionStringFor(string database)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(database);
+        return Dialect.WithDatabase(AdminConnectionString, database);
+    }
+
+    /// <summary>A new, unopened connection of this engine's driver (Npgsql or MySqlConnector).</summary>
+    /// <param name="connectionString">Defaults to <see cref="AdminConnectionString"/>.</param>
+    public DbConnection CreateConnection(string? connectionString = null) => Dialect.CreateConnection(connectionString ?? AdminConnectionString);
+
+    /// <summary>Closes every idle pooled connection of this engine's driver in this process, so the next
+    /// open starts a new server session.</summary>
+    public void ClearPools() => Dialect.ClearAllPools();
+
     /// <summary>Opens a new connection as the administrator.</summary>
     public async Task<DbConnection> OpenAdminConnectionAsync(CancellationToken ct = default)
     {

@@ -55,11 +55,33 @@ internal sealed class LocalServer : ServerInstance
 
     private string Password { get; }
 
-    /// <summary>The default data root: one folder per OS user in the temp folder.</summary>
-    public static string DefaultDataRoot() =>
-        Environment.GetEnvironmentVariable("TESTDBKIT_DATA_ROOT") is { Length: > 0 } fromEnv
-            ? fromEnv
-            : Path.Combine(Path.GetTempPath(), "testdbkit-" + (Environment.IsPrivilegedProcess ? "root" : Environment.UserName));
+    /// <summary>
+    /// The default data root: one folder per OS user in shared memory (<c>/dev/shm</c>) when it has room,
+    /// else in the temp folder. Test data is thrown away, and on a RAM file system initdb takes half the time.
+    /// </summary>
+    public static string DefaultDataRoot()
+    {
+        if (Environment.GetEnvironmentVariable("TESTDBKIT_DATA_ROOT") is { Length: > 0 } fromEnv)
+        {
+            return fromEnv;
+        }
+
+        var folder = "testdbkit-" + (Environment.IsPrivilegedProcess ? "root" : Environment.UserName);
+        const long room = 2L << 30; // containers often get a 64 MB /dev/shm: too small to be worth it
+        try
+        {
+            if (Directory.Exists("/dev/shm") && new DriveInfo("/dev/shm").AvailableFreeSpace > room)
+            {
+                return Path.Combine("/dev/shm", folder);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            // Not usable: fall back to the temp folder.
+        }
+
+        return Path.Combine(Path.GetTempPath(), folder);
+    }
 
     public static async Task<LocalServer> StartAsync(LocalRecipe recipe, DbServerOptions options, ILogger logger, Func<int>? portSource, CancellationToken ct)
     {

@@ -1,0 +1,14 @@
+using TestDbKit.Benchmarks;
+
+// dotnet run -c Release --project bench/TestDbKit.Benchmarks -- <benchmark> [--runs N]
+var name = args.FirstOrDefault() ?? "coldstart";
+var runs = args.SkipWhile(a => a != "--runs").Skip(1).Select(int.Parse).FirstOrDefault(5);
+switch (name)
+{
+    case "coldstart":
+        await ColdStart.RunAsync(runs);
+        return 0;
+    default:
+        Console.Error.WriteLine($"Unknown benchmark '{name}'. Known: coldstart.");
+        return 2;
+}

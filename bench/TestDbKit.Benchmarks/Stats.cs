@@ -1,0 +1,19 @@
+namespace TestDbKit.Benchmarks;
+
+/// <summary>Order statistics of a set of timings, in milliseconds.</summary>
+internal sealed record Stats(double Median, double P90, double Min, int Count)
+{
+    public static Stats Of(IReadOnlyCollection<double> samples)
+    {
+        var sorted = samples.Order().ToArray();
+        return new Stats(Percentile(sorted, 0.5), Percentile(sorted, 0.9), sorted[0], sorted.Length);
+    }
+
+    private static double Percentile(double[] sorted, double p)
+    {
+        var rank = p * (sorted.Length - 1);
+        var low = (int)Math.Floor(rank);
+        var high = (int)Math.Ceiling(rank);
+        return sorted[low] + ((sorted[high] - sorted[low]) * (rank - low));
+    }
+}
