@@ -14,6 +14,18 @@ internal static class TestSupport
         return await command.ExecuteScalarAsync();
     }
 
+    public static async Task<int> ExecuteAsync(this DbConnection connection, string sql, DbTransaction? transaction = null)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.Transaction = transaction;
+        return await command.ExecuteNonQueryAsync();
+    }
+
+    /// <summary>The server's id of the session behind a connection.</summary>
+    public static async Task<long> SessionIdAsync(this DbConnection connection, DbEngine engine) =>
+        Convert.ToInt64(await connection.ScalarAsync(engine == DbEngine.PostgreSql ? "SELECT pg_backend_pid()" : "SELECT CONNECTION_ID()"));
+
     public static async Task<object?> ScalarAsync(this DbServer server, string sql)
     {
         await using var connection = await server.OpenAdminConnectionAsync();

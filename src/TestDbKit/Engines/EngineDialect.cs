@@ -46,6 +46,10 @@ internal abstract class EngineDialect
     /// <summary>The same connection string aimed at another database.</summary>
     public abstract string WithDatabase(string connectionString, string? database);
 
+    /// <summary>What this driver's exception <paramref name="e"/> means; <see cref="ErrorKind.None"/> when
+    /// it is not this driver's (the caller walks inner exceptions).</summary>
+    public abstract ErrorKind Classify(Exception e);
+
     /// <summary>Drops every idle pooled connection the driver keeps for any connection string.</summary>
     public abstract void ClearAllPools();
 
