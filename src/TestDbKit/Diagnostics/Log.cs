@@ -22,4 +22,16 @@ internal static partial class Log
 
     [LoggerMessage(6, LogLevel.Debug, "Could not sweep {Folder}: {Error}")]
     public static partial void SweepFailed(ILogger logger, string folder, string error);
+
+    [LoggerMessage(7, LogLevel.Warning, "Change tracking could not be installed in {Database} ({Error}); resets use Respawn")]
+    public static partial void TrackingUnavailable(ILogger logger, string database, string error);
+
+    [LoggerMessage(8, LogLevel.Warning, "Resetting {Database} failed ({Error}); it is dropped and replaced")]
+    public static partial void ResetFailed(ILogger logger, string database, string error);
+
+    [LoggerMessage(9, LogLevel.Warning, "Dropping {Database} failed: {Error}")]
+    public static partial void DropFailed(ILogger logger, string database, string error);
+
+    [LoggerMessage(10, LogLevel.Information, "Janitor dropped {Database}, left behind by run {RunId} at {Created:u}")]
+    public static partial void JanitorDropped(ILogger logger, string database, string runId, DateTime created);
 }

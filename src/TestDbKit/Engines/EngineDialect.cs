@@ -40,7 +40,8 @@ internal abstract class EngineDialect
     /// <summary>The password in a connection string, to keep it out of messages.</summary>
     public abstract string? PasswordOf(string connectionString);
 
-    /// <summary>The same connection string without pooling and with a short connect timeout, for probes.</summary>
+    /// <summary>The same connection string without pooling and with a short connect timeout, for probes and
+    /// set-up scripts.</summary>
     public abstract string ForProbe(string connectionString, TimeSpan connectTimeout);
 
     /// <summary>The same connection string aimed at another database.</summary>
@@ -49,6 +50,39 @@ internal abstract class EngineDialect
     /// <summary>What this driver's exception <paramref name="e"/> means; <see cref="ErrorKind.None"/> when
     /// it is not this driver's (the caller walks inner exceptions).</summary>
     public abstract ErrorKind Classify(Exception e);
+
+    /// <summary>Whether databases can be copied from a template database (PostgreSQL) rather than built
+    /// by replaying the schema (MySQL).</summary>
+    public abstract bool HasTemplateDatabases { get; }
+
+    public abstract string CreateDatabaseSql(string name, string? template);
+
+    /// <summary>Drops a database even while sessions are connected to it.</summary>
+    public abstract string DropDatabaseSql(string name);
+
+    /// <summary>Lists databases whose names start with <paramref name="prefix"/> (letters, digits and '_').</summary>
+    public abstract string ListDatabasesSql(string prefix);
+
+    public abstract ChangeTracker Tracker { get; }
+
+    /// <summary>Respawn's adapter and the scope it clears, for databases where tracking cannot be installed.</summary>
+    public abstract Respawn.RespawnerOptions RespawnOptions(string database);
+
+    /// <summary>The same connection string with another application name (how the kit tags sessions).</summary>
+    public abstract string WithApplicationName(string connectionString, string applicationName);
+
+    /// <summary>What a connection string needs so commands join the connection's open transaction
+    /// without the caller setting <see cref="DbCommand.Transaction"/> (MySqlConnector checks it).</summary>
+    public virtual string ForAmbientTransaction(string connectionString) => connectionString;
+
+    /// <summary>Drops the idle pooled connections the driver keeps for one connection string.</summary>
+    public void ClearPool(string connectionString)
+    {
+        using var connection = CreateConnection(connectionString);
+        ClearPool(connection);
+    }
+
+    protected abstract void ClearPool(DbConnection connection);
 
     /// <summary>Drops every idle pooled connection the driver keeps for any connection string.</summary>
     public abstract void ClearAllPools();

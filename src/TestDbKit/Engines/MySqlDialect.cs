@@ -46,6 +46,7 @@ internal sealed class MySqlDialect : EngineDialect
     {
         var b = Builder(connectionString);
         b.Pooling = false;
+        b.AllowUserVariables = true; // set-up scripts (the reset procedure) use @variables
         b.ConnectionTimeout = (uint)Math.Max(1, (int)Math.Ceiling(connectTimeout.TotalSeconds));
         return b.ConnectionString;
     }
@@ -80,6 +81,42 @@ internal sealed class MySqlDialect : EngineDialect
         _ when sqlState?.StartsWith("08", StringComparison.Ordinal) == true => ErrorKind.ConnectionLost | ErrorKind.Transient,
         _ => ErrorKind.None,
     };
+
+    public override bool HasTemplateDatabases => false;
+
+    public override string CreateDatabaseSql(string name, string? template) =>
+        template is null ? $"CREATE DATABASE {QuoteIdentifier(name)}" : throw new NotSupportedException("MySQL has no template databases.");
+
+    public override string DropDatabaseSql(string name) => $"DROP DATABASE IF EXISTS {QuoteIdentifier(name)}";
+
+    public override string ListDatabasesSql(string prefix) =>
+        $"SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE LEFT(SCHEMA_NAME, {prefix.Length}) = '{Validated(prefix)}'";
+
+    public override ChangeTracker Tracker => MySqlTracker.Instance;
+
+    public override Respawn.RespawnerOptions RespawnOptions(string database) => new()
+    {
+        DbAdapter = Respawn.DbAdapter.MySql,
+        SchemasToInclude = [database],
+        TablesToIgnore = ["testdbkit_dirty", "testdbkit_autoinc"],
+        WithReseed = true,
+    };
+
+    public override string WithApplicationName(string connectionString, string applicationName)
+    {
+        var b = Builder(connectionString);
+        b.ApplicationName = applicationName;
+        return b.ConnectionString;
+    }
+
+    public override string ForAmbientTransaction(string connectionString)
+    {
+        var b = Builder(connectionString);
+        b.IgnoreCommandTransaction = true;
+        return b.ConnectionString;
+    }
+
+    protected override void ClearPool(DbConnection connection) => MySqlConnection.ClearPool((MySqlConnection)connection);
 
     public override void ClearAllPools() => MySqlConnection.ClearAllPools();
 

@@ -86,6 +86,34 @@ internal sealed class PostgreSqlDialect : EngineDialect
         _ => ErrorKind.None,
     };
 
+    public override bool HasTemplateDatabases => true;
+
+    public override string CreateDatabaseSql(string name, string? template) =>
+        $"CREATE DATABASE {QuoteIdentifier(name)}" + (template is null ? "" : $" TEMPLATE {QuoteIdentifier(template)}");
+
+    public override string DropDatabaseSql(string name) => $"DROP DATABASE IF EXISTS {QuoteIdentifier(name)} WITH (FORCE)";
+
+    public override string ListDatabasesSql(string prefix) =>
+        $"SELECT datname FROM pg_database WHERE starts_with(datname, '{Validated(prefix)}')";
+
+    public override ChangeTracker Tracker => PostgreSqlTracker.Instance;
+
+    public override Respawn.RespawnerOptions RespawnOptions(string database) => new()
+    {
+        DbAdapter = Respawn.DbAdapter.Postgres,
+        SchemasToExclude = ["testdbkit"],
+        WithReseed = true,
+    };
+
+    public override string WithApplicationName(string connectionString, string applicationName)
+    {
+        var b = Builder(connectionString);
+        b.ApplicationName = applicationName;
+        return b.ConnectionString;
+    }
+
+    protected override void ClearPool(DbConnection connection) => NpgsqlConnection.ClearPool((NpgsqlConnection)connection);
+
     public override void ClearAllPools() => NpgsqlConnection.ClearAllPools();
 
     public override string QuoteIdentifier(string name) => "\"" + Validated(name) + "\"";

@@ -1,0 +1,422 @@
+using System.Data.Common;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Respawn;
+using TestDbKit.Databases;
+using TestDbKit.Diagnostics;
+using TestDbKit.Engines;
+
+namespace TestDbKit;
+
+/// <summary>
+/// Databases with one schema on one server, leased to one test at a time and made clean for the next.
+/// The schema is built once (a template on PostgreSQL), databases are created ahead of need, and a
+/// database that cannot be reset is dropped and replaced, never leased again dirty.
+/// </summary>
+/// <example>
+/// <code>
+/// await using var pool = await DatabasePool.CreateAsync(server, new DatabasePoolOptions { CreateSchema = CreateTablesAsync });
+/// await using var db = await pool.LeaseAsync();
+/// await using var connection = await db.OpenConnectionAsync();
+/// </code>
+/// </example>
+public sealed class DatabasePool : IAsyncDisposable
+{
+    private readonly DbServer _server;
+    private readonly DatabasePoolOptions _options;
+    private readonly ILogger _logger;
+    private readonly int _max;
+    private readonly SemaphoreSlim _leases;
+    private readonly SemaphoreSlim _creating = new(1, 1);
+    private readonly Channel<PooledDatabase> _ready = Channel.CreateUnbounded<PooledDatabase>();
+    private readonly List<Task> _background = [];
+    private readonly CancellationTokenSource _disposing = new();
+    private string? _template;
+    private int _count; // databases alive or being created: leased + ready + in flight
+    private int _disposed;
+
+    private DatabasePool(DbServer server, DatabasePoolOptions options)
+    {
+        _server = server;
+        _options = options;
+        _logger = options.LoggerFactory?.CreateLogger("TestDbKit.DatabasePool") ?? NullLogger.Instance;
+        _max = options.EffectiveMaxDatabases;
+        _leases = new SemaphoreSlim(_max, _max);
+    }
+
+    /// <summary>The server the databases live on.</summary>
+    public DbServer Server => _server;
+
+    /// <summary>How tests are kept apart.</summary>
+    public IsolationMode Isolation => _options.Isolation;
+
+    /// <summary>Whether resets use the kit's change tracking (false: Respawn, where tracking could not be installed).</summary>
+    public bool IsTracking { get; private set; }
+
+    internal EngineDialect Dialect => _server.Dialect;
+
+    internal DatabasePoolOptions Options => _options;
+
+    /// <summary>
+    /// Builds the schema once, sweeps databases that crashed runs left behind, and creates the first database.
+    /// </summary>
+    /// <param name="server">Where the databases live.</param>
+    /// <param name="options">The schema and the isolation mode.</param>
+    /// <param name="ct">Cancels the set-up; what was created is dropped.</param>
+    /// <exception cref="InvalidOperationException">The schema could not be created; the message names the database and the error.</exception>
+    public static async Task<DatabasePool> CreateAsync(DbServer server, DatabasePoolOptions options, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(server);
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.MaxDatabases is <= 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.MaxDatabases, "MaxDatabases must be at least 1.");
+        }
+
+        var pool = new DatabasePool(server, options);
+        try
+        {
+            await Janitor.SweepOnceAsync(server, options.StaleDatabaseAge, pool._logger).WaitAsync(ct).ConfigureAwait(false);
+            if (server.Dialect.HasTemplateDatabases)
+            {
+                pool._template = DatabaseNames.New('t');
+                await pool.CreateDatabaseAsync(pool._template, template: null, isTemplate: true, ct).ConfigureAwait(false);
+            }
+
+            // The first database proves the schema works, so a broken schema fails here, once, clearly.
+            Interlocked.Increment(ref pool._count);
+            var first = await pool.NewDatabaseAsync(ct).ConfigureAwait(false);
+            await pool._ready.Writer.WriteAsync(first, ct).ConfigureAwait(false);
+            return pool;
+        }
+        catch
+        {
+            await pool.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Leases a database no other test is using. Waits when <see cref="DatabasePoolOptions.MaxDatabases"/>
+    /// are out. Dispose the lease to give it back; the pool then makes it clean for the next test.
+    /// </summary>
+    public async ValueTask<TestDatabase> LeaseAsync(CancellationToken ct = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        await _leases.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            PooledDatabase database;
+            if (!_ready.Reader.TryRead(out database!))
+            {
+                if (TryReserve())
+                {
+                    database = await NewDatabaseAsync(ct).ConfigureAwait(false);
+                }
+                else
+                {
+                    // Every database is leased, being reset or being created: one comes back soon.
+                    database = await _ready.Reader.ReadAsync(ct).ConfigureAwait(false);
+                }
+            }
+
+            TopUp();
+            return new TestDatabase(this, database);
+        }
+        catch
+        {
+            _leases.Release();
+            throw;
+        }
+    }
+
+    /// <summary>Drops every database of this pool (and its template).</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        await _disposing.CancelAsync().ConfigureAwait(false);
+        Task[] pending;
+        lock (_background)
+        {
+            pending = [.. _background];
+        }
+
+        await Task.WhenAll(pending.Select(t => t.ContinueWith(_ => { }, TaskScheduler.Default))).ConfigureAwait(false);
+        _ready.Writer.TryComplete();
+        var names = new List<string>();
+        while (_ready.Reader.TryRead(out var database))
+        {
+            names.Add(database.Name);
+        }
+
+        if (_template is not null)
+        {
+            names.Add(_template);
+        }
+
+        foreach (var name in names)
+        {
+            await DropAsync(name, CancellationToken.None).ConfigureAwait(false);
+        }
+
+        _disposing.Dispose();
+    }
+
+    /// <summary>Makes a returned database clean and ready, or replaces it.</summary>
+    internal async Task ReturnAsync(PooledDatabase database, Func<Task> beforeReset)
+    {
+        try
+        {
+            if (_options.Isolation == IsolationMode.Clone)
+            {
+                Forget(database);
+                return;
+            }
+
+            try
+            {
+                await beforeReset().ConfigureAwait(false);
+                await ResetAsync(database, CancellationToken.None).ConfigureAwait(false);
+                await _ready.Writer.WriteAsync(database).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is DbException or InvalidOperationException or IOException or TimeoutException or System.Net.Sockets.SocketException)
+            {
+                Log.ResetFailed(_logger, database.Name, e.Message);
+                Forget(database);
+            }
+        }
+        finally
+        {
+            _leases.Release();
+            TopUp();
+        }
+    }
+
+    internal async Task ResetAsync(PooledDatabase database, CancellationToken ct)
+    {
+        if (database.Respawner is { } respawner)
+        {
+            await using var connection = await OpenAsync(database.ControlConnectionString, ct).ConfigureAwait(false);
+            await respawner.ResetAsync(connection).ConfigureAwait(false);
+            return;
+        }
+
+        await using (var connection = await OpenAsync(database.ControlConnectionString, ct).ConfigureAwait(false))
+        {
+            await Dialect.Tracker.ResetAsync(connection, _options.ResetSequences, ct).ConfigureAwait(false);
+        }
+    }
+
+    private bool TryReserve()
+    {
+        while (true)
+        {
+            var count = Volatile.Read(ref _count);
+            if (count >= _max)
+            {
+                return false;
+            }
+
+            if (Interlocked.CompareExchange(ref _count, count + 1, count) == count)
+            {
+                return true;
+            }
+        }
+    }
+
+    /// <summary>Keeps one database ready ahead of the next lease, in the background.</summary>
+    private void TopUp()
+    {
+        if (_disposed != 0 || _ready.Reader.Count > 0 || !TryReserve())
+        {
+            return;
+        }
+
+        RunInBackground(async ct =>
+        {
+            try
+            {
+                var database = await NewDatabaseAsync(ct).ConfigureAwait(false);
+                await _ready.Writer.WriteAsync(database, ct).ConfigureAwait(false);
+            }
+            catch
+            {
+                Interlocked.Decrement(ref _count);
+                throw;
+            }
+        });
+    }
+
+    /// <summary>Drops a database in the background and frees its place for a new one.</summary>
+    private void Forget(PooledDatabase database)
+    {
+        RunInBackground(async ct =>
+        {
+            await DropAsync(database.Name, ct).ConfigureAwait(false);
+            Interlocked.Decrement(ref _count);
+            TopUp();
+        });
+    }
+
+    private void RunInBackground(Func<CancellationToken, Task> work)
+    {
+        var task = Task.Run(async () =>
+        {
+            try
+            {
+                await work(_disposing.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (_disposing.IsCancellationRequested)
+            {
+                // The pool is going away.
+            }
+            catch (Exception e) when (e is DbException or InvalidOperationException or IOException or TimeoutException or System.Net.Sockets.SocketException)
+            {
+                Log.ResetFailed(_logger, "(background)", e.Message);
+            }
+        });
+        lock (_background)
+        {
+            _background.RemoveAll(t => t.IsCompleted);
+            _background.Add(task);
+        }
+    }
+
+    /// <summary>Creates a database for leasing; the caller has reserved its place.</summary>
+    private async Task<PooledDatabase> NewDatabaseAsync(CancellationToken ct)
+    {
+        var name = DatabaseNames.New(_options.Isolation == IsolationMode.Clone ? 'c' : 'd');
+        var respawner = await CreateDatabaseAsync(name, _template, isTemplate: false, ct).ConfigureAwait(false);
+        return new PooledDatabase(name, ControlConnectionString(name), respawner);
+    }
+
+    /// <summary>
+    /// Creates <paramref name="name"/>: a copy of <paramref name="template"/> (PostgreSQL), or an empty
+    /// database on which the schema runs and tracking is installed. Returns a Respawner when tracking
+    /// could not be installed.
+    /// </summary>
+    private async Task<Respawner?> CreateDatabaseAsync(string name, string? template, bool isTemplate, CancellationToken ct)
+    {
+        await _creating.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            await using var admin = await _server.OpenAdminConnectionAsync(ct).ConfigureAwait(false);
+            await ExecuteAsync(admin, Dialect.CreateDatabaseSql(name, template), ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            _creating.Release();
+        }
+
+        try
+        {
+            if (template is not null)
+            {
+                return IsTracking ? null : await CreateRespawnerAsync(name, ct).ConfigureAwait(false);
+            }
+
+            // A connection outside the pool: PostgreSQL copies a template only while nobody is connected to it.
+            var setup = Dialect.ForProbe(_server.ConnectionStringFor(name), TimeSpan.FromSeconds(15));
+            await using (var connection = await OpenAsync(setup, ct).ConfigureAwait(false))
+            {
+                if (_options.CreateSchema is { } createSchema)
+                {
+                    try
+                    {
+                        await createSchema(connection).WaitAsync(ct).ConfigureAwait(false);
+                    }
+                    catch (Exception e) when (e is not OperationCanceledException)
+                    {
+                        throw new InvalidOperationException(
+                            $"CreateSchema failed on database {name} ({Dialect.Name}, {_server.Provider}): {e.Message}. " +
+                            "Fix the schema script; the database was dropped.", e);
+                    }
+                }
+
+                if (!_options.UseRespawn)
+                {
+                    try
+                    {
+                        await Dialect.Tracker.InstallAsync(connection, ct).ConfigureAwait(false);
+                        IsTracking = true;
+                        return null;
+                    }
+                    catch (DbException e)
+                    {
+                        Log.TrackingUnavailable(_logger, name, e.Message);
+                    }
+                }
+            }
+
+            IsTracking = false;
+            return isTemplate ? null : await CreateRespawnerAsync(name, ct).ConfigureAwait(false);
+        }
+        catch
+        {
+            await DropAsync(name, CancellationToken.None).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private async Task<Respawner> CreateRespawnerAsync(string name, CancellationToken ct)
+    {
+        await using var connection = await OpenAsync(ControlConnectionString(name), ct).ConfigureAwait(false);
+        return await Respawner.CreateAsync(connection, Dialect.RespawnOptions(name)).ConfigureAwait(false);
+    }
+
+    private async Task DropAsync(string name, CancellationToken ct)
+    {
+        try
+        {
+            Dialect.ClearPool(ControlConnectionString(name));
+            Dialect.ClearPool(TestConnectionString(name));
+            await using var admin = await _server.OpenAdminConnectionAsync(ct).ConfigureAwait(false);
+            await ExecuteAsync(admin, Dialect.DropDatabaseSql(name), ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is DbException or InvalidOperationException or IOException or System.Net.Sockets.SocketException)
+        {
+            // The janitor of a later run removes it.
+            Log.DropFailed(_logger, name, e.Message);
+        }
+    }
+
+    /// <summary>The kit's own sessions on a database: resets run here, and faults never touch them.</summary>
+    private string ControlConnectionString(string name) => Dialect.WithApplicationName(_server.ConnectionStringFor(name), "testdbkit-control");
+
+    /// <summary>What tests connect with.</summary>
+    internal string TestConnectionString(string name)
+    {
+        var cs = Dialect.WithApplicationName(_server.ConnectionStringFor(name), "testdbkit-test");
+        return _options.Isolation == IsolationMode.Transaction ? Dialect.ForAmbientTransaction(cs) : cs;
+    }
+
+    internal async Task<DbConnection> OpenAsync(string connectionString, CancellationToken ct)
+    {
+        var connection = Dialect.CreateConnection(connectionString);
+        try
+        {
+            await connection.OpenAsync(ct).ConfigureAwait(false);
+            return connection;
+        }
+        catch
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private static async Task ExecuteAsync(DbConnection connection, string sql, CancellationToken ct)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+    }
+}
+
+/// <summary>One database of a pool.</summary>
+internal sealed record PooledDatabase(string Name, string ControlConnectionString, Respawner? Respawner);

@@ -1,0 +1,37 @@
+using System.Data.Common;
+using Microsoft.Extensions.Logging;
+
+namespace TestDbKit;
+
+/// <summary>What the databases of a <see cref="DatabasePool"/> hold and how they are kept apart.</summary>
+public sealed class DatabasePoolOptions
+{
+    /// <summary>Creates the schema on an open connection to a new, empty database. PostgreSQL runs it once,
+    /// on the template; MySQL (which has no template databases) replays it on each pooled database.
+    /// Leave rows out: a reset empties every table the tests wrote to.</summary>
+    public Func<DbConnection, Task>? CreateSchema { get; init; }
+
+    /// <summary>How tests are kept apart; <see cref="IsolationMode.Reset"/> by default.</summary>
+    public IsolationMode Isolation { get; init; } = IsolationMode.Reset;
+
+    /// <summary>How many databases may be leased at once; a lease waits when all are out. Default: twice
+    /// the processor count, at least 4, which covers xunit's and NUnit's default parallelism.</summary>
+    public int? MaxDatabases { get; init; }
+
+    /// <summary>Whether a reset restarts the sequences and AUTO_INCREMENT counters of the tables it empties,
+    /// so ids are the same in every run. Default true.</summary>
+    public bool ResetSequences { get; init; } = true;
+
+    /// <summary>The janitor drops databases that crashed runs left behind (names carry the kit's prefix and
+    /// their creation time) once they are older than this. Default 3 hours: longer than any test run that
+    /// might share the server.</summary>
+    public TimeSpan StaleDatabaseAge { get; init; } = TimeSpan.FromHours(3);
+
+    /// <summary>Where the pool logs what it does. Nothing is logged when null.</summary>
+    public ILoggerFactory? LoggerFactory { get; init; }
+
+    /// <summary>Reset with Respawn instead of the kit's change tracking (tests and benchmarks).</summary>
+    internal bool UseRespawn { get; init; }
+
+    internal int EffectiveMaxDatabases => MaxDatabases ?? Math.Max(4, Environment.ProcessorCount * 2);
+}

@@ -1,0 +1,61 @@
+using System.Collections.Concurrent;
+using System.Data.Common;
+using Microsoft.Extensions.Logging;
+using TestDbKit.Diagnostics;
+using TestDbKit.Engines;
+
+namespace TestDbKit.Databases;
+
+/// <summary>Drops the kit's databases that crashed runs left on a server, once per server per process.</summary>
+internal static class Janitor
+{
+    private static readonly ConcurrentDictionary<string, Task<int>> Swept = new();
+
+    public static Task<int> SweepOnceAsync(DbServer server, TimeSpan olderThan, ILogger logger) =>
+        Swept.GetOrAdd(server.AdminConnectionString, _ => SweepAsync(server, olderThan, logger, CancellationToken.None));
+
+    /// <summary>Drops every database named by the kit, of another run, created more than
+    /// <paramref name="olderThan"/> ago. Returns how many it dropped.</summary>
+    public static async Task<int> SweepAsync(DbServer server, TimeSpan olderThan, ILogger logger, CancellationToken ct)
+    {
+        var dialect = server.Dialect;
+        var now = DateTime.UtcNow;
+        var stale = new List<(string Name, string RunId, DateTime Created)>();
+        await using var admin = await server.OpenAdminConnectionAsync(ct).ConfigureAwait(false);
+        await using (var command = admin.CreateCommand())
+        {
+            command.CommandText = dialect.ListDatabasesSql(DatabaseNames.Prefix);
+            await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                var name = reader.GetString(0);
+                if (DatabaseNames.TryParse(name, out var created, out var runId) && runId != DatabaseNames.RunId && now - created > olderThan)
+                {
+                    stale.Add((name, runId, created));
+                }
+            }
+        }
+
+        foreach (var (name, runId, created) in stale)
+        {
+            try
+            {
+                await ExecuteAsync(admin, dialect.DropDatabaseSql(name), ct).ConfigureAwait(false);
+                Log.JanitorDropped(logger, name, runId, created);
+            }
+            catch (DbException e)
+            {
+                Log.DropFailed(logger, name, e.Message);
+            }
+        }
+
+        return stale.Count;
+    }
+
+    private static async Task ExecuteAsync(DbConnection connection, string sql, CancellationToken ct)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,116 @@
+using System.Data.Common;
+using System.Text;
+
+namespace TestDbKit.Engines;
+
+/// <summary>
+/// MySQL has only row-level triggers: each table gets an AFTER INSERT trigger that adds its name to a
+/// MEMORY table (not transactional, so marks never wait on row locks, and a rolled-back insert still
+/// marks the table whose counter moved). <c>testdbkit_reset</c> kills busy sessions, then deletes from
+/// the marked tables with foreign-key checks off and restarts their AUTO_INCREMENT. MEMORY tables are
+/// empty after a server restart: the missing sentinel row ('') then marks every table.
+/// </summary>
+internal sealed class MySqlTracker : ChangeTracker
+{
+    public static readonly MySqlTracker Instance = new();
+
+    private const string Tables = """
+        CREATE TABLE testdbkit_dirty (tbl VARCHAR(64) NOT NULL PRIMARY KEY) ENGINE=MEMORY;
+        INSERT INTO testdbkit_dirty VALUES ('');
+        CREATE TABLE testdbkit_autoinc (tbl VARCHAR(64) NOT NULL PRIMARY KEY);
+        INSERT INTO testdbkit_autoinc SELECT DISTINCT TABLE_NAME FROM information_schema.COLUMNS
+          WHERE TABLE_SCHEMA = DATABASE() AND EXTRA LIKE '%auto_increment%';
+        """;
+
+    private const string Procedure = """
+        CREATE PROCEDURE testdbkit_reset(IN reset_ids BOOLEAN)
+        BEGIN
+          DECLARE t VARCHAR(64);
+          DECLARE victim BIGINT;
+          DECLARE done INT DEFAULT 0;
+          DECLARE n INT DEFAULT 0;
+          DECLARE busy CURSOR FOR SELECT p.ID FROM information_schema.PROCESSLIST p
+            WHERE p.DB = DATABASE() AND p.ID <> CONNECTION_ID() AND p.COMMAND <> 'Killed'
+              AND (p.COMMAND <> 'Sleep' OR p.ID IN (SELECT trx_mysql_thread_id FROM information_schema.INNODB_TRX));
+          DECLARE CONTINUE HANDLER FOR NOT FOUND SET done = 1;
+          DECLARE EXIT HANDLER FOR SQLEXCEPTION
+          BEGIN
+            SET SESSION FOREIGN_KEY_CHECKS = @tdk_fk;
+            RESIGNAL;
+          END;
+
+          -- A session still running or holding a transaction could commit rows after the reset.
+          OPEN busy;
+          kill_loop: LOOP
+            FETCH busy INTO victim;
+            IF done THEN LEAVE kill_loop; END IF;
+            SET @tdk_sql = CONCAT('KILL ', victim);
+            PREPARE s FROM @tdk_sql; EXECUTE s; DEALLOCATE PREPARE s;
+          END LOOP;
+          CLOSE busy;
+
+          SET @tdk_fk = @@SESSION.FOREIGN_KEY_CHECKS;
+          SET SESSION FOREIGN_KEY_CHECKS = 0;
+          IF NOT EXISTS (SELECT 1 FROM testdbkit_dirty WHERE tbl = '') THEN
+            INSERT IGNORE INTO testdbkit_dirty SELECT TABLE_NAME FROM information_schema.TABLES
+              WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' AND TABLE_NAME NOT LIKE 'testdbkit\_%';
+          END IF;
+          dirty_loop: LOOP
+            SET t = NULL;
+            SELECT tbl INTO t FROM testdbkit_dirty WHERE tbl <> '' LIMIT 1;
+            IF t IS NULL THEN LEAVE dirty_loop; END IF;
+            SET @tdk_sql = CONCAT('DELETE FROM `', REPLACE(t, '`', '``'), '`');
+            PREPARE s FROM @tdk_sql; EXECUTE s; DEALLOCATE PREPARE s;
+            IF reset_ids AND EXISTS (SELECT 1 FROM testdbkit_autoinc a WHERE a.tbl = t) THEN
+              SET @tdk_sql = CONCAT('ALTER TABLE `', REPLACE(t, '`', '``'), '` AUTO_INCREMENT = 1');
+              PREPARE s FROM @tdk_sql; EXECUTE s; DEALLOCATE PREPARE s;
+            END IF;
+            DELETE FROM testdbkit_dirty WHERE tbl = t;
+            SET n = n + 1;
+          END LOOP;
+          INSERT IGNORE INTO testdbkit_dirty VALUES ('');
+          SET SESSION FOREIGN_KEY_CHECKS = @tdk_fk;
+          SELECT n;
+        END
+        """;
+
+    public override async Task InstallAsync(DbConnection connection, CancellationToken ct)
+    {
+        await ExecuteAsync(connection, Tables, ct).ConfigureAwait(false);
+        var tables = new List<string>();
+        await using (var command = connection.CreateCommand())
+        {
+            command.CommandText = "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() " +
+                "AND TABLE_TYPE = 'BASE TABLE' AND TABLE_NAME NOT LIKE 'testdbkit\\_%' ORDER BY TABLE_NAME";
+            await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                tables.Add(reader.GetString(0));
+            }
+        }
+
+        // One batch of single-statement triggers (no BEGIN .. END, so no delimiter games).
+        var sql = new StringBuilder();
+        for (var i = 0; i < tables.Count; i++)
+        {
+            var quoted = "`" + tables[i].Replace("`", "``", StringComparison.Ordinal) + "`";
+            var literal = "'" + tables[i].Replace("\\", "\\\\", StringComparison.Ordinal).Replace("'", "''", StringComparison.Ordinal) + "'";
+            sql.Append(System.Globalization.CultureInfo.InvariantCulture,
+                $"CREATE TRIGGER testdbkit_dirty_{i} AFTER INSERT ON {quoted} FOR EACH ROW INSERT IGNORE INTO testdbkit_dirty VALUES ({literal});\n");
+        }
+
+        if (sql.Length > 0)
+        {
+            await ExecuteAsync(connection, sql.ToString(), ct).ConfigureAwait(false);
+        }
+
+        await ExecuteAsync(connection, Procedure, ct).ConfigureAwait(false);
+    }
+
+    public override async Task<int> ResetAsync(DbConnection connection, bool resetIds, CancellationToken ct)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = resetIds ? "CALL testdbkit_reset(TRUE)" : "CALL testdbkit_reset(FALSE)";
+        return await ScalarIntAsync(command, ct).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,307 @@
+using System.Data;
+using System.Data.Common;
+
+namespace TestDbKit.Tests.Databases;
+
+public sealed class DatabasePoolTests
+{
+    [Theory]
+    [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
+    public async Task Rows_committed_on_any_connection_are_gone_for_the_next_lease_and_ids_restart(DbEngine engine)
+    {
+        await using var pool = await CreatePoolAsync(engine, Schemas.Small(engine), maxDatabases: 1);
+        Assert.True(pool.IsTracking, "change tracking was not installed");
+        string name;
+        await using (var db = await pool.LeaseAsync())
+        {
+            name = db.Name;
+            await using var first = await db.OpenConnectionAsync();
+            await using var second = await db.OpenConnectionAsync();
+            Assert.Equal(1, await first.InsertItemAsync(engine, "x"));
+            Assert.Equal(2, await second.InsertItemAsync(engine, "y"));
+            await second.ExecuteAsync("INSERT INTO notes (tag, body) VALUES ('k', 'v')");
+        }
+
+        await using (var db = await pool.LeaseAsync())
+        {
+            Assert.Equal(name, db.Name); // the same database, reset, not a new one
+            await using var connection = await db.OpenConnectionAsync();
+            Assert.Equal(0, await connection.CountAsync("items"));
+            Assert.Equal(0, await connection.CountAsync("notes"));
+            Assert.Equal(1, await connection.InsertItemAsync(engine, "again"));
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
+    public async Task Ids_keep_counting_when_sequence_reset_is_off(DbEngine engine)
+    {
+        await using var pool = await DatabasePool.CreateAsync(await DbServer.SharedAsync(engine),
+            new DatabasePoolOptions { CreateSchema = Schemas.Small(engine), MaxDatabases = 1, ResetSequences = false });
+        await using (var db = await pool.LeaseAsync())
+        {
+            await using var c = await db.OpenConnectionAsync();
+            await c.InsertItemAsync(engine, "x");
+        }
+
+        await using (var db = await pool.LeaseAsync())
+        {
+            await using var c = await db.OpenConnectionAsync();
+            Assert.Equal(2, await c.InsertItemAsync(engine, "y"));
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
+    public async Task Parallel_tests_see_only_their_own_rows(DbEngine engine)
+    {
+        await using var pool = await CreatePoolAsync(engine, Schemas.Small(engine), maxDatabases: 3);
+        var names = new System.Collections.Concurrent.ConcurrentBag<string>();
+        await Task.WhenAll(Enumerable.Range(0, 12).Select(i => Task.Run(async () =>
+        {
+            await using var db = await pool.LeaseAsync();
+            names.Add(db.Name);
+            await using var connection = await db.OpenConnectionAsync();
+            for (var row = 0; row < 5; row++)
+            {
+                await connection.InsertItemAsync(engine, $"test{i}");
+            }
+
+            await Task.Yield();
+            Assert.Equal(5, await connection.CountAsync("items"));
+            Assert.Equal(5, await connection.CountAsync($"items WHERE tag = 'test{i}'"));
+        })));
+        Assert.InRange(names.Distinct().Count(), 1, 3);
+    }
+
+    [Theory]
+    [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
+    public async Task A_test_that_leaves_an_open_transaction_or_a_killed_connection_leaves_a_clean_database(DbEngine engine)
+    {
+        await using var pool = await CreatePoolAsync(engine, Schemas.Small(engine), maxDatabases: 1);
+        DbConnection leaked;
+        DbTransaction pending;
+        await using (var db = await pool.LeaseAsync())
+        {
+            // One connection is killed mid-test, another is left open inside a transaction (a leak).
+            var killed = await db.OpenConnectionAsync();
+            await killed.InsertItemAsync(engine, "committed");
+            var id = await killed.SessionIdAsync(engine);
+            await using (var admin = await pool.Server.OpenAdminConnectionAsync())
+            {
+                await admin.ExecuteAsync(engine == DbEngine.PostgreSql ? $"SELECT pg_terminate_backend({id})" : $"KILL {id}");
+            }
+
+            await Assert.ThrowsAnyAsync<Exception>(() => killed.ExecuteAsync("SELECT 1"));
+            leaked = await db.OpenConnectionAsync();
+            pending = await leaked.BeginTransactionAsync();
+            await leaked.ExecuteAsync("INSERT INTO notes (tag) VALUES ('uncommitted')", pending);
+        }
+
+        // The reset ended the leaked session, so its transaction can never commit into the next test.
+        await Assert.ThrowsAnyAsync<Exception>(() => pending.CommitAsync());
+        await leaked.DisposeAsync();
+        await using (var db = await pool.LeaseAsync())
+        {
+            await using var connection = await db.OpenConnectionAsync();
+            Assert.Equal(0, await connection.CountAsync("items"));
+            Assert.Equal(0, await connection.CountAsync("notes"));
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
+    public async Task Transaction_mode_rolls_back_and_still_clears_what_was_committed_elsewhere(DbEngine engine)
+    {
+        await using var pool = await DatabasePool.CreateAsync(await DbServer.SharedAsync(engine),
+            new DatabasePoolOptions { CreateSchema = Schemas.Small(engine), MaxDatabases = 1, Isolation = IsolationMode.Transaction });
+        await using (var db = await pool.LeaseAsync())
+        {
+            await using var connection = await db.OpenConnectionAsync();
+            await connection.InsertItemAsync(engine, "rolled back");
+            Assert.Equal(1, await connection.CountAsync("items"));
+            await Assert.ThrowsAnyAsync<InvalidOperationException>(() => connection.BeginTransactionAsync().AsTask());
+
+            // A commit that bypasses the kit's transaction: the reset after the rollback catches it.
+            await using var outside = pool.Server.CreateConnection(pool.Server.ConnectionStringFor(db.Name));
+            await outside.OpenAsync();
+            await outside.ExecuteAsync("INSERT INTO notes (tag) VALUES ('committed')");
+        }
+
+        await using (var db = await pool.LeaseAsync())
+        {
+            await using var connection = await db.OpenConnectionAsync();
+            Assert.Equal(0, await connection.CountAsync("items"));
+            Assert.Equal(0, await connection.CountAsync("notes"));
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
+    public async Task Clone_mode_gives_each_test_a_fresh_database_so_schema_changes_do_not_leak(DbEngine engine)
+    {
+        await using var pool = await DatabasePool.CreateAsync(await DbServer.SharedAsync(engine),
+            new DatabasePoolOptions { CreateSchema = Schemas.Small(engine), MaxDatabases = 2, Isolation = IsolationMode.Clone });
+        string first;
+        await using (var db = await pool.LeaseAsync())
+        {
+            first = db.Name;
+            await using var connection = await db.OpenConnectionAsync();
+            await connection.ExecuteAsync("ALTER TABLE items ADD COLUMN extra INT");
+            await connection.ExecuteAsync("CREATE TABLE scratch (id INT)");
+            await connection.InsertItemAsync(engine, "x");
+        }
+
+        await using (var db = await pool.LeaseAsync())
+        {
+            Assert.NotEqual(first, db.Name);
+            await using var connection = await db.OpenConnectionAsync();
+            Assert.Equal(0, await connection.CountAsync("items"));
+            await Assert.ThrowsAnyAsync<DbException>(() => connection.ScalarAsync("SELECT extra FROM items"));
+            await Assert.ThrowsAnyAsync<DbException>(() => connection.ScalarAsync("SELECT COUNT(*) FROM scratch"));
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
+    public async Task Tables_in_a_foreign_key_cycle_and_views_are_reset(DbEngine engine)
+    {
+        await using var pool = await CreatePoolAsync(engine, Schemas.Cycle(engine), maxDatabases: 1);
+        await using (var db = await pool.LeaseAsync())
+        {
+            await using var connection = await db.OpenConnectionAsync();
+            await connection.ExecuteAsync("INSERT INTO a (id, b_id) VALUES (1, NULL)");
+            await connection.ExecuteAsync("INSERT INTO b (id, a_id) VALUES (1, 1)");
+            await connection.ExecuteAsync("UPDATE a SET b_id = 1 WHERE id = 1");
+            Assert.Equal(1, await connection.CountAsync("ab"));
+        }
+
+        await using (var db = await pool.LeaseAsync())
+        {
+            await using var connection = await db.OpenConnectionAsync();
+            Assert.Equal(0, await connection.CountAsync("a"));
+            Assert.Equal(0, await connection.CountAsync("b"));
+            Assert.Equal(0, await connection.CountAsync("ab"));
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
+    public async Task A_schema_of_200_tables_is_reset_where_it_was_written(DbEngine engine)
+    {
+        await using var pool = await CreatePoolAsync(engine, Schemas.Chain(engine, 200), maxDatabases: 1);
+        await using (var db = await pool.LeaseAsync())
+        {
+            await using var connection = await db.OpenConnectionAsync();
+            await connection.ExecuteAsync("INSERT INTO t0 (v) VALUES (1)");
+            await connection.ExecuteAsync("INSERT INTO t1 (v, parent_id) VALUES (1, 1)");
+            await connection.ExecuteAsync("INSERT INTO t199 (v) VALUES (1)");
+        }
+
+        await using (var db = await pool.LeaseAsync())
+        {
+            await using var connection = await db.OpenConnectionAsync();
+            foreach (var table in new[] { "t0", "t1", "t199" })
+            {
+                Assert.Equal(0, await connection.CountAsync(table));
+            }
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
+    public async Task Respawn_is_the_fallback_and_resets_as_well(DbEngine engine)
+    {
+        await using var pool = await DatabasePool.CreateAsync(await DbServer.SharedAsync(engine),
+            new DatabasePoolOptions { CreateSchema = Schemas.Cycle(engine), MaxDatabases = 1, UseRespawn = true });
+        Assert.False(pool.IsTracking);
+        await using (var db = await pool.LeaseAsync())
+        {
+            await using var connection = await db.OpenConnectionAsync();
+            await connection.ExecuteAsync("INSERT INTO a (id) VALUES (1)");
+            await connection.ExecuteAsync("INSERT INTO b (id, a_id) VALUES (1, 1)");
+        }
+
+        await using (var db = await pool.LeaseAsync())
+        {
+            await using var connection = await db.OpenConnectionAsync();
+            Assert.Equal(0, await connection.CountAsync("a") + await connection.CountAsync("b"));
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
+    public async Task A_database_whose_reset_fails_is_replaced_never_leased_dirty(DbEngine engine)
+    {
+        await using var pool = await CreatePoolAsync(engine, Schemas.Small(engine), maxDatabases: 1);
+        string broken;
+        await using (var db = await pool.LeaseAsync())
+        {
+            broken = db.Name;
+            await using var connection = await db.OpenConnectionAsync();
+            await connection.InsertItemAsync(engine, "dirty");
+            // Break the reset routine, as a test that drops the kit's objects would.
+            await connection.ExecuteAsync(engine == DbEngine.PostgreSql ? "DROP FUNCTION testdbkit.reset(boolean)" : "DROP PROCEDURE testdbkit_reset");
+        }
+
+        await using (var db = await pool.LeaseAsync())
+        {
+            Assert.NotEqual(broken, db.Name);
+            await using var connection = await db.OpenConnectionAsync();
+            Assert.Equal(0, await connection.CountAsync("items"));
+        }
+
+        await using var admin = await pool.Server.OpenAdminConnectionAsync();
+        await TestSupport.EventuallyAsync(() => !DatabaseExists(admin, engine, broken), TimeSpan.FromSeconds(20), $"{broken} is dropped");
+    }
+
+    [Theory]
+    [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
+    public async Task A_failing_schema_is_a_clear_error_and_leaves_no_database(DbEngine engine)
+    {
+        var server = await DbServer.SharedAsync(engine);
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => DatabasePool.CreateAsync(server,
+            new DatabasePoolOptions { CreateSchema = c => c.ExecuteAsync("CREATE TABLE broken (") }));
+        Assert.Contains("CreateSchema failed on database tdk_", e.Message, StringComparison.Ordinal);
+        var name = e.Message.Split(' ')[4];
+        await using var admin = await server.OpenAdminConnectionAsync();
+        Assert.False(DatabaseExists(admin, engine, name));
+    }
+
+    [Fact]
+    public async Task Bad_options_are_refused()
+    {
+        var server = await DbServer.SharedAsync(DbEngine.PostgreSql);
+        await Assert.ThrowsAsync<ArgumentNullException>(() => DatabasePool.CreateAsync(null!, new DatabasePoolOptions()));
+        await Assert.ThrowsAsync<ArgumentNullException>(() => DatabasePool.CreateAsync(server, null!));
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => DatabasePool.CreateAsync(server, new DatabasePoolOptions { MaxDatabases = 0 }));
+    }
+
+    [Theory]
+    [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
+    public async Task Disposing_the_pool_drops_its_databases(DbEngine engine)
+    {
+        var pool = await CreatePoolAsync(engine, Schemas.Small(engine), maxDatabases: 2);
+        string name;
+        await using (var db = await pool.LeaseAsync())
+        {
+            name = db.Name;
+        }
+
+        await pool.DisposeAsync();
+        await using var admin = await pool.Server.OpenAdminConnectionAsync();
+        Assert.False(DatabaseExists(admin, engine, name));
+    }
+
+    private static async Task<DatabasePool> CreatePoolAsync(DbEngine engine, Func<DbConnection, Task> schema, int maxDatabases) =>
+        await DatabasePool.CreateAsync(await DbServer.SharedAsync(engine), new DatabasePoolOptions { CreateSchema = schema, MaxDatabases = maxDatabases });
+
+    internal static bool DatabaseExists(DbConnection admin, DbEngine engine, string name)
+    {
+        using var command = admin.CreateCommand();
+        command.CommandText = engine == DbEngine.PostgreSql
+            ? $"SELECT COUNT(*) FROM pg_database WHERE datname = '{name}'"
+            : $"SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '{name}'";
+        return Convert.ToInt64(command.ExecuteScalar()) > 0;
+    }
+}
