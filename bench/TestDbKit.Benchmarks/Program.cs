@@ -8,7 +8,10 @@ switch (name)
     case "coldstart":
         await ColdStart.RunAsync(runs);
         return 0;
+    case "reset":
+        await Reset.RunAsync(runs == 5 ? 200 : runs);
+        return 0;
     default:
-        Console.Error.WriteLine($"Unknown benchmark '{name}'. Known: coldstart.");
+        Console.Error.WriteLine($"Unknown benchmark '{name}'. Known: coldstart, reset.");
         return 2;
 }

@@ -386,7 +386,8 @@ public sealed class DatabasePool : IAsyncDisposable
     }
 
     /// <summary>The kit's own sessions on a database: resets run here, and faults never touch them.</summary>
-    private string ControlConnectionString(string name) => Dialect.WithApplicationName(_server.ConnectionStringFor(name), "testdbkit-control");
+    private string ControlConnectionString(string name) =>
+        Dialect.ForControl(Dialect.WithApplicationName(_server.ConnectionStringFor(name), "testdbkit-control"));
 
     /// <summary>What tests connect with.</summary>
     internal string TestConnectionString(string name)

@@ -71,6 +71,11 @@ internal abstract class EngineDialect
     /// <summary>The same connection string with another application name (how the kit tags sessions).</summary>
     public abstract string WithApplicationName(string connectionString, string applicationName);
 
+    /// <summary>The kit's own control sessions leave no state behind, so the driver need not reset them
+    /// when they come back from the pool (a reset costs a round trip, and PostgreSQL's DISCARD ALL also
+    /// throws away the reset routine's cached plans).</summary>
+    public abstract string ForControl(string connectionString);
+
     /// <summary>What a connection string needs so commands join the connection's open transaction
     /// without the caller setting <see cref="DbCommand.Transaction"/> (MySqlConnector checks it).</summary>
     public virtual string ForAmbientTransaction(string connectionString) => connectionString;

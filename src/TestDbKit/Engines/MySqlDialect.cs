@@ -118,6 +118,13 @@ internal sealed class MySqlDialect : EngineDialect
 
     protected override void ClearPool(DbConnection connection) => MySqlConnection.ClearPool((MySqlConnection)connection);
 
+    public override string ForControl(string connectionString)
+    {
+        var b = Builder(connectionString);
+        b.ConnectionReset = false;
+        return b.ConnectionString;
+    }
+
     public override void ClearAllPools() => MySqlConnection.ClearAllPools();
 
     public override string QuoteIdentifier(string name) => "`" + Validated(name) + "`";

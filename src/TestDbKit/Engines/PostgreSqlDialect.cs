@@ -114,6 +114,13 @@ internal sealed class PostgreSqlDialect : EngineDialect
 
     protected override void ClearPool(DbConnection connection) => NpgsqlConnection.ClearPool((NpgsqlConnection)connection);
 
+    public override string ForControl(string connectionString)
+    {
+        var b = Builder(connectionString);
+        b.NoResetOnClose = true;
+        return b.ConnectionString;
+    }
+
     public override void ClearAllPools() => NpgsqlConnection.ClearAllPools();
 
     public override string QuoteIdentifier(string name) => "\"" + Validated(name) + "\"";

@@ -47,9 +47,11 @@ internal sealed class PostgreSqlTracker : ChangeTracker
           targets regclass[];
         BEGIN
           -- A session still running or holding a transaction could commit rows after the reset.
-          PERFORM pg_catalog.pg_terminate_backend(a.pid, 5000) FROM pg_catalog.pg_stat_activity a
-            WHERE a.datname = current_database() AND a.pid <> pg_catalog.pg_backend_pid()
-              AND a.backend_type = 'client backend' AND a.state <> 'idle';
+          -- pg_stat_get_activity rather than the pg_stat_activity view: the view is costly to plan, and
+          -- setting session_replication_role below throws every cached plan away on each call.
+          PERFORM pg_catalog.pg_terminate_backend(a.pid, 5000) FROM pg_catalog.pg_stat_get_activity(NULL) a
+            WHERE a.datid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())
+              AND a.pid <> pg_catalog.pg_backend_pid() AND a.backend_type = 'client backend' AND a.state <> 'idle';
 
           IF NOT EXISTS (SELECT 1 FROM testdbkit.dirty WHERE tbl = 0) THEN
             -- The sentinel is gone: a crash truncated the unlogged set, so any table may hold rows.
