@@ -15,6 +15,10 @@ trap 'rm -f "$log"' EXIT
 status=0
 dotnet test TestDbKit.sln -c "$configuration" --no-build --nologo 2>&1 | tee "$log" || status=$?
 
+# The NUnit adapter is built against NUnit 4.1; prove it on NUnit 5 too (the solution run used 4.x).
+dotnet test tests/TestDbKit.NUnit.Tests -c "$configuration" --nologo -p:NUnitVersion=5.0.0 2>&1 | tee -a "$log" || status=$?
+dotnet restore tests/TestDbKit.NUnit.Tests --nologo -v quiet >/dev/null
+
 passed=$(grep -Eo 'Passed: +[0-9]+' "$log" | awk '{s += $2} END {print s + 0}')
 failed=$(grep -Eo 'Failed: +[0-9]+' "$log" | awk '{s += $2} END {print s + 0}')
 if [ "$status" -ne 0 ] || [ "$failed" -ne 0 ]; then

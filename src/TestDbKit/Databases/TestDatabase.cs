@@ -11,6 +11,7 @@ public sealed class TestDatabase : IAsyncDisposable
     private readonly DatabasePool _pool;
     private readonly PooledDatabase _database;
     private readonly List<(DbConnection Connection, DbTransaction Transaction)> _transactions = [];
+    private readonly List<DbConnection> _handedOut = [];
     private int _returned;
 
     internal TestDatabase(DatabasePool pool, PooledDatabase database)
@@ -41,6 +42,11 @@ public sealed class TestDatabase : IAsyncDisposable
     {
         ObjectDisposedException.ThrowIf(_returned != 0, this);
         var connection = await _pool.OpenAsync(ConnectionString, ct).ConfigureAwait(false);
+        lock (_handedOut)
+        {
+            _handedOut.Add(connection);
+        }
+
         if (Isolation == IsolationMode.Transaction)
         {
             var transaction = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
@@ -51,6 +57,50 @@ public sealed class TestDatabase : IAsyncDisposable
         }
 
         return connection;
+    }
+
+    /// <summary>The server the database lives on.</summary>
+    public DbServer Server => _pool.Server;
+
+    /// <summary>Opens a connection synchronously; only for hooks that cannot await (see TestSession).</summary>
+    internal DbConnection OpenConnectionSync()
+    {
+        var connection = _pool.Dialect.CreateConnection(ConnectionString);
+        connection.Open();
+        lock (_handedOut)
+        {
+            _handedOut.Add(connection);
+        }
+
+        if (Isolation == IsolationMode.Transaction)
+        {
+            var transaction = connection.BeginTransaction();
+            lock (_transactions)
+            {
+                _transactions.Add((connection, transaction));
+            }
+        }
+
+        return connection;
+    }
+
+    /// <summary>Closes the connections handed out by <see cref="OpenConnectionAsync"/> that the test left
+    /// open, and says how many there were.</summary>
+    internal async Task<int> CloseLeakedConnectionsAsync(DbConnection? except)
+    {
+        DbConnection[] open;
+        lock (_handedOut)
+        {
+            open = [.. _handedOut.Where(c => c != except && c.State != System.Data.ConnectionState.Closed)];
+            _handedOut.Clear();
+        }
+
+        foreach (var connection in open)
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+        }
+
+        return open.Length;
     }
 
     /// <summary>

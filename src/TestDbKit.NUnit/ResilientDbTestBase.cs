@@ -1,0 +1,70 @@
+using System.Collections.Concurrent;
+using System.Data.Common;
+using NUnit.Framework;
+using TestDbKit.Sessions;
+
+namespace TestDbKit.NUnit;
+
+/// <summary>
+/// Base class for NUnit tests on a real database. Every test gets its own database (leased from a pool
+/// built once from <see cref="CreateSchemaAsync"/>) and its own <see cref="Connection"/>, open and proven
+/// alive, also when tests of one fixture instance run at the same time
+/// (<c>[Parallelizable(ParallelScope.All)]</c>). Whatever a test breaks is cleaned up before the next test.
+/// </summary>
+public abstract class ResilientDbTestBase
+{
+    // NUnit may run the tests of one fixture instance in parallel: state is per test, not per instance.
+    private readonly ConcurrentDictionary<string, TestSession> _sessions = new();
+    private readonly IsolationMode _isolation;
+
+    /// <summary>Creates the base for tests on <paramref name="engine"/>.</summary>
+    /// <param name="engine">The engine the tests run on; PostgreSQL when omitted.</param>
+    /// <param name="isolation">How tests are kept apart; <see cref="IsolationMode.Reset"/> when omitted.</param>
+    protected ResilientDbTestBase(DbEngine engine = DbEngine.PostgreSql, IsolationMode isolation = IsolationMode.Reset)
+    {
+        Engine = engine;
+        _isolation = isolation;
+    }
+
+    /// <summary>The engine this fixture runs on.</summary>
+    protected DbEngine Engine { get; }
+
+    /// <summary>The running test's connection: open and proven alive when the test starts, and this test's alone.</summary>
+    protected DbConnection Connection => Current.CurrentConnection();
+
+    /// <summary>The running test's database: its name, connection string, and more connections to it.</summary>
+    protected TestDatabase Database => Current.Database;
+
+    private TestSession Current =>
+        _sessions.TryGetValue(TestContext.CurrentContext.Test.ID, out var session)
+            ? session
+            : throw new InvalidOperationException(
+                "No database session for this test: Connection and Database exist from [SetUp] to [TearDown] of a test, not in [OneTimeSetUp] or the constructor.");
+
+    /// <summary>Creates the schema on a new, empty database. Runs once per schema for the whole test run.</summary>
+    /// <param name="connection">An open connection to the database being built.</param>
+    protected virtual Task CreateSchemaAsync(DbConnection connection) => Task.CompletedTask;
+
+    /// <summary>Starts the test's database session (NUnit runs base-class set-ups first).</summary>
+    [SetUp]
+    public async Task StartDatabaseSessionAsync()
+    {
+        var test = TestContext.CurrentContext.Test;
+        // A method-level [ResetConnection] marks the test; a fixture-level one is found on the class.
+        var reset = test.Properties.ContainsKey(ResetConnectionAttribute.Property)
+            || Attribute.IsDefined(GetType(), typeof(ResetConnectionAttribute), inherit: true);
+        var options = SessionFactory.For(GetType(), test.FullName, Engine, _isolation, CreateSchemaAsync, reset);
+        var session = await TestSession.StartAsync(options, CancellationToken.None).ConfigureAwait(false);
+        _sessions[test.ID] = session;
+    }
+
+    /// <summary>Ends the test's database session (NUnit runs base-class tear-downs last).</summary>
+    [TearDown]
+    public async Task EndDatabaseSessionAsync()
+    {
+        if (_sessions.TryRemove(TestContext.CurrentContext.Test.ID, out var session))
+        {
+            SessionFactory.Report(await session.EndAsync(CancellationToken.None).ConfigureAwait(false));
+        }
+    }
+}

@@ -1,0 +1,70 @@
+using System.Data.Common;
+using TestDbKit.Sessions;
+using Xunit;
+
+namespace TestDbKit.Xunit;
+
+/// <summary>
+/// Base class for xunit v2 tests on a real database. Every test gets its own database (leased from a pool
+/// built once from <see cref="CreateSchemaAsync"/>) and its own <see cref="Connection"/>, open and proven
+/// alive. Whatever a test breaks (a killed session, an aborted transaction, a leaked connection) is
+/// cleaned up before the next test, and the database is emptied of what the test wrote.
+/// </summary>
+/// <example>
+/// <code>
+/// public sealed class OrderTests : ResilientDbTestBase
+/// {
+///     public OrderTests() : base(DbEngine.MySql) { }
+///     protected override Task CreateSchemaAsync(DbConnection connection) => ...;
+///     [Fact] public async Task Saves() { await using var cmd = Connection.CreateCommand(); ... }
+/// }
+/// </code>
+/// </example>
+public abstract class ResilientDbTestBase : IAsyncLifetime
+{
+    private readonly IsolationMode _isolation;
+    private TestSession? _session;
+
+    /// <summary>Creates the base for tests on <paramref name="engine"/>.</summary>
+    /// <param name="engine">The engine the tests run on; PostgreSQL when omitted.</param>
+    /// <param name="isolation">How tests are kept apart; <see cref="IsolationMode.Reset"/> when omitted.</param>
+    protected ResilientDbTestBase(DbEngine engine = DbEngine.PostgreSql, IsolationMode isolation = IsolationMode.Reset)
+    {
+        Engine = engine;
+        _isolation = isolation;
+    }
+
+    /// <summary>The engine this test runs on.</summary>
+    protected DbEngine Engine { get; }
+
+    /// <summary>This test's connection: open and proven alive when the test starts, and this test's alone.
+    /// After a <c>[ResetConnection]</c> it is on a brand-new server session.</summary>
+    protected DbConnection Connection => Session.CurrentConnection();
+
+    /// <summary>This test's database: its name, connection string, and more connections to it.</summary>
+    protected TestDatabase Database => Session.Database;
+
+    private TestSession Session => _session ?? throw new InvalidOperationException(
+        "The database session starts in InitializeAsync: use Connection and Database in test methods, not in the constructor.");
+
+    /// <summary>Creates the schema on a new, empty database. Runs once per schema for the whole test run
+    /// (test classes that share this method's declaring class share the schema).</summary>
+    /// <param name="connection">An open connection to the database being built.</param>
+    protected virtual Task CreateSchemaAsync(DbConnection connection) => Task.CompletedTask;
+
+    /// <inheritdoc />
+    async Task IAsyncLifetime.InitializeAsync()
+    {
+        var options = SessionFactory.For(GetType(), GetType().FullName ?? GetType().Name, Engine, _isolation, CreateSchemaAsync, resetBefore: false);
+        _session = await TestSession.StartAsync(options, CancellationToken.None).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    async Task IAsyncLifetime.DisposeAsync()
+    {
+        if (_session is not null)
+        {
+            SessionFactory.Report(await _session.EndAsync(CancellationToken.None).ConfigureAwait(false));
+        }
+    }
+}

@@ -1,0 +1,33 @@
+using System.Collections.Concurrent;
+using System.Data.Common;
+
+namespace TestDbKit.Sessions;
+
+/// <summary>One <see cref="DatabasePool"/> per engine, schema and isolation mode for the whole test run.</summary>
+internal static class PoolRegistry
+{
+    private static readonly ConcurrentDictionary<(DbEngine, object, IsolationMode), Lazy<Task<DatabasePool>>> Pools = new();
+
+    public static async Task<DatabasePool> GetAsync(DbEngine engine, object schemaKey, Func<DbConnection, Task> createSchema, IsolationMode isolation, CancellationToken ct)
+    {
+        var key = (engine, schemaKey, isolation);
+        while (true)
+        {
+            var lazy = Pools.GetOrAdd(key, _ => new Lazy<Task<DatabasePool>>(async () =>
+            {
+                var server = await DbServer.SharedAsync(engine).ConfigureAwait(false);
+                return await DatabasePool.CreateAsync(server, new DatabasePoolOptions { CreateSchema = createSchema, Isolation = isolation }).ConfigureAwait(false);
+            }));
+            try
+            {
+                return await lazy.Value.WaitAsync(ct).ConfigureAwait(false);
+            }
+            catch (Exception) when (lazy.Value.IsFaulted && !ct.IsCancellationRequested)
+            {
+                // A failed schema is reported to every test that asks, but not cached: a fix is picked up.
+                Pools.TryRemove(new KeyValuePair<(DbEngine, object, IsolationMode), Lazy<Task<DatabasePool>>>(key, lazy));
+                throw;
+            }
+        }
+    }
+}

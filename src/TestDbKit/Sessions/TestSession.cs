@@ -1,0 +1,202 @@
+using System.Data;
+using System.Data.Common;
+using System.Text;
+
+namespace TestDbKit.Sessions;
+
+/// <summary>
+/// One test's database session: leases the test a database, hands it a connection proven alive, and
+/// at the end judges what the test left behind (a broken or killed connection, leaked connections),
+/// discards what is unsafe, and gives the database back clean. Both adapters drive this class; it
+/// knows no test framework.
+/// </summary>
+internal sealed class TestSession
+{
+    private readonly SessionOptions _options;
+    private DbConnection _connection;
+    private bool _used;
+
+    private TestSession(SessionOptions options, TestDatabase database, DbConnection connection, long generation)
+    {
+        _options = options;
+        Database = database;
+        _connection = connection;
+        Generation = generation;
+    }
+
+    public TestDatabase Database { get; }
+
+    /// <summary>The <see cref="ConnectionReset.Generation"/> the connection was opened in.</summary>
+    public long Generation { get; private set; }
+
+    /// <summary>The test's connection as opened; see <see cref="CurrentConnection"/>.</summary>
+    public DbConnection Connection => _connection;
+
+    public static async Task<TestSession> StartAsync(SessionOptions options, CancellationToken ct)
+    {
+        if (options.ResetConnectionBefore)
+        {
+            ConnectionReset.ClearAllPools();
+        }
+
+        var pool = await PoolRegistry.GetAsync(options.Engine, options.SchemaKey, options.CreateSchema, options.Isolation, ct).ConfigureAwait(false);
+        return await StartAsync(options, pool, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Starts a session on a database of <paramref name="pool"/>.</summary>
+    public static async Task<TestSession> StartAsync(SessionOptions options, DatabasePool pool, CancellationToken ct)
+    {
+        var database = await pool.LeaseAsync(ct).ConfigureAwait(false);
+        try
+        {
+            var generation = ConnectionReset.Generation;
+            var connection = await OpenHealthyAsync(database, ct).ConfigureAwait(false);
+            return new TestSession(options, database, connection, generation);
+        }
+        catch
+        {
+            await database.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The connection the test should use now. When a <c>[ResetConnection]</c> ran after the connection was
+    /// opened but before the test first used it (xunit runs the attribute after <c>InitializeAsync</c>), it
+    /// is replaced by one on a new server session. Once the test has it, it stays: a reset in a test running
+    /// beside this one must not swap the connection (and its transaction) under this test's feet. This is
+    /// the one place the kit opens a connection synchronously: a property getter cannot await, and both
+    /// drivers open synchronously without blocking on async work.
+    /// </summary>
+    public DbConnection CurrentConnection()
+    {
+        if (_used || Generation == ConnectionReset.Generation)
+        {
+            _used = true;
+            return _connection;
+        }
+
+        _used = true;
+        _connection.Dispose();
+        Database.Server.Dialect.ClearPool(Database.ConnectionString);
+        Generation = ConnectionReset.Generation;
+        _connection = Database.OpenConnectionSync();
+        return _connection;
+    }
+
+    /// <summary>
+    /// Ends the test's use of the database. Never throws for the test's own breakage (that is the test's
+    /// result to report); throws <see cref="ConnectionLeakException"/> only when leaks fail tests.
+    /// </summary>
+    public async Task<SessionReport> EndAsync(CancellationToken ct)
+    {
+        var report = new SessionReport(_options.TestName);
+        try
+        {
+            // A connection whose session died is never returned to the pool, and neither are its siblings:
+            // if the server side died for one, idle ones in the same pool may be dead too.
+            var state = _connection.State;
+            if (state != ConnectionState.Open || !await IsAliveAsync(_connection, ct).ConfigureAwait(false))
+            {
+                report.ConnectionDiscarded = true;
+                Database.Server.Dialect.ClearPool(Database.ConnectionString);
+            }
+
+            await _connection.DisposeAsync().ConfigureAwait(false);
+            if (Generation != ConnectionReset.Generation)
+            {
+                // [ResetConnection(After = true)] ran while the connection was still ours: drop it now.
+                Database.Server.Dialect.ClearPool(Database.ConnectionString);
+            }
+
+            report.LeakedConnections = await Database.CloseLeakedConnectionsAsync(except: _connection).ConfigureAwait(false);
+            if (report.ConnectionDiscarded || report.LeakedConnections > 0)
+            {
+                Database.Server.Dialect.ClearPool(Database.ConnectionString);
+            }
+        }
+        finally
+        {
+            await Database.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (report.LeakedConnections > 0 && _options.FailOnLeak)
+        {
+            throw new ConnectionLeakException(report.ToString());
+        }
+
+        return report;
+    }
+
+    private static async Task<DbConnection> OpenHealthyAsync(TestDatabase database, CancellationToken ct)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            var connection = await database.OpenConnectionAsync(ct).ConfigureAwait(false);
+            if (await IsAliveAsync(connection, ct).ConfigureAwait(false))
+            {
+                return connection;
+            }
+
+            // A pooled session died since it was last used (killed, timed out, server restarted):
+            // drop it and its siblings, then open a new one.
+            await connection.DisposeAsync().ConfigureAwait(false);
+            database.Server.Dialect.ClearPool(database.ConnectionString);
+            if (attempt == 3)
+            {
+                throw new InvalidOperationException(
+                    $"Could not open a live connection to {database.Name} on {database.Server} after 3 attempts. " +
+                    "The server may be restarting or refusing connections; check its log.");
+            }
+        }
+    }
+
+    private static async Task<bool> IsAliveAsync(DbConnection connection, CancellationToken ct)
+    {
+        try
+        {
+            await using var command = connection.CreateCommand();
+            command.CommandText = "SELECT 1";
+            await command.ExecuteScalarAsync(ct).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception e) when (DbErrors.IsConnectionLost(e) || e is InvalidOperationException)
+        {
+            return false;
+        }
+        catch (DbException)
+        {
+            // Alive, but in a failed transaction (PostgreSQL 25P02) or similar: disposing rolls it back.
+            return connection.State == ConnectionState.Open;
+        }
+    }
+}
+
+/// <summary>What a test left behind, as the session found it.</summary>
+internal sealed class SessionReport(string testName)
+{
+    public string TestName { get; } = testName;
+
+    public bool ConnectionDiscarded { get; set; }
+
+    public int LeakedConnections { get; set; }
+
+    public bool IsClean => !ConnectionDiscarded && LeakedConnections == 0;
+
+    public override string ToString()
+    {
+        var text = new StringBuilder($"{TestName}:");
+        if (LeakedConnections > 0)
+        {
+            text.Append(System.Globalization.CultureInfo.InvariantCulture,
+                $" left {LeakedConnections} connection(s) open (server sessions); the kit closed them. Dispose connections with 'await using'.");
+        }
+
+        if (ConnectionDiscarded)
+        {
+            text.Append(" its connection was broken or killed; it was discarded and its pool cleared.");
+        }
+
+        return text.ToString();
+    }
+}

@@ -1,0 +1,74 @@
+using System.Data;
+using TestDbKit.Sessions;
+
+namespace TestDbKit.Tests.Sessions;
+
+public sealed class TestSessionTests
+{
+    [Theory]
+    [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
+    public async Task A_pooled_session_the_server_dropped_between_tests_is_replaced_before_the_next_test(DbEngine engine)
+    {
+        await using var pool = await DatabasePool.CreateAsync(await DbServer.SharedAsync(engine), new DatabasePoolOptions { MaxDatabases = 1 });
+        var options = Options(engine);
+
+        var first = await TestSession.StartAsync(options, pool, default);
+        var firstId = await first.CurrentConnection().SessionIdAsync(engine);
+        var name = first.Database.Name;
+        Assert.True((await first.EndAsync(default)).IsClean);
+
+        // What wait_timeout / idle_session_timeout does to a connection idle in the pool.
+        await using (var admin = await pool.Server.OpenAdminConnectionAsync())
+        {
+            await admin.ExecuteAsync(engine == DbEngine.PostgreSql ? $"SELECT pg_terminate_backend({firstId})" : $"KILL {firstId}");
+        }
+
+        var second = await TestSession.StartAsync(options, pool, default);
+        Assert.Equal(name, second.Database.Name);
+        var connection = second.CurrentConnection();
+        Assert.Equal(ConnectionState.Open, connection.State);
+        Assert.NotEqual(firstId, await connection.SessionIdAsync(engine));
+        await second.EndAsync(default);
+    }
+
+    [Theory]
+    [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
+    public async Task Leaked_connections_are_counted_closed_and_fail_the_test_when_asked(DbEngine engine)
+    {
+        await using var pool = await DatabasePool.CreateAsync(await DbServer.SharedAsync(engine), new DatabasePoolOptions { MaxDatabases = 1 });
+        var session = await TestSession.StartAsync(Options(engine), pool, default);
+        var leaked = await session.Database.OpenConnectionAsync();
+        await using var closed = await session.Database.OpenConnectionAsync();
+        await closed.CloseAsync();
+
+        var report = await session.EndAsync(default);
+        Assert.Equal(1, report.LeakedConnections);
+        Assert.Contains("left 1 connection(s) open", report.ToString(), StringComparison.Ordinal);
+        Assert.Equal(ConnectionState.Closed, leaked.State);
+
+        var strict = await TestSession.StartAsync(Options(engine) with { FailOnLeak = true }, pool, default);
+        _ = await strict.Database.OpenConnectionAsync();
+        var e = await Assert.ThrowsAsync<ConnectionLeakException>(() => strict.EndAsync(default));
+        Assert.Contains("Leaky.Test", e.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
+    public async Task A_killed_connection_is_discarded_and_reported(DbEngine engine)
+    {
+        await using var pool = await DatabasePool.CreateAsync(await DbServer.SharedAsync(engine), new DatabasePoolOptions { MaxDatabases = 1 });
+        var session = await TestSession.StartAsync(Options(engine), pool, default);
+        var id = await session.CurrentConnection().SessionIdAsync(engine);
+        await using (var admin = await pool.Server.OpenAdminConnectionAsync())
+        {
+            await admin.ExecuteAsync(engine == DbEngine.PostgreSql ? $"SELECT pg_terminate_backend({id})" : $"KILL {id}");
+        }
+
+        var report = await session.EndAsync(default);
+        Assert.True(report.ConnectionDiscarded);
+        Assert.Contains("discarded", report.ToString(), StringComparison.Ordinal);
+    }
+
+    private static SessionOptions Options(DbEngine engine) =>
+        new("Leaky.Test", engine, _ => Task.CompletedTask, typeof(TestSessionTests), IsolationMode.Reset, false, false);
+}
