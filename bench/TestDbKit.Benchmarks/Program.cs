@@ -11,7 +11,10 @@ switch (name)
     case "reset":
         await Reset.RunAsync(runs == 5 ? 200 : runs);
         return 0;
+    case "lifecycle":
+        await Lifecycle.RunAsync(runs == 5 ? 300 : runs);
+        return 0;
     default:
-        Console.Error.WriteLine($"Unknown benchmark '{name}'. Known: coldstart, reset.");
+        Console.Error.WriteLine($"Unknown benchmark '{name}'. Known: coldstart, reset, lifecycle.");
         return 2;
 }
