@@ -35,6 +35,10 @@ public abstract class ResilientDbTestBase
     /// <summary>The running test's database: its name, connection string, and more connections to it.</summary>
     protected TestDatabase Database => Current.Database;
 
+    /// <summary>Breaks this test's database on purpose (kills sessions, cancels statements, holds locks,
+    /// shortens timeouts); every fault is undone when the test ends, pass or fail.</summary>
+    protected FaultInjector Faults => Database.Faults;
+
     private TestSession Current =>
         _sessions.TryGetValue(TestContext.CurrentContext.Test.ID, out var session)
             ? session

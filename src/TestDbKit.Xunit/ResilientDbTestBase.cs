@@ -23,6 +23,10 @@ namespace TestDbKit.Xunit;
 public abstract class ResilientDbTestBase : IAsyncLifetime
 {
     private readonly IsolationMode _isolation;
+    /// <summary>Breaks this test's database on purpose (kills sessions, cancels statements, holds locks,
+    /// shortens timeouts); every fault is undone when the test ends, pass or fail.</summary>
+    protected FaultInjector Faults => Database.Faults;
+
     private TestSession? _session;
 
     /// <summary>Creates the base for tests on <paramref name="engine"/>.</summary>

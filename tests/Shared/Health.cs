@@ -51,13 +51,8 @@ public static class Health
                 await connection.ScalarAsync("INSERT INTO items (tag) VALUES ('dup')", transaction);
                 await Ignore(() => connection.ScalarAsync("INSERT INTO items (tag) VALUES ('dup')", transaction));
                 break;
-            case 1: // the server kills the session
-                var id = await connection.SessionIdAsync(engine);
-                await using (var admin = await database.Server.OpenAdminConnectionAsync())
-                {
-                    await admin.ScalarAsync(engine == DbEngine.PostgreSql ? $"SELECT pg_terminate_backend({id})" : $"KILL {id}");
-                }
-
+            case 1: // the server kills the session (through the kit's fault injector)
+                await database.Faults.KillSessionAsync(connection);
                 await Ignore(() => connection.ScalarAsync("SELECT 1"));
                 break;
             case 2: // a leaked connection holding uncommitted rows

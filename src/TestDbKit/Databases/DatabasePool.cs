@@ -201,14 +201,14 @@ public sealed class DatabasePool : IAsyncDisposable
     {
         if (database.Respawner is { } respawner)
         {
-            await using var connection = await OpenAsync(database.ControlConnectionString, ct).ConfigureAwait(false);
+            await using var connection = await OpenAsync(RespawnConnectionString(database.Name), ct).ConfigureAwait(false);
             await respawner.ResetAsync(connection).ConfigureAwait(false);
             return;
         }
 
         await using (var connection = await OpenAsync(database.ControlConnectionString, ct).ConfigureAwait(false))
         {
-            await Dialect.Tracker.ResetAsync(connection, _options.ResetSequences, ct).ConfigureAwait(false);
+            await Dialect.Tracker.ResetAsync(connection, database.Name, _options.ResetSequences, ct).ConfigureAwait(false);
         }
     }
 
@@ -365,7 +365,7 @@ public sealed class DatabasePool : IAsyncDisposable
 
     private async Task<Respawner> CreateRespawnerAsync(string name, CancellationToken ct)
     {
-        await using var connection = await OpenAsync(ControlConnectionString(name), ct).ConfigureAwait(false);
+        await using var connection = await OpenAsync(RespawnConnectionString(name), ct).ConfigureAwait(false);
         return await Respawner.CreateAsync(connection, Dialect.RespawnOptions(name)).ConfigureAwait(false);
     }
 
@@ -373,7 +373,7 @@ public sealed class DatabasePool : IAsyncDisposable
     {
         try
         {
-            Dialect.ClearPool(ControlConnectionString(name));
+            Dialect.ClearPool(RespawnConnectionString(name));
             Dialect.ClearPool(TestConnectionString(name));
             await using var admin = await _server.OpenAdminConnectionAsync(ct).ConfigureAwait(false);
             await ExecuteAsync(admin, Dialect.DropDatabaseSql(name), ct).ConfigureAwait(false);
@@ -386,8 +386,11 @@ public sealed class DatabasePool : IAsyncDisposable
     }
 
     /// <summary>The kit's own sessions on a database: resets run here, and faults never touch them.</summary>
-    private string ControlConnectionString(string name) =>
-        Dialect.ForControl(Dialect.WithApplicationName(_server.ConnectionStringFor(name), "testdbkit-control"));
+    private string ControlConnectionString(string name) => Dialect.ControlConnectionString(_server.AdminConnectionString, name);
+
+    /// <summary>Respawn works inside the database it clears.</summary>
+    private string RespawnConnectionString(string name) =>
+        Dialect.ForControl(Dialect.WithApplicationName(_server.ConnectionStringFor(name), EngineDialect.ControlApplicationName));
 
     /// <summary>What tests connect with.</summary>
     internal string TestConnectionString(string name)

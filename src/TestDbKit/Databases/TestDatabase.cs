@@ -13,6 +13,7 @@ public sealed class TestDatabase : IAsyncDisposable
     private readonly List<(DbConnection Connection, DbTransaction Transaction)> _transactions = [];
     private readonly List<DbConnection> _handedOut = [];
     private int _returned;
+    private FaultInjector? _faults;
 
     internal TestDatabase(DatabasePool pool, PooledDatabase database)
     {
@@ -58,6 +59,9 @@ public sealed class TestDatabase : IAsyncDisposable
 
         return connection;
     }
+
+    /// <summary>Breaks this database's sessions on purpose; faults are undone when the lease ends.</summary>
+    public FaultInjector Faults => _faults ??= new FaultInjector(this);
 
     /// <summary>The server the database lives on.</summary>
     public DbServer Server => _pool.Server;
@@ -122,7 +126,15 @@ public sealed class TestDatabase : IAsyncDisposable
             return;
         }
 
-        await _pool.ReturnAsync(_database, RollBackAsync).ConfigureAwait(false);
+        await _pool.ReturnAsync(_database, async () =>
+        {
+            if (_faults is not null)
+            {
+                await _faults.UndoAllAsync().ConfigureAwait(false);
+            }
+
+            await RollBackAsync().ConfigureAwait(false);
+        }).ConfigureAwait(false);
     }
 
     private async Task RollBackAsync()

@@ -17,7 +17,7 @@ internal abstract class ChangeTracker
     /// empties every dirty table (restarting its sequences when <paramref name="resetIds"/>). Returns how
     /// many tables were emptied.
     /// </summary>
-    public abstract Task<int> ResetAsync(DbConnection connection, bool resetIds, CancellationToken ct);
+    public abstract Task<int> ResetAsync(DbConnection connection, string database, bool resetIds, CancellationToken ct);
 
     protected static async Task ExecuteAsync(DbConnection connection, string sql, CancellationToken ct)
     {

@@ -71,6 +71,40 @@ internal abstract class EngineDialect
     /// <summary>The same connection string with another application name (how the kit tags sessions).</summary>
     public abstract string WithApplicationName(string connectionString, string applicationName);
 
+    /// <summary>
+    /// Where the kit's control session for <paramref name="database"/> connects: tagged
+    /// <c>testdbkit-control</c> so faults never hit it. MySQL connects to no database at all (its reset
+    /// procedure runs in its own database), so killing a database's sessions cannot reach it.
+    /// </summary>
+    public virtual string ControlConnectionString(string adminConnectionString, string database) =>
+        ForControl(WithApplicationName(WithDatabase(adminConnectionString, database), ControlApplicationName));
+
+    /// <summary>The application name of the kit's control sessions.</summary>
+    public const string ControlApplicationName = "testdbkit-control";
+
+    /// <summary>The server's id of the session behind an open connection, read without a round trip.</summary>
+    public abstract long SessionIdOf(DbConnection connection);
+
+    /// <summary>Ends the server session with this id.</summary>
+    public abstract string KillSessionSql(long sessionId);
+
+    /// <summary>Cancels the statement the session is running; the session lives on.</summary>
+    public abstract string CancelQuerySql(long sessionId);
+
+    /// <summary>Ids of the client sessions on <paramref name="database"/>, except the kit's control sessions
+    /// and the session asking.</summary>
+    public abstract string SessionsOfDatabaseSql(string database);
+
+    /// <summary>Statements that make new sessions of <paramref name="database"/> use <paramref name="value"/> for a
+    /// timeout setting, and that undo it; null where the engine has no per-database scope for it.</summary>
+    public virtual (string Set, string Undo)? DatabaseTimeoutSql(string database, TimeoutKind kind, TimeSpan value) => null;
+
+    /// <summary>Takes a lock on <paramref name="table"/> that blocks every other session's reads and writes,
+    /// held by the session that ran it until <see cref="ReleaseTableLockSql"/>.</summary>
+    public abstract string LockTableSql(string table);
+
+    public abstract string ReleaseTableLockSql { get; }
+
     /// <summary>The kit's own control sessions leave no state behind, so the driver need not reset them
     /// when they come back from the pool (a reset costs a round trip, and PostgreSQL's DISCARD ALL also
     /// throws away the reset routine's cached plans).</summary>

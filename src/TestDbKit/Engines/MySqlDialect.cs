@@ -125,6 +125,23 @@ internal sealed class MySqlDialect : EngineDialect
         return b.ConnectionString;
     }
 
+    public override long SessionIdOf(DbConnection connection) => ((MySqlConnection)connection).ServerThread;
+
+    public override string ControlConnectionString(string adminConnectionString, string database) =>
+        ForControl(WithApplicationName(WithDatabase(adminConnectionString, null), ControlApplicationName));
+
+    public override string KillSessionSql(long sessionId) => $"KILL {sessionId}";
+
+    public override string CancelQuerySql(long sessionId) => $"KILL QUERY {sessionId}";
+
+    // The kit's control sessions connect to no database, so a filter on the database leaves them out.
+    public override string SessionsOfDatabaseSql(string database) =>
+        $"SELECT ID FROM information_schema.PROCESSLIST WHERE DB = '{Validated(database)}' AND ID <> CONNECTION_ID() AND COMMAND <> 'Killed'";
+
+    public override string LockTableSql(string table) => $"LOCK TABLES {QuoteIdentifier(table)} WRITE";
+
+    public override string ReleaseTableLockSql => "UNLOCK TABLES";
+
     public override void ClearAllPools() => MySqlConnection.ClearAllPools();
 
     public override string QuoteIdentifier(string name) => "`" + Validated(name) + "`";

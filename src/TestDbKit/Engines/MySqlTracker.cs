@@ -107,10 +107,11 @@ internal sealed class MySqlTracker : ChangeTracker
         await ExecuteAsync(connection, Procedure, ct).ConfigureAwait(false);
     }
 
-    public override async Task<int> ResetAsync(DbConnection connection, bool resetIds, CancellationToken ct)
+    public override async Task<int> ResetAsync(DbConnection connection, string database, bool resetIds, CancellationToken ct)
     {
+        // The control session has no default database; the procedure runs in its own.
         await using var command = connection.CreateCommand();
-        command.CommandText = resetIds ? "CALL testdbkit_reset(TRUE)" : "CALL testdbkit_reset(FALSE)";
+        command.CommandText = $"CALL {MySqlDialect.Instance.QuoteIdentifier(database)}.testdbkit_reset({(resetIds ? "TRUE" : "FALSE")})";
         return await ScalarIntAsync(command, ct).ConfigureAwait(false);
     }
 }

@@ -121,6 +121,33 @@ internal sealed class PostgreSqlDialect : EngineDialect
         return b.ConnectionString;
     }
 
+    public override long SessionIdOf(DbConnection connection) => ((NpgsqlConnection)connection).ProcessID;
+
+    public override string KillSessionSql(long sessionId) => $"SELECT pg_terminate_backend({sessionId})";
+
+    public override string CancelQuerySql(long sessionId) => $"SELECT pg_cancel_backend({sessionId})";
+
+    public override string SessionsOfDatabaseSql(string database) =>
+        $"SELECT pid FROM pg_stat_activity WHERE datname = '{Validated(database)}' AND backend_type = 'client backend' " +
+        $"AND pid <> pg_backend_pid() AND application_name <> '{ControlApplicationName}'";
+
+    public override (string Set, string Undo)? DatabaseTimeoutSql(string database, TimeoutKind kind, TimeSpan value)
+    {
+        var setting = kind switch
+        {
+            TimeoutKind.Idle => "idle_session_timeout",
+            TimeoutKind.IdleInTransaction => "idle_in_transaction_session_timeout",
+            _ => "statement_timeout",
+        };
+        var db = QuoteIdentifier(database);
+        var ms = Math.Max(1, (long)value.TotalMilliseconds);
+        return ($"ALTER DATABASE {db} SET {setting} = {ms}", $"ALTER DATABASE {db} RESET {setting}");
+    }
+
+    public override string LockTableSql(string table) => $"BEGIN; LOCK TABLE {QuoteIdentifier(table)} IN ACCESS EXCLUSIVE MODE";
+
+    public override string ReleaseTableLockSql => "ROLLBACK";
+
     public override void ClearAllPools() => NpgsqlConnection.ClearAllPools();
 
     public override string QuoteIdentifier(string name) => "\"" + Validated(name) + "\"";

@@ -89,7 +89,7 @@ internal sealed class PostgreSqlTracker : ChangeTracker
 
     public override Task InstallAsync(DbConnection connection, CancellationToken ct) => ExecuteAsync(connection, Install, ct);
 
-    public override async Task<int> ResetAsync(DbConnection connection, bool resetIds, CancellationToken ct)
+    public override async Task<int> ResetAsync(DbConnection connection, string database, bool resetIds, CancellationToken ct)
     {
         await using var command = connection.CreateCommand();
         command.CommandText = resetIds ? "SELECT testdbkit.reset(true)" : "SELECT testdbkit.reset(false)";

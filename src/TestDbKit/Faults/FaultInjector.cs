@@ -1,0 +1,243 @@
+using System.Data.Common;
+using TestDbKit.Engines;
+
+namespace TestDbKit;
+
+/// <summary>
+/// Breaks a test's database on purpose, the way production does, so a test can prove that the code under
+/// test recovers: kills sessions, cancels statements, holds locks and shortens server timeouts. Scoped to
+/// one leased database: it never reaches sessions of other databases, other tests, or the kit's own
+/// control sessions. Every fault that lasts is undone by disposing what it returns, and in any case when
+/// the database goes back to the pool.
+/// </summary>
+public sealed class FaultInjector
+{
+    private readonly TestDatabase _database;
+    private readonly List<IAsyncDisposable> _active = [];
+
+    internal FaultInjector(TestDatabase database) => _database = database;
+
+    private EngineDialect Dialect => _database.Server.Dialect;
+
+    /// <summary>Ends the server session behind <paramref name="connection"/>, as an operator's kill or a
+    /// failover would. The connection's next command fails with a lost connection.</summary>
+    /// <param name="connection">An open connection to this test's database.</param>
+    /// <param name="ct">Cancels the kill.</param>
+    public async Task KillSessionAsync(DbConnection connection, CancellationToken ct = default)
+    {
+        var id = SessionOf(connection);
+        await using var admin = await _database.Server.OpenAdminConnectionAsync(ct).ConfigureAwait(false);
+        await ExecuteAsync(admin, Dialect.KillSessionSql(id), ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Ends every session on this test's database, idle pooled ones included (the production
+    /// "server has gone away" case), except the kit's own. Returns how many it ended.</summary>
+    /// <param name="ct">Cancels the kill.</param>
+    public async Task<int> KillAllSessionsAsync(CancellationToken ct = default)
+    {
+        await using var admin = await _database.Server.OpenAdminConnectionAsync(ct).ConfigureAwait(false);
+        var ids = new List<long>();
+        await using (var command = admin.CreateCommand())
+        {
+            command.CommandText = Dialect.SessionsOfDatabaseSql(_database.Name);
+            await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                ids.Add(Convert.ToInt64(reader.GetValue(0), System.Globalization.CultureInfo.InvariantCulture));
+            }
+        }
+
+        var killed = 0;
+        foreach (var id in ids)
+        {
+            try
+            {
+                await ExecuteAsync(admin, Dialect.KillSessionSql(id), ct).ConfigureAwait(false);
+                killed++;
+            }
+            catch (DbException)
+            {
+                // It ended on its own between the list and the kill.
+            }
+        }
+
+        return killed;
+    }
+
+    /// <summary>Cancels the statement <paramref name="connection"/> is running; the session survives.</summary>
+    /// <param name="connection">A connection to this test's database, typically busy in another task.</param>
+    /// <param name="ct">Cancels the request.</param>
+    public async Task CancelQueryAsync(DbConnection connection, CancellationToken ct = default)
+    {
+        var id = SessionOf(connection);
+        await using var admin = await _database.Server.OpenAdminConnectionAsync(ct).ConfigureAwait(false);
+        await ExecuteAsync(admin, Dialect.CancelQuerySql(id), ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Holds a lock on <paramref name="table"/> that blocks every other session's reads and writes of it,
+    /// until the returned handle is disposed: for lock waits and lock timeouts.
+    /// </summary>
+    /// <param name="table">A table of this test's database (unqualified name).</param>
+    /// <param name="ct">Cancels taking the lock.</param>
+    public async Task<IAsyncDisposable> HoldLockAsync(string table, CancellationToken ct = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(table);
+        var sql = Dialect.LockTableSql(table); // validates the name before anything runs
+        var holder = Dialect.CreateConnection(Dialect.WithApplicationName(_database.Server.ConnectionStringFor(_database.Name), "testdbkit-fault"));
+        try
+        {
+            await holder.OpenAsync(ct).ConfigureAwait(false);
+            await ExecuteAsync(holder, sql, ct).ConfigureAwait(false);
+        }
+        catch
+        {
+            await holder.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        return Track(new Undo(async () =>
+        {
+            try
+            {
+                await ExecuteAsync(holder, Dialect.ReleaseTableLockSql, CancellationToken.None).ConfigureAwait(false);
+            }
+            finally
+            {
+                await holder.DisposeAsync().ConfigureAwait(false);
+            }
+        }));
+    }
+
+    /// <summary>
+    /// Makes the server close sessions of this database that stay idle longer than <paramref name="timeout"/>
+    /// (PostgreSQL <c>idle_session_timeout</c>, per database), for sessions opened after the call: the kit
+    /// clears its pools so they are. Disposing restores the old value.
+    /// </summary>
+    /// <param name="timeout">How long a session may stay idle.</param>
+    /// <param name="ct">Cancels the change.</param>
+    /// <exception cref="NotSupportedException">MySQL's wait_timeout is global to the server.</exception>
+    public Task<IAsyncDisposable> SetIdleTimeoutAsync(TimeSpan timeout, CancellationToken ct = default) =>
+        SetTimeoutAsync(TimeoutKind.Idle, timeout, ct);
+
+    /// <summary>Makes the server close sessions of this database that stay idle inside a transaction
+    /// longer than <paramref name="timeout"/> (PostgreSQL <c>idle_in_transaction_session_timeout</c>).</summary>
+    /// <param name="timeout">How long a session may stay idle in a transaction.</param>
+    /// <param name="ct">Cancels the change.</param>
+    /// <exception cref="NotSupportedException">MySQL has no such timeout per database.</exception>
+    public Task<IAsyncDisposable> SetIdleInTransactionTimeoutAsync(TimeSpan timeout, CancellationToken ct = default) =>
+        SetTimeoutAsync(TimeoutKind.IdleInTransaction, timeout, ct);
+
+    /// <summary>Makes the server cancel statements on this database that run longer than
+    /// <paramref name="timeout"/> (PostgreSQL <c>statement_timeout</c>).</summary>
+    /// <param name="timeout">How long a statement may run.</param>
+    /// <param name="ct">Cancels the change.</param>
+    /// <exception cref="NotSupportedException">MySQL's statement timeout is global to the server.</exception>
+    public Task<IAsyncDisposable> SetStatementTimeoutAsync(TimeSpan timeout, CancellationToken ct = default) =>
+        SetTimeoutAsync(TimeoutKind.Statement, timeout, ct);
+
+    /// <summary>Undoes every fault still active; the pool calls it when the database comes back.</summary>
+    internal async Task UndoAllAsync()
+    {
+        IAsyncDisposable[] active;
+        lock (_active)
+        {
+            active = [.. _active];
+            _active.Clear();
+        }
+
+        foreach (var fault in active.Reverse())
+        {
+            await fault.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private async Task<IAsyncDisposable> SetTimeoutAsync(TimeoutKind kind, TimeSpan timeout, CancellationToken ct)
+    {
+        if (timeout <= TimeSpan.Zero || timeout > TimeSpan.FromDays(1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(timeout), timeout, "A timeout fault must be longer than zero and at most a day.");
+        }
+
+        var sql = Dialect.DatabaseTimeoutSql(_database.Name, kind, timeout)
+            ?? throw new NotSupportedException(
+                $"{Dialect.Name} has no per-database {kind} timeout: the setting is global to the server, and changing it would " +
+                "hurt tests running beside this one. Run this fault on a server of the test's own (DbServer.StartAsync).");
+        await using (var admin = await _database.Server.OpenAdminConnectionAsync(ct).ConfigureAwait(false))
+        {
+            await ExecuteAsync(admin, sql.Set, ct).ConfigureAwait(false);
+        }
+
+        // Sessions read per-database settings when they start: drop the idle ones so new ones do.
+        Dialect.ClearPool(_database.ConnectionString);
+        return Track(new Undo(async () =>
+        {
+            await using (var admin = await _database.Server.OpenAdminConnectionAsync(CancellationToken.None).ConfigureAwait(false))
+            {
+                await ExecuteAsync(admin, sql.Undo, CancellationToken.None).ConfigureAwait(false);
+            }
+
+            Dialect.ClearPool(_database.ConnectionString);
+        }));
+    }
+
+    private long SessionOf(DbConnection connection)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        if (connection.State != System.Data.ConnectionState.Open && connection.State != System.Data.ConnectionState.Executing
+            && connection.State != System.Data.ConnectionState.Fetching)
+        {
+            throw new ArgumentException($"The connection is {connection.State}; a fault needs an open connection to {_database.Name}.", nameof(connection));
+        }
+
+        if (!string.Equals(connection.Database, _database.Name, StringComparison.Ordinal))
+        {
+            throw new ArgumentException(
+                $"The connection is on database '{connection.Database}', not on this test's database '{_database.Name}': " +
+                "faults only touch the test's own sessions.", nameof(connection));
+        }
+
+        return Dialect.SessionIdOf(connection);
+    }
+
+    private Undo Track(Undo undo)
+    {
+        lock (_active)
+        {
+            _active.Add(undo);
+        }
+
+        undo.Forget = () =>
+        {
+            lock (_active)
+            {
+                _active.Remove(undo);
+            }
+        };
+        return undo;
+    }
+
+    private static async Task ExecuteAsync(DbConnection connection, string sql, CancellationToken ct)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+    }
+
+    /// <summary>A fault's undo: runs once, whoever disposes first (the test or the pool).</summary>
+    private sealed class Undo(Func<Task> undo) : IAsyncDisposable
+    {
+        private int _done;
+
+        public Action? Forget { get; set; }
+
+        public async ValueTask DisposeAsync()
+        {
+            if (Interlocked.Exchange(ref _done, 1) == 0)
+            {
+                Forget?.Invoke();
+                await undo().ConfigureAwait(false);
+            }
+        }
+    }
+}
