@@ -58,7 +58,7 @@ public abstract class ResilientDbTestBase
         var reset = test.Properties.ContainsKey(ResetConnectionAttribute.Property)
             || Attribute.IsDefined(GetType(), typeof(ResetConnectionAttribute), inherit: true);
         var options = SessionFactory.For(GetType(), test.FullName, Engine, _isolation, CreateSchemaAsync, reset);
-        var session = await TestSession.StartAsync(options, CancellationToken.None).ConfigureAwait(false);
+        var session = await TestSession.StartAsync(options, TestContext.CurrentContext.CancellationToken).ConfigureAwait(false);
         _sessions[test.ID] = session;
     }
 

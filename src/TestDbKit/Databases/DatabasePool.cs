@@ -32,6 +32,8 @@ public sealed class DatabasePool : IAsyncDisposable
     private readonly Channel<PooledDatabase> _ready = Channel.CreateUnbounded<PooledDatabase>();
     private readonly List<Task> _background = [];
     private readonly CancellationTokenSource _disposing = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> _alive = new();
+    private TaskCompletionSource _capacityFreed = NewSignal();
     private string? _template;
     private int _count; // databases alive or being created: leased + ready + in flight
     private int _disposed;
@@ -87,7 +89,7 @@ public sealed class DatabasePool : IAsyncDisposable
             // The first database proves the schema works, so a broken schema fails here, once, clearly.
             Interlocked.Increment(ref pool._count);
             var first = await pool.NewDatabaseAsync(ct).ConfigureAwait(false);
-            await pool._ready.Writer.WriteAsync(first, ct).ConfigureAwait(false);
+            pool._ready.Writer.TryWrite(first);
             return pool;
         }
         catch
@@ -107,20 +109,7 @@ public sealed class DatabasePool : IAsyncDisposable
         await _leases.WaitAsync(ct).ConfigureAwait(false);
         try
         {
-            PooledDatabase database;
-            if (!_ready.Reader.TryRead(out database!))
-            {
-                if (TryReserve())
-                {
-                    database = await NewDatabaseAsync(ct).ConfigureAwait(false);
-                }
-                else
-                {
-                    // Every database is leased, being reset or being created: one comes back soon.
-                    database = await _ready.Reader.ReadAsync(ct).ConfigureAwait(false);
-                }
-            }
-
+            var database = await TakeAsync(ct).ConfigureAwait(false);
             TopUp();
             return new TestDatabase(this, database);
         }
@@ -131,7 +120,7 @@ public sealed class DatabasePool : IAsyncDisposable
         }
     }
 
-    /// <summary>Drops every database of this pool (and its template).</summary>
+    /// <summary>Drops every database of this pool, leased ones included, and its template.</summary>
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
@@ -148,46 +137,80 @@ public sealed class DatabasePool : IAsyncDisposable
 
         await Task.WhenAll(pending.Select(t => t.ContinueWith(_ => { }, TaskScheduler.Default))).ConfigureAwait(false);
         _ready.Writer.TryComplete();
-        var names = new List<string>();
-        while (_ready.Reader.TryRead(out var database))
-        {
-            names.Add(database.Name);
-        }
-
-        if (_template is not null)
-        {
-            names.Add(_template);
-        }
-
-        foreach (var name in names)
+        foreach (var name in _alive.Keys.Append(_template).OfType<string>())
         {
             await DropAsync(name, CancellationToken.None).ConfigureAwait(false);
         }
-
-        _disposing.Dispose();
     }
+
+    /// <summary>A ready database, a new one where there is room, or the next one given back.</summary>
+    private async Task<PooledDatabase> TakeAsync(CancellationToken ct)
+    {
+        while (true)
+        {
+            // Read the signal first: room freed after this line still wakes the wait below.
+            var roomFreed = Volatile.Read(ref _capacityFreed).Task;
+            if (_ready.Reader.TryRead(out var ready))
+            {
+                return ready;
+            }
+
+            if (TryReserve())
+            {
+                try
+                {
+                    return await NewDatabaseAsync(ct).ConfigureAwait(false);
+                }
+                catch
+                {
+                    FreeRoom();
+                    throw;
+                }
+            }
+
+            // Every database is leased, being reset or being created: wait for one, or for room to make one
+            // (a database that was dropped, or a creation that failed).
+            var readable = _ready.Reader.WaitToReadAsync(ct).AsTask();
+            await Task.WhenAny(readable, roomFreed.WaitAsync(ct)).ConfigureAwait(false);
+            ct.ThrowIfCancellationRequested();
+            ObjectDisposedException.ThrowIf(readable.IsCompletedSuccessfully && !readable.Result, this);
+        }
+    }
+
+    private void FreeRoom()
+    {
+        Interlocked.Decrement(ref _count);
+        Interlocked.Exchange(ref _capacityFreed, NewSignal()).TrySetResult();
+    }
+
+    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Makes a returned database clean and ready, or replaces it.</summary>
     internal async Task ReturnAsync(PooledDatabase database, Func<Task> beforeReset)
     {
         try
         {
-            if (_options.Isolation == IsolationMode.Clone)
-            {
-                Forget(database);
-                return;
-            }
-
             try
             {
+                // Faults are undone and transactions rolled back in every mode: a lock held by a fault would
+                // otherwise block even the DROP of a clone.
                 await beforeReset().ConfigureAwait(false);
+                if (_options.Isolation == IsolationMode.Clone || _disposed != 0)
+                {
+                    await ForgetAsync(database).ConfigureAwait(false);
+                    return;
+                }
+
                 await ResetAsync(database, CancellationToken.None).ConfigureAwait(false);
-                await _ready.Writer.WriteAsync(database).ConfigureAwait(false);
+                if (!_ready.Writer.TryWrite(database))
+                {
+                    await ForgetAsync(database).ConfigureAwait(false); // the pool was disposed meanwhile
+                }
             }
             catch (Exception e) when (e is DbException or InvalidOperationException or IOException or TimeoutException or System.Net.Sockets.SocketException)
             {
                 Log.ResetFailed(_logger, database.Name, e.Message);
-                Forget(database);
+                await ForgetAsync(database).ConfigureAwait(false);
             }
         }
         finally
@@ -239,28 +262,47 @@ public sealed class DatabasePool : IAsyncDisposable
 
         RunInBackground(async ct =>
         {
+            PooledDatabase database;
             try
             {
-                var database = await NewDatabaseAsync(ct).ConfigureAwait(false);
-                await _ready.Writer.WriteAsync(database, ct).ConfigureAwait(false);
+                database = await NewDatabaseAsync(ct).ConfigureAwait(false);
             }
             catch
             {
-                Interlocked.Decrement(ref _count);
+                FreeRoom(); // a waiting lease may now try itself, and see the error
                 throw;
+            }
+
+            if (!_ready.Writer.TryWrite(database))
+            {
+                await DropAsync(database.Name, CancellationToken.None).ConfigureAwait(false); // disposed meanwhile
             }
         });
     }
 
-    /// <summary>Drops a database in the background and frees its place for a new one.</summary>
-    private void Forget(PooledDatabase database)
+    /// <summary>Drops a database and frees its place for a new one. A clone is dropped in the background
+    /// so the test does not wait for it; a pool being disposed drops at once.</summary>
+    private Task ForgetAsync(PooledDatabase database)
     {
-        RunInBackground(async ct =>
+        if (_disposed != 0)
         {
-            await DropAsync(database.Name, ct).ConfigureAwait(false);
-            Interlocked.Decrement(ref _count);
+            return DropAsync(database.Name, CancellationToken.None);
+        }
+
+        RunInBackground(async _ =>
+        {
+            try
+            {
+                await DropAsync(database.Name, CancellationToken.None).ConfigureAwait(false);
+            }
+            finally
+            {
+                FreeRoom();
+            }
+
             TopUp();
         });
+        return Task.CompletedTask;
     }
 
     private void RunInBackground(Func<CancellationToken, Task> work)
@@ -291,6 +333,7 @@ public sealed class DatabasePool : IAsyncDisposable
     private async Task<PooledDatabase> NewDatabaseAsync(CancellationToken ct)
     {
         var name = DatabaseNames.New(_options.Isolation == IsolationMode.Clone ? 'c' : 'd');
+        _alive[name] = 0;
         var respawner = await CreateDatabaseAsync(name, _template, isTemplate: false, ct).ConfigureAwait(false);
         return new PooledDatabase(name, ControlConnectionString(name), respawner);
     }
@@ -371,6 +414,7 @@ public sealed class DatabasePool : IAsyncDisposable
 
     private async Task DropAsync(string name, CancellationToken ct)
     {
+        _alive.TryRemove(name, out _);
         try
         {
             Dialect.ClearPool(RespawnConnectionString(name));

@@ -12,7 +12,21 @@ internal static class Janitor
     private static readonly ConcurrentDictionary<string, Task<int>> Swept = new();
 
     public static Task<int> SweepOnceAsync(DbServer server, TimeSpan olderThan, ILogger logger) =>
-        Swept.GetOrAdd(server.AdminConnectionString, _ => SweepAsync(server, olderThan, logger, CancellationToken.None));
+        Swept.GetOrAdd(server.AdminConnectionString, _ => SweepQuietlyAsync(server, olderThan, logger));
+
+    /// <summary>A failed sweep must not stop anyone from creating databases: it is logged, not thrown.</summary>
+    private static async Task<int> SweepQuietlyAsync(DbServer server, TimeSpan olderThan, ILogger logger)
+    {
+        try
+        {
+            return await SweepAsync(server, olderThan, logger, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is DbException or InvalidOperationException or IOException or TimeoutException)
+        {
+            Log.DropFailed(logger, "(janitor sweep)", e.Message);
+            return 0;
+        }
+    }
 
     /// <summary>Drops every database named by the kit, of another run, created more than
     /// <paramref name="olderThan"/> ago. Returns how many it dropped.</summary>

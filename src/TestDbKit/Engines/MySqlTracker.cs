@@ -15,9 +15,9 @@ internal sealed class MySqlTracker : ChangeTracker
     public static readonly MySqlTracker Instance = new();
 
     private const string Tables = """
-        CREATE TABLE testdbkit_dirty (tbl VARCHAR(64) NOT NULL PRIMARY KEY) ENGINE=MEMORY;
+        CREATE TABLE testdbkit_dirty (tbl VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL PRIMARY KEY) ENGINE=MEMORY;
         INSERT INTO testdbkit_dirty VALUES ('');
-        CREATE TABLE testdbkit_autoinc (tbl VARCHAR(64) NOT NULL PRIMARY KEY);
+        CREATE TABLE testdbkit_autoinc (tbl VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL PRIMARY KEY);
         INSERT INTO testdbkit_autoinc SELECT DISTINCT TABLE_NAME FROM information_schema.COLUMNS
           WHERE TABLE_SCHEMA = DATABASE() AND EXTRA LIKE '%auto_increment%';
         """;
@@ -25,7 +25,7 @@ internal sealed class MySqlTracker : ChangeTracker
     private const string Procedure = """
         CREATE PROCEDURE testdbkit_reset(IN reset_ids BOOLEAN)
         BEGIN
-          DECLARE t VARCHAR(64);
+          DECLARE t VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
           DECLARE victim BIGINT;
           DECLARE done INT DEFAULT 0;
           DECLARE n INT DEFAULT 0;
@@ -39,21 +39,24 @@ internal sealed class MySqlTracker : ChangeTracker
             RESIGNAL;
           END;
 
+          SET @tdk_fk = @@SESSION.FOREIGN_KEY_CHECKS;
           -- A session still running or holding a transaction could commit rows after the reset.
           OPEN busy;
           kill_loop: LOOP
             FETCH busy INTO victim;
             IF done THEN LEAVE kill_loop; END IF;
-            SET @tdk_sql = CONCAT('KILL ', victim);
-            PREPARE s FROM @tdk_sql; EXECUTE s; DEALLOCATE PREPARE s;
+            BEGIN
+              DECLARE CONTINUE HANDLER FOR 1094 BEGIN END; -- it ended on its own since the list was read
+              SET @tdk_sql = CONCAT('KILL ', victim);
+              PREPARE s FROM @tdk_sql; EXECUTE s; DEALLOCATE PREPARE s;
+            END;
           END LOOP;
           CLOSE busy;
 
-          SET @tdk_fk = @@SESSION.FOREIGN_KEY_CHECKS;
           SET SESSION FOREIGN_KEY_CHECKS = 0;
           IF NOT EXISTS (SELECT 1 FROM testdbkit_dirty WHERE tbl = '') THEN
             INSERT IGNORE INTO testdbkit_dirty SELECT TABLE_NAME FROM information_schema.TABLES
-              WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' AND TABLE_NAME NOT LIKE 'testdbkit\_%';
+              WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED') AND TABLE_NAME NOT LIKE 'testdbkit\_%';
           END IF;
           dirty_loop: LOOP
             SET t = NULL;
@@ -81,7 +84,7 @@ internal sealed class MySqlTracker : ChangeTracker
         await using (var command = connection.CreateCommand())
         {
             command.CommandText = "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() " +
-                "AND TABLE_TYPE = 'BASE TABLE' AND TABLE_NAME NOT LIKE 'testdbkit\\_%' ORDER BY TABLE_NAME";
+                "AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED') AND TABLE_NAME NOT LIKE 'testdbkit\\_%' ORDER BY TABLE_NAME";
             await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
             while (await reader.ReadAsync(ct).ConfigureAwait(false))
             {

@@ -14,13 +14,19 @@ internal sealed class PostgreSqlTracker : ChangeTracker
 
     private const string Install = """
         CREATE SCHEMA testdbkit;
-        CREATE UNLOGGED TABLE testdbkit.dirty (tbl oid PRIMARY KEY);
+        -- No unique key: a unique check would make a writer wait for another transaction that marked the
+        -- same table first, which the test's own code would never have to do. At most one mark per table
+        -- per concurrent transaction gets in twice; the reset reads them DISTINCT.
+        CREATE UNLOGGED TABLE testdbkit.dirty (tbl oid NOT NULL);
+        CREATE INDEX ON testdbkit.dirty (tbl);
         INSERT INTO testdbkit.dirty VALUES (0);
 
         CREATE FUNCTION testdbkit.mark_dirty() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
         SET search_path = pg_catalog AS $f$
         BEGIN
-          INSERT INTO testdbkit.dirty VALUES (TG_RELID) ON CONFLICT DO NOTHING;
+          IF NOT EXISTS (SELECT 1 FROM testdbkit.dirty WHERE tbl = TG_RELID) THEN
+            INSERT INTO testdbkit.dirty VALUES (TG_RELID);
+          END IF;
           RETURN NULL;
         END $f$;
 
@@ -35,6 +41,8 @@ internal sealed class PostgreSqlTracker : ChangeTracker
         BEGIN
           FOR t IN SELECT * FROM testdbkit.user_tables() LOOP
             EXECUTE format('CREATE TRIGGER testdbkit_dirty AFTER INSERT ON %s FOR EACH STATEMENT EXECUTE FUNCTION testdbkit.mark_dirty()', t);
+            -- ALWAYS: fixture loaders that set session_replication_role = replica still get tracked.
+            EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER testdbkit_dirty', t);
           END LOOP;
         END $d$;
 
@@ -49,16 +57,23 @@ internal sealed class PostgreSqlTracker : ChangeTracker
           -- A session still running or holding a transaction could commit rows after the reset.
           -- pg_stat_get_activity rather than the pg_stat_activity view: the view is costly to plan, and
           -- setting session_replication_role below throws every cached plan away on each call.
-          PERFORM pg_catalog.pg_terminate_backend(a.pid, 5000) FROM pg_catalog.pg_stat_get_activity(NULL) a
-            WHERE a.datid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())
-              AND a.pid <> pg_catalog.pg_backend_pid() AND a.backend_type = 'client backend' AND a.state <> 'idle';
+          -- PostgreSQL 14 and later wait (up to 5 s) for the session to be gone; 13 only asks it to go.
+          IF current_setting('server_version_num')::int >= 140000 THEN
+            PERFORM pg_catalog.pg_terminate_backend(a.pid, 5000) FROM pg_catalog.pg_stat_get_activity(NULL) a
+              WHERE a.datid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())
+                AND a.pid <> pg_catalog.pg_backend_pid() AND a.backend_type = 'client backend' AND a.state <> 'idle';
+          ELSE
+            PERFORM pg_catalog.pg_terminate_backend(a.pid) FROM pg_catalog.pg_stat_get_activity(NULL) a
+              WHERE a.datid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())
+                AND a.pid <> pg_catalog.pg_backend_pid() AND a.backend_type = 'client backend' AND a.state <> 'idle';
+          END IF;
 
           IF NOT EXISTS (SELECT 1 FROM testdbkit.dirty WHERE tbl = 0) THEN
             -- The sentinel is gone: a crash truncated the unlogged set, so any table may hold rows.
-            INSERT INTO testdbkit.dirty SELECT t2::oid FROM testdbkit.user_tables() t2 ON CONFLICT DO NOTHING;
+            INSERT INTO testdbkit.dirty SELECT t2::oid FROM testdbkit.user_tables() t2;
           END IF;
 
-          SELECT array_agg(d.tbl::regclass) INTO targets FROM testdbkit.dirty d
+          SELECT array_agg(DISTINCT d.tbl::regclass) INTO targets FROM testdbkit.dirty d
             JOIN pg_catalog.pg_class c ON c.oid = d.tbl WHERE d.tbl <> 0;
           IF targets IS NOT NULL THEN
             n := array_length(targets, 1);
@@ -82,7 +97,9 @@ internal sealed class PostgreSqlTracker : ChangeTracker
             END IF;
           END IF;
           DELETE FROM testdbkit.dirty WHERE tbl <> 0;
-          INSERT INTO testdbkit.dirty VALUES (0) ON CONFLICT DO NOTHING;
+          IF NOT EXISTS (SELECT 1 FROM testdbkit.dirty WHERE tbl = 0) THEN
+            INSERT INTO testdbkit.dirty VALUES (0);
+          END IF;
           RETURN n;
         END $f$;
         """;

@@ -136,6 +136,39 @@ public sealed class FaultInjector
     public Task<IAsyncDisposable> SetStatementTimeoutAsync(TimeSpan timeout, CancellationToken ct = default) =>
         SetTimeoutAsync(TimeoutKind.Statement, timeout, ct);
 
+    /// <summary>
+    /// Kills the server without warning (SIGKILL to every process of it, as the OOM killer or a power cut of
+    /// the process would), then the kit starts it again on the same port and data. Clients see their
+    /// connections lost; committed data survives. Needs a server of the test's own.
+    /// </summary>
+    /// <param name="ct">Cancels waiting for the restart.</param>
+    public async Task CrashServerAsync(CancellationToken ct = default)
+    {
+        await OwnServer("crash").Instance.CrashAsync(ct).ConfigureAwait(false);
+        Dialect.ClearAllPools(); // every pooled session of this server died with it
+    }
+
+    /// <summary>Shuts the server down cleanly and starts it again on the same port and data. Needs a
+    /// server of the test's own.</summary>
+    /// <param name="ct">Cancels waiting for the restart.</param>
+    public async Task RestartServerAsync(CancellationToken ct = default)
+    {
+        await OwnServer("restart").Instance.RestartAsync(ct).ConfigureAwait(false);
+        Dialect.ClearAllPools();
+    }
+
+    /// <summary>
+    /// Freezes every process of the server (SIGSTOP) until the returned handle is disposed: connections stay
+    /// open but nothing answers, as with a stalled VM or a long GC pause. Needs a server of the test's own.
+    /// </summary>
+    /// <param name="ct">Cancels the request.</param>
+    public async Task<IAsyncDisposable> FreezeServerAsync(CancellationToken ct = default)
+    {
+        var server = OwnServer("freeze");
+        await server.Instance.FreezeAsync(ct).ConfigureAwait(false);
+        return Track(new Undo(() => server.Instance.ThawAsync(CancellationToken.None)));
+    }
+
     /// <summary>Undoes every fault still active; the pool calls it when the database comes back.</summary>
     internal async Task UndoAllAsync()
     {
@@ -179,6 +212,27 @@ public sealed class FaultInjector
 
             Dialect.ClearPool(_database.ConnectionString);
         }));
+    }
+
+    /// <summary>The server, if a fault that reaches all of it may touch it: one the kit owns, and not the
+    /// run-wide shared one, where the fault would hurt every other test.</summary>
+    private DbServer OwnServer(string fault)
+    {
+        var server = _database.Server;
+        if (!server.IsOwned)
+        {
+            throw new InvalidOperationException(
+                $"Cannot {fault} {server}: the kit does not own it. Server-level faults need a Local or Docker server that the kit started.");
+        }
+
+        if (server.IsShared)
+        {
+            throw new InvalidOperationException(
+                $"A {fault} of the shared {server.Engine} server would hurt every test running on it. Give this test a server of its own: " +
+                "'await using var server = await DbServer.StartAsync(engine);' and a DatabasePool on it.");
+        }
+
+        return server;
     }
 
     private long SessionOf(DbConnection connection)

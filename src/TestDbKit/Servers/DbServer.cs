@@ -152,9 +152,9 @@ internal static class ServerFactory
             switch (provider)
             {
                 case DbServerProvider.Local:
-                    if (OperatingSystem.IsWindows())
+                    if (OperatingSystem.IsWindows() || !OperatingSystem.IsLinux())
                     {
-                        throw new LocalStartException("The Local provider runs on Linux and macOS; on Windows use Docker or External.");
+                        throw new LocalStartException("The Local provider runs on Linux (it watches its servers through /proc); elsewhere use Docker or External.");
                     }
 
                     return await LocalServer.StartAsync(LocalRecipe.Locate(engine, options.BinDirectory), options, logger, portSource, ct).ConfigureAwait(false);
@@ -185,9 +185,9 @@ internal static class ServerFactory
 
         var tried = new List<string>();
         LocalRecipe? recipe = null;
-        if (OperatingSystem.IsWindows())
+        if (OperatingSystem.IsWindows() || !OperatingSystem.IsLinux())
         {
-            tried.Add("Local: runs on Linux and macOS only.");
+            tried.Add("Local: runs on Linux only (it watches its servers through /proc).");
         }
         else
         {

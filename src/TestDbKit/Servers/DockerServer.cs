@@ -153,7 +153,7 @@ internal sealed class DockerServer : ServerInstance
 
     private static IEnumerable<string> PostgresArgs(IReadOnlyDictionary<string, string> settings)
     {
-        string[] fast = ["fsync=off", "synchronous_commit=off", "full_page_writes=off", "max_connections=200"];
+        string[] fast = ["fsync=off", "full_page_writes=off", "max_connections=200"];
         return fast.Concat(settings.Select(s => $"{s.Key}={s.Value}")).SelectMany(s => new[] { "-c", s });
     }
 

@@ -36,6 +36,9 @@ internal abstract class LocalRecipe
     /// <summary>The signal that stops the server fast (data is thrown away) but cleanly (no leaked IPC).</summary>
     public abstract int StopSignal { get; }
 
+    /// <summary>The signal that shuts the server down cleanly, keeping its data, for a restart.</summary>
+    public abstract int RestartSignal { get; }
+
     /// <summary>The administrator the kit connects as.</summary>
     public abstract string AdminUser { get; }
 

@@ -91,8 +91,18 @@ internal sealed class LocalServer : ServerInstance
         CreateDirectories(root, layout, recipe.RunAs);
         SweepStale(root, logger);
 
-        var watchdog = Watchdog.TryStart();
-        watchdog?.WatchDirectory(layout.Root);
+        Watchdog? watchdog;
+        try
+        {
+            watchdog = Watchdog.TryStart();
+            watchdog?.WatchDirectory(layout.Root);
+        }
+        catch (Exception e) when (e is IOException or System.ComponentModel.Win32Exception)
+        {
+            Directory.Delete(layout.Root, recursive: true);
+            throw new LocalStartException($"Could not start the watchdog process (/bin/sh) that guards {layout.Root}: {e.Message}");
+        }
+
         var server = new LocalServer(recipe, layout, Secrets.NewPassword(), options.Settings, watchdog, logger);
         try
         {
@@ -135,6 +145,31 @@ internal sealed class LocalServer : ServerInstance
         {
             Native.Chown(path, uid, gid);
         }
+    }
+
+    public override async Task CrashAsync(CancellationToken ct)
+    {
+        // The whole process group at once: a postmaster killed alone leaves backends holding its memory.
+        await StopAsync(Native.SIGKILL, ct).ConfigureAwait(false);
+        await LaunchAsync(Port, TimeSpan.FromSeconds(60), ct).ConfigureAwait(false);
+    }
+
+    public override async Task RestartAsync(CancellationToken ct)
+    {
+        await StopAsync(_recipe.RestartSignal, ct).ConfigureAwait(false);
+        await LaunchAsync(Port, TimeSpan.FromSeconds(60), ct).ConfigureAwait(false);
+    }
+
+    public override Task FreezeAsync(CancellationToken ct)
+    {
+        SignalAll(Native.SIGSTOP);
+        return Task.CompletedTask;
+    }
+
+    public override Task ThawAsync(CancellationToken ct)
+    {
+        SignalAll(Native.SIGCONT);
+        return Task.CompletedTask;
     }
 
     public override async ValueTask DisposeAsync()
@@ -254,7 +289,7 @@ internal sealed class LocalServer : ServerInstance
         {
             if (!process.HasExited)
             {
-                Native.Signal(process.Id, Native.SIGCONT); // a frozen server cannot act on a signal
+                SignalAll(Native.SIGCONT); // a frozen server cannot act on a signal
                 Native.Signal(process.Id, _recipe.StopSignal);
                 using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
                 try
@@ -274,6 +309,87 @@ internal sealed class LocalServer : ServerInstance
             process.Dispose();
             _process = null;
         }
+    }
+
+    /// <summary>Signals the server and every process it started. (Process groups do not do: PostgreSQL
+    /// puts each backend in a group of its own.)</summary>
+    private void SignalAll(int signal)
+    {
+        var pid = _process?.Id ?? throw new InvalidOperationException($"{Description} is not running.");
+        foreach (var member in ProcessTree(pid))
+        {
+            Native.Signal(member, signal);
+        }
+    }
+
+    /// <summary>Stops the server with <paramref name="signal"/> and waits until none of its processes is left.</summary>
+    private async Task StopAsync(int signal, CancellationToken ct)
+    {
+        var process = _process ?? throw new InvalidOperationException($"{Description} is not running.");
+        var members = ProcessTree(process.Id);
+        SignalAll(Native.SIGCONT);
+        if (signal == Native.SIGKILL)
+        {
+            SignalAll(signal);
+        }
+        else
+        {
+            Native.Signal(process.Id, signal); // a clean shutdown is the server's own business
+        }
+
+        await process.WaitForExitAsync(ct).ConfigureAwait(false);
+        process.Dispose();
+        _process = null;
+        var clock = Stopwatch.StartNew();
+        while (members.Any(Native.IsAlive))
+        {
+            if (clock.Elapsed > TimeSpan.FromSeconds(30))
+            {
+                throw new InvalidOperationException($"Processes of the stopped server ({string.Join(", ", members.Where(Native.IsAlive))}) did not exit within 30 s.");
+            }
+
+            await Task.Delay(10, ct).ConfigureAwait(false); // children exit on their own after the parent
+        }
+    }
+
+    /// <summary>A process and all its descendants, from /proc.</summary>
+    private static List<int> ProcessTree(int root)
+    {
+        var children = new Dictionary<int, List<int>>();
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out var pid))
+            {
+                continue;
+            }
+
+            try
+            {
+                var stat = File.ReadAllText(Path.Combine(dir, "stat"));
+                var parent = int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[1], CultureInfo.InvariantCulture);
+                if (!children.TryGetValue(parent, out var list))
+                {
+                    children[parent] = list = [];
+                }
+
+                list.Add(pid);
+            }
+            catch (Exception e) when (e is IOException or FormatException)
+            {
+                // Exited while we looked.
+            }
+        }
+
+        var tree = new List<int> { root };
+        for (var i = 0; i < tree.Count; i++)
+        {
+            if (children.TryGetValue(tree[i], out var list))
+            {
+                tree.AddRange(list);
+            }
+        }
+
+        return tree;
     }
 
     private static void CreateDirectories(string root, LocalLayout layout, string? runAs)

@@ -19,5 +19,20 @@ internal abstract class ServerInstance : IAsyncDisposable
     /// <summary>The folder holding the server's data and log, where the kit made one.</summary>
     public virtual string? Folder => null;
 
+    /// <summary>Kills the server without warning (every process of it at once), then starts it again on
+    /// the same port and data, as a crash and an automatic restart would.</summary>
+    public virtual Task CrashAsync(CancellationToken ct) => throw NotOwned("crash");
+
+    /// <summary>Stops the server cleanly and starts it again on the same port and data.</summary>
+    public virtual Task RestartAsync(CancellationToken ct) => throw NotOwned("restart");
+
+    /// <summary>Stops every process of the server in its tracks (SIGSTOP) until <see cref="ThawAsync"/>.</summary>
+    public virtual Task FreezeAsync(CancellationToken ct) => throw NotOwned("freeze");
+
+    public virtual Task ThawAsync(CancellationToken ct) => throw NotOwned("thaw");
+
     public abstract ValueTask DisposeAsync();
+
+    private NotSupportedException NotOwned(string what) => new(
+        $"Cannot {what} {Description}: {Provider} servers do not support it yet. Use a Local server (DbServerProvider.Local).");
 }

@@ -14,6 +14,7 @@ internal sealed class TestSession
 {
     private readonly SessionOptions _options;
     private DbConnection _connection;
+    private readonly object _gate = new();
     private bool _used;
 
     private TestSession(SessionOptions options, TestDatabase database, DbConnection connection, long generation)
@@ -69,6 +70,14 @@ internal sealed class TestSession
     /// drivers open synchronously without blocking on async work.
     /// </summary>
     public DbConnection CurrentConnection()
+    {
+        lock (_gate)
+        {
+            return CurrentConnectionLocked();
+        }
+    }
+
+    private DbConnection CurrentConnectionLocked()
     {
         if (_used || Generation == ConnectionReset.Generation)
         {

@@ -293,6 +293,83 @@ public sealed class DatabasePoolTests
         Assert.False(DatabaseExists(admin, engine, name));
     }
 
+    [Theory]
+    [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
+    public async Task Tracking_never_makes_one_transaction_wait_for_another(DbEngine engine)
+    {
+        await using var pool = await DatabasePool.CreateAsync(await DbServer.SharedAsync(engine),
+            new DatabasePoolOptions { CreateSchema = Schemas.Small(engine), MaxDatabases = 1, Isolation = IsolationMode.Transaction });
+        await using var db = await pool.LeaseAsync();
+        await using var a = await db.OpenConnectionAsync();
+        await using var b = await db.OpenConnectionAsync();
+        await a.ExecuteAsync("INSERT INTO items (tag) VALUES ('a')"); // a's transaction stays open
+        await using var command = b.CreateCommand();
+        command.CommandText = "INSERT INTO items (tag) VALUES ('b')";
+        command.CommandTimeout = 5;
+        await command.ExecuteNonQueryAsync(); // would wait for a's transaction if the marks had a unique key
+    }
+
+    [Fact]
+    public async Task Rows_loaded_with_triggers_disabled_are_tracked_too()
+    {
+        await using var pool = await CreatePoolAsync(DbEngine.PostgreSql, Schemas.Small(DbEngine.PostgreSql), maxDatabases: 1);
+        await using (var db = await pool.LeaseAsync())
+        {
+            await using var c = await db.OpenConnectionAsync();
+            await c.ExecuteAsync("SET session_replication_role = replica"); // how fixture loaders skip triggers
+            await c.ExecuteAsync("INSERT INTO notes (tag) VALUES ('loaded')");
+        }
+
+        await using var next = await pool.LeaseAsync();
+        await using var connection = await next.OpenConnectionAsync();
+        Assert.Equal(0, await connection.CountAsync("notes"));
+    }
+
+    [Fact]
+    public async Task MySQL_tables_whose_names_differ_only_in_case_are_both_reset()
+    {
+        var schema = (DbConnection c) => c.ExecuteAsync("CREATE TABLE Users (id INT PRIMARY KEY); CREATE TABLE users (id INT PRIMARY KEY)");
+        await using var pool = await CreatePoolAsync(DbEngine.MySql, schema, maxDatabases: 1);
+        await using (var db = await pool.LeaseAsync())
+        {
+            await using var c = await db.OpenConnectionAsync();
+            await c.ExecuteAsync("INSERT INTO Users VALUES (1); INSERT INTO users VALUES (1)");
+        }
+
+        await using var next = await pool.LeaseAsync();
+        await using var connection = await next.OpenConnectionAsync();
+        Assert.Equal(0, await connection.CountAsync("Users") + await connection.CountAsync("users"));
+    }
+
+    [Theory]
+    [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
+    public async Task Disposing_the_pool_drops_leased_databases_too(DbEngine engine)
+    {
+        var pool = await CreatePoolAsync(engine, Schemas.Small(engine), maxDatabases: 2);
+        var db = await pool.LeaseAsync();
+        await pool.DisposeAsync();
+        await db.DisposeAsync(); // a late return must not fail
+        await using var admin = await pool.Server.OpenAdminConnectionAsync();
+        Assert.False(DatabaseExists(admin, engine, db.Name));
+    }
+
+    [Theory]
+    [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
+    public async Task A_clone_returned_with_a_lock_still_held_is_dropped_without_waiting(DbEngine engine)
+    {
+        await using var pool = await DatabasePool.CreateAsync(await DbServer.SharedAsync(engine),
+            new DatabasePoolOptions { CreateSchema = Schemas.Small(engine), MaxDatabases = 1, Isolation = IsolationMode.Clone });
+        string name;
+        await using (var db = await pool.LeaseAsync())
+        {
+            name = db.Name;
+            _ = await db.Faults.HoldLockAsync("items"); // never disposed by the test
+        }
+
+        await using var next = await pool.LeaseAsync(new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token);
+        Assert.NotEqual(name, next.Name);
+    }
+
     private static async Task<DatabasePool> CreatePoolAsync(DbEngine engine, Func<DbConnection, Task> schema, int maxDatabases) =>
         await DatabasePool.CreateAsync(await DbServer.SharedAsync(engine), new DatabasePoolOptions { CreateSchema = schema, MaxDatabases = maxDatabases });
 
