@@ -99,6 +99,14 @@ internal abstract class EngineDialect
     /// timeout setting, and that undo it; null where the engine has no per-database scope for it.</summary>
     public virtual (string Set, string Undo)? DatabaseTimeoutSql(string database, TimeoutKind kind, TimeSpan value) => null;
 
+    /// <summary>
+    /// Server-wide variables that set a timeout, with their current and new values, where the engine has no
+    /// per-database scope (MySQL). Null where the engine has no such timeout at all.
+    /// </summary>
+    public virtual Task<IReadOnlyList<(string Name, string Old, string New)>?> GlobalTimeoutAsync(
+        DbConnection admin, TimeoutKind kind, TimeSpan value, CancellationToken ct) =>
+        Task.FromResult<IReadOnlyList<(string Name, string Old, string New)>?>(null);
+
     /// <summary>Takes a lock on <paramref name="table"/> that blocks every other session's reads and writes,
     /// held by the session that ran it until <see cref="ReleaseTableLockSql"/>.</summary>
     public abstract string LockTableSql(string table);

@@ -138,6 +138,46 @@ internal sealed class MySqlDialect : EngineDialect
     public override string SessionsOfDatabaseSql(string database) =>
         $"SELECT ID FROM information_schema.PROCESSLIST WHERE DB = '{Validated(database)}' AND ID <> CONNECTION_ID() AND COMMAND <> 'Killed'";
 
+    public override async Task<IReadOnlyList<(string Name, string Old, string New)>?> GlobalTimeoutAsync(
+        DbConnection admin, TimeoutKind kind, TimeSpan value, CancellationToken ct)
+    {
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        string[] names;
+        string newValue;
+        switch (kind)
+        {
+            case TimeoutKind.Idle:
+                // MySqlConnector is not an interactive client, so wait_timeout applies; set both anyway.
+                names = ["wait_timeout", "interactive_timeout"];
+                newValue = Math.Max(1, (long)Math.Ceiling(value.TotalSeconds)).ToString(inv);
+                break;
+            case TimeoutKind.Statement:
+                var isMariaDb = Convert.ToString(await ScalarAsync(admin, "SELECT VERSION()", ct).ConfigureAwait(false), inv)!
+                    .Contains("MariaDB", StringComparison.OrdinalIgnoreCase);
+                names = [isMariaDb ? "max_statement_time" : "max_execution_time"]; // seconds / milliseconds (SELECT only)
+                newValue = isMariaDb ? value.TotalSeconds.ToString("0.###", inv) : Math.Max(1, (long)value.TotalMilliseconds).ToString(inv);
+                break;
+            default:
+                return null; // MySQL has no idle-in-transaction timeout
+        }
+
+        var result = new List<(string, string, string)>();
+        foreach (var name in names)
+        {
+            var old = Convert.ToString(await ScalarAsync(admin, $"SELECT @@GLOBAL.{name}", ct).ConfigureAwait(false), inv)!;
+            result.Add((name, old, newValue));
+        }
+
+        return result;
+
+        static async Task<object?> ScalarAsync(DbConnection connection, string sql, CancellationToken ct)
+        {
+            await using var command = connection.CreateCommand();
+            command.CommandText = sql;
+            return await command.ExecuteScalarAsync(ct).ConfigureAwait(false);
+        }
+    }
+
     public override string LockTableSql(string table) => $"LOCK TABLES {QuoteIdentifier(table)} WRITE";
 
     public override string ReleaseTableLockSql => "UNLOCK TABLES";

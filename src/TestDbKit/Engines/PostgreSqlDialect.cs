@@ -26,6 +26,9 @@ internal sealed class PostgreSqlDialect : EngineDialect
             Password = password,
             Database = database ?? "postgres",
             ApplicationName = applicationName,
+            // The kit's servers listen on loopback without TLS. Asking for it anyway costs a round trip on
+            // every connect, and against a frozen server Npgsql's cancel request waits out that question.
+            SslMode = SslMode.Disable,
         }.ConnectionString;
 
     public override Endpoint Parse(string connectionString)

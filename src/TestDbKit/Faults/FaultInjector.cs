@@ -192,13 +192,10 @@ public sealed class FaultInjector
             throw new ArgumentOutOfRangeException(nameof(timeout), timeout, "A timeout fault must be longer than zero and at most a day.");
         }
 
-        var sql = Dialect.DatabaseTimeoutSql(_database.Name, kind, timeout)
-            ?? throw new NotSupportedException(
-                $"{Dialect.Name} has no per-database {kind} timeout: the setting is global to the server, and changing it would " +
-                "hurt tests running beside this one. Run this fault on a server of the test's own (DbServer.StartAsync).");
+        var (set, undo) = Dialect.DatabaseTimeoutSql(_database.Name, kind, timeout) ?? await GlobalTimeoutSqlAsync(kind, timeout, ct).ConfigureAwait(false);
         await using (var admin = await _database.Server.OpenAdminConnectionAsync(ct).ConfigureAwait(false))
         {
-            await ExecuteAsync(admin, sql.Set, ct).ConfigureAwait(false);
+            await ExecuteAsync(admin, set, ct).ConfigureAwait(false);
         }
 
         // Sessions read per-database settings when they start: drop the idle ones so new ones do.
@@ -207,11 +204,32 @@ public sealed class FaultInjector
         {
             await using (var admin = await _database.Server.OpenAdminConnectionAsync(CancellationToken.None).ConfigureAwait(false))
             {
-                await ExecuteAsync(admin, sql.Undo, CancellationToken.None).ConfigureAwait(false);
+                await ExecuteAsync(admin, undo, CancellationToken.None).ConfigureAwait(false);
             }
 
             Dialect.ClearPool(_database.ConnectionString);
         }));
+    }
+
+    /// <summary>SET GLOBAL statements for an engine whose timeout is server-wide (MySQL): allowed only on a
+    /// server of the test's own, where it cannot hurt other tests.</summary>
+    private async Task<(string Set, string Undo)> GlobalTimeoutSqlAsync(TimeoutKind kind, TimeSpan timeout, CancellationToken ct)
+    {
+        var server = _database.Server;
+        if (server.IsShared || !server.IsOwned)
+        {
+            throw new NotSupportedException(
+                $"{Dialect.Name} has no per-database {kind} timeout: the setting is global to the server, and changing it on " +
+                $"{(server.IsShared ? "the shared server" : "a server the kit does not own")} would hurt other tests. " +
+                "Give this test a server of its own: 'await using var server = await DbServer.StartAsync(engine);' and a DatabasePool on it.");
+        }
+
+        await using var admin = await server.OpenAdminConnectionAsync(ct).ConfigureAwait(false);
+        var variables = await Dialect.GlobalTimeoutAsync(admin, kind, timeout, ct).ConfigureAwait(false)
+            ?? throw new NotSupportedException($"{Dialect.Name} has no {kind} timeout to shorten.");
+        var set = string.Join("; ", variables.Select(v => $"SET GLOBAL {v.Name} = {v.New}"));
+        var undo = string.Join("; ", variables.Select(v => $"SET GLOBAL {v.Name} = {v.Old}"));
+        return (set, undo);
     }
 
     /// <summary>The server, if a fault that reaches all of it may touch it: one the kit owns, and not the

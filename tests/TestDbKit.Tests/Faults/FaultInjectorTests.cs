@@ -148,13 +148,44 @@ public sealed class FaultInjectorTests
     }
 
     [Fact]
-    public async Task MySQL_timeouts_say_why_they_need_a_server_of_the_tests_own()
+    public async Task MySQL_timeouts_refuse_the_shared_server_and_say_why()
     {
         await using var pool = await PoolAsync(DbEngine.MySql, max: 1);
         await using var db = await pool.LeaseAsync();
         var e = await Assert.ThrowsAsync<NotSupportedException>(() => db.Faults.SetIdleTimeoutAsync(TimeSpan.FromSeconds(1)));
         Assert.Contains("global to the server", e.Message, StringComparison.Ordinal);
+        Assert.Contains("DbServer.StartAsync", e.Message, StringComparison.Ordinal);
         await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => db.Faults.SetStatementTimeoutAsync(TimeSpan.Zero));
+    }
+
+    [Fact]
+    public async Task MySQL_wait_timeout_on_a_server_of_the_tests_own_gives_the_gone_away_error_and_is_restored()
+    {
+        await using var server = await DbServer.StartAsync(DbEngine.MySql, new DbServerOptions { Provider = DbServerProvider.Local });
+        await using var pool = await DatabasePool.CreateAsync(server, new DatabasePoolOptions { CreateSchema = Schemas.Small(DbEngine.MySql), MaxDatabases = 1 });
+        await using var db = await pool.LeaseAsync();
+        var before = Convert.ToInt64(await server.ScalarAsync("SELECT @@GLOBAL.wait_timeout"));
+        await using (await db.Faults.SetIdleTimeoutAsync(TimeSpan.FromSeconds(1)))
+        {
+            await using var idle = await db.OpenConnectionAsync();
+            var id = await idle.SessionIdAsync(DbEngine.MySql);
+            await using (var admin = await server.OpenAdminConnectionAsync())
+            {
+                var clock = Stopwatch.StartNew();
+                while (Convert.ToInt64(await admin.ScalarAsync($"SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = {id}")) > 0)
+                {
+                    Assert.True(clock.Elapsed < TimeSpan.FromSeconds(15), "the server kept the idle session");
+                    await Task.Delay(50);
+                }
+            }
+
+            var e = await Assert.ThrowsAnyAsync<Exception>(() => idle.ScalarAsync("SELECT 1"));
+            Assert.True(DbErrors.IsConnectionLost(e), $"{e.GetType().Name}: {e.Message}");
+        }
+
+        Assert.Equal(before, Convert.ToInt64(await server.ScalarAsync("SELECT @@GLOBAL.wait_timeout")));
+        var nope = await Assert.ThrowsAsync<NotSupportedException>(() => db.Faults.SetIdleInTransactionTimeoutAsync(TimeSpan.FromSeconds(1)));
+        Assert.Contains("no IdleInTransaction timeout", nope.Message, StringComparison.Ordinal);
     }
 
     [Theory]
