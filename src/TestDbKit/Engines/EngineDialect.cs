@@ -44,6 +44,9 @@ internal abstract class EngineDialect
     /// set-up scripts.</summary>
     public abstract string ForProbe(string connectionString, TimeSpan connectTimeout);
 
+    /// <summary>The same connection string aimed at another host and port (a proxy).</summary>
+    public abstract string WithEndpoint(string connectionString, string host, int port);
+
     /// <summary>The same connection string aimed at another database.</summary>
     public abstract string WithDatabase(string connectionString, string? database);
 

@@ -51,6 +51,14 @@ internal sealed class MySqlDialect : EngineDialect
         return b.ConnectionString;
     }
 
+    public override string WithEndpoint(string connectionString, string host, int port)
+    {
+        var b = Builder(connectionString);
+        b.Server = host;
+        b.Port = checked((uint)port);
+        return b.ConnectionString;
+    }
+
     public override string WithDatabase(string connectionString, string? database)
     {
         var b = Builder(connectionString);

@@ -52,6 +52,14 @@ internal sealed class PostgreSqlDialect : EngineDialect
         return b.ConnectionString;
     }
 
+    public override string WithEndpoint(string connectionString, string host, int port)
+    {
+        var b = Builder(connectionString);
+        b.Host = host;
+        b.Port = port;
+        return b.ConnectionString;
+    }
+
     public override string WithDatabase(string connectionString, string? database)
     {
         var b = Builder(connectionString);

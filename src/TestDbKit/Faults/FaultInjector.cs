@@ -1,4 +1,5 @@
 using System.Data.Common;
+using System.Net;
 using TestDbKit.Engines;
 
 namespace TestDbKit;
@@ -10,12 +11,40 @@ namespace TestDbKit;
 /// control sessions. Every fault that lasts is undone by disposing what it returns, and in any case when
 /// the database goes back to the pool.
 /// </summary>
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "The proxy is disposed with the lease: TestDatabase.DisposeAsync undoes every fault.")]
 public sealed class FaultInjector
 {
     private readonly TestDatabase _database;
     private readonly List<IAsyncDisposable> _active = [];
 
+    private NetworkFaults? _network;
+
     internal FaultInjector(TestDatabase database) => _database = database;
+
+    /// <summary>Network faults through a TCP proxy of this test's own: connect with
+    /// <see cref="NetworkFaults.ConnectionString"/> and degrade or cut the traffic.</summary>
+    public NetworkFaults Network
+    {
+        get
+        {
+            lock (_active)
+            {
+                if (_network is null)
+                {
+                    var endpoint = Dialect.Parse(_database.ConnectionString);
+                    var address = endpoint.Host is "localhost" ? IPAddress.Loopback : IPAddress.Parse(endpoint.Host);
+                    _network = new NetworkFaults(_database, new IPEndPoint(address, endpoint.Port));
+                    _active.Add(new Undo(async () =>
+                    {
+                        await _network.DisposeAsync().ConfigureAwait(false);
+                        Dialect.ClearPool(_network.ConnectionString);
+                    }));
+                }
+
+                return _network;
+            }
+        }
+    }
 
     private EngineDialect Dialect => _database.Server.Dialect;
 
