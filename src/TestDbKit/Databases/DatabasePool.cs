@@ -349,7 +349,7 @@ public sealed class DatabasePool : IAsyncDisposable
         try
         {
             await using var admin = await _server.OpenAdminConnectionAsync(ct).ConfigureAwait(false);
-            await ExecuteAsync(admin, Dialect.CreateDatabaseSql(name, template), ct).ConfigureAwait(false);
+            await admin.ExecuteAsync(Dialect.CreateDatabaseSql(name, template), ct).ConfigureAwait(false);
         }
         finally
         {
@@ -420,7 +420,7 @@ public sealed class DatabasePool : IAsyncDisposable
             Dialect.ClearPool(RespawnConnectionString(name));
             Dialect.ClearPool(TestConnectionString(name));
             await using var admin = await _server.OpenAdminConnectionAsync(ct).ConfigureAwait(false);
-            await ExecuteAsync(admin, Dialect.DropDatabaseSql(name), ct).ConfigureAwait(false);
+            await admin.ExecuteAsync(Dialect.DropDatabaseSql(name), ct).ConfigureAwait(false);
         }
         catch (Exception e) when (e is DbException or InvalidOperationException or IOException or System.Net.Sockets.SocketException)
         {
@@ -443,27 +443,7 @@ public sealed class DatabasePool : IAsyncDisposable
         return _options.Isolation == IsolationMode.Transaction ? Dialect.ForAmbientTransaction(cs) : cs;
     }
 
-    internal async Task<DbConnection> OpenAsync(string connectionString, CancellationToken ct)
-    {
-        var connection = Dialect.CreateConnection(connectionString);
-        try
-        {
-            await connection.OpenAsync(ct).ConfigureAwait(false);
-            return connection;
-        }
-        catch
-        {
-            await connection.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
-    }
-
-    private static async Task ExecuteAsync(DbConnection connection, string sql, CancellationToken ct)
-    {
-        await using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-    }
+    internal Task<DbConnection> OpenAsync(string connectionString, CancellationToken ct) => Dialect.OpenAsync(connectionString, ct);
 }
 
 /// <summary>One database of a pool.</summary>

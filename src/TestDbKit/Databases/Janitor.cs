@@ -54,7 +54,7 @@ internal static class Janitor
         {
             try
             {
-                await ExecuteAsync(admin, dialect.DropDatabaseSql(name), ct).ConfigureAwait(false);
+                await admin.ExecuteAsync(dialect.DropDatabaseSql(name), ct).ConfigureAwait(false);
                 Log.JanitorDropped(logger, name, runId, created);
             }
             catch (DbException e)
@@ -64,12 +64,5 @@ internal static class Janitor
         }
 
         return stale.Count;
-    }
-
-    private static async Task ExecuteAsync(DbConnection connection, string sql, CancellationToken ct)
-    {
-        await using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
     }
 }

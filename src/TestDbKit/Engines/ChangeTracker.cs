@@ -19,13 +19,6 @@ internal abstract class ChangeTracker
     /// </summary>
     public abstract Task<int> ResetAsync(DbConnection connection, string database, bool resetIds, CancellationToken ct);
 
-    protected static async Task ExecuteAsync(DbConnection connection, string sql, CancellationToken ct)
-    {
-        await using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-    }
-
     protected static async Task<int> ScalarIntAsync(DbCommand command, CancellationToken ct) =>
         Convert.ToInt32(await command.ExecuteScalarAsync(ct).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
 }

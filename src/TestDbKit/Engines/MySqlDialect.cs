@@ -160,7 +160,7 @@ internal sealed class MySqlDialect : EngineDialect
                 newValue = Math.Max(1, (long)Math.Ceiling(value.TotalSeconds)).ToString(inv);
                 break;
             case TimeoutKind.Statement:
-                var isMariaDb = Convert.ToString(await ScalarAsync(admin, "SELECT VERSION()", ct).ConfigureAwait(false), inv)!
+                var isMariaDb = Convert.ToString(await admin.ScalarAsync("SELECT VERSION()", ct).ConfigureAwait(false), inv)!
                     .Contains("MariaDB", StringComparison.OrdinalIgnoreCase);
                 names = [isMariaDb ? "max_statement_time" : "max_execution_time"]; // seconds / milliseconds (SELECT only)
                 newValue = isMariaDb ? value.TotalSeconds.ToString("0.###", inv) : Math.Max(1, (long)value.TotalMilliseconds).ToString(inv);
@@ -172,18 +172,11 @@ internal sealed class MySqlDialect : EngineDialect
         var result = new List<(string, string, string)>();
         foreach (var name in names)
         {
-            var old = Convert.ToString(await ScalarAsync(admin, $"SELECT @@GLOBAL.{name}", ct).ConfigureAwait(false), inv)!;
+            var old = Convert.ToString(await admin.ScalarAsync($"SELECT @@GLOBAL.{name}", ct).ConfigureAwait(false), inv)!;
             result.Add((name, old, newValue));
         }
 
         return result;
-
-        static async Task<object?> ScalarAsync(DbConnection connection, string sql, CancellationToken ct)
-        {
-            await using var command = connection.CreateCommand();
-            command.CommandText = sql;
-            return await command.ExecuteScalarAsync(ct).ConfigureAwait(false);
-        }
     }
 
     public override string LockTableSql(string table) => $"LOCK TABLES {QuoteIdentifier(table)} WRITE";

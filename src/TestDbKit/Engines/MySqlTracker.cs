@@ -82,7 +82,7 @@ internal sealed class MySqlTracker : ChangeTracker
 
     public override async Task InstallAsync(DbConnection connection, CancellationToken ct)
     {
-        await ExecuteAsync(connection, Tables, ct).ConfigureAwait(false);
+        await connection.ExecuteAsync(Tables, ct).ConfigureAwait(false);
         var tables = new List<string>();
         await using (var command = connection.CreateCommand())
         {
@@ -107,10 +107,10 @@ internal sealed class MySqlTracker : ChangeTracker
 
         if (sql.Length > 0)
         {
-            await ExecuteAsync(connection, sql.ToString(), ct).ConfigureAwait(false);
+            await connection.ExecuteAsync(sql.ToString(), ct).ConfigureAwait(false);
         }
 
-        await ExecuteAsync(connection, Procedure, ct).ConfigureAwait(false);
+        await connection.ExecuteAsync(Procedure, ct).ConfigureAwait(false);
     }
 
     public override async Task<int> ResetAsync(DbConnection connection, string database, bool resetIds, CancellationToken ct)

@@ -104,7 +104,7 @@ internal sealed class PostgreSqlTracker : ChangeTracker
         END $f$;
         """;
 
-    public override Task InstallAsync(DbConnection connection, CancellationToken ct) => ExecuteAsync(connection, Install, ct);
+    public override Task InstallAsync(DbConnection connection, CancellationToken ct) => connection.ExecuteAsync(Install, ct);
 
     public override async Task<int> ResetAsync(DbConnection connection, string database, bool resetIds, CancellationToken ct)
     {

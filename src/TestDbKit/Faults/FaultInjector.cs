@@ -56,7 +56,7 @@ public sealed class FaultInjector
     {
         var id = SessionOf(connection);
         await using var admin = await _database.Server.OpenAdminConnectionAsync(ct).ConfigureAwait(false);
-        await ExecuteAsync(admin, Dialect.KillSessionSql(id), ct).ConfigureAwait(false);
+        await admin.ExecuteAsync(Dialect.KillSessionSql(id), ct).ConfigureAwait(false);
     }
 
     /// <summary>Ends every session on this test's database, idle pooled ones included (the production
@@ -81,7 +81,7 @@ public sealed class FaultInjector
         {
             try
             {
-                await ExecuteAsync(admin, Dialect.KillSessionSql(id), ct).ConfigureAwait(false);
+                await admin.ExecuteAsync(Dialect.KillSessionSql(id), ct).ConfigureAwait(false);
                 killed++;
             }
             catch (DbException)
@@ -100,7 +100,7 @@ public sealed class FaultInjector
     {
         var id = SessionOf(connection);
         await using var admin = await _database.Server.OpenAdminConnectionAsync(ct).ConfigureAwait(false);
-        await ExecuteAsync(admin, Dialect.CancelQuerySql(id), ct).ConfigureAwait(false);
+        await admin.ExecuteAsync(Dialect.CancelQuerySql(id), ct).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -117,7 +117,7 @@ public sealed class FaultInjector
         try
         {
             await holder.OpenAsync(ct).ConfigureAwait(false);
-            await ExecuteAsync(holder, sql, ct).ConfigureAwait(false);
+            await holder.ExecuteAsync(sql, ct).ConfigureAwait(false);
         }
         catch
         {
@@ -129,7 +129,7 @@ public sealed class FaultInjector
         {
             try
             {
-                await ExecuteAsync(holder, Dialect.ReleaseTableLockSql, CancellationToken.None).ConfigureAwait(false);
+                await holder.ExecuteAsync(Dialect.ReleaseTableLockSql, CancellationToken.None).ConfigureAwait(false);
             }
             finally
             {
@@ -224,7 +224,7 @@ public sealed class FaultInjector
         var (set, undo) = Dialect.DatabaseTimeoutSql(_database.Name, kind, timeout) ?? await GlobalTimeoutSqlAsync(kind, timeout, ct).ConfigureAwait(false);
         await using (var admin = await _database.Server.OpenAdminConnectionAsync(ct).ConfigureAwait(false))
         {
-            await ExecuteAsync(admin, set, ct).ConfigureAwait(false);
+            await admin.ExecuteAsync(set, ct).ConfigureAwait(false);
         }
 
         // Sessions read per-database settings when they start: drop the idle ones so new ones do.
@@ -233,7 +233,7 @@ public sealed class FaultInjector
         {
             await using (var admin = await _database.Server.OpenAdminConnectionAsync(CancellationToken.None).ConfigureAwait(false))
             {
-                await ExecuteAsync(admin, undo, CancellationToken.None).ConfigureAwait(false);
+                await admin.ExecuteAsync(undo, CancellationToken.None).ConfigureAwait(false);
             }
 
             Dialect.ClearPool(_database.ConnectionString);
@@ -316,13 +316,6 @@ public sealed class FaultInjector
             }
         };
         return undo;
-    }
-
-    private static async Task ExecuteAsync(DbConnection connection, string sql, CancellationToken ct)
-    {
-        await using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
     }
 
     /// <summary>A fault's undo: runs once, whoever disposes first (the test or the pool).</summary>

@@ -103,20 +103,7 @@ public sealed class DbServer : IAsyncDisposable
     public void ClearPools() => Dialect.ClearAllPools();
 
     /// <summary>Opens a new connection as the administrator.</summary>
-    public async Task<DbConnection> OpenAdminConnectionAsync(CancellationToken ct = default)
-    {
-        var connection = Dialect.CreateConnection(AdminConnectionString);
-        try
-        {
-            await connection.OpenAsync(ct).ConfigureAwait(false);
-            return connection;
-        }
-        catch
-        {
-            await connection.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
-    }
+    public Task<DbConnection> OpenAdminConnectionAsync(CancellationToken ct = default) => Dialect.OpenAsync(AdminConnectionString, ct);
 
     /// <summary>Stops the server and deletes its data (Local and Docker). Does nothing for a shared server,
     /// which lives until the process exits, or for an external one, which is not the kit's.</summary>
