@@ -1,5 +1,6 @@
 using System.Data.Common;
 using System.Net;
+using TestDbKit.Diagnostics;
 using TestDbKit.Engines;
 
 namespace TestDbKit;
@@ -54,6 +55,7 @@ public sealed class FaultInjector
     /// <param name="ct">Cancels the kill.</param>
     public async Task KillSessionAsync(DbConnection connection, CancellationToken ct = default)
     {
+        FaultLog.Record("kill session", _database.Name);
         var id = SessionOf(connection);
         await using var admin = await _database.Server.OpenAdminConnectionAsync(ct).ConfigureAwait(false);
         await admin.ExecuteAsync(Dialect.KillSessionSql(id), ct).ConfigureAwait(false);
@@ -64,6 +66,7 @@ public sealed class FaultInjector
     /// <param name="ct">Cancels the kill.</param>
     public async Task<int> KillAllSessionsAsync(CancellationToken ct = default)
     {
+        FaultLog.Record("kill all sessions", _database.Name);
         await using var admin = await _database.Server.OpenAdminConnectionAsync(ct).ConfigureAwait(false);
         var ids = new List<long>();
         await using (var command = admin.CreateCommand())
@@ -98,6 +101,7 @@ public sealed class FaultInjector
     /// <param name="ct">Cancels the request.</param>
     public async Task CancelQueryAsync(DbConnection connection, CancellationToken ct = default)
     {
+        FaultLog.Record("cancel query", _database.Name);
         var id = SessionOf(connection);
         await using var admin = await _database.Server.OpenAdminConnectionAsync(ct).ConfigureAwait(false);
         await admin.ExecuteAsync(Dialect.CancelQuerySql(id), ct).ConfigureAwait(false);
@@ -111,6 +115,7 @@ public sealed class FaultInjector
     /// <param name="ct">Cancels taking the lock.</param>
     public async Task<IAsyncDisposable> HoldLockAsync(string table, CancellationToken ct = default)
     {
+        FaultLog.Record($"hold lock on {table}", _database.Name);
         ArgumentException.ThrowIfNullOrWhiteSpace(table);
         var sql = Dialect.LockTableSql(table); // validates the name before anything runs
         var holder = Dialect.CreateConnection(Dialect.WithApplicationName(_database.Server.ConnectionStringFor(_database.Name), "testdbkit-fault"));
@@ -173,6 +178,7 @@ public sealed class FaultInjector
     /// <param name="ct">Cancels waiting for the restart.</param>
     public async Task CrashServerAsync(CancellationToken ct = default)
     {
+        FaultLog.Record("crash server", _database.Server.ToString());
         await OwnServer("crash").Instance.CrashAsync(ct).ConfigureAwait(false);
         Dialect.ClearAllPools(); // every pooled session of this server died with it
     }
@@ -182,6 +188,7 @@ public sealed class FaultInjector
     /// <param name="ct">Cancels waiting for the restart.</param>
     public async Task RestartServerAsync(CancellationToken ct = default)
     {
+        FaultLog.Record("restart server", _database.Server.ToString());
         await OwnServer("restart").Instance.RestartAsync(ct).ConfigureAwait(false);
         Dialect.ClearAllPools();
     }
@@ -193,6 +200,7 @@ public sealed class FaultInjector
     /// <param name="ct">Cancels the request.</param>
     public async Task<IAsyncDisposable> FreezeServerAsync(CancellationToken ct = default)
     {
+        FaultLog.Record("freeze server", _database.Server.ToString());
         var server = OwnServer("freeze");
         await server.Instance.FreezeAsync(ct).ConfigureAwait(false);
         return Track(new Undo(() => server.Instance.ThawAsync(CancellationToken.None)));
@@ -216,6 +224,7 @@ public sealed class FaultInjector
 
     private async Task<IAsyncDisposable> SetTimeoutAsync(TimeoutKind kind, TimeSpan timeout, CancellationToken ct)
     {
+        FaultLog.Record($"{kind} timeout {timeout.TotalMilliseconds:0} ms", _database.Name);
         if (timeout <= TimeSpan.Zero || timeout > TimeSpan.FromDays(1))
         {
             throw new ArgumentOutOfRangeException(nameof(timeout), timeout, "A timeout fault must be longer than zero and at most a day.");

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using TestDbKit.Diagnostics;
 
 namespace TestDbKit;
 
@@ -23,12 +24,14 @@ public sealed class NetworkFaults : IAsyncDisposable
     private readonly Task _acceptLoop;
     private readonly object _gate = new();
     private readonly List<Toxic> _toxics = [];
+    private readonly string _target;
     private bool _refuseNew;
     private int _disposed;
 
     internal NetworkFaults(TestDatabase database, IPEndPoint upstream)
     {
         _upstream = upstream;
+        _target = database.Name;
         _listener = new TcpListener(IPAddress.Loopback, 0);
         _listener.Start();
         var port = ((IPEndPoint)_listener.LocalEndpoint).Port;
@@ -48,25 +51,26 @@ public sealed class NetworkFaults : IAsyncDisposable
             throw new ArgumentOutOfRangeException(nameof(latency), "Latency must be positive and jitter between zero and the latency.");
         }
 
-        return AddAsync(new Toxic(direction) { Latency = latency, Jitter = jitter });
+        return AddAsync(new Toxic(direction) { Latency = latency, Jitter = jitter }, $"latency {latency.TotalMilliseconds:0}±{jitter.TotalMilliseconds:0} ms {direction}");
     }
 
     /// <summary>Lets at most <paramref name="bytesPerSecond"/> through per connection and direction.</summary>
     public Task<IAsyncDisposable> LimitBandwidthAsync(long bytesPerSecond, NetworkDirection direction = NetworkDirection.Both, CancellationToken ct = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(bytesPerSecond, 1);
-        return AddAsync(new Toxic(direction) { BytesPerSecond = bytesPerSecond });
+        return AddAsync(new Toxic(direction) { BytesPerSecond = bytesPerSecond }, $"bandwidth {bytesPerSecond} B/s {direction}");
     }
 
     /// <summary>Holds all traffic (a black hole: connections stay open, nothing arrives) until disposed;
     /// what was held is then delivered.</summary>
     public Task<IAsyncDisposable> StallAsync(NetworkDirection direction = NetworkDirection.Both, CancellationToken ct = default) =>
-        AddAsync(new Toxic(direction) { Stall = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously) });
+        AddAsync(new Toxic(direction) { Stall = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously) }, $"stall {direction}");
 
     /// <summary>Closes every open connection through the proxy with a TCP reset, as a failed network
     /// device or a firewall would. Returns how many it reset.</summary>
     public Task<int> ResetConnectionsAsync(CancellationToken ct = default)
     {
+        FaultLog.Record("network: reset connections", _target);
         var links = _links.Keys.ToList();
         foreach (var link in links)
         {
@@ -79,6 +83,7 @@ public sealed class NetworkFaults : IAsyncDisposable
     /// <summary>Resets every new connection at once (the server looks unreachable) until disposed.</summary>
     public Task<IAsyncDisposable> RefuseNewConnectionsAsync(CancellationToken ct = default)
     {
+        FaultLog.Record("network: refuse new connections", _target);
         lock (_gate)
         {
             _refuseNew = true;
@@ -98,7 +103,7 @@ public sealed class NetworkFaults : IAsyncDisposable
     public Task<IAsyncDisposable> CloseAfterBytesAsync(long bytes, NetworkDirection direction = NetworkDirection.ToClient, CancellationToken ct = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(bytes, 0);
-        return AddAsync(new Toxic(direction) { CloseAfterBytes = bytes });
+        return AddAsync(new Toxic(direction) { CloseAfterBytes = bytes }, $"cut after {bytes} bytes {direction}");
     }
 
     /// <summary>
@@ -107,7 +112,7 @@ public sealed class NetworkFaults : IAsyncDisposable
     /// proves that retrying it does not apply it twice. Armed for one COMMIT on any proxied connection.
     /// </summary>
     public Task<IAsyncDisposable> AmbiguousCommitAsync(CancellationToken ct = default) =>
-        AddAsync(new Toxic(NetworkDirection.ToServer) { CutAfterCommit = true });
+        AddAsync(new Toxic(NetworkDirection.ToServer) { CutAfterCommit = true }, "ambiguous commit");
 
     /// <summary>Stops the proxy and closes every connection through it.</summary>
     public async ValueTask DisposeAsync()
@@ -146,9 +151,10 @@ public sealed class NetworkFaults : IAsyncDisposable
         _stop.Dispose();
     }
 
-    private Task<IAsyncDisposable> AddAsync(Toxic toxic)
+    private Task<IAsyncDisposable> AddAsync(Toxic toxic, string what)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        FaultLog.Record("network: " + what, _target);
         lock (_gate)
         {
             _toxics.Add(toxic);

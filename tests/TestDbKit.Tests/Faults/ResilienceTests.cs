@@ -1,0 +1,113 @@
+using System.Data.Common;
+using Polly;
+using Polly.Retry;
+using TestDbKit.Tests.Databases;
+
+namespace TestDbKit.Tests.Faults;
+
+/// <summary>A resilient client (Polly retrying on DbErrors.IsTransient) recovers from the faults; a naive
+/// client fails the way production would, and the assertion says why.</summary>
+public sealed class ResilienceTests
+{
+    private static readonly ResiliencePipeline Retry = new ResiliencePipelineBuilder()
+        .AddRetry(new RetryStrategyOptions
+        {
+            ShouldHandle = new PredicateBuilder().Handle<Exception>(DbErrors.IsTransient),
+            MaxRetryAttempts = 5,
+            Delay = TimeSpan.FromMilliseconds(20),
+            BackoffType = DelayBackoffType.Exponential,
+        })
+        .Build();
+
+    [Theory]
+    [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
+    public async Task A_resilient_client_recovers_from_killed_pooled_sessions(DbEngine engine)
+    {
+        await using var pool = await PoolAsync(engine);
+        await using var db = await pool.LeaseAsync();
+        await WarmPoolAsync(db);
+        await db.Faults.KillAllSessionsAsync(); // the pooled sessions are dead: "server has gone away"
+
+        await Resilience.AssertRecoversAsync(ct => Retry.ExecuteAsync(
+            async token => await InsertAsync(db, engine, "resilient", token), ct).AsTask(), TimeSpan.FromSeconds(10));
+    }
+
+    [Fact]
+    public async Task A_naive_client_fails_on_a_dead_pooled_session_and_the_timeline_says_why()
+    {
+        const DbEngine engine = DbEngine.PostgreSql; // MySqlConnector's connection reset hides this case on MySQL
+        await using var pool = await PoolAsync(engine);
+        await using var db = await pool.LeaseAsync();
+        await WarmPoolAsync(db);
+        await db.Faults.KillAllSessionsAsync();
+
+        var e = await Assert.ThrowsAsync<ResilienceException>(() =>
+            Resilience.AssertRecoversAsync(ct => InsertAsync(db, engine, "naive", ct), TimeSpan.FromSeconds(10)));
+        Assert.Contains("[connection lost, transient]", e.Message, StringComparison.Ordinal);
+        Assert.Contains("fault   kill all sessions on " + db.Name, e.Message, StringComparison.Ordinal);
+        Assert.Contains("A retry policy on DbErrors.IsTransient", e.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
+    public async Task A_resilient_client_recovers_from_a_network_reset_and_the_timeline_lists_the_fault(DbEngine engine)
+    {
+        await using var pool = await PoolAsync(engine);
+        await using var db = await pool.LeaseAsync();
+        var cs = db.Faults.Network.ConnectionString;
+        await using (var warm = db.Server.CreateConnection(cs))
+        {
+            await warm.OpenAsync();
+        }
+
+        await Resilience.AssertRecoversAsync(async ct =>
+        {
+            await db.Faults.Network.ResetConnectionsAsync(ct);
+            await Retry.ExecuteAsync(async token =>
+            {
+                await using var c = db.Server.CreateConnection(cs);
+                await c.OpenAsync(token);
+                await c.ExecuteAsync("INSERT INTO notes (tag) VALUES ('through the proxy')");
+            }, ct);
+        }, TimeSpan.FromSeconds(10));
+
+        // The same operation with no retry and a budget it cannot meet shows the fault in its timeline.
+        var e = await Assert.ThrowsAsync<ResilienceException>(() => Resilience.AssertRecoversAsync(async ct =>
+        {
+            await using (await db.Faults.Network.StallAsync(ct: ct))
+            {
+                await using var c = db.Server.CreateConnection(cs + (engine == DbEngine.PostgreSql ? ";Timeout=1" : ";Connection Timeout=1"));
+                await c.OpenAsync(ct);
+            }
+        }, TimeSpan.FromMilliseconds(500)));
+        Assert.Contains("fault   network: stall", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Bad_arguments_are_refused()
+    {
+        await Assert.ThrowsAsync<ArgumentNullException>(() => Resilience.AssertRecoversAsync(null!, TimeSpan.FromSeconds(1)));
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => Resilience.AssertRecoversAsync(_ => Task.CompletedTask, TimeSpan.Zero));
+    }
+
+    private static async Task InsertAsync(TestDatabase db, DbEngine engine, string tag, CancellationToken ct)
+    {
+        await using var c = db.Server.CreateConnection(db.ConnectionString);
+        await c.OpenAsync(ct);
+        await using var command = c.CreateCommand();
+        command.CommandText = $"INSERT INTO notes (tag) VALUES ('{tag}')";
+        await command.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary>Leaves idle sessions in the driver's pool, as an application between requests does.</summary>
+    private static async Task WarmPoolAsync(TestDatabase db)
+    {
+        await using var a = db.Server.CreateConnection(db.ConnectionString);
+        await using var b = db.Server.CreateConnection(db.ConnectionString);
+        await a.OpenAsync();
+        await b.OpenAsync();
+    }
+
+    private static async Task<DatabasePool> PoolAsync(DbEngine engine) =>
+        await DatabasePool.CreateAsync(await DbServer.SharedAsync(engine), new DatabasePoolOptions { CreateSchema = Schemas.Small(engine), MaxDatabases = 1 });
+}
