@@ -14,7 +14,10 @@ switch (name)
     case "lifecycle":
         await Lifecycle.RunAsync(runs == 5 ? 300 : runs);
         return 0;
+    case "faults":
+        await Faults.RunAsync(runs == 5 ? 2000 : runs);
+        return 0;
     default:
-        Console.Error.WriteLine($"Unknown benchmark '{name}'. Known: coldstart, reset, lifecycle.");
+        Console.Error.WriteLine($"Unknown benchmark '{name}'. Known: coldstart, reset, lifecycle, faults.");
         return 2;
 }

@@ -376,12 +376,13 @@ public sealed class NetworkFaults : IAsyncDisposable
             _cts.Cancel();
         }
 
+        // The token source is not disposed: Reset's Cancel can run the pumps' continuations, and so this
+        // Dispose, inline; disposing it there would break the Cancel still on the stack. It holds no timer.
         public void Dispose()
         {
             Reset();
             client.Dispose();
             server.Dispose();
-            _cts.Dispose();
         }
     }
 
