@@ -1,0 +1,235 @@
+using System.Diagnostics;
+using System.Globalization;
+using TestDbKit.Diagnostics;
+
+namespace TestDbKit;
+
+/// <summary>A fault a <see cref="ChaosSchedule"/> can inject.</summary>
+public enum ChaosFault
+{
+    /// <summary>Every session of the test's database is killed (idle pooled ones too).</summary>
+    KillSessions,
+
+    /// <summary>Every connection through the network proxy is reset.</summary>
+    NetworkReset,
+
+    /// <summary>Latency is added on the network proxy for a while.</summary>
+    NetworkLatency,
+
+    /// <summary>All traffic through the proxy is held for a while.</summary>
+    NetworkStall,
+
+    /// <summary>The server is killed and restarted (needs a server of the test's own).</summary>
+    CrashServer,
+
+    /// <summary>The server is frozen for a while (needs a server of the test's own).</summary>
+    FreezeServer,
+}
+
+/// <summary>How a <see cref="ChaosSchedule"/> picks its faults.</summary>
+public sealed class ChaosOptions
+{
+    /// <summary>The seed: the same seed gives the same faults, in the same order, with the same pauses.
+    /// Default: <c>TESTDBKIT_CHAOS_SEED</c> when set, else a random one (printed, to replay a failure).</summary>
+    public int? Seed { get; init; }
+
+    /// <summary>The faults to choose from. Default: the ones that need no server of the test's own.</summary>
+    public IReadOnlyList<ChaosFault> Faults { get; init; } = [ChaosFault.KillSessions, ChaosFault.NetworkReset, ChaosFault.NetworkLatency, ChaosFault.NetworkStall];
+
+    /// <summary>The mean pause between faults (pauses are drawn from an exponential distribution). Default 300 ms.</summary>
+    public TimeSpan MeanInterval { get; init; } = TimeSpan.FromMilliseconds(300);
+
+    /// <summary>The longest a lasting fault (latency, stall, freeze) lasts. Default 200 ms.</summary>
+    public TimeSpan MaxDuration { get; init; } = TimeSpan.FromMilliseconds(200);
+}
+
+/// <summary>One fault a schedule injected, or planned to.</summary>
+/// <param name="At">When, from the start of the schedule (planned: the pause before it).</param>
+/// <param name="Fault">Which fault.</param>
+/// <param name="Duration">How long it lasted (zero for instant faults).</param>
+/// <param name="Error">Why injecting it failed, if it did.</param>
+public sealed record ChaosEvent(TimeSpan At, ChaosFault Fault, TimeSpan Duration, string? Error = null)
+{
+    /// <inheritdoc />
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture,
+        $"{At.TotalMilliseconds,8:0} ms  {Fault}{(Duration > TimeSpan.Zero ? $" for {Duration.TotalMilliseconds:0} ms" : "")}{(Error is null ? "" : $"  (failed: {Error})")}");
+}
+
+/// <summary>
+/// Seeded random faults in the background while a test body runs, for chaos runs in CI. Records each fault
+/// with its time; <see cref="Seed"/> (printed at start) replays the same schedule. Dispose it to stop; a
+/// lasting fault still active is undone.
+/// </summary>
+/// <example>
+/// <code>
+/// await using (var chaos = ChaosSchedule.Start(Database.Faults))
+/// {
+///     await workload(); // the code under test, with its retry policy
+/// }
+/// </code>
+/// </example>
+public sealed class ChaosSchedule : IAsyncDisposable
+{
+    private readonly FaultInjector _faults;
+    private readonly ChaosOptions _options;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly List<ChaosEvent> _events = [];
+    private readonly Task _loop;
+    private readonly long _started = Stopwatch.GetTimestamp();
+
+    private ChaosSchedule(FaultInjector faults, ChaosOptions options, int seed)
+    {
+        _faults = faults;
+        _options = options;
+        Seed = seed;
+        _loop = Task.Run(() => RunAsync(_stop.Token));
+    }
+
+    /// <summary>The seed of this schedule: set <c>TESTDBKIT_CHAOS_SEED</c> to it to replay the run.</summary>
+    public int Seed { get; }
+
+    /// <summary>The faults injected so far.</summary>
+    public IReadOnlyList<ChaosEvent> Events
+    {
+        get
+        {
+            lock (_events)
+            {
+                return [.. _events];
+            }
+        }
+    }
+
+    /// <summary>Starts injecting faults on <paramref name="faults"/>' database in the background.</summary>
+    /// <param name="faults">The test database's fault injector.</param>
+    /// <param name="options">Which faults and how often; defaults when null.</param>
+    public static ChaosSchedule Start(FaultInjector faults, ChaosOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(faults);
+        options ??= new ChaosOptions();
+        if (options.Faults.Count == 0 || options.MeanInterval <= TimeSpan.Zero || options.MaxDuration <= TimeSpan.Zero)
+        {
+            throw new ArgumentException("A chaos schedule needs at least one fault, and a mean interval and a maximum duration above zero.", nameof(options));
+        }
+
+        var seed = options.Seed
+            ?? (int.TryParse(Environment.GetEnvironmentVariable("TESTDBKIT_CHAOS_SEED"), NumberStyles.Integer, CultureInfo.InvariantCulture, out var fromEnv)
+                ? fromEnv
+                : Random.Shared.Next());
+        Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"[TestDbKit] chaos schedule seed {seed} (replay: TESTDBKIT_CHAOS_SEED={seed})"));
+        return new ChaosSchedule(faults, options, seed);
+    }
+
+    /// <summary>The first <paramref name="count"/> faults a schedule with this seed injects, and the pause
+    /// before each, without injecting anything.</summary>
+    public static IReadOnlyList<ChaosEvent> Plan(int seed, ChaosOptions options, int count)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var random = new Random(seed);
+        return [.. Enumerable.Range(0, count).Select(_ => Next(random, options))];
+    }
+
+    /// <summary>Stops injecting, undoes a lasting fault still active, and returns what was injected.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (_stop.IsCancellationRequested)
+        {
+            return;
+        }
+
+        await _stop.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await _loop.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopped mid-pause or mid-fault.
+        }
+
+        _stop.Dispose();
+    }
+
+    /// <summary>The seed and every fault, one a line.</summary>
+    public override string ToString() =>
+        string.Create(CultureInfo.InvariantCulture, $"chaos seed {Seed}, {Events.Count} fault(s):\n") + string.Join("\n", Events);
+
+    private static ChaosEvent Next(Random random, ChaosOptions options)
+    {
+        var pause = TimeSpan.FromMilliseconds(-Math.Log(1 - random.NextDouble()) * options.MeanInterval.TotalMilliseconds);
+        var fault = options.Faults[random.Next(options.Faults.Count)];
+        var lasting = fault is ChaosFault.NetworkLatency or ChaosFault.NetworkStall or ChaosFault.FreezeServer;
+        var duration = lasting ? TimeSpan.FromMilliseconds(random.Next(10, (int)options.MaxDuration.TotalMilliseconds + 1)) : TimeSpan.Zero;
+        return new ChaosEvent(pause, fault, duration);
+    }
+
+    private async Task RunAsync(CancellationToken ct)
+    {
+        var random = new Random(Seed);
+        while (!ct.IsCancellationRequested)
+        {
+            var planned = Next(random, _options);
+            await Task.Delay(planned.At, ct).ConfigureAwait(false);
+            var at = Stopwatch.GetElapsedTime(_started);
+            string? error = null;
+            try
+            {
+                await InjectAsync(planned, ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                error = e.Message;
+            }
+
+            lock (_events)
+            {
+                _events.Add(planned with { At = at, Error = error });
+            }
+        }
+    }
+
+    private async Task InjectAsync(ChaosEvent planned, CancellationToken ct)
+    {
+        IAsyncDisposable? lasting = planned.Fault switch
+        {
+            ChaosFault.KillSessions => await KillAsync().ConfigureAwait(false),
+            ChaosFault.NetworkReset => await ResetAsync().ConfigureAwait(false),
+            ChaosFault.NetworkLatency => await _faults.Network.AddLatencyAsync(TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(25), ct: ct).ConfigureAwait(false),
+            ChaosFault.NetworkStall => await _faults.Network.StallAsync(ct: ct).ConfigureAwait(false),
+            ChaosFault.CrashServer => await CrashAsync().ConfigureAwait(false),
+            ChaosFault.FreezeServer => await _faults.FreezeServerAsync(ct).ConfigureAwait(false),
+            _ => null,
+        };
+        if (lasting is null)
+        {
+            return;
+        }
+
+        try
+        {
+            await Task.Delay(planned.Duration, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            await lasting.DisposeAsync().ConfigureAwait(false); // undone even when the schedule stops mid-fault
+        }
+
+        async Task<IAsyncDisposable?> KillAsync()
+        {
+            await _faults.KillAllSessionsAsync(ct).ConfigureAwait(false);
+            return null;
+        }
+
+        async Task<IAsyncDisposable?> ResetAsync()
+        {
+            await _faults.Network.ResetConnectionsAsync(ct).ConfigureAwait(false);
+            return null;
+        }
+
+        async Task<IAsyncDisposable?> CrashAsync()
+        {
+            await _faults.CrashServerAsync(ct).ConfigureAwait(false);
+            return null;
+        }
+    }
+}
