@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian machine with the .NET SDK: installs the database server
-# packages it needs, builds everything (warnings are errors), and runs every test project against real
-# servers that the kit starts itself. Fails when any test fails or when no test ran.
+# packages and a Docker engine with locally built images, builds everything (warnings are errors), runs
+# every test project against real servers, then runs both adapters' integration suites once more on the
+# Docker provider (the Docker lane). Fails when any test fails, when no test ran, or when a lane cannot
+# be set up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-servers.sh
+scripts/docker-setup.sh >/dev/null   # prints the image names it made sure of
+
+# The Docker lane runs offline on the images docker-setup.sh built; the kit removes its own containers.
+export TESTDBKIT_POSTGRES_IMAGE=testdbkit/postgres:15 TESTDBKIT_MYSQL_IMAGE=testdbkit/mariadb:10.11
+export TESTDBKIT_DOCKER_PULL=never TESTCONTAINERS_RYUK_DISABLED=true TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1
 
 configuration="${CONFIGURATION:-Release}"
 dotnet build TestDbKit.sln -c "$configuration" --nologo -v quiet -clp:ErrorsOnly
@@ -13,11 +20,19 @@ dotnet build TestDbKit.sln -c "$configuration" --nologo -v quiet -clp:ErrorsOnly
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 status=0
-dotnet test TestDbKit.sln -c "$configuration" --no-build --nologo 2>&1 | tee "$log" || status=$?
+run() { "$@" 2>&1 | tee -a "$log" || status=$?; }
 
-# The NUnit adapter is built against NUnit 4.1; prove it on NUnit 5 too (the solution run used 4.x).
-dotnet test tests/TestDbKit.NUnit.Tests -c "$configuration" --nologo -p:NUnitVersion=5.0.0 2>&1 | tee -a "$log" || status=$?
+echo "== Local provider (the embedded default): every test project"
+run dotnet test TestDbKit.sln -c "$configuration" --no-build --nologo
+
+echo "== NUnit 5: the NUnit adapter is built against NUnit 4.1; prove it on 5.0 too"
+run dotnet test tests/TestDbKit.NUnit.Tests -c "$configuration" --nologo -p:NUnitVersion=5.0.0
 dotnet restore tests/TestDbKit.NUnit.Tests --nologo -v quiet >/dev/null
+
+echo "== Docker lane: both adapters' integration suites and the example on the Docker provider"
+for project in tests/TestDbKit.Xunit.Tests tests/TestDbKit.NUnit.Tests examples/Orders.Tests.Xunit; do
+  TESTDBKIT_PROVIDER=docker run dotnet test "$project" -c "$configuration" --no-build --nologo
+done
 
 passed=$(grep -Eo 'Passed: +[0-9]+' "$log" | awk '{s += $2} END {print s + 0}')
 failed=$(grep -Eo 'Failed: +[0-9]+' "$log" | awk '{s += $2} END {print s + 0}')

@@ -37,8 +37,11 @@ public sealed class ChaosScheduleTests
         ChaosSchedule chaos;
         await using (chaos = ChaosSchedule.Start(db.Faults, options))
         {
-            for (var i = 0; i < 60; i++)
+            // Write until the schedule has injected a few faults (and at least 60 rows), within a bound.
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            for (var i = 0; i < 60 || chaos.Events.Count < 3; i++)
             {
+                Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"only {chaos.Events.Count} fault(s) in 30 s");
                 var tag = $"order{i}";
                 await retry.ExecuteAsync(async ct =>
                 {
