@@ -71,17 +71,21 @@ internal sealed class DockerServer : ServerInstance
 
         var password = Secrets.NewPassword();
         var pull = PullPolicyFromEnvironment();
+        await SweepOnce.Value.ConfigureAwait(false);
         var labels = new Dictionary<string, string>
         {
-            [Label] = $"{Environment.MachineName}:{Environment.ProcessId}",
+            [Label] = $"{Environment.MachineName}:{Environment.ProcessId}:{Native.StartTimeOf(Environment.ProcessId)}",
         };
 
+        // A host port of our choosing, not a random one: a restarted container keeps it, so connection
+        // strings (and the pools keyed by them) stay valid across crash and restart faults.
+        var hostPort = Ports.Free();
+
         IContainer container;
-        int innerPort;
+        var innerPort = engine == DbEngine.PostgreSql ? 5432 : 3306;
         string user;
         if (engine == DbEngine.PostgreSql)
         {
-            innerPort = 5432;
             user = "postgres";
             container = new PostgreSqlBuilder(image)
                 .WithUsername(user)
@@ -89,12 +93,12 @@ internal sealed class DockerServer : ServerInstance
                 .WithDatabase("postgres")
                 .WithImagePullPolicy(pull)
                 .WithLabel(labels)
+                .WithPortBinding(hostPort, innerPort)
                 .WithCommand([.. PostgresArgs(options.Settings)])
                 .Build();
         }
         else
         {
-            innerPort = 3306;
             user = "root";
             container = new MySqlBuilder(image)
                 .WithUsername(user)
@@ -102,6 +106,7 @@ internal sealed class DockerServer : ServerInstance
                 .WithDatabase("testdbkit")
                 .WithImagePullPolicy(pull)
                 .WithLabel(labels)
+                .WithPortBinding(hostPort, innerPort)
                 .WithCommand([.. options.Settings.Select(s => $"--{s.Key}={s.Value}")])
                 .Build();
         }
@@ -140,6 +145,61 @@ internal sealed class DockerServer : ServerInstance
         }
     }
 
+    public override async Task CrashAsync(CancellationToken ct)
+    {
+        // docker kill: SIGKILL to the container's processes, no shutdown; then the same container again.
+        await DockerApiAsync(HttpMethod.Post, $"/containers/{_container.Id}/kill?signal=KILL", ct).ConfigureAwait(false);
+        await WaitUntilStoppedAsync(ct).ConfigureAwait(false);
+        await _container.StartAsync(ct).ConfigureAwait(false);
+    }
+
+    public override async Task RestartAsync(CancellationToken ct)
+    {
+        await _container.StopAsync(ct).ConfigureAwait(false);
+        await _container.StartAsync(ct).ConfigureAwait(false);
+    }
+
+    public override Task FreezeAsync(CancellationToken ct) => _container.PauseAsync(ct);
+
+    public override Task ThawAsync(CancellationToken ct) => _container.UnpauseAsync(ct);
+
+    /// <summary>Removes containers this machine's dead test processes left behind (killed along with their
+    /// watchdog); returns how many.</summary>
+    internal static async Task<int> SweepStaleAsync(CancellationToken ct)
+    {
+        var (created, _) = DockerProbe.CreateClient();
+        if (created is null)
+        {
+            return 0;
+        }
+
+        using var client = created;
+        var filter = Uri.EscapeDataString($"{{\"label\":[\"{Label}\"]}}");
+        using var response = await client.GetAsync(new Uri($"/containers/json?all=1&filters={filter}", UriKind.Relative), ct).ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode)
+        {
+            return 0;
+        }
+
+        using var json = await System.Text.Json.JsonDocument.ParseAsync(await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false), cancellationToken: ct).ConfigureAwait(false);
+        var removed = 0;
+        foreach (var item in json.RootElement.EnumerateArray())
+        {
+            var owner = item.GetProperty("Labels").TryGetProperty(Label, out var value) ? value.GetString() ?? "" : "";
+            var parts = owner.Split(':');
+            if (parts.Length != 3 || parts[0] != Environment.MachineName || !int.TryParse(parts[1], out var pid)
+                || (Native.IsAlive(pid) && Native.StartTimeOf(pid) == parts[2]))
+            {
+                continue; // another machine's, or its process still runs
+            }
+
+            using var delete = await client.DeleteAsync(new Uri($"/containers/{item.GetProperty("Id").GetString()}?force=1&v=1", UriKind.Relative), ct).ConfigureAwait(false);
+            removed += delete.IsSuccessStatusCode ? 1 : 0;
+        }
+
+        return removed;
+    }
+
     public override async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) == 1)
@@ -149,6 +209,51 @@ internal sealed class DockerServer : ServerInstance
 
         await _container.DisposeAsync().ConfigureAwait(false);
         _watchdog?.Dispose();
+    }
+
+    private static readonly Lazy<Task> SweepOnce = new(async () =>
+    {
+        try
+        {
+            await SweepStaleAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is HttpRequestException or IOException or System.Text.Json.JsonException)
+        {
+            // A failed sweep must not stop a start; the next run tries again.
+        }
+    });
+
+    private async Task DockerApiAsync(HttpMethod method, string path, CancellationToken ct)
+    {
+        var (created, why) = DockerProbe.CreateClient();
+        using var client = created ?? throw new InvalidOperationException($"Cannot reach the Docker engine: {why}.");
+        using var request = new HttpRequestMessage(method, new Uri(path, UriKind.Relative));
+        using var response = await client.SendAsync(request, ct).ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new InvalidOperationException(
+                $"The Docker engine refused {method} {path} for {Description}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false)}");
+        }
+    }
+
+    private async Task WaitUntilStoppedAsync(CancellationToken ct)
+    {
+        var (created, why) = DockerProbe.CreateClient();
+        using var client = created ?? throw new InvalidOperationException($"Cannot reach the Docker engine: {why}.");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (clock.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            using var json = System.Text.Json.JsonDocument.Parse(
+                await client.GetStringAsync(new Uri($"/containers/{_container.Id}/json", UriKind.Relative), ct).ConfigureAwait(false));
+            if (!json.RootElement.GetProperty("State").GetProperty("Running").GetBoolean())
+            {
+                return;
+            }
+
+            await Task.Delay(20, ct).ConfigureAwait(false);
+        }
+
+        throw new InvalidOperationException($"{Description} was still running 30 s after docker kill.");
     }
 
     private static IEnumerable<string> PostgresArgs(IReadOnlyDictionary<string, string> settings)

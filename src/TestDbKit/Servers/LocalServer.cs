@@ -109,7 +109,7 @@ internal sealed class LocalServer : ServerInstance
             await recipe.InitializeAsync(layout, server.Password, options.StartTimeout, ct).ConfigureAwait(false);
             for (var attempt = 1; ; attempt++)
             {
-                var port = options.Port ?? (portSource ?? FreePort)();
+                var port = options.Port ?? (portSource ?? Ports.Free)();
                 try
                 {
                     await server.LaunchAsync(port, options.StartTimeout, ct).ConfigureAwait(false);
@@ -128,14 +128,6 @@ internal sealed class LocalServer : ServerInstance
             await server.DisposeAsync().ConfigureAwait(false);
             throw;
         }
-    }
-
-    /// <summary>A port that was free a moment ago on 127.0.0.1.</summary>
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     /// <summary>Hands a path to the OS user the server runs as.</summary>
@@ -410,7 +402,7 @@ internal sealed class LocalServer : ServerInstance
 
             Directory.CreateDirectory(layout.Root, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
             GiveTo(layout.Root, runAs);
-            File.WriteAllText(layout.OwnerFile, $"{Environment.ProcessId} {ProcessStartTime(Environment.ProcessId)}");
+            File.WriteAllText(layout.OwnerFile, $"{Environment.ProcessId} {Native.StartTimeOf(Environment.ProcessId)}");
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -435,7 +427,7 @@ internal sealed class LocalServer : ServerInstance
             {
                 var parts = File.ReadAllText(owner).Split(' ');
                 var ownerPid = int.Parse(parts[0], CultureInfo.InvariantCulture);
-                if (Native.IsAlive(ownerPid) && ProcessStartTime(ownerPid) == parts.ElementAtOrDefault(1))
+                if (Native.IsAlive(ownerPid) && Native.StartTimeOf(ownerPid) == parts.ElementAtOrDefault(1))
                 {
                     continue;
                 }
@@ -467,21 +459,6 @@ internal sealed class LocalServer : ServerInstance
             {
                 return [];
             }
-        }
-    }
-
-    /// <summary>Field 22 of /proc/PID/stat: tells a reused pid from the process that wrote a file.</summary>
-    private static string? ProcessStartTime(int pid)
-    {
-        try
-        {
-            var stat = File.ReadAllText($"/proc/{pid}/stat");
-            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-            return fields.ElementAtOrDefault(19);
-        }
-        catch (IOException)
-        {
-            return null;
         }
     }
 }

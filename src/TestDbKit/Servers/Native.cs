@@ -45,6 +45,21 @@ internal static partial class Native
         }
     }
 
+    /// <summary>Field 22 of /proc/PID/stat (start time): tells a reused pid from the process that wrote a file.</summary>
+    public static string? StartTimeOf(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            return fields.ElementAtOrDefault(19);
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>The uid and gid of an OS user, or null when there is no such user.</summary>
     public static (uint Uid, uint Gid)? LookupUser(string name)
     {

@@ -43,3 +43,59 @@ public sealed class DockerServerTests
         Assert.Contains("does not exist locally", e.Message, StringComparison.Ordinal);
     }
 }
+
+[Trait("Category", "Docker")]
+public sealed class DockerServerFaultTests
+{
+    [DockerFact]
+    public async Task Crash_restart_and_freeze_work_on_containers_and_keep_port_and_data()
+    {
+        foreach (var engine in new[] { DbEngine.PostgreSql, DbEngine.MySql })
+        {
+            await using var server = await DbServer.StartAsync(engine, new DbServerOptions { Provider = DbServerProvider.Docker });
+            await using var pool = await DatabasePool.CreateAsync(server, new DatabasePoolOptions { CreateSchema = Databases.Schemas.Small(engine), MaxDatabases = 1 });
+            await using var db = await pool.LeaseAsync();
+            await using (var c = await db.OpenConnectionAsync())
+            {
+                await Databases.Schemas.InsertItemAsync(c, engine, "kept");
+            }
+
+            var cs = server.AdminConnectionString;
+            await db.Faults.CrashServerAsync();
+            Assert.Equal(cs, server.AdminConnectionString);
+            await db.Faults.RestartServerAsync();
+            await using (await db.Faults.FreezeServerAsync())
+            {
+            }
+
+            await using var after = await db.OpenConnectionAsync();
+            Assert.Equal(1, await Databases.Schemas.CountAsync(after, "items"));
+        }
+    }
+
+    [DockerFact]
+    public async Task Containers_left_by_a_dead_process_are_swept()
+    {
+        var image = DockerServer.ImageFor(DbEngine.PostgreSql, new DbServerOptions());
+        var container = new DotNet.Testcontainers.Builders.ContainerBuilder(image)
+            .WithEnvironment("POSTGRES_PASSWORD", "x")
+            .WithImagePullPolicy(DotNet.Testcontainers.Images.PullPolicy.Never)
+            .WithLabel(DockerServer.Label, $"{Environment.MachineName}:2147483:1") // no such process
+            .Build();
+        await container.StartAsync();
+        try
+        {
+            Assert.True(await DockerServer.SweepStaleAsync(default) >= 1);
+            var (client, _) = DockerProbe.CreateClient();
+            using (client)
+            {
+                using var response = await client!.GetAsync(new Uri($"/containers/{container.Id}/json", UriKind.Relative));
+                Assert.Equal(System.Net.HttpStatusCode.NotFound, response.StatusCode);
+            }
+        }
+        finally
+        {
+            await container.DisposeAsync();
+        }
+    }
+}

@@ -86,7 +86,7 @@ public sealed class LocalServerTests
         squatter.Start();
         var taken = ((IPEndPoint)squatter.LocalEndpoint).Port;
         var offered = 0;
-        int NextPort() => offered++ == 0 ? taken : LocalServer.FreePort();
+        int NextPort() => offered++ == 0 ? taken : Ports.Free();
 
         await using var instance = await ServerFactory.CreateAsync(engine, new DbServerOptions { Provider = DbServerProvider.Local }, default, NextPort);
         Assert.True(offered >= 2, "the taken port was not tried first");
