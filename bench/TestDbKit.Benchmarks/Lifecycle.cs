@@ -14,10 +14,13 @@ internal static class Lifecycle
     public static async Task RunAsync(int iterations)
     {
         Console.WriteLine($"Per-test cost, {iterations} tests each, ms: a test that runs one query");
-        Console.WriteLine($"{"engine",-11} {"raw p50",8} {"kit p50",8} {"kit p90",8} {"reset p50",10}  {"overhead p50",12} {"reset overhead",14}");
-        foreach (var engine in new[] { DbEngine.PostgreSql, DbEngine.MySql })
+        Console.WriteLine($"{"engine",-11} {"provider",-8} {"raw p50",8} {"kit p50",8} {"kit p90",8} {"reset p50",10}  {"overhead p50",12} {"reset overhead",14}");
+        var providers = await Servers.DockerProbe.WhyUnavailableAsync() is null
+            ? new[] { DbServerProvider.Local, DbServerProvider.Docker }
+            : [DbServerProvider.Local];
+        foreach (var (engine, provider) in new[] { DbEngine.PostgreSql, DbEngine.MySql }.SelectMany(e => providers.Select(p => (e, p))))
         {
-            var server = await DbServer.SharedAsync(engine);
+            await using var server = await DbServer.StartAsync(engine, new DbServerOptions { Provider = provider });
             await using var pool = await DatabasePool.CreateAsync(server, new DatabasePoolOptions { MaxDatabases = 2 });
             var plain = Options(engine, reset: false);
             var reset = Options(engine, reset: true);
@@ -45,7 +48,7 @@ internal static class Lifecycle
                 await QueryAsync(session.CurrentConnection());
                 await session.EndAsync(default);
             });
-            Console.WriteLine($"{engine,-11} {raw.Median,8:0.00} {kit.Median,8:0.00} {kit.P90,8:0.00} {withReset.Median,10:0.00}  " +
+            Console.WriteLine($"{engine,-11} {provider,-8} {raw.Median,8:0.00} {kit.Median,8:0.00} {kit.P90,8:0.00} {withReset.Median,10:0.00}  " +
                 $"{kit.Median - raw.Median,12:0.00} {withReset.Median - raw.Median,14:0.00}");
         }
     }
