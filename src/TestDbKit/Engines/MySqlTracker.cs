@@ -44,18 +44,22 @@ internal sealed class MySqlTracker : ChangeTracker
           END;
 
           SET @tdk_fk = @@SESSION.FOREIGN_KEY_CHECKS;
-          -- A session still running or holding a transaction could commit rows after the reset.
-          OPEN busy;
-          kill_loop: LOOP
-            FETCH busy INTO victim;
-            IF done THEN LEAVE kill_loop; END IF;
-            BEGIN
-              DECLARE CONTINUE HANDLER FOR 1094 BEGIN END; -- it ended on its own since the list was read
-              SET @tdk_sql = CONCAT('KILL ', victim);
-              PREPARE s FROM @tdk_sql; EXECUTE s; DEALLOCATE PREPARE s;
-            END;
-          END LOOP;
-          CLOSE busy;
+          -- A session still running or holding a transaction could commit rows after the reset. The list
+          -- of sessions is costly to read on a busy server, so it is read only when some transaction is open.
+          IF EXISTS (SELECT 1 FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id <> CONNECTION_ID()) THEN
+            OPEN busy;
+            kill_loop: LOOP
+              FETCH busy INTO victim;
+              IF done THEN LEAVE kill_loop; END IF;
+              BEGIN
+                DECLARE CONTINUE HANDLER FOR 1094 BEGIN END; -- it ended on its own since the list was read
+                SET @tdk_sql = CONCAT('KILL ', victim);
+                PREPARE s FROM @tdk_sql; EXECUTE s; DEALLOCATE PREPARE s;
+              END;
+            END LOOP;
+            CLOSE busy;
+            SET done = 0;
+          END IF;
 
           SET SESSION FOREIGN_KEY_CHECKS = 0;
           IF NOT EXISTS (SELECT 1 FROM testdbkit_dirty WHERE tbl = '') THEN
