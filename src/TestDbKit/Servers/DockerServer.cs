@@ -93,6 +93,7 @@ internal sealed class DockerServer : ServerInstance
                 .WithDatabase("postgres")
                 .WithImagePullPolicy(pull)
                 .WithLabel(labels)
+                .WithLogger(logger) // Testcontainers' own chatter goes where the kit's log goes, not to the console
                 .WithPortBinding(hostPort, innerPort)
                 .WithCommand([.. PostgresArgs(options.Settings)])
                 .Build();
@@ -106,6 +107,7 @@ internal sealed class DockerServer : ServerInstance
                 .WithDatabase("testdbkit")
                 .WithImagePullPolicy(pull)
                 .WithLabel(labels)
+                .WithLogger(logger) // Testcontainers' own chatter goes where the kit's log goes, not to the console
                 .WithPortBinding(hostPort, innerPort)
                 .WithCommand([.. options.Settings.Select(s => $"--{s.Key}={s.Value}")])
                 .Build();
