@@ -110,6 +110,13 @@ internal abstract class EngineDialect
         DbConnection admin, TimeoutKind kind, TimeSpan value, CancellationToken ct) =>
         Task.FromResult<IReadOnlyList<(string Name, string Old, string New)>?>(null);
 
+    /// <summary>Statements that make new sessions of <paramref name="database"/> read-only and undo it; null
+    /// where the engine cannot do it for the kit's (administrator) sessions.</summary>
+    public virtual (string Set, string Undo)? ReadOnlySql(string database) => null;
+
+    /// <summary>Whether an error says the server refuses new connections because all are in use.</summary>
+    public abstract bool IsTooManyConnections(Exception e);
+
     /// <summary>Takes a lock on <paramref name="table"/> that blocks every other session's reads and writes,
     /// held by the session that ran it until <see cref="ReleaseTableLockSql"/>.</summary>
     public abstract string LockTableSql(string table);

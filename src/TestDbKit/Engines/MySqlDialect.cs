@@ -80,8 +80,9 @@ internal sealed class MySqlDialect : EngineDialect
         // 1213 deadlock: the transaction was rolled back. 1205 lock wait timeout: the statement (and with
         // innodb_rollback_on_timeout the transaction) was rolled back. Both are worth a retry.
         1213 or 1205 => ErrorKind.TransactionAborted | ErrorKind.Transient,
-        // 1040 too many connections, 1203 user has too many connections, 1042 cannot connect to host
-        1040 or 1203 or 1042 => ErrorKind.Transient,
+        // 1040 too many connections, 1203 user has too many connections, 1042 cannot connect to host,
+        // 1290 / 1836 read-only server (a failover left the client on a replica)
+        1040 or 1203 or 1042 or 1290 or 1836 => ErrorKind.Transient,
         // 1062 duplicate entry, 1586 duplicate with key name, 1451/1217 row is referenced, 1452/1216 no
         // referenced row, 1048 column cannot be null, 3819 check constraint (MySQL), 4025 constraint failed (MariaDB)
         1062 or 1586 or 1451 or 1217 or 1452 or 1216 or 1048 or 3819 or 4025 => ErrorKind.IntegrityViolation,
@@ -178,6 +179,8 @@ internal sealed class MySqlDialect : EngineDialect
 
         return result;
     }
+
+    public override bool IsTooManyConnections(Exception e) => e is MySqlException { Number: 1040 or 1203 };
 
     public override string LockTableSql(string table) => $"LOCK TABLES {QuoteIdentifier(table)} WRITE";
 

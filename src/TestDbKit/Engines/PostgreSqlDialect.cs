@@ -90,8 +90,9 @@ internal sealed class PostgreSqlDialect : EngineDialect
         "25P02" => ErrorKind.TransactionAborted,
         // 40001 serialization_failure, 40P01 deadlock_detected: rolled back, retry the transaction
         "40001" or "40P01" => ErrorKind.TransactionAborted | ErrorKind.Transient,
-        // 53300 too_many_connections, 55P03 lock_not_available
-        "53300" or "55P03" => ErrorKind.Transient,
+        // 53300 too_many_connections, 55P03 lock_not_available, 25006 read_only_sql_transaction (a
+        // failover left the client on a read-only node: a new connection finds the new primary)
+        "53300" or "55P03" or "25006" => ErrorKind.Transient,
         _ when state.StartsWith("08", StringComparison.Ordinal) => ErrorKind.ConnectionLost | ErrorKind.Transient,
         _ when state.StartsWith("23", StringComparison.Ordinal) => ErrorKind.IntegrityViolation,
         _ => ErrorKind.None,
@@ -154,6 +155,14 @@ internal sealed class PostgreSqlDialect : EngineDialect
         var ms = Math.Max(1, (long)value.TotalMilliseconds);
         return ($"ALTER DATABASE {db} SET {setting} = {ms}", $"ALTER DATABASE {db} RESET {setting}");
     }
+
+    public override (string Set, string Undo)? ReadOnlySql(string database)
+    {
+        var db = QuoteIdentifier(database);
+        return ($"ALTER DATABASE {db} SET default_transaction_read_only = on", $"ALTER DATABASE {db} RESET default_transaction_read_only");
+    }
+
+    public override bool IsTooManyConnections(Exception e) => e is PostgresException { SqlState: "53300" };
 
     public override string LockTableSql(string table) => $"BEGIN; LOCK TABLE {QuoteIdentifier(table)} IN ACCESS EXCLUSIVE MODE";
 

@@ -206,6 +206,96 @@ public sealed class FaultInjector
         return Track(new Undo(() => server.Instance.ThawAsync(CancellationToken.None)));
     }
 
+    /// <summary>
+    /// Makes new sessions of this database read-only, as a failover that left the application on a replica
+    /// would: writes fail with PostgreSQL 25006. Per database, so other tests are not touched. Disposing
+    /// restores it.
+    /// </summary>
+    /// <param name="ct">Cancels the change.</param>
+    /// <exception cref="NotSupportedException">MySQL's read_only does not bind the administrator the kit's sessions use.</exception>
+    public async Task<IAsyncDisposable> SetReadOnlyAsync(CancellationToken ct = default)
+    {
+        FaultLog.Record("read-only", _database.Name);
+        var (set, undo) = Dialect.ReadOnlySql(_database.Name) ?? throw new NotSupportedException(
+            $"{Dialect.Name}'s read_only does not bind users with administrative rights, and the kit's test sessions use the administrator; " +
+            "a read-only fault on MySQL needs per-test users, which the kit does not create yet.");
+        await using (var admin = await _database.Server.OpenAdminConnectionAsync(ct).ConfigureAwait(false))
+        {
+            await admin.ExecuteAsync(set, ct).ConfigureAwait(false);
+        }
+
+        Dialect.ClearPool(_database.ConnectionString);
+        return Track(new Undo(async () =>
+        {
+            await using (var admin = await _database.Server.OpenAdminConnectionAsync(CancellationToken.None).ConfigureAwait(false))
+            {
+                await admin.ExecuteAsync(undo, CancellationToken.None).ConfigureAwait(false);
+            }
+
+            Dialect.ClearPool(_database.ConnectionString);
+        }));
+    }
+
+    /// <summary>
+    /// Takes every connection the server allows, so new ones fail with "too many connections" (PostgreSQL
+    /// 53300, MySQL 1040) until the returned handle is disposed. Needs a server of the test's own.
+    /// </summary>
+    /// <param name="ct">Cancels taking them (those taken are released).</param>
+    public async Task<IAsyncDisposable> ExhaustConnectionsAsync(CancellationToken ct = default)
+    {
+        var server = OwnServer("connection exhaustion");
+        FaultLog.Record("exhaust connections", server.ToString());
+        var holders = new List<DbConnection>();
+        var cs = Dialect.ForProbe(Dialect.WithApplicationName(server.AdminConnectionString, "testdbkit-fault"), TimeSpan.FromSeconds(10));
+        try
+        {
+            for (var full = false; !full && holders.Count < 5000;)
+            {
+                // A batch at a time: opening hundreds one by one would take seconds.
+                var batch = Enumerable.Range(0, 16).Select(_ => Dialect.CreateConnection(cs)).ToList();
+                var opened = await Task.WhenAll(batch.Select(async c =>
+                {
+                    try
+                    {
+                        await c.OpenAsync(ct).ConfigureAwait(false);
+                        return true;
+                    }
+                    catch (DbException e) when (Dialect.IsTooManyConnections(e))
+                    {
+                        return false;
+                    }
+                })).ConfigureAwait(false);
+                for (var i = 0; i < batch.Count; i++)
+                {
+                    if (opened[i])
+                    {
+                        holders.Add(batch[i]);
+                    }
+                    else
+                    {
+                        full = true;
+                        await batch[i].DisposeAsync().ConfigureAwait(false);
+                    }
+                }
+            }
+        }
+        catch
+        {
+            await CloseAllAsync(holders).ConfigureAwait(false);
+            throw;
+        }
+
+        return Track(new Undo(() => CloseAllAsync(holders)));
+
+        static async Task CloseAllAsync(List<DbConnection> connections)
+        {
+            foreach (var connection in connections)
+            {
+                await connection.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
     /// <summary>Undoes every fault still active; the pool calls it when the database comes back.</summary>
     internal async Task UndoAllAsync()
     {

@@ -116,3 +116,43 @@ public sealed class ServerFaultTests
         Assert.Contains("DbServer.StartAsync", e.Message, StringComparison.Ordinal);
     }
 }
+
+public sealed class CapacityFaultTests
+{
+    [Theory]
+    [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
+    public async Task Exhausted_connections_refuse_new_ones_until_released(DbEngine engine)
+    {
+        await using var server = await DbServer.StartAsync(engine, new DbServerOptions { Provider = DbServerProvider.Local });
+        await using var pool = await DatabasePool.CreateAsync(server, new DatabasePoolOptions { CreateSchema = Schemas.Small(engine), MaxDatabases = 1 });
+        await using var db = await pool.LeaseAsync();
+        await using (await db.Faults.ExhaustConnectionsAsync())
+        {
+            var cs = server.Dialect.ForProbe(db.ConnectionString, TimeSpan.FromSeconds(5));
+            await using var refused = server.CreateConnection(cs);
+            var e = await Assert.ThrowsAnyAsync<DbException>(() => refused.OpenAsync());
+            Assert.True(DbErrors.IsTransient(e), $"{e.GetType().Name}: {e.Message}");
+        }
+
+        await using var after = await db.OpenConnectionAsync();
+        Assert.Equal(1, Convert.ToInt32(await after.ScalarAsync("SELECT 1")));
+    }
+
+    [Fact]
+    public async Task A_read_only_database_refuses_writes_as_after_a_failover_and_is_restored()
+    {
+        await using var pool = await DatabasePool.CreateAsync(await DbServer.SharedAsync(DbEngine.PostgreSql),
+            new DatabasePoolOptions { CreateSchema = Schemas.Small(DbEngine.PostgreSql), MaxDatabases = 1 });
+        await using var db = await pool.LeaseAsync();
+        await using (await db.Faults.SetReadOnlyAsync())
+        {
+            await using var c = await db.OpenConnectionAsync();
+            var e = await Assert.ThrowsAnyAsync<DbException>(() => c.ExecuteAsync("INSERT INTO notes (tag) VALUES ('x')"));
+            Assert.Equal("25006", e.SqlState);
+            Assert.True(DbErrors.IsTransient(e));
+        }
+
+        await using var after = await db.OpenConnectionAsync();
+        await after.ExecuteAsync("INSERT INTO notes (tag) VALUES ('x')");
+    }
+}
