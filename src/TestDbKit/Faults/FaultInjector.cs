@@ -56,9 +56,7 @@ public sealed class FaultInjector
     public async Task KillSessionAsync(DbConnection connection, CancellationToken ct = default)
     {
         FaultLog.Record("kill session", _database.Name);
-        var id = SessionOf(connection);
-        await using var admin = await _database.Server.OpenAdminConnectionAsync(ct).ConfigureAwait(false);
-        await admin.ExecuteAsync(Dialect.KillSessionSql(id), ct).ConfigureAwait(false);
+        await ExecuteAsAdminAsync(Dialect.KillSessionSql(SessionOf(connection)), ct).ConfigureAwait(false);
     }
 
     /// <summary>Ends every session on this test's database, idle pooled ones included (the production
@@ -102,9 +100,7 @@ public sealed class FaultInjector
     public async Task CancelQueryAsync(DbConnection connection, CancellationToken ct = default)
     {
         FaultLog.Record("cancel query", _database.Name);
-        var id = SessionOf(connection);
-        await using var admin = await _database.Server.OpenAdminConnectionAsync(ct).ConfigureAwait(false);
-        await admin.ExecuteAsync(Dialect.CancelQuerySql(id), ct).ConfigureAwait(false);
+        await ExecuteAsAdminAsync(Dialect.CancelQuerySql(SessionOf(connection)), ct).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -219,21 +215,7 @@ public sealed class FaultInjector
         var (set, undo) = Dialect.ReadOnlySql(_database.Name) ?? throw new NotSupportedException(
             $"{Dialect.Name}'s read_only does not bind users with administrative rights, and the kit's test sessions use the administrator; " +
             "a read-only fault on MySQL needs per-test users, which the kit does not create yet.");
-        await using (var admin = await _database.Server.OpenAdminConnectionAsync(ct).ConfigureAwait(false))
-        {
-            await admin.ExecuteAsync(set, ct).ConfigureAwait(false);
-        }
-
-        Dialect.ClearPool(_database.ConnectionString);
-        return Track(new Undo(async () =>
-        {
-            await using (var admin = await _database.Server.OpenAdminConnectionAsync(CancellationToken.None).ConfigureAwait(false))
-            {
-                await admin.ExecuteAsync(undo, CancellationToken.None).ConfigureAwait(false);
-            }
-
-            Dialect.ClearPool(_database.ConnectionString);
-        }));
+        return await ChangeSettingAsync(set, undo, ct).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -321,22 +303,26 @@ public sealed class FaultInjector
         }
 
         var (set, undo) = Dialect.DatabaseTimeoutSql(_database.Name, kind, timeout) ?? await GlobalTimeoutSqlAsync(kind, timeout, ct).ConfigureAwait(false);
-        await using (var admin = await _database.Server.OpenAdminConnectionAsync(ct).ConfigureAwait(false))
-        {
-            await admin.ExecuteAsync(set, ct).ConfigureAwait(false);
-        }
+        return await ChangeSettingAsync(set, undo, ct).ConfigureAwait(false);
+    }
 
-        // Sessions read per-database settings when they start: drop the idle ones so new ones do.
+    /// <summary>Runs a setting change as the administrator and returns its undo. Sessions read settings when
+    /// they start, so the idle pooled sessions of this database are dropped both ways.</summary>
+    private async Task<IAsyncDisposable> ChangeSettingAsync(string set, string undo, CancellationToken ct)
+    {
+        await ExecuteAsAdminAsync(set, ct).ConfigureAwait(false);
         Dialect.ClearPool(_database.ConnectionString);
         return Track(new Undo(async () =>
         {
-            await using (var admin = await _database.Server.OpenAdminConnectionAsync(CancellationToken.None).ConfigureAwait(false))
-            {
-                await admin.ExecuteAsync(undo, CancellationToken.None).ConfigureAwait(false);
-            }
-
+            await ExecuteAsAdminAsync(undo, CancellationToken.None).ConfigureAwait(false);
             Dialect.ClearPool(_database.ConnectionString);
         }));
+    }
+
+    private async Task ExecuteAsAdminAsync(string sql, CancellationToken ct)
+    {
+        await using var admin = await _database.Server.OpenAdminConnectionAsync(ct).ConfigureAwait(false);
+        await admin.ExecuteAsync(sql, ct).ConfigureAwait(false);
     }
 
     /// <summary>SET GLOBAL statements for an engine whose timeout is server-wide (MySQL): allowed only on a

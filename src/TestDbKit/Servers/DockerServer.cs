@@ -135,7 +135,7 @@ internal sealed class DockerServer : ServerInstance
             throw new LocalStartException(
                 $"Could not start a {dialect.Name} container from image '{image}' (pull policy: {PullPolicyName()}): {detail}. " +
                 (IsMissingImage(detail)
-                    ? $"The image does not exist locally: build it (scripts/docker-setup.sh builds testdbkit/{dialect.Key}), pull it " +
+                    ? $"The image is not on this machine and could not be pulled: build it (scripts/docker-setup.sh builds testdbkit/{dialect.Key}), pull it " +
                       $"(docker pull {image}), or name a local image with TESTDBKIT_{dialect.Key.ToUpperInvariant()}_IMAGE."
                     : "Check that the image runs (docker run) and that the engine has room."));
         }
@@ -266,6 +266,7 @@ internal sealed class DockerServer : ServerInstance
 
     private static bool IsMissingImage(string message) =>
         message.Contains("No such image", StringComparison.OrdinalIgnoreCase)
+        || message.Contains("registry", StringComparison.OrdinalIgnoreCase) // a pull that could not reach one
         || message.Contains("not found", StringComparison.OrdinalIgnoreCase)
         || message.Contains("pull access denied", StringComparison.OrdinalIgnoreCase);
 

@@ -40,7 +40,7 @@ public sealed class DockerServerTests
         var e = await Assert.ThrowsAsync<DbServerException>(() => DbServer.StartAsync(DbEngine.PostgreSql,
             new DbServerOptions { Provider = DbServerProvider.Docker, Image = "testdbkit/no-such-image:0" }));
         Assert.Contains("testdbkit/no-such-image:0", e.Message, StringComparison.Ordinal);
-        Assert.Contains("does not exist locally", e.Message, StringComparison.Ordinal);
+        Assert.Contains("is not on this machine", e.Message, StringComparison.Ordinal);
     }
 }
 
