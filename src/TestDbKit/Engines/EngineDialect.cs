@@ -117,6 +117,12 @@ internal abstract class EngineDialect
     /// <summary>Whether an error says the server refuses new connections because all are in use.</summary>
     public abstract bool IsTooManyConnections(Exception e);
 
+    /// <summary>The driver's pool settings in a connection string, under the driver's own names.</summary>
+    public abstract ClientPoolSettings PoolSettingsOf(string connectionString);
+
+    /// <summary>The server's idle timeouts as a session of <paramref name="connection"/> sees them (zero: none).</summary>
+    public abstract Task<(TimeSpan Idle, TimeSpan IdleInTransaction)> ServerTimeoutsAsync(DbConnection connection, CancellationToken ct);
+
     /// <summary>Takes a lock on <paramref name="table"/> that blocks every other session's reads and writes,
     /// held by the session that ran it until <see cref="ReleaseTableLockSql"/>.</summary>
     public abstract string LockTableSql(string table);

@@ -182,6 +182,20 @@ internal sealed class MySqlDialect : EngineDialect
 
     public override bool IsTooManyConnections(Exception e) => e is MySqlException { Number: 1040 or 1203 };
 
+    public override ClientPoolSettings PoolSettingsOf(string connectionString)
+    {
+        var b = Builder(connectionString);
+        return new ClientPoolSettings(b.Pooling, TimeSpan.FromSeconds(b.ConnectionIdleTimeout), "ConnectionIdleTimeout",
+            TimeSpan.FromSeconds(b.ConnectionLifeTime), TimeSpan.FromSeconds(b.Keepalive), "Keepalive", b.ConnectionReset, "ConnectionReset=true");
+    }
+
+    public override async Task<(TimeSpan Idle, TimeSpan IdleInTransaction)> ServerTimeoutsAsync(DbConnection connection, CancellationToken ct)
+    {
+        // The session's value is what the server applies to this client (MySqlConnector is not "interactive").
+        var idle = Convert.ToInt64(await connection.ScalarAsync("SELECT @@SESSION.wait_timeout", ct).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
+        return (TimeSpan.FromSeconds(idle), TimeSpan.Zero);
+    }
+
     public override string LockTableSql(string table) => $"LOCK TABLES {QuoteIdentifier(table)} WRITE";
 
     public override string ReleaseTableLockSql => "UNLOCK TABLES";

@@ -33,7 +33,10 @@ public sealed class FaultInjector
                 if (_network is null)
                 {
                     var endpoint = Dialect.Parse(_database.ConnectionString);
-                    var address = endpoint.Host is "localhost" ? IPAddress.Loopback : IPAddress.Parse(endpoint.Host);
+                    // The kit's servers listen on 127.0.0.1; an external one may be named by host.
+                    var address = endpoint.Host is "localhost" ? IPAddress.Loopback
+                        : IPAddress.TryParse(endpoint.Host, out var ip) ? ip
+                        : Dns.GetHostAddresses(endpoint.Host).First();
                     _network = new NetworkFaults(_database, new IPEndPoint(address, endpoint.Port));
                     _active.Add(new Undo(async () =>
                     {
