@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Runtime.InteropServices;
 using System.Text.Json;
 
 namespace TestDbKit.Cli;
@@ -64,9 +65,19 @@ internal static class ServeCommand
                     await Console.Error.WriteLineAsync($"Serving {server}. Stop with Ctrl+C.").ConfigureAwait(false);
                 }
 
+                // SIGTERM (a pipeline's stop) and Ctrl+C end the wait; the server is then stopped and deleted.
+                using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                void Stop(PosixSignalContext context)
+                {
+                    context.Cancel = true;
+                    stop.Cancel();
+                }
+
+                using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
+                using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
                 try
                 {
-                    await Task.Delay(Timeout.Infinite, ct).ConfigureAwait(false);
+                    await Task.Delay(Timeout.Infinite, stop.Token).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException)
                 {

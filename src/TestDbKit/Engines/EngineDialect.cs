@@ -40,6 +40,19 @@ internal abstract class EngineDialect
     /// <summary>The password in a connection string, to keep it out of messages.</summary>
     public abstract string? PasswordOf(string connectionString);
 
+    /// <summary>The password, or null when the connection string cannot even be parsed.</summary>
+    public string? PasswordOfOrNull(string connectionString)
+    {
+        try
+        {
+            return PasswordOf(connectionString);
+        }
+        catch (ArgumentException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>The same connection string without pooling and with a short connect timeout, for probes and
     /// set-up scripts.</summary>
     public abstract string ForProbe(string connectionString, TimeSpan connectTimeout);

@@ -1,0 +1,122 @@
+using System.CommandLine;
+using System.Text.Json;
+using TestDbKit.Servers;
+
+namespace TestDbKit.Cli;
+
+/// <summary>
+/// <c>testdbkit doctor</c>: which providers can serve here and why not, and, for a connection string, what
+/// its pool settings will break against the server's idle timeouts. Exit code 0: fine; 1: problems found;
+/// 2: the server could not be reached.
+/// </summary>
+internal static class DoctorCommand
+{
+    private static readonly string[] ExternalVariables = ["TESTDBKIT_POSTGRES", "TESTDBKIT_MYSQL"];
+
+    public static Command Create()
+    {
+        var engine = new Option<string>("--engine") { Description = "postgres or mysql (needed with --connection)" };
+        engine.AcceptOnlyFromAmong("postgres", "mysql");
+        var connection = new Option<string?>("--connection") { Description = "a connection string to check (its password is never printed)" };
+        var json = new Option<bool>("--json") { Description = "print one JSON object instead of text" };
+        var command = new Command("doctor", "Say which providers can serve here, and what a connection string's pool settings will break.")
+        {
+            engine, connection, json,
+        };
+        command.Validators.Add(r =>
+        {
+            if (r.GetValue(connection) is { Length: > 0 } && r.GetValue(engine) is null)
+            {
+                r.AddError("--connection needs --engine postgres or --engine mysql.");
+            }
+        });
+        command.SetAction(async (result, ct) =>
+        {
+            var providers = new List<object>();
+            foreach (var dbEngine in new[] { DbEngine.PostgreSql, DbEngine.MySql })
+            {
+                string? why = null;
+                try
+                {
+                    if (!OperatingSystem.IsLinux())
+                    {
+                        why = "the Local provider runs on Linux only";
+                    }
+                    else
+                    {
+                        _ = LocalRecipe.Locate(dbEngine, null);
+                    }
+                }
+                catch (LocalStartException e)
+                {
+                    why = e.Message;
+                }
+
+                providers.Add(new { provider = "Local", engine = dbEngine.ToString(), available = why is null, why });
+            }
+
+            var docker = await DockerProbe.WhyUnavailableAsync(ct: ct).ConfigureAwait(false);
+            providers.Add(new { provider = "Docker", engine = "both", available = docker is null, why = docker });
+            foreach (var variable in ExternalVariables)
+            {
+                var set = !string.IsNullOrEmpty(Environment.GetEnvironmentVariable(variable));
+                providers.Add(new { provider = "External", engine = variable, available = set, why = set ? null : $"{variable} is not set" });
+            }
+
+            IReadOnlyList<ResilienceAdvice> advice = [];
+            string? error = null;
+            if (result.GetValue(connection) is { Length: > 0 } cs)
+            {
+                var dbEngine = result.GetValue(engine) == "mysql" ? DbEngine.MySql : DbEngine.PostgreSql;
+                try
+                {
+                    advice = await ResilienceAdvisor.AdviseAsync(dbEngine, cs, ct).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is System.Data.Common.DbException or ArgumentException or InvalidOperationException or IOException)
+                {
+                    var password = Engines.EngineDialect.For(dbEngine).PasswordOfOrNull(cs);
+                    error = Diagnostics.Secrets.Redact($"Could not check the connection string against its server: {e.Message}", password);
+                }
+            }
+
+            if (result.GetValue(json))
+            {
+                Console.WriteLine(JsonSerializer.Serialize(new
+                {
+                    providers,
+                    advice = advice.Select(a => new { level = a.Level.ToString(), a.Setting, a.Finding, a.Fix }),
+                    error,
+                }));
+            }
+            else
+            {
+                foreach (var p in providers)
+                {
+                    Console.WriteLine(Describe(p));
+                }
+
+                foreach (var a in advice)
+                {
+                    Console.WriteLine(a);
+                }
+
+                if (error is not null)
+                {
+                    await Console.Error.WriteLineAsync("testdbkit doctor: " + error).ConfigureAwait(false);
+                }
+            }
+
+            return error is not null ? 2 : advice.Any(a => a.Level == AdviceLevel.Problem) ? 1 : 0;
+        });
+        return command;
+    }
+
+    private static string Describe(object provider)
+    {
+        var json = JsonSerializer.SerializeToElement(provider);
+        var name = $"{json.GetProperty("provider").GetString()} ({json.GetProperty("engine").GetString()})";
+        return json.GetProperty("available").GetBoolean()
+            ? $"{name}: available"
+            : $"{name}: not available: {json.GetProperty("why").GetString()}";
+    }
+}

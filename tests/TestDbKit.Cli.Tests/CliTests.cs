@@ -1,0 +1,99 @@
+using System.Diagnostics;
+using System.Text.Json;
+
+namespace TestDbKit.Cli.Tests;
+
+/// <summary>The tool run as a process, as a pipeline runs it.</summary>
+public sealed class CliTests
+{
+    [Fact]
+    public async Task Doctor_lists_the_providers_and_exits_zero()
+    {
+        var (code, stdout, _) = await RunAsync("doctor");
+        Assert.Equal(0, code);
+        Assert.Contains("Local (PostgreSql): available", stdout, StringComparison.Ordinal);
+        Assert.Contains("External (TESTDBKIT_MYSQL)", stdout, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(DbEngine.PostgreSql, "postgres", "idle_session_timeout", "60s")]
+    [InlineData(DbEngine.MySql, "mysql", "wait_timeout", "60")]
+    public async Task Doctor_finds_a_pool_that_outlives_the_servers_idle_timeout(DbEngine engine, string name, string setting, string value)
+    {
+        await using var server = await DbServer.StartAsync(engine, new DbServerOptions
+        {
+            Provider = DbServerProvider.Local,
+            Settings = new Dictionary<string, string> { [setting] = value },
+        });
+        var (code, stdout, _) = await RunAsync("doctor", "--engine", name, "--connection", server.AdminConnectionString, "--json");
+        Assert.Equal(1, code);
+        using var json = JsonDocument.Parse(stdout);
+        Assert.Contains(json.RootElement.GetProperty("advice").EnumerateArray(), a => a.GetProperty("level").GetString() == "Problem");
+    }
+
+    [Fact]
+    public async Task Doctor_says_when_it_cannot_reach_the_server_without_printing_the_password()
+    {
+        var (code, stdout, stderr) = await RunAsync("doctor", "--engine", "postgres", "--connection", "Host=127.0.0.1;Port=1;Password=sekrit-99;Timeout=2");
+        Assert.Equal(2, code);
+        Assert.Contains("127.0.0.1:1", stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("sekrit-99", stdout + stderr, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("doctor", "--engine", "oracle")]
+    [InlineData("doctor", "--connection", "Host=x")]
+    [InlineData("serve", "--engine", "postgres", "--port", "70000")]
+    [InlineData("serve")]
+    [InlineData("frobnicate")]
+    public async Task Bad_arguments_get_a_clear_message_and_exit_64(params string[] args)
+    {
+        var (code, _, stderr) = await RunAsync(args);
+        Assert.Equal(64, code);
+        Assert.StartsWith("testdbkit: ", stderr, StringComparison.Ordinal);
+        Assert.Contains("--help", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Serve_prints_a_working_connection_string_and_stops_cleanly_on_SIGTERM()
+    {
+        var psi = Start("serve", "--engine", "mysql", "--provider", "local", "--json");
+        using var process = Process.Start(psi)!;
+        var line = await process.StandardOutput.ReadLineAsync(new CancellationTokenSource(TimeSpan.FromSeconds(60)).Token);
+        using var json = JsonDocument.Parse(line!);
+        var folder = json.RootElement.GetProperty("folder").GetString()!;
+        await using (var connection = new MySqlConnector.MySqlConnection(json.RootElement.GetProperty("connectionString").GetString()))
+        {
+            await connection.OpenAsync();
+        }
+
+        Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!.WaitForExit();
+        await process.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token);
+        Assert.Equal(0, process.ExitCode);
+        Assert.False(Directory.Exists(folder), "serve left its data directory behind");
+    }
+
+    private static async Task<(int Code, string Stdout, string Stderr)> RunAsync(params string[] args)
+    {
+        using var process = Process.Start(Start(args))!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(120)).Token);
+        return (process.ExitCode, await stdout, await stderr);
+    }
+
+    private static ProcessStartInfo Start(params string[] args)
+    {
+        var baseDir = AppContext.BaseDirectory; // tests/TestDbKit.Cli.Tests/bin/CONFIG/net10.0/
+        var configuration = new DirectoryInfo(Path.TrimEndingDirectorySeparator(baseDir)).Parent!.Name;
+        var cli = Path.GetFullPath(Path.Combine(baseDir, "../../../../..", "src/TestDbKit.Cli/bin", configuration, "net10.0/TestDbKit.Cli.dll"));
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        psi.ArgumentList.Add(cli);
+        foreach (var arg in args)
+        {
+            psi.ArgumentList.Add(arg);
+        }
+
+        return psi;
+    }
+}
