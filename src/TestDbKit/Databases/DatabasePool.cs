@@ -58,8 +58,6 @@ public sealed class DatabasePool : IAsyncDisposable
 
     internal EngineDialect Dialect => _server.Dialect;
 
-    internal DatabasePoolOptions Options => _options;
-
     /// <summary>
     /// Builds the schema once, sweeps databases that crashed runs left behind, and creates the first database.
     /// </summary>

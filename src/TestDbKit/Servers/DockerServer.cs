@@ -36,8 +36,6 @@ internal sealed class DockerServer : ServerInstance
 
     public string Image { get; }
 
-    public IContainer Container => _container;
-
     public override DbServerProvider Provider => DbServerProvider.Docker;
 
     public override bool IsOwned => true;

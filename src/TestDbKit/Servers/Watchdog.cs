@@ -41,8 +41,6 @@ internal sealed class Watchdog : IDisposable
 
     private Watchdog(Process process) => _process = process;
 
-    public int ProcessId => _process.Id;
-
     /// <summary>Starts a watchdog; null when no POSIX shell is available (the cleanup then relies on the
     /// sweep of stale directories at the next start).</summary>
     public static Watchdog? TryStart()
@@ -97,8 +95,6 @@ internal sealed class Watchdog : IDisposable
             Close();
         }
     }
-
-    public Task WaitForExitAsync(CancellationToken ct) => _process.WaitForExitAsync(ct);
 
     public void Dispose()
     {

@@ -30,9 +30,6 @@ internal sealed class TestSession
     /// <summary>The <see cref="ConnectionReset.Generation"/> the connection was opened in.</summary>
     public long Generation { get; private set; }
 
-    /// <summary>The test's connection as opened; see <see cref="CurrentConnection"/>.</summary>
-    public DbConnection Connection => _connection;
-
     public static async Task<TestSession> StartAsync(SessionOptions options, CancellationToken ct)
     {
         if (options.ResetConnectionBefore)
