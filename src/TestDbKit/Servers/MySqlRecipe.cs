@@ -63,10 +63,13 @@ internal sealed class MySqlRecipe : LocalRecipe
 
     public override async Task InitializeAsync(LocalLayout layout, string password, TimeSpan timeout, CancellationToken ct)
     {
-        Directory.CreateDirectory(Path.Combine(layout.Root, "tmp"));
+        var tmp = Path.Combine(layout.Root, "tmp");
+        Directory.CreateDirectory(tmp);
         var psi = _isMariaDb
-            ? Tool(_installer!, ["--no-defaults", "--datadir=" + layout.DataDirectory, "--auth-root-authentication-method=normal", "--skip-test-db", .. RootUser()])
-            : Tool(_server, ["--no-defaults", "--initialize-insecure", "--datadir=" + layout.DataDirectory, .. RootUser()]);
+            // A temp folder of its own: bootstraps running side by side in the shared /tmp collided on
+            // internal temp-table files and failed ("Error on delete of '/tmp/#sql-temptable-…'").
+            ? Tool(_installer!, ["--no-defaults", "--datadir=" + layout.DataDirectory, "--tmpdir=" + tmp, "--auth-root-authentication-method=normal", "--skip-test-db", .. RootUser()])
+            : Tool(_server, ["--no-defaults", "--initialize-insecure", "--datadir=" + layout.DataDirectory, "--tmpdir=" + tmp, .. RootUser()]);
         await RunToolAsync(Path.GetFileName(psi.FileName), psi, layout, timeout, ct).ConfigureAwait(false);
 
         // Runs at every start, so a restart on the same data keeps working.
