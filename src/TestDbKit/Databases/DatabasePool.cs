@@ -74,6 +74,7 @@ public sealed class DatabasePool : IAsyncDisposable
             throw new ArgumentOutOfRangeException(nameof(options), options.MaxDatabases, "MaxDatabases must be at least 1.");
         }
 
+        PoolUsage.Start(); // before any test connection, so the leak check sees every one of them
         var pool = new DatabasePool(server, options);
         try
         {
@@ -434,12 +435,17 @@ public sealed class DatabasePool : IAsyncDisposable
     private string RespawnConnectionString(string name) =>
         Dialect.ForControl(Dialect.WithApplicationName(_server.ConnectionStringFor(name), EngineDialect.ControlApplicationName));
 
-    /// <summary>What tests connect with.</summary>
+    /// <summary>What tests connect with: tagged with the database's name, so each database has pools of its
+    /// own and the drivers' metrics tell how many of its connections are out (see <see cref="PoolUsage"/>).</summary>
     internal string TestConnectionString(string name)
     {
-        var cs = Dialect.WithApplicationName(_server.ConnectionStringFor(name), "testdbkit-test");
+        var cs = Dialect.WithApplicationName(_server.ConnectionStringFor(name), TestApplicationName(name));
         return _options.Isolation == IsolationMode.Transaction ? Dialect.ForAmbientTransaction(cs) : cs;
     }
+
+    /// <summary>The application name of test sessions on <paramref name="name"/> (PostgreSQL
+    /// <c>application_name</c>; MySQL the <c>program_name</c> connection attribute).</summary>
+    internal static string TestApplicationName(string name) => "testdbkit-test-" + name;
 
     internal Task<DbConnection> OpenAsync(string connectionString, CancellationToken ct) => Dialect.OpenAsync(connectionString, ct);
 }

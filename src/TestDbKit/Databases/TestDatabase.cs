@@ -1,4 +1,5 @@
 using System.Data.Common;
+using TestDbKit.Engines;
 
 namespace TestDbKit;
 
@@ -86,6 +87,46 @@ public sealed class TestDatabase : IAsyncDisposable
         }
 
         return connection;
+    }
+
+    /// <summary>The application name this database's test sessions carry.</summary>
+    internal string ApplicationName => DatabasePool.TestApplicationName(Name);
+
+    /// <summary>How many connections to this database, opened with <see cref="ConnectionString"/> by anyone in
+    /// this process, are out of the driver's pool now (in use, or leaked).</summary>
+    internal long ConnectionsInUse => PoolUsage.InUse(Engine, ApplicationName);
+
+    /// <summary>Ends every session on this database except the kit's control sessions, and says how many.</summary>
+    internal async Task<int> EndSessionsAsync(CancellationToken ct)
+    {
+        var dialect = _pool.Dialect;
+        await using var admin = await Server.OpenAdminConnectionAsync(ct).ConfigureAwait(false);
+        var ids = new List<long>();
+        await using (var command = admin.CreateCommand())
+        {
+            command.CommandText = dialect.SessionsOfDatabaseSql(Name);
+            await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                ids.Add(Convert.ToInt64(reader.GetValue(0), System.Globalization.CultureInfo.InvariantCulture));
+            }
+        }
+
+        var ended = 0;
+        foreach (var id in ids)
+        {
+            try
+            {
+                await admin.ExecuteAsync(dialect.KillSessionSql(id), ct).ConfigureAwait(false);
+                ended++;
+            }
+            catch (DbException)
+            {
+                // It ended on its own between the list and the kill.
+            }
+        }
+
+        return ended;
     }
 
     /// <summary>Closes the connections handed out by <see cref="OpenConnectionAsync"/> that the test left

@@ -17,12 +17,17 @@ internal sealed class TestSession
     private readonly object _gate = new();
     private bool _used;
 
-    private TestSession(SessionOptions options, TestDatabase database, DbConnection connection, long generation)
+    // Connections of this database's pools already out when the test started: leaks of earlier tests,
+    // whose connection objects the kit could not close (their sessions were ended, the objects live on).
+    private readonly long _outBefore;
+
+    private TestSession(SessionOptions options, TestDatabase database, DbConnection connection, long generation, long outBefore)
     {
         _options = options;
         Database = database;
         _connection = connection;
         Generation = generation;
+        _outBefore = outBefore;
     }
 
     public TestDatabase Database { get; }
@@ -48,8 +53,9 @@ internal sealed class TestSession
         try
         {
             var generation = ConnectionReset.Generation;
+            var outBefore = database.ConnectionsInUse;
             var connection = await OpenHealthyAsync(database, ct).ConfigureAwait(false);
-            return new TestSession(options, database, connection, generation);
+            return new TestSession(options, database, connection, generation, outBefore);
         }
         catch
         {
@@ -120,6 +126,25 @@ internal sealed class TestSession
             {
                 Database.Server.Dialect.ClearPool(Database.ConnectionString);
             }
+
+            // Connections the test opened itself (new XConnection(Database.ConnectionString)) and left open are
+            // still out of the driver's pool. The kit cannot close them, but it can end their sessions: clear
+            // the pool's idle ones away first, then every session left on the database is a leaked one.
+            var opened = Database.ConnectionsInUse - _outBefore;
+            if (opened > 0)
+            {
+                report.LeakedConnections += (int)opened;
+                report.OpenedByTest = (int)opened;
+                Database.Server.Dialect.ClearPool(Database.ConnectionString);
+                try
+                {
+                    report.SessionsEnded = await Database.EndSessionsAsync(ct).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is DbException or InvalidOperationException or IOException or System.Net.Sockets.SocketException)
+                {
+                    report.CleanupError = $"could not end the leaked sessions ({e.GetType().Name}: {e.Message})";
+                }
+            }
         }
         finally
         {
@@ -187,15 +212,39 @@ internal sealed class SessionReport(string testName)
 
     public int LeakedConnections { get; set; }
 
-    public bool IsClean => !ConnectionDiscarded && LeakedConnections == 0;
+    /// <summary>How many of the leaked connections the test opened itself rather than through the kit.</summary>
+    public int OpenedByTest { get; set; }
+
+    /// <summary>Server sessions the kit ended because a connection the test opened was left open.</summary>
+    public int SessionsEnded { get; set; }
+
+    /// <summary>What went wrong while cleaning up, if anything.</summary>
+    public string? CleanupError { get; set; }
+
+    public bool IsClean => !ConnectionDiscarded && LeakedConnections == 0 && CleanupError is null;
 
     public override string ToString()
     {
         var text = new StringBuilder($"{TestName}:");
+        var invariant = System.Globalization.CultureInfo.InvariantCulture;
         if (LeakedConnections > 0)
         {
-            text.Append(System.Globalization.CultureInfo.InvariantCulture,
-                $" left {LeakedConnections} connection(s) open (server sessions); the kit closed them. Dispose connections with 'await using'.");
+            text.Append(invariant, $" left {LeakedConnections} connection(s) open (server sessions)");
+            if (OpenedByTest > 0)
+            {
+                text.Append(invariant, $", {OpenedByTest} of them opened by the test itself; the kit closed those it handed out and ended {SessionsEnded} leftover server session(s).");
+            }
+            else
+            {
+                text.Append("; the kit closed them.");
+            }
+
+            text.Append(" Dispose connections with 'await using'.");
+        }
+
+        if (CleanupError is not null)
+        {
+            text.Append(' ').Append(CleanupError).Append('.');
         }
 
         if (ConnectionDiscarded)

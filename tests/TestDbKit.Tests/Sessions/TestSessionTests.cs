@@ -54,6 +54,63 @@ public sealed class TestSessionTests
 
     [Theory]
     [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
+    public async Task A_connection_the_test_opened_itself_and_left_open_is_counted_and_its_session_ended(DbEngine engine)
+    {
+        await using var pool = await DatabasePool.CreateAsync(await DbServer.SharedAsync(engine), new DatabasePoolOptions { MaxDatabases = 1 });
+        var session = await TestSession.StartAsync(Options(engine), pool, default);
+        var server = session.Database.Server;
+
+        // The SQLAlchemy-style leak: opened from the connection string, never disposed.
+        var leaked = server.CreateConnection(session.Database.ConnectionString);
+        await leaked.OpenAsync();
+        await leaked.ExecuteAsync("SELECT 1");
+
+        // Opened the same way but disposed: back in the pool, idle, and no leak.
+        await using (var tidy = server.CreateConnection(session.Database.ConnectionString))
+        {
+            await tidy.OpenAsync();
+            await tidy.ExecuteAsync("SELECT 1");
+        }
+
+        var report = await session.EndAsync(default);
+        Assert.Equal(1, report.LeakedConnections);
+        Assert.Equal(1, report.OpenedByTest);
+        Assert.True(report.SessionsEnded >= 1, report.ToString());
+        Assert.Contains("1 of them opened by the test itself", report.ToString(), StringComparison.Ordinal);
+
+        // Its session was ended: the leaked object fails as a connection the server dropped does.
+        var lost = await Assert.ThrowsAnyAsync<Exception>(() => leaked.ExecuteAsync("SELECT 1"));
+        Assert.True(DbErrors.IsConnectionLost(lost), lost.ToString());
+
+        // The next test on the same database is not blamed for the earlier leak, and its connection is healthy.
+        var next = await TestSession.StartAsync(Options(engine), pool, default);
+        Assert.Equal(session.Database.Name, next.Database.Name);
+        await next.CurrentConnection().ExecuteAsync("SELECT 1");
+        Assert.True((await next.EndAsync(default)).IsClean);
+    }
+
+    [Theory]
+    [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
+    public async Task Test_sessions_carry_their_database_tag_on_the_server(DbEngine engine)
+    {
+        // MySQL shows connection attributes only with the performance schema on, which MariaDB leaves off.
+        await using var server = await DbServer.StartAsync(engine, new DbServerOptions
+        {
+            Settings = engine == DbEngine.MySql ? new Dictionary<string, string> { ["performance_schema"] = "ON" } : new Dictionary<string, string>(),
+        });
+        await using var pool = await DatabasePool.CreateAsync(server, new DatabasePoolOptions { MaxDatabases = 1 });
+        var session = await TestSession.StartAsync(Options(engine), pool, default);
+        var id = await session.CurrentConnection().SessionIdAsync(engine);
+
+        var tag = await server.ScalarAsync(engine == DbEngine.PostgreSql
+            ? $"SELECT application_name FROM pg_stat_activity WHERE pid = {id}"
+            : $"SELECT ATTR_VALUE FROM performance_schema.session_connect_attrs WHERE PROCESSLIST_ID = {id} AND ATTR_NAME = 'program_name'");
+        Assert.Equal("testdbkit-test-" + session.Database.Name, tag);
+        Assert.True((await session.EndAsync(default)).IsClean);
+    }
+
+    [Theory]
+    [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
     public async Task A_killed_connection_is_discarded_and_reported(DbEngine engine)
     {
         await using var pool = await DatabasePool.CreateAsync(await DbServer.SharedAsync(engine), new DatabasePoolOptions { MaxDatabases = 1 });
