@@ -258,7 +258,10 @@ internal sealed class DockerServer : ServerInstance
 
     private static IEnumerable<string> PostgresArgs(IReadOnlyDictionary<string, string> settings)
     {
-        string[] fast = ["fsync=off", "full_page_writes=off", "max_connections=200"];
+        // Testcontainers' module adds synchronous_commit=off, which acknowledges a commit before its WAL is
+        // written: a crash fault would then lose writes the client saw succeed. The later -c wins. fsync off
+        // is safe here: a process crash keeps what was written to the kernel.
+        string[] fast = ["fsync=off", "full_page_writes=off", "synchronous_commit=on", "max_connections=200"];
         return fast.Concat(settings.Select(s => $"{s.Key}={s.Value}")).SelectMany(s => new[] { "-c", s });
     }
 

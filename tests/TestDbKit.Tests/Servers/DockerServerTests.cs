@@ -74,6 +74,34 @@ public sealed class DockerServerFaultTests
     }
 
     [DockerFact]
+    public async Task Commits_acknowledged_just_before_a_crash_survive_it()
+    {
+        foreach (var engine in new[] { DbEngine.PostgreSql, DbEngine.MySql })
+        {
+            await using var server = await DbServer.StartAsync(engine, new DbServerOptions { Provider = DbServerProvider.Docker });
+            await using var pool = await DatabasePool.CreateAsync(server, new DatabasePoolOptions { CreateSchema = Databases.Schemas.Small(engine), MaxDatabases = 1 });
+            await using var db = await pool.LeaseAsync();
+            await using (var c = await db.OpenConnectionAsync())
+            {
+                for (var i = 0; i < 50; i++)
+                {
+                    await Databases.Schemas.InsertItemAsync(c, engine, $"acknowledged {i}");
+                }
+            }
+
+            // No pause: a server that acknowledges commits before writing them (Testcontainers' default
+            // synchronous_commit=off) loses the last ones here.
+            await db.Faults.CrashServerAsync();
+            await using var after = await db.OpenConnectionAsync();
+            Assert.Equal(50, await Databases.Schemas.CountAsync(after, "items"));
+            if (engine == DbEngine.PostgreSql)
+            {
+                Assert.Equal("on", await after.ScalarAsync("SHOW synchronous_commit"));
+            }
+        }
+    }
+
+    [DockerFact]
     public async Task Containers_left_by_a_dead_process_are_swept()
     {
         var image = DockerServer.ImageFor(DbEngine.PostgreSql, new DbServerOptions());
