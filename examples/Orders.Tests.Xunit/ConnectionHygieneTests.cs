@@ -1,4 +1,5 @@
 using System.Data.Common;
+using Orders.Tests;
 using TestDbKit;
 using TestDbKit.Xunit;
 using Xunit.Abstractions;
@@ -27,8 +28,8 @@ public abstract class ConnectionHygieneTests(DbEngine engine) : OrderDatabase(en
     public async Task A_a_unique_violation_leaves_the_transaction_broken()
     {
         var transaction = await Connection.BeginTransactionAsync();
-        await ExecuteAsync("INSERT INTO orders (id, customer, total) VALUES (1, 'ada', 1)", transaction);
-        var refused = await Assert.ThrowsAnyAsync<DbException>(() => ExecuteAsync("INSERT INTO orders (id, customer, total) VALUES (2, 'ada', 2)", transaction));
+        await Connection.ExecuteAsync("INSERT INTO orders (id, customer, total) VALUES (1, 'ada', 1)", transaction);
+        var refused = await Assert.ThrowsAnyAsync<DbException>(() => Connection.ExecuteAsync("INSERT INTO orders (id, customer, total) VALUES (2, 'ada', 2)", transaction));
         Assert.True(DbErrors.IsIntegrityViolation(refused));
         // Left as it is, uncommitted (PostgreSQL: aborted, every further statement fails with 25P02).
     }
@@ -36,46 +37,16 @@ public abstract class ConnectionHygieneTests(DbEngine engine) : OrderDatabase(en
     [Fact]
     public async Task B_the_next_test_starts_healthy_on_an_empty_table()
     {
-        Assert.Equal(0L, Convert.ToInt64(await ScalarAsync("SELECT COUNT(*) FROM orders")));
-        await ExecuteAsync("INSERT INTO orders (id, customer, total) VALUES (1, 'ada', 1)");
-        SessionsBefore[Engine] = await ServerSessionsAsync(); // this one included, back in the pool after the test
+        Assert.Equal(0L, Convert.ToInt64(await Connection.ScalarAsync("SELECT COUNT(*) FROM orders")));
+        await Connection.ExecuteAsync("INSERT INTO orders (id, customer, total) VALUES (1, 'ada', 1)");
+        SessionsBefore[Engine] = await Database.Server.SessionsAsync(); // this one included, back in the pool after the test
     }
 
     [Fact, ResetConnection]
     public async Task C_a_reset_connection_test_starts_on_a_session_that_did_not_exist_before()
     {
         // Without the reset, the pool would hand back one of the sessions B saw.
-        Assert.DoesNotContain(Convert.ToInt64(await ScalarAsync(Engine == DbEngine.PostgreSql ? "SELECT pg_backend_pid()" : "SELECT CONNECTION_ID()")), SessionsBefore[Engine]);
-    }
-
-    private async Task<HashSet<long>> ServerSessionsAsync()
-    {
-        await using var admin = await Database.Server.OpenAdminConnectionAsync();
-        await using var command = admin.CreateCommand();
-        command.CommandText = Engine == DbEngine.PostgreSql ? "SELECT pid FROM pg_stat_activity" : "SELECT ID FROM information_schema.PROCESSLIST";
-        await using var reader = await command.ExecuteReaderAsync();
-        var sessions = new HashSet<long>();
-        while (await reader.ReadAsync())
-        {
-            sessions.Add(Convert.ToInt64(reader.GetValue(0)));
-        }
-
-        return sessions;
-    }
-
-    private async Task<object?> ScalarAsync(string sql)
-    {
-        await using var command = Connection.CreateCommand();
-        command.CommandText = sql;
-        return await command.ExecuteScalarAsync();
-    }
-
-    private async Task ExecuteAsync(string sql, DbTransaction? transaction = null)
-    {
-        await using var command = Connection.CreateCommand();
-        command.CommandText = sql;
-        command.Transaction = transaction;
-        await command.ExecuteNonQueryAsync();
+        Assert.DoesNotContain(await Connection.SessionIdAsync(Engine), SessionsBefore[Engine]);
     }
 }
 

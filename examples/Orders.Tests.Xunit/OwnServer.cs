@@ -1,34 +1,20 @@
-using Orders.Tests;
 using TestDbKit;
 
 namespace Orders.Tests.Xunit;
 
-/// <summary>
-/// A database server of the test class's own, shared by its tests: for faults that reach the whole server
-/// (restart, crash, MySQL's global wait_timeout), which the run-wide shared server must never see.
-/// </summary>
+/// <summary>A server of the test class's own (an xunit class fixture): see <see cref="OrderServer"/>.</summary>
 public abstract class OwnServer(DbEngine engine) : IAsyncLifetime
 {
-    private DbServer? _server;
-    private DatabasePool? _pool;
+    private OrderServer? _server;
 
     /// <summary>Leases a database with the orders schema on this server.</summary>
     public ValueTask<TestDatabase> LeaseAsync() =>
-        (_pool ?? throw new InvalidOperationException("The server has not started.")).LeaseAsync();
+        (_server ?? throw new InvalidOperationException("The server has not started.")).LeaseAsync();
 
-    public async Task InitializeAsync()
-    {
-        _server = await DbServer.StartAsync(engine);
-        _pool = await DatabasePool.CreateAsync(_server, new DatabasePoolOptions { CreateSchema = OrderWorkload.CreateSchemaAsync });
-    }
+    public async Task InitializeAsync() => _server = await OrderServer.StartAsync(engine);
 
     public async Task DisposeAsync()
     {
-        if (_pool is not null)
-        {
-            await _pool.DisposeAsync();
-        }
-
         if (_server is not null)
         {
             await _server.DisposeAsync();

@@ -39,9 +39,7 @@ public sealed class OrderWorkload
     {
         await using var connection = _settings.CreateConnection();
         await connection.OpenAsync();
-        await using var command = connection.CreateCommand();
-        command.CommandText = _settings.Engine == DbEngine.PostgreSql ? "SELECT pg_backend_pid()" : "SELECT CONNECTION_ID()";
-        return Convert.ToInt64(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
+        return await connection.SessionIdAsync(_settings.Engine);
     }
 
     /// <summary>The errors the repository met and recovered from (retried, or a dead pooled connection

@@ -1,0 +1,108 @@
+using Orders.Tests;
+using TestDbKit;
+
+namespace Orders.Tests.NUnit;
+
+/// <summary>
+/// The repository keeps working while the database is broken under it, and loses no acknowledged write.
+/// Run them alone in a pipeline step with: dotnet test --filter Category=Chaos
+/// </summary>
+[TestFixture(DbEngine.PostgreSql)]
+[TestFixture(DbEngine.MySql)]
+[Category("Chaos")]
+public sealed class OrderChaosTests(DbEngine engine) : OrderDatabase(engine)
+{
+    [Test]
+    public async Task No_acknowledged_order_is_lost_when_sessions_are_killed()
+    {
+        var workload = new OrderWorkload(Settings);
+        await workload.RunAsync(async () => TestContext.Out.WriteLine($"killed {await Faults.KillAllSessionsAsync()} session(s)"));
+        await AssertRecoveredWithNothingLostAsync(workload, Settings);
+    }
+
+    [Test]
+    public async Task No_acknowledged_order_is_lost_while_the_network_stalls_longer_than_the_command_timeout()
+    {
+        var workload = new OrderWorkload(OrderWorkload.Settings(Database, Faults.Network.ConnectionString, TimeSpan.FromSeconds(1)));
+        await workload.RunAsync(async () =>
+        {
+            await using var stall = await Faults.Network.StallAsync();
+            await Task.Delay(TimeSpan.FromSeconds(2)); // the stall's length is the fault: writes in flight time out
+        });
+        await AssertRecoveredWithNothingLostAsync(workload, Settings); // read directly, not through the proxy
+    }
+
+    [Test]
+    public async Task No_acknowledged_order_is_lost_under_a_seeded_network_chaos_schedule()
+    {
+        var workload = new OrderWorkload(OrderWorkload.Settings(Database, Faults.Network.ConnectionString, TimeSpan.FromSeconds(3)));
+        await using (var chaos = ChaosSchedule.Start(Faults, new ChaosOptions { MeanInterval = TimeSpan.FromMilliseconds(100) }))
+        {
+            await TestContext.Out.WriteLineAsync($"chaos seed {chaos.Seed} (replay: TESTDBKIT_CHAOS_SEED={chaos.Seed})");
+            await workload.RunAsync(() => OrderWorkload.WhenInjectedAsync(chaos, 3), before: 5, after: 5);
+            await TestContext.Out.WriteLineAsync(chaos.ToString());
+        }
+
+        await TestContext.Out.WriteLineAsync(workload.DescribeRecoveries());
+        Assert.That(await workload.LostAsync(Settings), Is.Empty);
+    }
+
+    internal static async Task AssertRecoveredWithNothingLostAsync(OrderWorkload workload, OrderDatabaseSettings reader)
+    {
+        await TestContext.Out.WriteLineAsync($"{workload.Acknowledged.Count} order(s) acknowledged; {workload.DescribeRecoveries()}");
+        Assert.That(workload.Recovered, Is.Not.Empty, "the fault never reached the application");
+        Assert.That(await workload.LostAsync(reader), Is.Empty);
+    }
+}
+
+/// <summary>
+/// Faults that reach the whole server, on a server of the fixture's own: an idle timeout shorter than the
+/// application's pauses, a clean restart and a crash, each while the repository works. The fixtures of both
+/// engines run side by side; the tests of one run one at a time, since they share its server.
+/// </summary>
+[TestFixture(DbEngine.PostgreSql)]
+[TestFixture(DbEngine.MySql)]
+[Category("Chaos")]
+public sealed class OrderServerChaosTests(DbEngine engine) : OwnServer(engine)
+{
+    [Test]
+    public async Task No_acknowledged_order_is_lost_when_the_server_closes_idle_sessions()
+    {
+        await using var database = await LeaseAsync();
+        var idle = TimeSpan.FromSeconds(1);
+        await using var timeout = await database.Faults.SetIdleTimeoutAsync(idle);
+        var workload = new OrderWorkload(OrderWorkload.Settings(database));
+        await workload.WriteAsync(3);
+        for (var pause = 0; pause < 2; pause++)
+        {
+            var before = await workload.PooledSessionAsync();
+            // A pause longer than the server's idle timeout (the pause is the fault): the pooled session dies meanwhile.
+            await Task.Delay(idle * 2);
+            await workload.WriteAsync(3);
+            // The application noticed and moved to a new session: the driver's reset on checkout (MySqlConnector)
+            // or the repository's validation (Npgsql) replaced the dead one before any statement failed.
+            Assert.That(await workload.PooledSessionAsync(), Is.Not.EqualTo(before));
+        }
+
+        await TestContext.Out.WriteLineAsync($"{workload.Acknowledged.Count} order(s) acknowledged; {workload.DescribeRecoveries()}");
+        Assert.That(await workload.LostAsync(OrderWorkload.Settings(database)), Is.Empty);
+    }
+
+    [Test]
+    public async Task No_acknowledged_order_is_lost_when_the_server_restarts()
+    {
+        await using var database = await LeaseAsync();
+        var workload = new OrderWorkload(OrderWorkload.Settings(database));
+        await workload.RunAsync(() => database.Faults.RestartServerAsync());
+        await OrderChaosTests.AssertRecoveredWithNothingLostAsync(workload, OrderWorkload.Settings(database));
+    }
+
+    [Test]
+    public async Task No_acknowledged_order_is_lost_when_the_server_crashes()
+    {
+        await using var database = await LeaseAsync();
+        var workload = new OrderWorkload(OrderWorkload.Settings(database));
+        await workload.RunAsync(() => database.Faults.CrashServerAsync());
+        await OrderChaosTests.AssertRecoveredWithNothingLostAsync(workload, OrderWorkload.Settings(database));
+    }
+}
