@@ -18,6 +18,7 @@ public sealed class OrderWorkload
     private readonly List<Exception> _recovered = [];
     private readonly OrderRepository _orders;
     private readonly OrderDatabaseSettings _settings;
+    private long _longestWriteTicks;
     private TaskCompletionSource _progress = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>A writer through the application's repository with <paramref name="settings"/>.</summary>
@@ -55,9 +56,12 @@ public sealed class OrderWorkload
         }
     }
 
+    /// <summary>The longest any acknowledged write took, retries included.</summary>
+    public TimeSpan LongestWrite => TimeSpan.FromTicks(Interlocked.Read(ref _longestWriteTicks));
+
     /// <summary>One line per kind of error recovered from, with how many, for the test output.</summary>
     public string DescribeRecoveries() =>
-        $"{Recovered.Count} error(s) recovered from" + string.Concat(Recovered
+        $"longest write {LongestWrite.TotalMilliseconds:0} ms; {Recovered.Count} error(s) recovered from" + string.Concat(Recovered
             .GroupBy(e => $"{e.GetType().Name}: {e.Message.Split('\n')[0]}")
             .Select(g => $"\n  {g.Count()} x {g.Key}"));
 
@@ -115,6 +119,21 @@ public sealed class OrderWorkload
         return Acknowledged;
     }
 
+    /// <summary>
+    /// Writes <paramref name="writes"/> orders, lets <paramref name="fault"/> break the idle pooled session
+    /// the application holds, and writes as many again. Returns whether the application moved to a new server
+    /// session: it must, since the old one is dead (the driver's reset on checkout or the repository's
+    /// validation replaces it, or a statement fails and is retried).
+    /// </summary>
+    public async Task<bool> MovesToANewSessionAsync(Func<Task> fault, int writes = 3)
+    {
+        await WriteAsync(writes);
+        var before = await PooledSessionAsync();
+        await fault();
+        await WriteAsync(writes);
+        return await PooledSessionAsync() != before;
+    }
+
     /// <summary>The acknowledged orders that cannot be found, or are found changed, when read with
     /// <paramref name="settings"/> (not through a fault proxy).</summary>
     public async Task<IReadOnlyList<Order>> LostAsync(OrderDatabaseSettings settings)
@@ -164,8 +183,15 @@ public sealed class OrderWorkload
     {
         var id = Acknowledged.Count + 1L;
         var order = new Order(id, $"customer{id}", id);
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         // Not cancelled half-way: a write in flight finishes or fails.
         await _orders.AddAsync(order, CancellationToken.None);
+        var took = System.Diagnostics.Stopwatch.GetElapsedTime(started).Ticks;
+        if (took > Interlocked.Read(ref _longestWriteTicks))
+        {
+            Interlocked.Exchange(ref _longestWriteTicks, took); // one writer: no lost update
+        }
+
         lock (_acknowledged)
         {
             _acknowledged.Add(order);
