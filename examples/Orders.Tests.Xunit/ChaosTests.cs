@@ -90,10 +90,12 @@ public abstract class OrderServerChaosTests<TServer>(TServer server, ITestOutput
         await AssertRecoveredWithNothingLostAsync(workload, database);
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task No_acknowledged_order_is_lost_when_the_server_crashes()
     {
         await using var database = await server.LeaseAsync();
+        var issue = OrderServer.CrashKnownIssue(database);
+        Skip.If(issue is not null, issue);
         var workload = new OrderWorkload(OrderWorkload.Settings(database));
         await workload.RunAsync(() => database.Faults.CrashServerAsync());
         await AssertRecoveredWithNothingLostAsync(workload, database);
@@ -103,7 +105,9 @@ public abstract class OrderServerChaosTests<TServer>(TServer server, ITestOutput
     {
         output.WriteLine($"{workload.Acknowledged.Count} order(s) acknowledged; {workload.DescribeRecoveries()}");
         Assert.NotEmpty(workload.Recovered); // the fault reached the application
-        Assert.Empty(await workload.LostAsync(OrderWorkload.Settings(database)));
+        var lost = await workload.LostAsync(OrderWorkload.Settings(database));
+        output.WriteLine(OrderWorkload.Describe(lost));
+        Assert.Empty(lost);
     }
 }
 

@@ -161,6 +161,28 @@ public sealed class OrderWorkload
         }
     }
 
+    /// <summary>How many orders were lost, and which ids (in runs), for the test output.</summary>
+    public static string Describe(IReadOnlyList<Order> lost)
+    {
+        if (lost.Count == 0)
+        {
+            return "no acknowledged order lost";
+        }
+
+        var runs = new List<string>();
+        var ids = lost.Select(o => o.Id).Order().ToList();
+        for (int i = 0, start = 0; i < ids.Count; i++)
+        {
+            if (i == ids.Count - 1 || ids[i + 1] != ids[i] + 1)
+            {
+                runs.Add(ids[start] == ids[i] ? $"{ids[i]}" : $"{ids[start]}-{ids[i]}");
+                start = i + 1;
+            }
+        }
+
+        return $"{lost.Count} acknowledged order(s) lost: ids {string.Join(", ", runs)}";
+    }
+
     /// <summary>Writes <paramref name="count"/> more orders, one after another, and waits for each.</summary>
     public async Task WriteAsync(int count)
     {
