@@ -20,7 +20,7 @@ public sealed class OrderRepository(OrderDatabaseSettings settings, Action<Excep
     private readonly ResiliencePipeline _pipeline = CreatePipeline(onRecoverableError);
 
     /// <summary>Up to ten retries on transient database errors only, with exponential backoff and jitter
-    /// capped at one second: about seven seconds in all, enough to ride out a server restart or failover.</summary>
+    /// capped at one second: about five seconds of waiting in all, enough to ride out a server restart.</summary>
     /// <param name="onRetry">Told of each error that is retried.</param>
     public static ResiliencePipeline CreatePipeline(Action<Exception>? onRetry = null) => new ResiliencePipelineBuilder()
         .AddRetry(new RetryStrategyOptions

@@ -10,7 +10,7 @@ namespace Orders.Tests;
 /// </summary>
 public sealed class OrderWorkload
 {
-    /// <summary>Long enough for any scenario here (a restart rides on the retry policy's ~7 s); a hang
+    /// <summary>Long enough for any scenario here (a restart rides on the retry policy's ~5 s of backoff); a hang
     /// fails the test instead of the run.</summary>
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
 
