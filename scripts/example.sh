@@ -1,8 +1,54 @@
 #!/usr/bin/env bash
-# The main job: the example application's test suite on the embedded default (local database servers
-# that the kit starts itself). Installs the server packages when they are missing.
+# The main job: the example application's test suites (xunit and NUnit, ordinary and chaos tests) on the
+# embedded default, local database servers that the kit starts itself, no Docker. Installs the server
+# packages when they are missing. Ends with a short report: the test runner's closing lines, then the
+# kit's run report of each test process (tests, faults injected, recoveries and their times, seeds).
+# Fails when a test fails or no test ran.
+#
+#   scripts/example.sh                                   # report folder: artifacts/testdbkit-report
+#   TESTDBKIT_REPORT_DIR=/tmp/report scripts/example.sh  # anywhere else
+#   TESTDBKIT_CHAOS_SEED=1234 scripts/example.sh         # replay the chaos schedules of an earlier run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-servers.sh
-dotnet test examples/Orders.Tests.Xunit -c Release --nologo
+
+export TESTDBKIT_PROVIDER=local
+export TESTDBKIT_REPORT_DIR="${TESTDBKIT_REPORT_DIR:-$PWD/artifacts/testdbkit-report}"
+mkdir -p "$TESTDBKIT_REPORT_DIR"
+rm -f "$TESTDBKIT_REPORT_DIR"/*.txt "$TESTDBKIT_REPORT_DIR"/*.html # a report left by an earlier run would mislead
+
+configuration="${CONFIGURATION:-Release}"
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+status=0
+for project in examples/Orders.Tests.Xunit examples/Orders.Tests.NUnit; do
+  echo "== $project"
+  dotnet test "$project" -c "$configuration" --nologo 2>&1 | tee -a "$log" || status=$?
+done
+
+echo
+echo "== Report"
+grep -E '^(Passed!|Failed!) +-' "$log" || echo "(the test runner printed no summary line)"
+reports=("$TESTDBKIT_REPORT_DIR"/*.txt)
+if [ -e "${reports[0]}" ]; then
+  for report in "${reports[@]}"; do
+    echo "-- $report"
+    cat "$report"
+  done
+  ls "$TESTDBKIT_REPORT_DIR"/*.html 2>/dev/null | sed 's/^/HTML report: /' || true
+else
+  echo "No run report in $TESTDBKIT_REPORT_DIR: this build of TestDbKit does not write one yet (TESTDBKIT_REPORT_DIR is set)."
+fi
+
+passed=$(grep -Eo 'Passed: +[0-9]+' "$log" | awk '{s += $2} END {print s + 0}')
+failed=$(grep -Eo 'Failed: +[0-9]+' "$log" | awk '{s += $2} END {print s + 0}')
+if [ "$status" -ne 0 ] || [ "$failed" -ne 0 ]; then
+  echo "example.sh: tests failed ($failed failed, exit code $status)." >&2
+  exit 1
+fi
+if [ "$passed" -eq 0 ]; then
+  echo "example.sh: no test ran; that is a failure." >&2
+  exit 1
+fi
+echo "$passed passed, $failed failed"

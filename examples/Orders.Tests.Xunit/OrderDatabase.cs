@@ -1,4 +1,5 @@
 using System.Data.Common;
+using Orders.Tests;
 using TestDbKit;
 using TestDbKit.Xunit;
 
@@ -10,13 +11,11 @@ namespace Orders.Tests.Xunit;
 /// </summary>
 public abstract class OrderDatabase(DbEngine engine) : ResilientDbTestBase(engine)
 {
-    /// <summary>The repository under test, on this test's database.</summary>
-    protected OrderRepository Orders => new(() => Database.Server.CreateConnection(Database.ConnectionString));
+    /// <summary>The application's connection settings for this test's database.</summary>
+    protected OrderDatabaseSettings Settings => OrderWorkload.Settings(Database);
 
-    protected override async Task CreateSchemaAsync(DbConnection connection)
-    {
-        await using var command = connection.CreateCommand();
-        command.CommandText = OrderRepository.Schema;
-        await command.ExecuteNonQueryAsync();
-    }
+    /// <summary>The repository under test on this test's database.</summary>
+    protected OrderRepository Orders => new(Settings);
+
+    protected override Task CreateSchemaAsync(DbConnection connection) => OrderWorkload.CreateSchemaAsync(connection);
 }

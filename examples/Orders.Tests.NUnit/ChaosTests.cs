@@ -1,0 +1,114 @@
+using Orders.Tests;
+using TestDbKit;
+
+namespace Orders.Tests.NUnit;
+
+/// <summary>
+/// The repository keeps working while the database is broken under it, and loses no acknowledged write.
+/// Run them alone in a pipeline step with: dotnet test --filter Category=Chaos
+/// </summary>
+[TestFixture(DbEngine.PostgreSql)]
+[TestFixture(DbEngine.MySql)]
+[Category("Chaos")]
+public sealed class OrderChaosTests(DbEngine engine) : OrderDatabase(engine)
+{
+    [Test]
+    public async Task No_acknowledged_order_is_lost_when_sessions_are_killed()
+    {
+        var workload = new OrderWorkload(Settings);
+        Assert.That(await workload.MovesToANewSessionAsync(async () => await TestContext.Out.WriteLineAsync($"killed {await Faults.KillAllSessionsAsync()} session(s)")), Is.True);
+        await TestContext.Out.WriteLineAsync(workload.DescribeRecoveries());
+        Assert.That(await workload.LostAsync(Settings), Is.Empty);
+    }
+
+    [Test]
+    public async Task No_acknowledged_order_is_lost_while_the_network_stalls_longer_than_the_command_timeout()
+    {
+        var workload = new OrderWorkload(OrderWorkload.Settings(Database, Faults.Network.ConnectionString, TimeSpan.FromSeconds(1)));
+        await workload.RunAsync(async () =>
+        {
+            await using var stall = await Faults.Network.StallAsync();
+            await Task.Delay(TimeSpan.FromSeconds(2)); // the stall's length is the fault: writes in flight time out
+        });
+        await TestContext.Out.WriteLineAsync(workload.DescribeRecoveries());
+        // The write in flight when the stall began waited it out, or timed out and was retried: either way it
+        // took at least the command timeout (less a margin for the timer).
+        Assert.That(workload.LongestWrite, Is.GreaterThanOrEqualTo(TimeSpan.FromSeconds(0.9)));
+        Assert.That(await workload.LostAsync(Settings), Is.Empty); // read directly, not through the proxy
+    }
+
+    [Test]
+    public async Task No_acknowledged_order_is_lost_under_a_seeded_network_chaos_schedule()
+    {
+        var workload = new OrderWorkload(OrderWorkload.Settings(Database, Faults.Network.ConnectionString, TimeSpan.FromSeconds(3)));
+        await using (var chaos = ChaosSchedule.Start(Faults, new ChaosOptions { MeanInterval = TimeSpan.FromMilliseconds(100) }))
+        {
+            await TestContext.Out.WriteLineAsync($"chaos seed {chaos.Seed} (replay: TESTDBKIT_CHAOS_SEED={chaos.Seed})");
+            await workload.RunAsync(() => OrderWorkload.WhenInjectedAsync(chaos, 3), before: 5, after: 5);
+            await TestContext.Out.WriteLineAsync(chaos.ToString());
+        }
+
+        await TestContext.Out.WriteLineAsync(workload.DescribeRecoveries());
+        Assert.That(await workload.LostAsync(Settings), Is.Empty);
+    }
+
+    internal static async Task AssertRecoveredWithNothingLostAsync(OrderWorkload workload, OrderDatabaseSettings reader)
+    {
+        await TestContext.Out.WriteLineAsync($"{workload.Acknowledged.Count} order(s) acknowledged; {workload.DescribeRecoveries()}");
+        Assert.That(workload.Recovered, Is.Not.Empty, "the fault never reached the application");
+        var lost = await workload.LostAsync(reader);
+        await TestContext.Out.WriteLineAsync(OrderWorkload.Describe(lost));
+        Assert.That(lost, Is.Empty);
+    }
+}
+
+/// <summary>
+/// Faults that reach the whole server, on a server of the fixture's own: an idle timeout shorter than the
+/// application's pauses, a clean restart and a crash, each while the repository works. The fixtures of both
+/// engines run side by side; the tests of one run one at a time, since they share its server.
+/// </summary>
+[TestFixture(DbEngine.PostgreSql)]
+[TestFixture(DbEngine.MySql)]
+[Category("Chaos")]
+public sealed class OrderServerChaosTests(DbEngine engine) : OwnServer(engine)
+{
+    [Test]
+    public async Task No_acknowledged_order_is_lost_when_the_server_closes_idle_sessions()
+    {
+        await using var database = await LeaseAsync();
+        var idle = TimeSpan.FromSeconds(1);
+        await using var timeout = await database.Faults.SetIdleTimeoutAsync(idle);
+        var workload = new OrderWorkload(OrderWorkload.Settings(database));
+        for (var pause = 0; pause < 2; pause++)
+        {
+            // A pause longer than the server's idle timeout (the pause is the fault): the pooled session dies meanwhile.
+            Assert.That(await workload.MovesToANewSessionAsync(() => Task.Delay(idle * 2)), Is.True);
+        }
+
+        await TestContext.Out.WriteLineAsync($"{workload.Acknowledged.Count} order(s) acknowledged; {workload.DescribeRecoveries()}");
+        Assert.That(await workload.LostAsync(OrderWorkload.Settings(database)), Is.Empty);
+    }
+
+    [Test]
+    public async Task No_acknowledged_order_is_lost_when_the_server_restarts()
+    {
+        await using var database = await LeaseAsync();
+        var workload = new OrderWorkload(OrderWorkload.Settings(database));
+        await workload.RunAsync(() => database.Faults.RestartServerAsync());
+        await OrderChaosTests.AssertRecoveredWithNothingLostAsync(workload, OrderWorkload.Settings(database));
+    }
+
+    [Test]
+    public async Task No_acknowledged_order_is_lost_when_the_server_crashes()
+    {
+        await using var database = await LeaseAsync();
+        if (OrderServer.CrashKnownIssue(database) is { } issue)
+        {
+            Assert.Ignore(issue);
+        }
+
+        var workload = new OrderWorkload(OrderWorkload.Settings(database));
+        await workload.RunAsync(() => database.Faults.CrashServerAsync());
+        await OrderChaosTests.AssertRecoveredWithNothingLostAsync(workload, OrderWorkload.Settings(database));
+    }
+}

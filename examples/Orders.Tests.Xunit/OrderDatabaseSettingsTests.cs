@@ -1,0 +1,37 @@
+using Orders.Tests;
+using TestDbKit;
+
+namespace Orders.Tests.Xunit;
+
+/// <summary>
+/// The application's connection settings pass the kit's resilience advice against a server that closes idle
+/// sessions after a minute, where the drivers' defaults (Npgsql 300 s, MySqlConnector 180 s idle) do not.
+/// A server of the class's own: MySQL's wait_timeout is global.
+/// </summary>
+public abstract class OrderDatabaseSettingsTests<TServer>(TServer server) : IClassFixture<TServer>
+    where TServer : OwnServer
+{
+    private static readonly TimeSpan ServerIdleTimeout = TimeSpan.FromSeconds(60);
+
+    [Fact]
+    public async Task The_applications_settings_get_no_warning_against_a_short_server_idle_timeout()
+    {
+        await using var database = await server.LeaseAsync();
+        await using var timeout = await database.Faults.SetIdleTimeoutAsync(ServerIdleTimeout);
+        var advice = await ResilienceAdvisor.AdviseAsync(database.Engine, OrderWorkload.Settings(database).PooledConnectionString);
+        Assert.DoesNotContain(advice, a => a.Level >= AdviceLevel.Warning);
+    }
+
+    [Fact]
+    public async Task Naive_settings_are_a_problem_against_the_same_server()
+    {
+        await using var database = await server.LeaseAsync();
+        await using var timeout = await database.Faults.SetIdleTimeoutAsync(ServerIdleTimeout);
+        var advice = await ResilienceAdvisor.AdviseAsync(database.Engine, database.ConnectionString);
+        Assert.Contains(advice, a => a.Level == AdviceLevel.Problem);
+    }
+}
+
+public sealed class PostgreSqlOrderDatabaseSettingsTests(OwnPostgreSqlServer server) : OrderDatabaseSettingsTests<OwnPostgreSqlServer>(server);
+
+public sealed class MySqlOrderDatabaseSettingsTests(OwnMySqlServer server) : OrderDatabaseSettingsTests<OwnMySqlServer>(server);
