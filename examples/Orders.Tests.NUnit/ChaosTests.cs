@@ -102,11 +102,6 @@ public sealed class OrderServerChaosTests(DbEngine engine) : OwnServer(engine)
     public async Task No_acknowledged_order_is_lost_when_the_server_crashes()
     {
         await using var database = await LeaseAsync();
-        if (OrderServer.CrashKnownIssue(database) is { } issue)
-        {
-            Assert.Ignore(issue);
-        }
-
         var workload = new OrderWorkload(OrderWorkload.Settings(database));
         await workload.RunAsync(() => database.Faults.CrashServerAsync());
         await OrderChaosTests.AssertRecoveredWithNothingLostAsync(workload, OrderWorkload.Settings(database));

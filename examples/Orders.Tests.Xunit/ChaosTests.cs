@@ -90,12 +90,10 @@ public abstract class OrderServerChaosTests<TServer>(TServer server, ITestOutput
         await AssertRecoveredWithNothingLostAsync(workload, database);
     }
 
-    [SkippableFact]
+    [Fact]
     public async Task No_acknowledged_order_is_lost_when_the_server_crashes()
     {
         await using var database = await server.LeaseAsync();
-        var issue = OrderServer.CrashKnownIssue(database);
-        Skip.If(issue is not null, issue);
         var workload = new OrderWorkload(OrderWorkload.Settings(database));
         await workload.RunAsync(() => database.Faults.CrashServerAsync());
         await AssertRecoveredWithNothingLostAsync(workload, database);

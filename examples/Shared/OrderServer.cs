@@ -33,17 +33,6 @@ public sealed class OrderServer : IAsyncDisposable
         }
     }
 
-    /// <summary>
-    /// Why a crash test cannot pass on <paramref name="database"/>'s server yet, or null. PostgreSQL in Docker
-    /// loses writes acknowledged right after <c>CrashServerAsync</c> (docker kill, then start), with fsync on
-    /// or off; Local servers and MariaDB in Docker do not. A TestDbKit issue to fix in the Docker provider,
-    /// not in the application: remove this when its crash waits for every process of the old container.
-    /// </summary>
-    public static string? CrashKnownIssue(TestDatabase database) =>
-        database.Server.Provider == DbServerProvider.Docker && database.Engine == DbEngine.PostgreSql
-            ? "Known TestDbKit issue: PostgreSQL in Docker loses writes acknowledged right after a docker-kill crash (seen with fsync on and off)."
-            : null;
-
     /// <summary>Leases a database with the orders schema; dispose it to give it back.</summary>
     public ValueTask<TestDatabase> LeaseAsync() => _pool.LeaseAsync();
 
