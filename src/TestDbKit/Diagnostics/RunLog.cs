@@ -36,7 +36,10 @@ internal static class RunLog
     public static int LeakedConnections => _leaked;
 
     /// <summary>The report name for this process: the test assembly's name, else the entry assembly's.</summary>
-    public static string ProcessName => FindName();
+    public static string ProcessName => Name ?? FindName();
+
+    /// <summary>A name chosen by the process itself (the tool's chaos command), over the one found.</summary>
+    public static string? Name { get; set; }
 
     /// <summary>Whether the report is written at exit when <c>TESTDBKIT_REPORT_DIR</c> is set; commands of the
     /// tool that are no test run (serve, doctor) turn it off.</summary>

@@ -38,7 +38,7 @@ internal static class RunReportHtml
         html.Append("<style>")
             .Append("body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px;color:#222;max-width:1040px}")
             .Append("h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}.sub{color:#666;margin:0 0 16px}")
-            .Append(".cards{display:flex;flex-wrap:wrap;gap:12px}.card{border:1px solid #ddd;border-radius:6px;padding:10px 14px;min-width:150px}")
+            .Append(".cards{display:flex;flex-wrap:wrap;gap:12px}.card{border:1px solid #ddd;border-radius:6px;padding:10px 14px;min-width:118px}")
             .Append(".card b{display:block;font-size:22px}.card span{color:#666;font-size:13px}")
             .Append("table{border-collapse:collapse;font-size:13px}td,th{border-bottom:1px solid #eee;padding:4px 10px;text-align:left;vertical-align:top}")
             .Append("th{background:#f6f6f6}.num{text-align:right;font-variant-numeric:tabular-nums}.bad{color:#b00020}")
@@ -68,7 +68,7 @@ internal static class RunReportHtml
         RecoveryTable(html, report);
         html.Append("<h2>Events</h2>\n");
         EventTable(html, report);
-        html.Append(inv, $"<p class=\"sub\">Tests: {report.Tests}; connections discarded: {report.DiscardedConnections}; leaked: {report.LeakedConnections}. Written by TestDbKit.</p>\n");
+        html.Append(inv, $"<p class=\"sub\" style=\"margin-top:16px\">Tests: {report.Tests}; connections discarded: {report.DiscardedConnections}; leaked: {report.LeakedConnections}. Written by TestDbKit.</p>\n");
         html.Append("</body></html>\n");
         return html.ToString();
     }
