@@ -46,9 +46,13 @@ internal static class RunReportHtml
             .Append("</style></head><body>\n");
         html.Append(inv, $"<h1>TestDbKit run report: {E(report.Name)}</h1>");
         html.Append(inv, $"<p class=\"sub\">Started {E(report.Started.ToString("yyyy-MM-dd HH:mm:ss", inv))} UTC, {report.Elapsed.TotalSeconds:0.0} s. Chaos seed: <b>{E(seeds)}</b>");
-        if (report.Seeds.Count > 0)
+        if (report.SeedSources.Count > 0)
         {
-            html.Append(inv, $" (replay: <code>TESTDBKIT_CHAOS_SEED={report.Seeds[0]}</code> or <code>testdbkit chaos --seed {report.Seeds[0]}</code>)");
+            // Each seed replays through what used it.
+            var replays = report.SeedSources.DistinctBy(s => (s.Seed, s.Source)).Select(s => s.Source == nameof(ChaosSchedule)
+                ? $"<code>TESTDBKIT_CHAOS_SEED={s.Seed}</code>"
+                : $"<code>{E(s.Source)} --seed {s.Seed}</code>");
+            html.Append(" (replay: ").AppendJoin(", ", replays).Append(')');
         }
 
         html.Append("</p>\n<div class=\"cards\">");
