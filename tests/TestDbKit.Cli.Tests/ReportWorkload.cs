@@ -63,7 +63,14 @@ public sealed class ReportWorkload : ResilientDbTestBase
         Assert.Equal(acknowledged, await CountAsync());
     }
 
-    private async Task InsertWithRetryAsync(int id, CancellationToken ct)
+    private Task InsertWithRetryAsync(int id, CancellationToken ct) =>
+        WithRetryAsync($"INSERT INTO notes (id) VALUES ({id}) ON CONFLICT DO NOTHING", ct);
+
+    /// <summary>Counts the rows; retried too, since the schedule may have killed the idle pooled session last.</summary>
+    private async Task<long> CountAsync() =>
+        Convert.ToInt64(await WithRetryAsync("SELECT count(*) FROM notes", CancellationToken.None), System.Globalization.CultureInfo.InvariantCulture);
+
+    private async Task<object?> WithRetryAsync(string sql, CancellationToken ct)
     {
         for (var attempt = 1; ; attempt++)
         {
@@ -71,22 +78,13 @@ public sealed class ReportWorkload : ResilientDbTestBase
             {
                 await using var connection = await Database.OpenConnectionAsync(ct);
                 await using var command = connection.CreateCommand();
-                command.CommandText = $"INSERT INTO notes (id) VALUES ({id}) ON CONFLICT DO NOTHING";
-                await command.ExecuteNonQueryAsync(ct);
-                return;
+                command.CommandText = sql;
+                return await command.ExecuteScalarAsync(ct);
             }
             catch (Exception e) when (DbErrors.IsTransient(e) && attempt < 50)
             {
                 await Task.Delay(5 * attempt, ct);
             }
         }
-    }
-
-    private async Task<long> CountAsync()
-    {
-        await using var connection = await Database.OpenConnectionAsync();
-        await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT count(*) FROM notes";
-        return Convert.ToInt64(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
     }
 }

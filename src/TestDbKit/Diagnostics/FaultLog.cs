@@ -14,6 +14,7 @@ internal static class FaultLog
     {
         Events.Enqueue(new FaultEvent(Stopwatch.GetTimestamp(), DateTimeOffset.UtcNow, fault, target));
         Counts.AddOrUpdate(KindOf(fault), 1, (_, n) => n + 1); // exact even when the log below drops old events
+        RunLog.Changed();
         while (Events.Count > 10_000 && Events.TryDequeue(out _))
         {
             // Keep the log bounded in long chaos runs.

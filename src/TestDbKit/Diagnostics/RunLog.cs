@@ -53,9 +53,35 @@ internal static class RunLog
     {
         if (Environment.GetEnvironmentVariable("TESTDBKIT_REPORT_DIR") is { Length: > 0 } && Interlocked.Exchange(ref _exitHooked, 1) == 0)
         {
-            // vstest's testhost, NUnit's and xunit's console runners and `dotnet run` all end through a
-            // normal process exit, which runs ProcessExit handlers.
-            AppDomain.CurrentDomain.ProcessExit += (_, _) => WriteToReportDir();
+            // Test hosts end through a normal exit, which runs ProcessExit handlers, but vstest kills its testhost
+            // 100 ms after asking it to end (VSTEST_TESTHOST_SHUTDOWN_TIMEOUT): too short to count on. So the
+            // report is also written in the background shortly after each change, and the exit only refreshes it.
+            Checkpoints = new Timer(_ => WriteToReportDir(fromCheckpoint: true));
+            AppDomain.CurrentDomain.ProcessExit += (_, _) => WriteToReportDir(fromCheckpoint: false);
+        }
+    }
+
+    private static Timer? Checkpoints { get; set; }
+
+    private static readonly Lock WriteGate = new();
+    private static int _dirty;
+    private static TimeSpan _lastWrite;
+
+    /// <summary>Something was recorded: write the report soon, in the background. Bursts (a chaos run, a suite
+    /// of short tests) coalesce into one write; the pause grows with what a write costs.</summary>
+    public static void Changed()
+    {
+        if (Checkpoints is { } timer && Interlocked.Exchange(ref _dirty, 1) == 0)
+        {
+            var wait = TimeSpan.FromMilliseconds(Math.Max(50, 5 * _lastWrite.TotalMilliseconds));
+            try
+            {
+                timer.Change(wait, Timeout.InfiniteTimeSpan);
+            }
+            catch (ObjectDisposedException)
+            {
+                // The process is ending.
+            }
         }
     }
 
@@ -68,6 +94,7 @@ internal static class RunLog
         }
 
         Interlocked.Add(ref _leaked, leakedConnections);
+        Changed();
     }
 
     /// <summary>Counts an error a client met, once per exception object however often it is asked about.</summary>
@@ -78,15 +105,21 @@ internal static class RunLog
             var classification = Classification(error);
             ErrorCounts.AddOrUpdate(classification, 1, (_, n) => n + 1);
             Keep(Errors, new RunError(Stopwatch.GetTimestamp(), DateTimeOffset.UtcNow, classification, error.GetType().Name, Shorten(error.Message)));
+            Changed();
         }
     }
 
     public static void Recovery(TimeSpan timeToRecover, bool recovered, string what)
     {
         Keep(Recoveries, new RunRecovery(Stopwatch.GetTimestamp(), DateTimeOffset.UtcNow, timeToRecover, recovered, what));
+        Changed();
     }
 
-    public static void Seed(int seed, string source) => Seeds.Enqueue(new RunSeed(seed, source));
+    public static void Seed(int seed, string source)
+    {
+        Seeds.Enqueue(new RunSeed(seed, source));
+        Changed();
+    }
 
     public static IReadOnlyList<RunError> ErrorsSoFar => [.. Errors];
 
@@ -109,24 +142,42 @@ internal static class RunLog
 
     /// <summary>Writes <c>NAME.txt</c> and <c>NAME.html</c> into <c>TESTDBKIT_REPORT_DIR</c>. Runs in the exit
     /// handler, where nothing can be awaited and nothing may throw.</summary>
-    internal static void WriteToReportDir()
+    internal static void WriteToReportDir(bool fromCheckpoint)
     {
         if (!WriteAtExit || Environment.GetEnvironmentVariable("TESTDBKIT_REPORT_DIR") is not { Length: > 0 } dir)
         {
             return;
         }
 
-        try
+        lock (WriteGate)
         {
-            var report = RunReport.Capture();
-            Directory.CreateDirectory(dir);
-            var path = Path.Combine(dir, FileNameOf(report.Name));
-            File.WriteAllText(path + ".txt", report.ToString());
-            File.WriteAllText(path + ".html", RunReportHtml.Render(report));
+            Interlocked.Exchange(ref _dirty, 0);
+            var started = Stopwatch.GetTimestamp();
+            try
+            {
+                var report = RunReport.Capture();
+                Directory.CreateDirectory(dir);
+                var path = Path.Combine(dir, FileNameOf(report.Name));
+                Replace(path + ".txt", report.ToString());
+                Replace(path + ".html", RunReportHtml.Render(report));
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+            {
+                if (!fromCheckpoint)
+                {
+                    Console.Error.WriteLine($"[TestDbKit] could not write the run report to TESTDBKIT_REPORT_DIR='{dir}': {e.Message}");
+                }
+            }
+
+            _lastWrite = Stopwatch.GetElapsedTime(started);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+
+        // A process killed in the middle of a write leaves the previous report whole: write aside, then rename.
+        static void Replace(string path, string content)
         {
-            Console.Error.WriteLine($"[TestDbKit] could not write the run report to TESTDBKIT_REPORT_DIR='{dir}': {e.Message}");
+            var temporary = $"{path}.{Environment.ProcessId}.tmp";
+            File.WriteAllText(temporary, content);
+            File.Move(temporary, path, overwrite: true);
         }
     }
 
