@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Diagnostics;
 using System.Globalization;
-using System.Runtime.InteropServices;
 using System.Text.Json;
 using TestDbKit.Diagnostics;
 using TestDbKit.Engines;
@@ -139,22 +138,14 @@ internal static class ChaosCommand
             $"Replay: testdbkit chaos --engine {(run.Engine == DbEngine.MySql ? "mysql" : "postgres")} --connection ... --seed {run.Seed} --duration {run.Duration.TotalSeconds:0.###}s " +
             $"--interval {run.Interval.TotalMilliseconds:0}ms --max-hold {run.MaxHold.TotalMilliseconds:0}ms --faults {string.Join(",", run.Faults)}")).ConfigureAwait(false);
 
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        void Stop(PosixSignalContext context)
-        {
-            context.Cancel = true;
-            stop.Cancel();
-        }
-
-        using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
-        using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+        using var stop = new StopSignals(ct);
         var events = new List<ChaosRecord>();
         var started = Stopwatch.GetTimestamp();
         var target = $"{dialect.Name} {endpoint.Host}:{endpoint.Port}";
         foreach (var (pause, fault, hold) in Plan(run.Seed, run.Faults, run.Interval, run.MaxHold))
         {
             var left = run.Duration - Stopwatch.GetElapsedTime(started);
-            if (left <= pause || stop.IsCancellationRequested)
+            if (left <= pause || stop.Token.IsCancellationRequested)
             {
                 break;
             }

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Runtime.InteropServices;
 using System.Text.Json;
 using TestDbKit.Servers;
 
@@ -96,15 +95,7 @@ internal static class ServeCommand
         }
 
         // SIGTERM (a pipeline's stop) and Ctrl+C end the wait; the server is then stopped and deleted.
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        void Stop(PosixSignalContext context)
-        {
-            context.Cancel = true;
-            stop.Cancel();
-        }
-
-        using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
-        using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+        using var stop = new StopSignals(ct);
         try
         {
             await Task.Delay(Timeout.Infinite, stop.Token).ConfigureAwait(false);
