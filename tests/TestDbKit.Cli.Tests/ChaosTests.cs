@@ -98,6 +98,42 @@ public sealed class ChaosTests
         Directory.Delete(Path.GetDirectoryName(report)!, recursive: true);
     }
 
+    [Theory]
+    [InlineData(DbEngine.PostgreSql, "postgres", "SELECT setting FROM pg_settings WHERE name = 'idle_session_timeout'", "1000")]
+    [InlineData(DbEngine.MySql, "mysql", "SELECT @@SESSION.wait_timeout", "1")]
+    public async Task The_idle_fault_gives_sessions_opened_meanwhile_a_short_idle_timeout_and_is_undone(DbEngine engine, string name, string sessionTimeout, string shortened)
+    {
+        await using var serve = await ServeProcess.StartAsync(name);
+        await using var server = await DbServer.StartAsync(engine, new DbServerOptions { Provider = DbServerProvider.External, ConnectionString = serve.ConnectionString });
+        await using var pool = await DatabasePool.CreateAsync(server, new DatabasePoolOptions());
+        await using var database = await pool.LeaseAsync();
+        var before = await IdleSettingsAsync(server);
+
+        var chaos = Process.Start(CliProcess.Start(["chaos", "--engine", name, "--connection", serve.ConnectionString, "--seed", "5",
+            "--duration", "4s", "--interval", "50ms", "--max-hold", "2s", "--faults", "idle"]))!;
+        var stdout = chaos.StandardOutput.ReadToEndAsync();
+        _ = chaos.StandardError.ReadToEndAsync();
+
+        // Poll new sessions of the kit's database until one gets the shortened timeout.
+        var seen = "";
+        var clock = Stopwatch.StartNew();
+        while (seen != shortened && clock.Elapsed < TimeSpan.FromSeconds(30) && !chaos.HasExited)
+        {
+            await using var connection = server.CreateConnection(server.ConnectionStringFor(database.Name) + ";Pooling=false");
+            await connection.OpenAsync();
+            await using var command = connection.CreateCommand();
+            command.CommandText = sessionTimeout;
+            seen = Convert.ToString(await command.ExecuteScalarAsync(), CultureInfo.InvariantCulture)!;
+            await Task.Delay(20); // gentle polling: the machine is shared
+        }
+
+        Assert.Equal(shortened, seen);
+        await chaos.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(60)).Token);
+        Assert.Equal(0, chaos.ExitCode);
+        Assert.Contains("timed out after 1 s idle", await stdout, StringComparison.Ordinal);
+        Assert.Equal(before, await IdleSettingsAsync(server));
+    }
+
     [Fact]
     public async Task The_same_seed_injects_the_same_faults()
     {
