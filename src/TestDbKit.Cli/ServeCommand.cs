@@ -55,7 +55,7 @@ internal static class ServeCommand
             {
                 // Registered so that `testdbkit chaos` knows the server is the kit's and can ask for
                 // server-level faults, which only this process (the server's owner) can do.
-                var control = server.IsOwned ? ServerControl.Register(server) : null;
+                var control = await RegisterAsync(server).ConfigureAwait(false);
                 try
                 {
                     await RunAsync(server, control, result.GetValue(json), ct).ConfigureAwait(false);
@@ -72,6 +72,25 @@ internal static class ServeCommand
             return ExitCodes.Ok;
         });
         return command;
+    }
+
+    /// <summary>Registers an owned server for chaos; a failure costs only chaos, so serving goes on.</summary>
+    private static async Task<ServerControl?> RegisterAsync(DbServer server)
+    {
+        if (!server.IsOwned)
+        {
+            return null;
+        }
+
+        try
+        {
+            return ServerControl.Register(server);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or System.Net.Sockets.SocketException)
+        {
+            await Console.Error.WriteLineAsync($"testdbkit serve: warning: 'testdbkit chaos' will not be able to break this server: {e.Message}").ConfigureAwait(false);
+            return null;
+        }
     }
 
     private static async Task RunAsync(DbServer server, ServerControl? control, bool json, CancellationToken ct)

@@ -201,6 +201,38 @@ public sealed class ChaosTests
     }
 
     [Fact]
+    public async Task Serve_will_not_register_in_a_run_folder_others_can_write_and_chaos_then_refuses_its_server()
+    {
+        var folder = Path.Combine(Path.GetTempPath(), $"tdk-run-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(folder);
+        File.SetUnixFileMode(folder, (UnixFileMode)Convert.ToInt32("777", 8)); // anyone could pose as the kit's server here
+        var environment = new Dictionary<string, string> { ["TESTDBKIT_RUN_DIR"] = folder };
+        using var serve = Process.Start(CliProcess.Start(["serve", "--engine", "postgres", "--provider", "local", "--json"], environment))!;
+        var stderr = serve.StandardError.ReadToEndAsync();
+        try
+        {
+            var line = await serve.StandardOutput.ReadLineAsync(new CancellationTokenSource(TimeSpan.FromSeconds(90)).Token);
+            using var json = JsonDocument.Parse(line!);
+            Assert.Equal(JsonValueKind.Null, json.RootElement.GetProperty("control").ValueKind);
+            Assert.Empty(Directory.GetFiles(folder));
+
+            var chaos = await CliProcess.RunAsync(CliProcess.Start(["chaos", "--engine", "postgres", "--connection",
+                json.RootElement.GetProperty("connectionString").GetString()!, "--faults", "crash"], environment), TimeSpan.FromSeconds(60));
+            Assert.Equal(3, chaos.Code);
+        }
+        finally
+        {
+            Process.Start("kill", ["-TERM", serve.Id.ToString(CultureInfo.InvariantCulture)])!.WaitForExit();
+            await serve.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(60)).Token);
+            Directory.Delete(folder, recursive: true);
+        }
+
+        Assert.Equal(0, serve.ExitCode);
+        Assert.Contains("warning: 'testdbkit chaos' will not be able to break this server", await stderr, StringComparison.Ordinal);
+        Assert.Contains("mode 0700", await stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Allowed_chaos_says_when_it_cannot_reach_the_server_without_printing_the_password()
     {
         var allowed = new Dictionary<string, string> { ["TESTDBKIT_ALLOW_CHAOS"] = "1" };
