@@ -27,21 +27,24 @@ internal static class ChaosCommand
         engine.AcceptOnlyFromAmong("postgres", "mysql");
         var connection = new Option<string>("--connection") { Description = "the administrator's connection string that 'testdbkit serve' printed", Required = true };
         var seed = new Option<int?>("--seed") { Description = "the seed: the same seed injects the same faults after the same pauses (default: TESTDBKIT_CHAOS_SEED, else random, printed)" };
-        var duration = TimeOption("--duration", "how long to inject faults, e.g. 60s, 2m, 500ms", TimeSpan.FromSeconds(60));
-        var interval = TimeOption("--interval", "the mean pause between faults (drawn from an exponential distribution)", TimeSpan.FromSeconds(5));
-        var maxHold = TimeOption("--max-hold", "the longest a lasting fault (freeze, idle) lasts", TimeSpan.FromSeconds(2));
+        var duration = TimeOption("--duration", "how long to inject faults, e.g. 60s, 2m, 500ms (default 60s)");
+        var interval = TimeOption("--interval", "the mean pause between faults, drawn from an exponential distribution (default 5s)");
+        var maxHold = TimeOption("--max-hold", "the longest a lasting fault (freeze, idle) lasts (default 2s)");
         var faults = new Option<string[]>("--faults")
         {
             Description = "comma-separated, from: " + string.Join(", ", AllFaults) + " (default: kill,idle)",
-            DefaultValueFactory = _ => ["kill", "idle"],
             CustomParser = r => [.. r.Tokens.SelectMany(t => t.Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))],
         };
         faults.Validators.Add(r =>
         {
             var chosen = r.GetValueOrDefault<string[]>() ?? [];
-            if (chosen.Length == 0 || chosen.FirstOrDefault(f => !AllFaults.Contains(f, StringComparer.Ordinal)) is { } unknown)
+            if (chosen.Length == 0)
             {
-                r.AddError($"--faults: '{(chosen.Length == 0 ? "" : chosen.First(f => !AllFaults.Contains(f, StringComparer.Ordinal)))}' is not a fault; choose from {string.Join(", ", AllFaults)}.");
+                r.AddError($"--faults: name at least one of {string.Join(", ", AllFaults)}.");
+            }
+            else if (chosen.FirstOrDefault(f => !AllFaults.Contains(f, StringComparer.Ordinal)) is { } unknown)
+            {
+                r.AddError($"--faults: '{unknown}' is not a fault; choose from {string.Join(", ", AllFaults)}.");
             }
         });
         var report = new Option<string?>("--report") { Description = "also write a self-contained HTML report (timeline, times to recover, seed) to this file" };
@@ -56,10 +59,10 @@ internal static class ChaosCommand
                 result.GetValue(engine) == "mysql" ? DbEngine.MySql : DbEngine.PostgreSql,
                 result.GetValue(connection)!,
                 result.GetValue(seed) ?? SeedFromEnvironment() ?? Random.Shared.Next(),
-                result.GetValue(duration),
-                result.GetValue(interval),
-                result.GetValue(maxHold),
-                [.. result.GetValue(faults)!.Distinct(StringComparer.Ordinal)],
+                result.GetValue(duration) ?? TimeSpan.FromSeconds(60),
+                result.GetValue(interval) ?? TimeSpan.FromSeconds(5),
+                result.GetValue(maxHold) ?? TimeSpan.FromSeconds(2),
+                [.. (result.GetValue(faults) ?? ["kill", "idle"]).Distinct(StringComparer.Ordinal)],
                 result.GetValue(report),
                 result.GetValue(json));
             return await RunAsync(options, ct).ConfigureAwait(false);
@@ -257,10 +260,9 @@ internal static class ChaosCommand
         return new ChaosRecord(at, fault, hold, detail, backAfter, error);
     }
 
-    private static Option<TimeSpan> TimeOption(string name, string description, TimeSpan fallback) => new(name)
+    private static Option<TimeSpan?> TimeOption(string name, string description) => new(name)
     {
-        Description = description + string.Create(CultureInfo.InvariantCulture, $" (default {fallback.TotalSeconds:0.###}s)"),
-        DefaultValueFactory = _ => fallback,
+        Description = description,
         CustomParser = r =>
         {
             var text = r.Tokens.Count == 1 ? r.Tokens[0].Value : "";
@@ -270,7 +272,7 @@ internal static class ChaosCommand
             }
 
             r.AddError($"{name}: '{text}' is not a time above zero; write it like 60s, 2m, 500ms or 1h.");
-            return fallback;
+            return null;
         },
     };
 

@@ -232,6 +232,18 @@ public sealed class ChaosTests
         Assert.Contains("mode 0700", await stderr, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("postgres", "Host=127.0.0.1;Frobnicate=1;Password=sekrit-7")]
+    [InlineData("mysql", "Server=127.0.0.1;Port=abc;Password=sekrit-7")]
+    public async Task A_malformed_connection_string_is_a_usage_error_that_keeps_the_password_out(string engine, string connection)
+    {
+        var (code, stdout, stderr) = await CliProcess.RunAsync("chaos", "--engine", engine, "--connection", connection);
+        Assert.Equal(64, code);
+        Assert.Equal("", stdout);
+        Assert.StartsWith("testdbkit chaos: --connection is not a", stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("sekrit-7", stderr, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Allowed_chaos_says_when_it_cannot_reach_the_server_without_printing_the_password()
     {
