@@ -161,8 +161,10 @@ internal static class RunLog
                 Replace(path + ".txt", report.ToString());
                 Replace(path + ".html", RunReportHtml.Render(report));
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+            catch (Exception e)
             {
+                // Whatever went wrong, a report must never take down the test process: this runs on a timer
+                // thread or in the exit handler, where an exception would end the process.
                 if (!fromCheckpoint)
                 {
                     Console.Error.WriteLine($"[TestDbKit] could not write the run report to TESTDBKIT_REPORT_DIR='{dir}': {e.Message}");
