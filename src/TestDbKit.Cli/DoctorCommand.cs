@@ -106,7 +106,7 @@ internal static class DoctorCommand
                 }
             }
 
-            return error is not null ? 2 : advice.Any(a => a.Level == AdviceLevel.Problem) ? 1 : 0;
+            return error is not null ? ExitCodes.Unreachable : advice.Any(a => a.Level == AdviceLevel.Problem) ? ExitCodes.Problems : ExitCodes.Ok;
         });
         return command;
     }

@@ -1,6 +1,6 @@
 using System.CommandLine;
-using System.Runtime.InteropServices;
 using System.Text.Json;
+using TestDbKit.Servers;
 
 namespace TestDbKit.Cli;
 
@@ -30,63 +30,98 @@ internal static class ServeCommand
         {
             var dbEngine = result.GetValue(engine) == "mysql" ? DbEngine.MySql : DbEngine.PostgreSql;
             var options = new DbServerOptions { Provider = result.GetValue(provider), Port = result.GetValue(port) };
-            if (!result.GetValue(json))
+            DbServer? server = null;
+            string? error = null;
+            await using (var progress = Progress.Start($"Starting a {dbEngine} server"))
             {
-                await Console.Error.WriteLineAsync($"Starting {dbEngine} ...").ConfigureAwait(false);
+                try
+                {
+                    server = await DbServer.StartAsync(dbEngine, options, ct).ConfigureAwait(false);
+                    progress.Finish($"ready ({server.Provider} provider)");
+                }
+                catch (DbServerException e)
+                {
+                    error = e.Message;
+                }
             }
 
-            DbServer server;
-            try
+            if (server is null)
             {
-                server = await DbServer.StartAsync(dbEngine, options, ct).ConfigureAwait(false);
-            }
-            catch (DbServerException e)
-            {
-                await Console.Error.WriteLineAsync("testdbkit serve: " + e.Message).ConfigureAwait(false);
-                return 2;
+                await Console.Error.WriteLineAsync("testdbkit serve: " + error).ConfigureAwait(false);
+                return ExitCodes.Unreachable;
             }
 
             await using (server.ConfigureAwait(false))
             {
-                if (result.GetValue(json))
-                {
-                    Console.WriteLine(JsonSerializer.Serialize(new
-                    {
-                        engine = dbEngine.ToString(),
-                        provider = server.Provider.ToString(),
-                        connectionString = server.AdminConnectionString,
-                        pid = server.Instance.ProcessId,
-                        folder = server.Instance.Folder,
-                    }));
-                }
-                else
-                {
-                    Console.WriteLine(server.AdminConnectionString);
-                    await Console.Error.WriteLineAsync($"Serving {server}. Stop with Ctrl+C.").ConfigureAwait(false);
-                }
-
-                // SIGTERM (a pipeline's stop) and Ctrl+C end the wait; the server is then stopped and deleted.
-                using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-                void Stop(PosixSignalContext context)
-                {
-                    context.Cancel = true;
-                    stop.Cancel();
-                }
-
-                using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
-                using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+                // Registered so that `testdbkit chaos` knows the server is the kit's and can ask for
+                // server-level faults, which only this process (the server's owner) can do.
+                var control = await RegisterAsync(server).ConfigureAwait(false);
                 try
                 {
-                    await Task.Delay(Timeout.Infinite, stop.Token).ConfigureAwait(false);
+                    await RunAsync(server, control, result.GetValue(json), ct).ConfigureAwait(false);
                 }
-                catch (OperationCanceledException)
+                finally
                 {
-                    // Stopped: dispose the server below.
+                    if (control is not null)
+                    {
+                        await control.DisposeAsync().ConfigureAwait(false);
+                    }
                 }
             }
 
-            return 0;
+            return ExitCodes.Ok;
         });
         return command;
+    }
+
+    /// <summary>Registers an owned server for chaos; a failure costs only chaos, so serving goes on.</summary>
+    private static async Task<ServerControl?> RegisterAsync(DbServer server)
+    {
+        if (!server.IsOwned)
+        {
+            return null;
+        }
+
+        try
+        {
+            return ServerControl.Register(server);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or System.Net.Sockets.SocketException)
+        {
+            await Console.Error.WriteLineAsync($"testdbkit serve: warning: 'testdbkit chaos' will not be able to break this server: {e.Message}").ConfigureAwait(false);
+            return null;
+        }
+    }
+
+    private static async Task RunAsync(DbServer server, ServerControl? control, bool json, CancellationToken ct)
+    {
+        if (json)
+        {
+            Console.WriteLine(JsonSerializer.Serialize(new
+            {
+                engine = server.Engine.ToString(),
+                provider = server.Provider.ToString(),
+                connectionString = server.AdminConnectionString,
+                pid = server.Instance.ProcessId,
+                folder = server.Instance.Folder,
+                control = control?.Served.Socket,
+            }));
+        }
+        else
+        {
+            Console.WriteLine(server.AdminConnectionString);
+            await Console.Error.WriteLineAsync($"Serving {server}. Stop with Ctrl+C.").ConfigureAwait(false);
+        }
+
+        // SIGTERM (a pipeline's stop) and Ctrl+C end the wait; the server is then stopped and deleted.
+        using var stop = new StopSignals(ct);
+        try
+        {
+            await Task.Delay(Timeout.Infinite, stop.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopped: the caller disposes the server.
+        }
     }
 }

@@ -46,6 +46,11 @@ public sealed class CliTests
     [InlineData("serve", "--engine", "postgres", "--port", "70000")]
     [InlineData("serve")]
     [InlineData("frobnicate")]
+    [InlineData("chaos", "--engine", "postgres")]
+    [InlineData("chaos", "--engine", "postgres", "--connection", "Host=127.0.0.1", "--faults", "kill,meteor")]
+    [InlineData("chaos", "--engine", "postgres", "--connection", "Host=127.0.0.1", "--duration", "soon")]
+    [InlineData("chaos", "--engine", "postgres", "--connection", "Host=127.0.0.1", "--duration", "0s")]
+    [InlineData("chaos", "--engine", "postgres", "--connection", "Host=127.0.0.1", "--seed", "x")]
     public async Task Bad_arguments_get_a_clear_message_and_exit_64(params string[] args)
     {
         var (code, _, stderr) = await RunAsync(args);
@@ -59,8 +64,10 @@ public sealed class CliTests
     {
         var psi = Start("serve", "--engine", "mysql", "--provider", "local", "--json");
         using var process = Process.Start(psi)!;
+        var stderr = process.StandardError.ReadToEndAsync();
         var line = await process.StandardOutput.ReadLineAsync(new CancellationTokenSource(TimeSpan.FromSeconds(60)).Token);
         using var json = JsonDocument.Parse(line!);
+        Assert.True(File.Exists(json.RootElement.GetProperty("control").GetString()), "serve did not open its control socket");
         var folder = json.RootElement.GetProperty("folder").GetString()!;
         await using (var connection = new MySqlConnector.MySqlConnection(json.RootElement.GetProperty("connectionString").GetString()))
         {
@@ -71,29 +78,16 @@ public sealed class CliTests
         await process.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token);
         Assert.Equal(0, process.ExitCode);
         Assert.False(Directory.Exists(folder), "serve left its data directory behind");
+        Assert.Equal("", (await process.StandardOutput.ReadToEndAsync()).Trim()); // stdout holds the JSON line only
+
+        // Progress went to stderr, as plain lines since stderr is not a terminal here.
+        var progress = await stderr;
+        Assert.Contains("Starting a MySql server ...", progress, StringComparison.Ordinal);
+        Assert.Contains("ready (Local provider)", progress, StringComparison.Ordinal);
+        Assert.DoesNotContain('\r', progress);
     }
 
-    private static async Task<(int Code, string Stdout, string Stderr)> RunAsync(params string[] args)
-    {
-        using var process = Process.Start(Start(args))!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(120)).Token);
-        return (process.ExitCode, await stdout, await stderr);
-    }
+    private static Task<(int Code, string Stdout, string Stderr)> RunAsync(params string[] args) => CliProcess.RunAsync(args);
 
-    private static ProcessStartInfo Start(params string[] args)
-    {
-        var baseDir = AppContext.BaseDirectory; // tests/TestDbKit.Cli.Tests/bin/CONFIG/net10.0/
-        var configuration = new DirectoryInfo(Path.TrimEndingDirectorySeparator(baseDir)).Parent!.Name;
-        var cli = Path.GetFullPath(Path.Combine(baseDir, "../../../../..", "src/TestDbKit.Cli/bin", configuration, "net10.0/TestDbKit.Cli.dll"));
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
-        psi.ArgumentList.Add(cli);
-        foreach (var arg in args)
-        {
-            psi.ArgumentList.Add(arg);
-        }
-
-        return psi;
-    }
+    private static ProcessStartInfo Start(params string[] args) => CliProcess.Start(args);
 }

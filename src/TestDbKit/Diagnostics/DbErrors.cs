@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using TestDbKit.Diagnostics;
 using TestDbKit.Engines;
 
 namespace TestDbKit;
@@ -35,6 +36,7 @@ public static class DbErrors
     public static bool IsTransient(Exception e)
     {
         var kind = Classify(e);
+        RunLog.ClientError(e);
         return (kind & ErrorKind.Transient) != 0 && (kind & ErrorKind.IntegrityViolation) == 0;
     }
 
@@ -69,7 +71,12 @@ public static class DbErrors
         return kind;
     }
 
-    private static bool Has(Exception e, ErrorKind kind) => (Classify(e) & kind) != 0;
+    private static bool Has(Exception e, ErrorKind kind)
+    {
+        var has = (Classify(e) & kind) != 0;
+        RunLog.ClientError(e); // what clients ask about is what they met: the run report counts it
+        return has;
+    }
 
     /// <summary>Errors of the transport under the driver: the session is gone whatever the engine.</summary>
     private static ErrorKind Generic(Exception e) => e switch

@@ -53,7 +53,9 @@ public static class Resilience
         }
 
         var elapsed = Stopwatch.GetElapsedTime(recorder.Started);
-        if (failure is null && elapsed <= within)
+        var recovered = failure is null && elapsed <= within;
+        recorder.Report(recovered);
+        if (recovered)
         {
             return;
         }
@@ -92,6 +94,34 @@ public static class Resilience
                     _errors.Add((Stopwatch.GetTimestamp(), error));
                 }
             }
+
+            RunLog.ClientError(error);
+        }
+
+        /// <summary>Tells the run report how long recovery took: from the first error, or the first fault
+        /// injected during the operation, to its end. An operation that met neither had nothing to recover from.</summary>
+        public void Report(bool recovered)
+        {
+            var now = Stopwatch.GetTimestamp();
+            long? firstError;
+            lock (_errors)
+            {
+                firstError = _errors.Count > 0 ? _errors[0].At : null;
+            }
+
+            var firstFault = FaultLog.Between(Started, now).Select(f => (long?)f.Timestamp).FirstOrDefault();
+            if ((firstError, firstFault) is (null, null) && recovered)
+            {
+                return;
+            }
+
+            var from = Math.Min(firstError ?? long.MaxValue, firstFault ?? long.MaxValue);
+            if (from == long.MaxValue)
+            {
+                from = Started;
+            }
+
+            RunLog.Recovery(Stopwatch.GetElapsedTime(from, now), recovered, "Resilience.AssertRecoversAsync");
         }
 
         public string Describe(TimeSpan within, TimeSpan elapsed, Exception? failure)

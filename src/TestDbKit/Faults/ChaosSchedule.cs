@@ -117,6 +117,7 @@ public sealed class ChaosSchedule : IAsyncDisposable
                 ? fromEnv
                 : Random.Shared.Next());
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"[TestDbKit] chaos schedule seed {seed} (replay: TESTDBKIT_CHAOS_SEED={seed})"));
+        RunLog.Seed(seed, nameof(ChaosSchedule));
         return new ChaosSchedule(faults, options, seed);
     }
 

@@ -1,0 +1,142 @@
+using System.Data.Common;
+using System.Diagnostics;
+using System.Globalization;
+using TestDbKit.Databases;
+using TestDbKit.Engines;
+
+namespace TestDbKit.Cli;
+
+/// <summary>
+/// Session-level faults for <c>testdbkit chaos</c>, through SQL on the administrator's connection. They touch
+/// only the kit's databases (named <c>tdk_…</c>) and never the kit's control sessions: the dialect's session
+/// list leaves those out, as it does for FaultInjector.
+/// </summary>
+internal sealed class SessionFaults(EngineDialect dialect, string adminConnectionString, bool serverIsOwned)
+{
+    /// <summary>The idle timeout sessions opened during an idle fault get: short enough that a pooled
+    /// connection idle between two tests dies.</summary>
+    public static readonly TimeSpan IdleTimeout = TimeSpan.FromSeconds(1);
+
+    private readonly string _admin = dialect.ForProbe(adminConnectionString, TimeSpan.FromSeconds(5));
+
+    /// <summary>Ends every client session on the kit's databases; returns how many.</summary>
+    public async Task<int> KillSessionsAsync(CancellationToken ct)
+    {
+        await using var admin = await dialect.OpenAsync(_admin, ct).ConfigureAwait(false);
+        var sessions = new List<long>();
+        foreach (var database in await KitDatabasesAsync(admin, ct).ConfigureAwait(false))
+        {
+            sessions.AddRange(await ReadAsync(admin, dialect.SessionsOfDatabaseSql(database), r => Convert.ToInt64(r.GetValue(0), CultureInfo.InvariantCulture), ct).ConfigureAwait(false));
+        }
+
+        var killed = 0;
+        foreach (var session in sessions)
+        {
+            try
+            {
+                await admin.ExecuteAsync(dialect.KillSessionSql(session), ct).ConfigureAwait(false);
+                killed++;
+            }
+            catch (DbException)
+            {
+                // It ended on its own between the list and the kill.
+            }
+        }
+
+        return killed;
+    }
+
+    /// <summary>Whether this server allows the idle fault: per database on PostgreSQL; server-wide on MySQL,
+    /// so only on a server the kit owns.</summary>
+    public string? WhyNoIdleFault() =>
+        dialect.DatabaseTimeoutSql(DatabaseNames.Prefix + "x", TimeoutKind.Idle, IdleTimeout) is null && !serverIsOwned
+            ? $"{dialect.Name}'s idle timeout (wait_timeout) is global to the server: on a server the kit does not own it would touch sessions outside the kit's databases"
+            : null;
+
+    /// <summary>Gives sessions of the kit's databases opened from now on <see cref="IdleTimeout"/> until the
+    /// returned handle is disposed (PostgreSQL per database; MySQL server-wide, on a kit-owned server).</summary>
+    public async Task<IAsyncDisposable> ShortenIdleTimeoutAsync(CancellationToken ct)
+    {
+        var undo = new List<string>();
+        await using (var admin = await dialect.OpenAsync(_admin, ct).ConfigureAwait(false))
+        {
+            if (dialect.DatabaseTimeoutSql(DatabaseNames.Prefix + "x", TimeoutKind.Idle, IdleTimeout) is not null)
+            {
+                foreach (var database in await KitDatabasesAsync(admin, ct).ConfigureAwait(false))
+                {
+                    var (set, reset) = dialect.DatabaseTimeoutSql(database, TimeoutKind.Idle, IdleTimeout)!.Value;
+                    await admin.ExecuteAsync(set, ct).ConfigureAwait(false);
+                    undo.Add(reset);
+                }
+            }
+            else if (WhyNoIdleFault() is { } why)
+            {
+                throw new NotSupportedException(why + ".");
+            }
+            else
+            {
+                var variables = await dialect.GlobalTimeoutAsync(admin, TimeoutKind.Idle, IdleTimeout, ct).ConfigureAwait(false) ?? [];
+                foreach (var (name, _, value) in variables)
+                {
+                    await admin.ExecuteAsync($"SET GLOBAL {name} = {value}", ct).ConfigureAwait(false);
+                }
+
+                undo.AddRange(variables.Select(v => $"SET GLOBAL {v.Name} = {v.Old}"));
+            }
+        }
+
+        return new Undo(async () =>
+        {
+            await using var admin = await dialect.OpenAsync(_admin, CancellationToken.None).ConfigureAwait(false);
+            foreach (var sql in undo)
+            {
+                await admin.ExecuteAsync(sql, CancellationToken.None).ConfigureAwait(false);
+            }
+        });
+    }
+
+    /// <summary>How long until the server answers a new session again, polling every 20 ms for up to a minute.</summary>
+    public async Task<TimeSpan?> TimeUntilAnswersAsync(long since, CancellationToken ct)
+    {
+        var probe = dialect.ForProbe(adminConnectionString, TimeSpan.FromSeconds(2));
+        while (Stopwatch.GetElapsedTime(since) < TimeSpan.FromMinutes(1))
+        {
+            using var attempt = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            attempt.CancelAfter(TimeSpan.FromSeconds(2)); // a frozen server would hold the attempt forever
+            try
+            {
+                await using var connection = await dialect.OpenAsync(probe, attempt.Token).ConfigureAwait(false);
+                await connection.ScalarAsync("SELECT 1", attempt.Token).ConfigureAwait(false);
+                return Stopwatch.GetElapsedTime(since);
+            }
+            catch (Exception e) when (!ct.IsCancellationRequested && (e is DbException or OperationCanceledException or IOException or TimeoutException or System.Net.Sockets.SocketException))
+            {
+                await Task.Delay(20, ct).ConfigureAwait(false);
+            }
+        }
+
+        return null;
+    }
+
+    private async Task<IReadOnlyList<string>> KitDatabasesAsync(DbConnection admin, CancellationToken ct) =>
+        await ReadAsync(admin, dialect.ListDatabasesSql(DatabaseNames.Prefix), r => r.GetString(0), ct).ConfigureAwait(false);
+
+    private static async Task<List<T>> ReadAsync<T>(DbConnection connection, string sql, Func<DbDataReader, T> read, CancellationToken ct)
+    {
+        var rows = new List<T>();
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await reader.ReadAsync(ct).ConfigureAwait(false))
+        {
+            rows.Add(read(reader));
+        }
+
+        return rows;
+    }
+
+    private sealed class Undo(Func<Task> undo) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync() => await undo().ConfigureAwait(false);
+    }
+}

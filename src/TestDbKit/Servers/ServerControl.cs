@@ -1,0 +1,315 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+
+namespace TestDbKit.Servers;
+
+/// <summary>What <c>testdbkit serve</c> registers about its server (never the password).</summary>
+internal sealed record ServedServer(string Engine, string Host, int Port, int Pid, string Provider, string Socket);
+
+/// <summary>
+/// How another process learns that a server belongs to the kit and gets server-level faults done on it.
+/// <c>testdbkit serve</c> writes <c>PID.json</c> into a per-user run folder (mode 0700) and answers on a Unix
+/// socket beside it; only the process that started the server can crash, restart or freeze it, so
+/// <c>testdbkit chaos</c> asks it. A server with no live registration is not the kit's.
+/// </summary>
+internal sealed class ServerControl : IAsyncDisposable
+{
+    private static readonly TimeSpan LongestFreeze = TimeSpan.FromMinutes(1);
+
+    private readonly DbServer _server;
+    private readonly Socket _listener;
+    private readonly string _registration;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly SemaphoreSlim _oneAtATime = new(1, 1);
+    private readonly Task _loop;
+
+    private ServerControl(DbServer server, Socket listener, string registration, ServedServer served)
+    {
+        _server = server;
+        _listener = listener;
+        _registration = registration;
+        Served = served;
+        _loop = Task.Run(() => AcceptAsync(_stop.Token));
+    }
+
+    public ServedServer Served { get; }
+
+    /// <summary>The per-user folder of registrations: <c>TESTDBKIT_RUN_DIR</c>, else
+    /// <c>$XDG_RUNTIME_DIR/testdbkit</c>, else <c>/tmp/testdbkit-run-USER</c>.</summary>
+    public static string RunFolder()
+    {
+        if (Environment.GetEnvironmentVariable("TESTDBKIT_RUN_DIR") is { Length: > 0 } fromEnv)
+        {
+            return fromEnv;
+        }
+
+        return Environment.GetEnvironmentVariable("XDG_RUNTIME_DIR") is { Length: > 0 } runtime && Directory.Exists(runtime)
+            ? Path.Combine(runtime, "testdbkit")
+            : Path.Combine(Path.GetTempPath(), "testdbkit-run-" + (Environment.IsPrivilegedProcess ? "root" : Environment.UserName));
+    }
+
+    /// <summary>Registers <paramref name="server"/> (a server this process started) and answers control requests
+    /// until disposed.</summary>
+    public static ServerControl Register(DbServer server)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            throw new PlatformNotSupportedException("Server control uses Unix sockets and file modes; it runs on Linux and macOS.");
+        }
+
+        if (!server.IsOwned)
+        {
+            throw new InvalidOperationException($"{server} is not a server the kit started; there is nothing to control.");
+        }
+
+        var folder = PrivateFolder();
+        var pid = Environment.ProcessId;
+        var socketPath = Path.Combine(folder, pid.ToString(CultureInfo.InvariantCulture) + ".sock");
+        File.Delete(socketPath); // a dead process's socket with a reused pid
+        var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            listener.Bind(new UnixDomainSocketEndPoint(socketPath));
+            File.SetUnixFileMode(socketPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            listener.Listen(8);
+        }
+        catch
+        {
+            listener.Dispose();
+            throw;
+        }
+
+        var endpoint = server.Dialect.Parse(server.AdminConnectionString);
+        var served = new ServedServer(server.Engine.ToString(), endpoint.Host, endpoint.Port, pid, server.Provider.ToString(), socketPath);
+        var registration = Path.Combine(folder, pid.ToString(CultureInfo.InvariantCulture) + ".json");
+        var temporary = registration + ".tmp";
+        File.WriteAllText(temporary, JsonSerializer.Serialize(served));
+        File.SetUnixFileMode(temporary, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        File.Move(temporary, registration, overwrite: true);
+        return new ServerControl(server, listener, registration, served);
+    }
+
+    /// <summary>The live registration of a kit server listening on <paramref name="host"/>:<paramref name="port"/>,
+    /// confirmed by its owner over the socket; null when no process of the kit owns such a server.</summary>
+    public static async Task<ServedServer?> FindAsync(DbEngine engine, string host, int port, CancellationToken ct)
+    {
+        if (!IsLoopback(host) || !Directory.Exists(RunFolder()))
+        {
+            return null; // the kit's servers listen on loopback only
+        }
+
+        foreach (var file in Directory.EnumerateFiles(RunFolder(), "*.json"))
+        {
+            ServedServer? served;
+            try
+            {
+                served = JsonSerializer.Deserialize<ServedServer>(await File.ReadAllTextAsync(file, ct).ConfigureAwait(false));
+            }
+            catch (Exception e) when (e is IOException or JsonException or UnauthorizedAccessException)
+            {
+                continue;
+            }
+
+            if (served is null)
+            {
+                continue;
+            }
+
+            if (!Native.IsAlive(served.Pid))
+            {
+                TryDelete(file); // its owner died without cleaning up
+                TryDelete(served.Socket);
+                continue;
+            }
+
+            if (served.Port != port || served.Engine != engine.ToString())
+            {
+                continue;
+            }
+
+            try
+            {
+                using var reply = await AskAsync(served, "hello", TimeSpan.FromSeconds(5), ct).ConfigureAwait(false);
+                if (reply.RootElement.GetProperty("port").GetInt32() == port)
+                {
+                    return served;
+                }
+            }
+            catch (Exception e) when (e is SocketException or IOException or JsonException or KeyNotFoundException or InvalidOperationException or TimeoutException)
+            {
+                // Not answering: not a server we can control.
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Asks the owner of <paramref name="served"/> to crash, restart or freeze its server (for
+    /// <paramref name="hold"/>); returns when the server is back (crash, restart) or thawed (freeze).</summary>
+    public static async Task RequestAsync(ServedServer served, string fault, TimeSpan hold, CancellationToken ct)
+    {
+        var request = fault == "freeze" ? string.Create(CultureInfo.InvariantCulture, $"freeze {(long)hold.TotalMilliseconds}") : fault;
+        using var reply = await AskAsync(served, request, LongestFreeze + TimeSpan.FromMinutes(1), ct).ConfigureAwait(false);
+        if (!reply.RootElement.GetProperty("ok").GetBoolean())
+        {
+            throw new InvalidOperationException(reply.RootElement.GetProperty("error").GetString());
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        TryDelete(_registration);
+        await _stop.CancelAsync().ConfigureAwait(false);
+        _listener.Dispose();
+        try
+        {
+            await _loop.ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
+        {
+            // Stopped.
+        }
+
+        await _oneAtATime.WaitAsync().ConfigureAwait(false); // a freeze in progress thaws before the server stops
+        TryDelete(Served.Socket);
+        _stop.Dispose();
+    }
+
+    internal static bool IsLoopback(string host) =>
+        host.Equals("localhost", StringComparison.OrdinalIgnoreCase) || (IPAddress.TryParse(host.Trim('[', ']'), out var ip) && IPAddress.IsLoopback(ip));
+
+    private static async Task<JsonDocument> AskAsync(ServedServer served, string request, TimeSpan timeout, CancellationToken ct)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        deadline.CancelAfter(timeout);
+        using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            await socket.ConnectAsync(new UnixDomainSocketEndPoint(served.Socket), deadline.Token).ConfigureAwait(false);
+            await using var stream = new NetworkStream(socket, ownsSocket: false);
+            await stream.WriteAsync(Encoding.UTF8.GetBytes(request + "\n"), deadline.Token).ConfigureAwait(false);
+            using var reader = new StreamReader(stream, Encoding.UTF8);
+            var line = await reader.ReadLineAsync(deadline.Token).ConfigureAwait(false)
+                ?? throw new IOException($"testdbkit serve (pid {served.Pid}) closed the control socket without answering '{request}'.");
+            return JsonDocument.Parse(line);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            throw new TimeoutException($"testdbkit serve (pid {served.Pid}) did not answer '{request}' within {timeout.TotalSeconds:0} s.");
+        }
+    }
+
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    private static string PrivateFolder()
+    {
+        var folder = RunFolder();
+        const UnixFileMode owner = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+        Directory.CreateDirectory(folder, owner);
+        var info = new DirectoryInfo(folder);
+        if (info.LinkTarget is not null || (info.UnixFileMode & ~owner) != 0)
+        {
+            // Anyone else who can write here could pose as the kit's server or read its registrations.
+            throw new InvalidOperationException(
+                $"The run folder {folder} must be a directory only its owner can use (mode 0700, not a link). Remove it, or set TESTDBKIT_RUN_DIR to a private folder.");
+        }
+
+        return folder;
+    }
+
+    private static void TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Someone else cleaned it, or will.
+        }
+    }
+
+    private async Task AcceptAsync(CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            var client = await _listener.AcceptAsync(ct).ConfigureAwait(false);
+            _ = Task.Run(() => AnswerAsync(client, ct), ct);
+        }
+    }
+
+    private async Task AnswerAsync(Socket client, CancellationToken ct)
+    {
+        using (client)
+        {
+            await using var stream = new NetworkStream(client, ownsSocket: false);
+            using var reader = new StreamReader(stream, Encoding.UTF8);
+            string reply;
+            try
+            {
+                var request = await reader.ReadLineAsync(ct).ConfigureAwait(false) ?? "";
+                reply = await DoAsync(request.Trim(), ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                reply = JsonSerializer.Serialize(new { ok = false, error = e.Message });
+            }
+
+            try
+            {
+                await stream.WriteAsync(Encoding.UTF8.GetBytes(reply + "\n"), ct).ConfigureAwait(false);
+            }
+            catch (IOException)
+            {
+                // The asker went away.
+            }
+        }
+    }
+
+    private async Task<string> DoAsync(string request, CancellationToken ct)
+    {
+        var parts = request.Split(' ', 2);
+        if (parts[0] == "hello")
+        {
+            return JsonSerializer.Serialize(new { ok = true, engine = Served.Engine, port = Served.Port, provider = Served.Provider });
+        }
+
+        await _oneAtATime.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            switch (parts[0])
+            {
+                case "crash":
+                    await _server.Instance.CrashAsync(ct).ConfigureAwait(false);
+                    break;
+                case "restart":
+                    await _server.Instance.RestartAsync(ct).ConfigureAwait(false);
+                    break;
+                case "freeze" when parts.Length == 2 && long.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var ms):
+                    var hold = TimeSpan.FromMilliseconds(Math.Min(ms, (long)LongestFreeze.TotalMilliseconds));
+                    await _server.Instance.FreezeAsync(ct).ConfigureAwait(false);
+                    try
+                    {
+                        // The owner thaws, not the asker: a frozen server outlives no chaos process that died.
+                        await Task.Delay(hold, ct).ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        await _server.Instance.ThawAsync(CancellationToken.None).ConfigureAwait(false);
+                    }
+
+                    break;
+                default:
+                    return JsonSerializer.Serialize(new { ok = false, error = $"Unknown request '{request}': use hello, crash, restart or freeze MS." });
+            }
+        }
+        finally
+        {
+            _oneAtATime.Release();
+        }
+
+        return JsonSerializer.Serialize(new { ok = true });
+    }
+}
