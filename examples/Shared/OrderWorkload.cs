@@ -107,7 +107,13 @@ public sealed class OrderWorkload
         try
         {
             await WhenWrittenAsync(before, writer);
-            await fault();
+            // From the fault to the application's first acknowledged write after it: timed, and failed with a
+            // timeline of faults and errors when it takes too long (the run report lists these recoveries).
+            await Resilience.AssertRecoversAsync(async _ =>
+            {
+                await fault();
+                await WhenWrittenAsync(Acknowledged.Count + 1, writer);
+            }, Patience);
             await WhenWrittenAsync(Acknowledged.Count + after, writer);
         }
         finally
@@ -129,8 +135,11 @@ public sealed class OrderWorkload
     {
         await WriteAsync(writes);
         var before = await PooledSessionAsync();
-        await fault();
-        await WriteAsync(writes);
+        await Resilience.AssertRecoversAsync(async _ =>
+        {
+            await fault();
+            await WriteAsync(writes);
+        }, Patience);
         return await PooledSessionAsync() != before;
     }
 

@@ -20,7 +20,7 @@ public sealed class ReportTests
         var name = typeof(ReportWorkload).Assembly.GetName().Name;
         var text = await File.ReadAllTextAsync(Path.Combine(dir, name + ".txt"));
         Assert.Contains($"TestDbKit run report: {name}", text, StringComparison.Ordinal);
-        Assert.Contains("Tests: 2 ", text, StringComparison.Ordinal);
+        Assert.Contains("Tests (base classes): 2 ", text, StringComparison.Ordinal);
         Assert.Matches(@"Faults injected: \d+ \(.*kill all sessions [3-9]\d*", text);
         Assert.Matches(@"kill session 1\b", text);
         Assert.Contains($"Chaos seeds: {ReportWorkload.Seed} (ChaosSchedule)", text, StringComparison.Ordinal);

@@ -123,7 +123,7 @@ public sealed class RunReport
         var inv = CultureInfo.InvariantCulture;
         var text = new StringBuilder();
         text.AppendLine(inv, $"TestDbKit run report: {Name} (started {Started:yyyy-MM-dd HH:mm:ss}Z, {Elapsed.TotalSeconds:0.0} s)");
-        text.AppendLine(inv, $"Tests: {Tests} (connections discarded: {DiscardedConnections}, leaked: {LeakedConnections})");
+        text.AppendLine(inv, $"Tests (base classes): {Tests} (connections discarded: {DiscardedConnections}, leaked: {LeakedConnections})");
         text.AppendLine(inv, $"Faults injected: {FaultsByKind.Values.Sum()}{Counts(FaultsByKind)}");
         text.Append(inv, $"Recoveries: {RecoveryTimes.Count}");
         if (MedianRecoveryTime is { } p50 && MaxRecoveryTime is { } max)

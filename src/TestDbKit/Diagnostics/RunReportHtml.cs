@@ -72,7 +72,7 @@ internal static class RunReportHtml
         RecoveryTable(html, report);
         html.Append("<h2>Events</h2>\n");
         EventTable(html, report);
-        html.Append(inv, $"<p class=\"sub\" style=\"margin-top:16px\">Tests: {report.Tests}; connections discarded: {report.DiscardedConnections}; leaked: {report.LeakedConnections}. Written by TestDbKit.</p>\n");
+        html.Append(inv, $"<p class=\"sub\" style=\"margin-top:16px\">Tests (base classes): {report.Tests}; connections discarded: {report.DiscardedConnections}; leaked: {report.LeakedConnections}. Written by TestDbKit.</p>\n");
         html.Append("</body></html>\n");
         return html.ToString();
     }
