@@ -437,7 +437,7 @@ public sealed class DatabasePool : IAsyncDisposable
     /// <summary>What tests connect with.</summary>
     internal string TestConnectionString(string name)
     {
-        var cs = Dialect.WithApplicationName(_server.ConnectionStringFor(name), "testdbkit-test");
+        var cs = Dialect.WithApplicationName(_server.TestConnectionStringFor(name), "testdbkit-test");
         return _options.Isolation == IsolationMode.Transaction ? Dialect.ForAmbientTransaction(cs) : cs;
     }
 
