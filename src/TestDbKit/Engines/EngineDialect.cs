@@ -115,6 +115,10 @@ internal abstract class EngineDialect
     /// <summary>Cancels the statement the session is running; the session lives on.</summary>
     public abstract string CancelQuerySql(long sessionId);
 
+    /// <summary>How stale the server's list of open transactions may be (MySQL refreshes INNODB_TRX at most
+    /// every 0.1 s): wait this long before reading it to see every transaction begun before the wait.</summary>
+    public virtual TimeSpan TransactionListStaleness => TimeSpan.Zero;
+
     /// <summary>Ids of the client sessions on <paramref name="database"/> that <paramref name="filter"/> picks,
     /// except the kit's control sessions and the session asking.</summary>
     public abstract string SessionsOfDatabaseSql(string database, SessionFilter filter = SessionFilter.All);

@@ -413,6 +413,13 @@ public sealed class FaultInjector
     {
         CheckExternal(fault);
         FaultLog.Record(fault, _database.Name);
+        if (filter != SessionFilter.All && Dialect.TransactionListStaleness > TimeSpan.Zero)
+        {
+            // Telling idle from busy reads the server's list of transactions; wait until it shows those
+            // begun before this call.
+            await Task.Delay(Dialect.TransactionListStaleness, ct).ConfigureAwait(false);
+        }
+
         await using var admin = await _database.Server.OpenAdminConnectionAsync(ct).ConfigureAwait(false);
         var ids = new List<long>();
         await using (var command = admin.CreateCommand())
