@@ -226,7 +226,7 @@ public sealed class FaultMatrixTests(MatrixServers servers) : IClassFixture<Matr
             async (x, c) =>
             {
                 var running = c.ScalarAsync(x.SleepSql(10));
-                await VictimTests.WaitUntilRunningAsync(x.Db.Server, x.Engine, x.Db.Server.Dialect.SessionIdOf(c));
+                await SessionProbes.WaitUntilRunningAsync(x.Db.Server, x.Engine, x.Db.Server.Dialect.SessionIdOf(c));
                 await x.Faults.CancelQueryAsync(c);
                 await running;
             },
@@ -471,19 +471,7 @@ public sealed class FaultMatrixTests(MatrixServers servers) : IClassFixture<Matr
             await using var b = await OpenAsync();
         }
 
-        public async Task WaitUntilGoneAsync(long session)
-        {
-            await using var admin = await Db.Server.OpenAdminConnectionAsync();
-            var sql = Engine == DbEngine.PostgreSql
-                ? $"SELECT COUNT(*) FROM pg_stat_activity WHERE pid = {session}"
-                : $"SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = {session} AND COMMAND <> 'Killed'";
-            var clock = Stopwatch.StartNew();
-            while (Convert.ToInt64(await admin.ScalarAsync(sql)) > 0)
-            {
-                Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"session {session} outlived its timeout");
-                await Task.Delay(50);
-            }
-        }
+        public Task WaitUntilGoneAsync(long session) => SessionProbes.WaitUntilGoneAsync(Db.Server, Engine, session);
 
         /// <summary>
         /// The resilient client: Polly retrying on DbErrors.IsTransient, each attempt on a pooled connection.

@@ -1,5 +1,4 @@
 using System.Data.Common;
-using System.Diagnostics;
 using MySqlConnector;
 using TestDbKit.Tests.Databases;
 
@@ -36,7 +35,7 @@ public sealed class VictimTests
         var statement = RunAsync(running, engine == DbEngine.PostgreSql ? "SELECT pg_sleep(20)" : "SELECT SLEEP(20)", stop.Token);
         try
         {
-            await WaitUntilRunningAsync(db.Server, engine, runningId);
+            await SessionProbes.WaitUntilRunningAsync(db.Server, engine, runningId);
             await KillIdleThenBusyAsync(db, engine, pooled, runningId, statement, inTransaction, transaction);
         }
         finally
@@ -52,7 +51,7 @@ public sealed class VictimTests
     {
         Assert.Equal(2, await db.Faults.KillIdleSessionsAsync());
 
-        var alive = await SessionsAsync(db.Server, engine, db.Name);
+        var alive = await SessionProbes.OfDatabaseAsync(db.Server, engine, db.Name);
         Assert.Empty(pooled.Intersect(alive));
         Assert.Contains(runningId, alive);
         Assert.False(statement.IsCompleted);
@@ -113,36 +112,5 @@ public sealed class VictimTests
         await using var command = connection.CreateCommand();
         command.CommandText = sql;
         await command.ExecuteNonQueryAsync(ct);
-    }
-
-    internal static async Task WaitUntilRunningAsync(DbServer server, DbEngine engine, long id)
-    {
-        await using var admin = await server.OpenAdminConnectionAsync();
-        var sql = engine == DbEngine.PostgreSql
-            ? $"SELECT COUNT(*) FROM pg_stat_activity WHERE pid = {id} AND state = 'active'"
-            : $"SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = {id} AND COMMAND = 'Query'";
-        var clock = Stopwatch.StartNew();
-        while (Convert.ToInt64(await admin.ScalarAsync(sql)) == 0)
-        {
-            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), "the statement never started");
-            await Task.Delay(20);
-        }
-    }
-
-    private static async Task<List<long>> SessionsAsync(DbServer server, DbEngine engine, string database)
-    {
-        await using var admin = await server.OpenAdminConnectionAsync();
-        await using var command = admin.CreateCommand();
-        command.CommandText = engine == DbEngine.PostgreSql
-            ? $"SELECT pid FROM pg_stat_activity WHERE datname = '{database}'"
-            : $"SELECT ID FROM information_schema.PROCESSLIST WHERE DB = '{database}' AND COMMAND <> 'Killed'";
-        await using var reader = await command.ExecuteReaderAsync();
-        var ids = new List<long>();
-        while (await reader.ReadAsync())
-        {
-            ids.Add(Convert.ToInt64(reader.GetValue(0)));
-        }
-
-        return ids;
     }
 }
