@@ -192,8 +192,11 @@ public sealed class FaultMatrixTests(MatrixServers servers) : IClassFixture<Matr
         ["kill idle pooled sessions"] = new(Both,
             async (x, c) =>
             {
+                var session = x.Db.Server.Dialect.SessionIdOf(c);
                 await c.CloseAsync();
+                await SessionProbes.WaitUntilIdleAsync(x.Db.Server, x.Engine, session);
                 Assert.True(await x.Faults.KillIdleSessionsAsync() >= 1);
+                Assert.DoesNotContain(session, await SessionProbes.OfDatabaseAsync(x.Db.Server, x.Engine, x.Db.Name));
                 await c.OpenAsync();
                 await Ctx.InsertAsync(c);
             },

@@ -12,6 +12,14 @@ internal static class SessionProbes
             : $"SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = {session} AND COMMAND = 'Query'",
             until: 1, TimeSpan.FromSeconds(10), $"session {session} never started its statement");
 
+    /// <summary>Waits until the session is idle: no statement, no transaction (fails after 10 s). A driver may
+    /// still be talking to the server for a moment after a connection went back to its pool.</summary>
+    public static Task WaitUntilIdleAsync(DbServer server, DbEngine engine, long session) =>
+        PollAsync(server, engine == DbEngine.PostgreSql
+            ? $"SELECT COUNT(*) FROM pg_stat_activity WHERE pid = {session} AND state = 'idle'"
+            : $"SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = {session} AND COMMAND = 'Sleep'",
+            until: 1, TimeSpan.FromSeconds(10), $"session {session} never went idle");
+
     /// <summary>Waits until the server has ended the session (fails after 20 s).</summary>
     public static Task WaitUntilGoneAsync(DbServer server, DbEngine engine, long session) =>
         PollAsync(server, engine == DbEngine.PostgreSql
