@@ -38,7 +38,8 @@ public static class ServerFaults
         Check(lost is not null && DbErrors.IsConnectionLost(lost) && DbErrors.IsTransient(lost),
             $"the connection should be lost (transient), saw {lost?.GetType().Name}: {lost?.Message}");
         await using var fresh = await database.OpenConnectionAsync();
-        Check(Convert.ToInt64(await fresh.ScalarAsync("SELECT COUNT(*) FROM items")) == 1, "the committed row did not survive");
+        var rows = Convert.ToInt64(await fresh.ScalarAsync("SELECT COUNT(*) FROM items"));
+        Check(rows == 1, $"expected the committed row after the {(restart ? "restart" : "crash")} of {database.Server}, found {rows} rows");
         Check(await neighbour.SessionIdAsync(engine) == neighbourId, "the session on the shared server changed");
     }
 

@@ -157,6 +157,7 @@ public sealed class FaultInjector
     /// <param name="timeout">How long a session may stay idle.</param>
     /// <param name="ct">Cancels the change.</param>
     /// <exception cref="NotSupportedException">MySQL's wait_timeout is global to the server: it needs a server of the test's own.</exception>
+    /// <exception cref="InvalidOperationException">An External server without <c>TESTDBKIT_ALLOW_CHAOS=1</c>, or MySQL's global setting on one.</exception>
     public Task<IAsyncDisposable> SetIdleTimeoutAsync(TimeSpan timeout, CancellationToken ct = default) =>
         SetTimeoutAsync(TimeoutKind.Idle, timeout, ct);
 
@@ -173,6 +174,7 @@ public sealed class FaultInjector
     /// <param name="timeout">How long a statement may run.</param>
     /// <param name="ct">Cancels the change.</param>
     /// <exception cref="NotSupportedException">MySQL's statement timeout is global to the server: it needs a server of the test's own.</exception>
+    /// <exception cref="InvalidOperationException">An External server without <c>TESTDBKIT_ALLOW_CHAOS=1</c>, or MySQL's global setting on one.</exception>
     public Task<IAsyncDisposable> SetStatementTimeoutAsync(TimeSpan timeout, CancellationToken ct = default) =>
         SetTimeoutAsync(TimeoutKind.Statement, timeout, ct);
 
@@ -182,6 +184,7 @@ public sealed class FaultInjector
     /// connections lost; committed data survives. Needs a server of the test's own.
     /// </summary>
     /// <param name="ct">Cancels waiting for the restart.</param>
+    /// <exception cref="InvalidOperationException">The shared server (put <see cref="DedicatedServerAttribute"/> on the test class), or an External server.</exception>
     public async Task CrashServerAsync(CancellationToken ct = default)
     {
         var server = ServerWide("crash the server", reachesOtherSessions: true);
@@ -193,6 +196,7 @@ public sealed class FaultInjector
     /// <summary>Shuts the server down cleanly and starts it again on the same port and data. Needs a
     /// server of the test's own.</summary>
     /// <param name="ct">Cancels waiting for the restart.</param>
+    /// <exception cref="InvalidOperationException">The shared server (put <see cref="DedicatedServerAttribute"/> on the test class), or an External server.</exception>
     public async Task RestartServerAsync(CancellationToken ct = default)
     {
         var server = ServerWide("restart the server", reachesOtherSessions: true);
@@ -206,6 +210,7 @@ public sealed class FaultInjector
     /// open but nothing answers, as with a stalled VM or a long GC pause. Needs a server of the test's own.
     /// </summary>
     /// <param name="ct">Cancels the request.</param>
+    /// <exception cref="InvalidOperationException">The shared server (put <see cref="DedicatedServerAttribute"/> on the test class), or an External server.</exception>
     public async Task<IAsyncDisposable> FreezeServerAsync(CancellationToken ct = default)
     {
         var server = ServerWide("freeze the server", reachesOtherSessions: true);
@@ -223,7 +228,7 @@ public sealed class FaultInjector
     /// Disposing restores it.
     /// </summary>
     /// <param name="ct">Cancels the change.</param>
-    /// <exception cref="InvalidOperationException">MySQL on the shared or an External server.</exception>
+    /// <exception cref="InvalidOperationException">MySQL on the shared or an External server; PostgreSQL on an External server without <c>TESTDBKIT_ALLOW_CHAOS=1</c>.</exception>
     public async Task<IAsyncDisposable> SetReadOnlyAsync(CancellationToken ct = default)
     {
         var (set, undo, serverWide) = Dialect.ReadOnlySql(_database.Name);
@@ -244,6 +249,7 @@ public sealed class FaultInjector
     /// 53300, MySQL 1040) until the returned handle is disposed. Needs a server of the test's own.
     /// </summary>
     /// <param name="ct">Cancels taking them (those taken are released).</param>
+    /// <exception cref="InvalidOperationException">The shared server (put <see cref="DedicatedServerAttribute"/> on the test class), or an External server.</exception>
     public async Task<IAsyncDisposable> ExhaustConnectionsAsync(CancellationToken ct = default)
     {
         var server = ServerWide("exhaust the server's connections", reachesOtherSessions: false);
