@@ -15,12 +15,7 @@ namespace TestDbKit.NUnit.Tests;
 [Parallelizable(ParallelScope.Self)]
 public sealed class DedicatedServerTests(DbEngine engine) : ResilientDbTestBase(engine)
 {
-    protected override async Task CreateSchemaAsync(DbConnection connection)
-    {
-        await using var command = connection.CreateCommand();
-        command.CommandText = Health.ItemsSchema(Engine);
-        await command.ExecuteNonQueryAsync();
-    }
+    protected override Task CreateSchemaAsync(DbConnection connection) => Health.CreateItemsAsync(connection, Engine);
 
     [Test]
     public async Task A_fault_of_the_servers_own_is_survived([Values] bool restart)

@@ -12,12 +12,7 @@ namespace TestDbKit.Xunit.Tests;
 [DedicatedServer]
 public abstract class DedicatedServerTests(DbEngine engine) : ResilientDbTestBase(engine)
 {
-    protected override async Task CreateSchemaAsync(DbConnection connection)
-    {
-        await using var command = connection.CreateCommand();
-        command.CommandText = Health.ItemsSchema(Engine);
-        await command.ExecuteNonQueryAsync();
-    }
+    protected override Task CreateSchemaAsync(DbConnection connection) => Health.CreateItemsAsync(connection, Engine);
 
     [Fact]
     public async Task A_crash_loses_the_connection_keeps_committed_rows_and_spares_the_shared_server()

@@ -93,7 +93,8 @@ public sealed class FaultInjector
     /// is the production "server has gone away" case: the next command on a connection taken from the pool
     /// fails (Npgsql: 57P01; MySqlConnector with <c>ConnectionReset=false</c>: a lost connection; with its
     /// default connection reset on open, the driver notices and opens a new session). A connection the test
-    /// holds open but is not using is idle too. Returns how many it ended.
+    /// holds open but is not using is idle too. On MySQL the call first waits 0.1 s: InnoDB serves its list
+    /// of open transactions from a cache of that age. Returns how many it ended.
     /// </summary>
     /// <param name="ct">Cancels the kill.</param>
     public Task<int> KillIdleSessionsAsync(CancellationToken ct = default) => KillSessionsAsync(SessionFilter.Idle, "kill idle sessions", ct);
