@@ -36,7 +36,9 @@ public abstract class ResilientDbTestBase
     protected TestDatabase Database => Current.Database;
 
     /// <summary>Breaks this test's database on purpose (kills sessions, cancels statements, holds locks,
-    /// shortens timeouts); every fault is undone when the test ends, pass or fail.</summary>
+    /// shortens timeouts); every fault is undone when the test ends, pass or fail. Faults that reach the whole
+    /// server (crash, restart, freeze, connection exhaustion, MySQL's global timeouts and read-only) need
+    /// <see cref="DedicatedServerAttribute"/> on the test class.</summary>
     protected FaultInjector Faults => Database.Faults;
 
     private TestSession Current =>

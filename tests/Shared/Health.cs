@@ -9,6 +9,14 @@ public static class Health
     public static string ItemsSchema(DbEngine engine) =>
         $"CREATE TABLE items (id {(engine == DbEngine.PostgreSql ? "SERIAL" : "INT AUTO_INCREMENT")} PRIMARY KEY, tag VARCHAR(50) NOT NULL UNIQUE)";
 
+    /// <summary>Creates <see cref="ItemsSchema"/>: the body of a test class's CreateSchemaAsync.</summary>
+    public static async Task CreateItemsAsync(DbConnection connection, DbEngine engine)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = ItemsSchema(engine);
+        await command.ExecuteNonQueryAsync();
+    }
+
     public static async Task<object?> ScalarAsync(this DbConnection connection, string sql, DbTransaction? transaction = null)
     {
         await using var command = connection.CreateCommand();

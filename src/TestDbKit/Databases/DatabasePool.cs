@@ -439,7 +439,7 @@ public sealed class DatabasePool : IAsyncDisposable
     /// own and the drivers' metrics tell how many of its connections are out (see <see cref="PoolUsage"/>).</summary>
     internal string TestConnectionString(string name)
     {
-        var cs = Dialect.WithApplicationName(_server.ConnectionStringFor(name), TestApplicationName(name));
+        var cs = Dialect.WithApplicationName(_server.TestConnectionStringFor(name), TestApplicationName(name));
         return _options.Isolation == IsolationMode.Transaction ? Dialect.ForAmbientTransaction(cs) : cs;
     }
 

@@ -96,15 +96,16 @@ public sealed class TestDatabase : IAsyncDisposable
     /// this process, are out of the driver's pool now (in use, or leaked).</summary>
     internal long ConnectionsInUse => PoolUsage.InUse(Engine, ApplicationName);
 
-    /// <summary>Ends every session on this database except the kit's control sessions, and says how many.</summary>
-    internal async Task<int> EndSessionsAsync(CancellationToken ct)
+    /// <summary>Ends the sessions on this database that <paramref name="filter"/> picks, never the kit's control
+    /// sessions, and says how many.</summary>
+    internal async Task<int> EndSessionsAsync(SessionFilter filter, CancellationToken ct)
     {
         var dialect = _pool.Dialect;
         await using var admin = await Server.OpenAdminConnectionAsync(ct).ConfigureAwait(false);
         var ids = new List<long>();
         await using (var command = admin.CreateCommand())
         {
-            command.CommandText = dialect.SessionsOfDatabaseSql(Name);
+            command.CommandText = dialect.SessionsOfDatabaseSql(Name, filter);
             await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
             while (await reader.ReadAsync(ct).ConfigureAwait(false))
             {

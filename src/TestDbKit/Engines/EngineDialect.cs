@@ -60,6 +60,14 @@ internal abstract class EngineDialect
     /// <summary>The same connection string aimed at another host and port (a proxy).</summary>
     public abstract string WithEndpoint(string connectionString, string host, int port);
 
+    /// <summary>The same connection string logging in as another user.</summary>
+    public abstract string WithUser(string connectionString, string user, string password);
+
+    /// <summary>Creates (or updates) a user with every right on the kit's databases (<c>tdk_…</c>) and none
+    /// on the server, for test sessions that server-wide faults such as read-only must bind; null where the
+    /// engine needs none.</summary>
+    public virtual string? CreateTestUserSql(string user, string password) => null;
+
     /// <summary>The same connection string aimed at another database.</summary>
     public abstract string WithDatabase(string connectionString, string? database);
 
@@ -107,9 +115,13 @@ internal abstract class EngineDialect
     /// <summary>Cancels the statement the session is running; the session lives on.</summary>
     public abstract string CancelQuerySql(long sessionId);
 
-    /// <summary>Ids of the client sessions on <paramref name="database"/>, except the kit's control sessions
-    /// and the session asking.</summary>
-    public abstract string SessionsOfDatabaseSql(string database);
+    /// <summary>How stale the server's list of open transactions may be (MySQL refreshes INNODB_TRX at most
+    /// every 0.1 s): wait this long before reading it to see every transaction begun before the wait.</summary>
+    public virtual TimeSpan TransactionListStaleness => TimeSpan.Zero;
+
+    /// <summary>Ids of the client sessions on <paramref name="database"/> that <paramref name="filter"/> picks,
+    /// except the kit's control sessions and the session asking.</summary>
+    public abstract string SessionsOfDatabaseSql(string database, SessionFilter filter = SessionFilter.All);
 
     /// <summary>Statements that make new sessions of <paramref name="database"/> use <paramref name="value"/> for a
     /// timeout setting, and that undo it; null where the engine has no per-database scope for it.</summary>
@@ -123,9 +135,10 @@ internal abstract class EngineDialect
         DbConnection admin, TimeoutKind kind, TimeSpan value, CancellationToken ct) =>
         Task.FromResult<IReadOnlyList<(string Name, string Old, string New)>?>(null);
 
-    /// <summary>Statements that make new sessions of <paramref name="database"/> read-only and undo it; null
-    /// where the engine cannot do it for the kit's (administrator) sessions.</summary>
-    public virtual (string Set, string Undo)? ReadOnlySql(string database) => null;
+    /// <summary>Statements that make sessions of <paramref name="database"/> read-only and undo it, and whether
+    /// they reach the whole server (MySQL's <c>read_only</c>, which binds only users without administrative
+    /// rights) rather than this database's new sessions (PostgreSQL).</summary>
+    public abstract (string Set, string Undo, bool ServerWide) ReadOnlySql(string database);
 
     /// <summary>Whether an error says the server refuses new connections because all are in use.</summary>
     public abstract bool IsTooManyConnections(Exception e);

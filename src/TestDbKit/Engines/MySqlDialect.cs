@@ -59,6 +59,21 @@ internal sealed class MySqlDialect : EngineDialect
         return b.ConnectionString;
     }
 
+    public override string WithUser(string connectionString, string user, string password)
+    {
+        var b = Builder(connectionString);
+        b.UserID = user;
+        b.Password = password;
+        return b.ConnectionString;
+    }
+
+    // '%' host: connections reach a Docker container from its bridge address, not 127.0.0.1. The grant's
+    // database pattern escapes '_' so that it names the kit's prefix only.
+    public override string CreateTestUserSql(string user, string password) =>
+        $"CREATE USER IF NOT EXISTS '{Validated(user)}'@'%' IDENTIFIED BY {Literal(password)}; " +
+        $"ALTER USER '{user}'@'%' IDENTIFIED BY {Literal(password)}; " +
+        $"GRANT ALL PRIVILEGES ON `tdk\\_%`.* TO '{user}'@'%'";
+
     public override string WithDatabase(string connectionString, string? database)
     {
         var b = Builder(connectionString);
@@ -144,8 +159,25 @@ internal sealed class MySqlDialect : EngineDialect
     public override string CancelQuerySql(long sessionId) => $"KILL QUERY {sessionId}";
 
     // The kit's control sessions connect to no database, so a filter on the database leaves them out.
-    public override string SessionsOfDatabaseSql(string database) =>
-        $"SELECT ID FROM information_schema.PROCESSLIST WHERE DB = '{Validated(database)}' AND ID <> CONNECTION_ID() AND COMMAND <> 'Killed'";
+    // Idle: 'Sleep' and no InnoDB transaction. The server shows a session as 'Sleep' a moment after it
+    // answered, so one that answered microseconds ago can still be listed busy.
+    public override string SessionsOfDatabaseSql(string database, SessionFilter filter = SessionFilter.All) =>
+        $"SELECT ID FROM information_schema.PROCESSLIST WHERE DB = '{Validated(database)}' AND ID <> CONNECTION_ID() AND COMMAND <> 'Killed'" + filter switch
+        {
+            SessionFilter.Idle => $" AND COMMAND = 'Sleep' AND ID NOT IN ({InTransactionSql})",
+            SessionFilter.Busy => $" AND (COMMAND <> 'Sleep' OR ID IN ({InTransactionSql}))",
+            _ => "",
+        };
+
+    private const string InTransactionSql = "SELECT trx_mysql_thread_id FROM information_schema.INNODB_TRX";
+
+    // INNODB_TRX is served from a cache that InnoDB refreshes when it is older than 0.1 s.
+    public override TimeSpan TransactionListStaleness => TimeSpan.FromMilliseconds(110);
+
+    // read_only binds every user without SUPER / READ ONLY ADMIN: the kit's test user on a server of the
+    // test's own, never the administrator (so the kit's resets still run).
+    public override (string Set, string Undo, bool ServerWide) ReadOnlySql(string database) =>
+        ("SET GLOBAL read_only = ON", "SET GLOBAL read_only = OFF", true);
 
     public override async Task<IReadOnlyList<(string Name, string Old, string New)>?> GlobalTimeoutAsync(
         DbConnection admin, TimeoutKind kind, TimeSpan value, CancellationToken ct)
@@ -208,13 +240,16 @@ internal sealed class MySqlDialect : EngineDialect
     /// generated password. Works on MariaDB and on MySQL 8.</summary>
     public static string AdminBootstrapSql(string password)
     {
-        var literal = "'" + password.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("'", "''", StringComparison.Ordinal) + "'";
+        var literal = Literal(password);
         return $"""
             CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY {literal};
             ALTER USER 'root'@'127.0.0.1' IDENTIFIED BY {literal};
             GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;
             """;
     }
+
+    private static string Literal(string text) =>
+        "'" + text.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("'", "''", StringComparison.Ordinal) + "'";
 
     private MySqlConnectionStringBuilder Builder(string connectionString)
     {

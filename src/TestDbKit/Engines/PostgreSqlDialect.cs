@@ -60,6 +60,14 @@ internal sealed class PostgreSqlDialect : EngineDialect
         return b.ConnectionString;
     }
 
+    public override string WithUser(string connectionString, string user, string password)
+    {
+        var b = Builder(connectionString);
+        b.Username = user;
+        b.Password = password;
+        return b.ConnectionString;
+    }
+
     public override string WithDatabase(string connectionString, string? database)
     {
         var b = Builder(connectionString);
@@ -135,13 +143,22 @@ internal sealed class PostgreSqlDialect : EngineDialect
 
     public override long SessionIdOf(DbConnection connection) => ((NpgsqlConnection)connection).ProcessID;
 
-    public override string KillSessionSql(long sessionId) => $"SELECT pg_terminate_backend({sessionId})";
+    // Waits (up to 5 s) until the session is gone, so the client's next command surely meets a dead session
+    // (PostgreSQL 14+).
+    public override string KillSessionSql(long sessionId) => $"SELECT pg_terminate_backend({sessionId}, 5000)";
 
     public override string CancelQuerySql(long sessionId) => $"SELECT pg_cancel_backend({sessionId})";
 
-    public override string SessionsOfDatabaseSql(string database) =>
+    // The server marks a session idle before it tells the client it is ready, so an idle session is never
+    // listed busy for lack of time.
+    public override string SessionsOfDatabaseSql(string database, SessionFilter filter = SessionFilter.All) =>
         $"SELECT pid FROM pg_stat_activity WHERE datname = '{Validated(database)}' AND backend_type = 'client backend' " +
-        $"AND pid <> pg_backend_pid() AND application_name <> '{ControlApplicationName}'";
+        $"AND pid <> pg_backend_pid() AND application_name <> '{ControlApplicationName}'" + filter switch
+        {
+            SessionFilter.Idle => " AND state = 'idle'",
+            SessionFilter.Busy => " AND state IS DISTINCT FROM 'idle'",
+            _ => "",
+        };
 
     public override (string Set, string Undo)? DatabaseTimeoutSql(string database, TimeoutKind kind, TimeSpan value)
     {
@@ -156,10 +173,10 @@ internal sealed class PostgreSqlDialect : EngineDialect
         return ($"ALTER DATABASE {db} SET {setting} = {ms}", $"ALTER DATABASE {db} RESET {setting}");
     }
 
-    public override (string Set, string Undo)? ReadOnlySql(string database)
+    public override (string Set, string Undo, bool ServerWide) ReadOnlySql(string database)
     {
         var db = QuoteIdentifier(database);
-        return ($"ALTER DATABASE {db} SET default_transaction_read_only = on", $"ALTER DATABASE {db} RESET default_transaction_read_only");
+        return ($"ALTER DATABASE {db} SET default_transaction_read_only = on", $"ALTER DATABASE {db} RESET default_transaction_read_only", false);
     }
 
     public override bool IsTooManyConnections(Exception e) => e is PostgresException { SqlState: "53300" };

@@ -12,6 +12,21 @@ namespace TestDbKit;
 /// control sessions. Every fault that lasts is undone by disposing what it returns, and in any case when
 /// the database goes back to the pool.
 /// </summary>
+/// <remarks>
+/// What each fault needs:
+/// <list type="bullet">
+/// <item>Any server: kill and cancel sessions, hold a lock, network faults; on PostgreSQL also the idle,
+/// idle-in-transaction and statement timeouts and read-only, which it sets per database.</item>
+/// <item>A server of the test's own (<see cref="DedicatedServerAttribute"/> on the test class, or
+/// <see cref="DbServer.StartAsync"/> and a <see cref="DatabasePool"/> on it): crash, restart, freeze and
+/// connection exhaustion on both engines; on MySQL the idle and statement timeouts (<c>wait_timeout</c> and
+/// <c>max_statement_time</c> are global) and read-only (<c>read_only</c> is global, and binds the kit's test
+/// sessions only because on such a server they log in as a user without administrative rights).</item>
+/// <item>An External server: nothing that makes the server end sessions or change settings unless
+/// <c>TESTDBKIT_ALLOW_CHAOS=1</c> is set; even then only sessions of the kit's own databases are touched,
+/// so crash, restart, freeze and the MySQL global settings stay refused there.</item>
+/// </list>
+/// </remarks>
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "The proxy is disposed with the lease: TestDatabase.DisposeAsync undoes every fault.")]
 public sealed class FaultInjector
 {
@@ -50,7 +65,11 @@ public sealed class FaultInjector
         }
     }
 
+    private const string ChaosVariable = "TESTDBKIT_ALLOW_CHAOS";
+
     private EngineDialect Dialect => _database.Server.Dialect;
+
+    private static bool ChaosAllowed => Environment.GetEnvironmentVariable(ChaosVariable) == "1";
 
     /// <summary>Ends the server session behind <paramref name="connection"/>, as an operator's kill or a
     /// failover would. The connection's next command fails with a lost connection.</summary>
@@ -58,6 +77,7 @@ public sealed class FaultInjector
     /// <param name="ct">Cancels the kill.</param>
     public async Task KillSessionAsync(DbConnection connection, CancellationToken ct = default)
     {
+        CheckExternal("kill a session");
         FaultLog.Record("kill session", _database.Name);
         await ExecuteAsAdminAsync(Dialect.KillSessionSql(SessionOf(connection)), ct).ConfigureAwait(false);
     }
@@ -65,43 +85,31 @@ public sealed class FaultInjector
     /// <summary>Ends every session on this test's database, idle pooled ones included (the production
     /// "server has gone away" case), except the kit's own. Returns how many it ended.</summary>
     /// <param name="ct">Cancels the kill.</param>
-    public async Task<int> KillAllSessionsAsync(CancellationToken ct = default)
-    {
-        FaultLog.Record("kill all sessions", _database.Name);
-        await using var admin = await _database.Server.OpenAdminConnectionAsync(ct).ConfigureAwait(false);
-        var ids = new List<long>();
-        await using (var command = admin.CreateCommand())
-        {
-            command.CommandText = Dialect.SessionsOfDatabaseSql(_database.Name);
-            await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
-            while (await reader.ReadAsync(ct).ConfigureAwait(false))
-            {
-                ids.Add(Convert.ToInt64(reader.GetValue(0), System.Globalization.CultureInfo.InvariantCulture));
-            }
-        }
+    public Task<int> KillAllSessionsAsync(CancellationToken ct = default) => KillSessionsAsync(SessionFilter.All, "kill all sessions", ct);
 
-        var killed = 0;
-        foreach (var id in ids)
-        {
-            try
-            {
-                await admin.ExecuteAsync(Dialect.KillSessionSql(id), ct).ConfigureAwait(false);
-                killed++;
-            }
-            catch (DbException)
-            {
-                // It ended on its own between the list and the kill.
-            }
-        }
+    /// <summary>
+    /// Ends the idle sessions of this test's database: connected, not running a statement and not inside a
+    /// transaction. In an application these are the sessions resting in the driver's pool, and killing them
+    /// is the production "server has gone away" case: the next command on a connection taken from the pool
+    /// fails (Npgsql: 57P01; MySqlConnector with <c>ConnectionReset=false</c>: a lost connection; with its
+    /// default connection reset on open, the driver notices and opens a new session). A connection the test
+    /// holds open but is not using is idle too. On MySQL the call first waits 0.1 s: InnoDB serves its list
+    /// of open transactions from a cache of that age. Returns how many it ended.
+    /// </summary>
+    /// <param name="ct">Cancels the kill.</param>
+    public Task<int> KillIdleSessionsAsync(CancellationToken ct = default) => KillSessionsAsync(SessionFilter.Idle, "kill idle sessions", ct);
 
-        return killed;
-    }
+    /// <summary>Ends the busy sessions of this test's database: those running a statement or holding a
+    /// transaction open (a failover in the middle of a request). Returns how many it ended.</summary>
+    /// <param name="ct">Cancels the kill.</param>
+    public Task<int> KillBusySessionsAsync(CancellationToken ct = default) => KillSessionsAsync(SessionFilter.Busy, "kill busy sessions", ct);
 
     /// <summary>Cancels the statement <paramref name="connection"/> is running; the session survives.</summary>
     /// <param name="connection">A connection to this test's database, typically busy in another task.</param>
     /// <param name="ct">Cancels the request.</param>
     public async Task CancelQueryAsync(DbConnection connection, CancellationToken ct = default)
     {
+        CheckExternal("cancel a query");
         FaultLog.Record("cancel query", _database.Name);
         await ExecuteAsAdminAsync(Dialect.CancelQuerySql(SessionOf(connection)), ct).ConfigureAwait(false);
     }
@@ -149,7 +157,8 @@ public sealed class FaultInjector
     /// </summary>
     /// <param name="timeout">How long a session may stay idle.</param>
     /// <param name="ct">Cancels the change.</param>
-    /// <exception cref="NotSupportedException">MySQL's wait_timeout is global to the server.</exception>
+    /// <exception cref="NotSupportedException">MySQL's wait_timeout is global to the server: it needs a server of the test's own.</exception>
+    /// <exception cref="InvalidOperationException">An External server without <c>TESTDBKIT_ALLOW_CHAOS=1</c>, or MySQL's global setting on one.</exception>
     public Task<IAsyncDisposable> SetIdleTimeoutAsync(TimeSpan timeout, CancellationToken ct = default) =>
         SetTimeoutAsync(TimeoutKind.Idle, timeout, ct);
 
@@ -165,7 +174,8 @@ public sealed class FaultInjector
     /// <paramref name="timeout"/> (PostgreSQL <c>statement_timeout</c>).</summary>
     /// <param name="timeout">How long a statement may run.</param>
     /// <param name="ct">Cancels the change.</param>
-    /// <exception cref="NotSupportedException">MySQL's statement timeout is global to the server.</exception>
+    /// <exception cref="NotSupportedException">MySQL's statement timeout is global to the server: it needs a server of the test's own.</exception>
+    /// <exception cref="InvalidOperationException">An External server without <c>TESTDBKIT_ALLOW_CHAOS=1</c>, or MySQL's global setting on one.</exception>
     public Task<IAsyncDisposable> SetStatementTimeoutAsync(TimeSpan timeout, CancellationToken ct = default) =>
         SetTimeoutAsync(TimeoutKind.Statement, timeout, ct);
 
@@ -175,20 +185,24 @@ public sealed class FaultInjector
     /// connections lost; committed data survives. Needs a server of the test's own.
     /// </summary>
     /// <param name="ct">Cancels waiting for the restart.</param>
+    /// <exception cref="InvalidOperationException">The shared server (put <see cref="DedicatedServerAttribute"/> on the test class), or an External server.</exception>
     public async Task CrashServerAsync(CancellationToken ct = default)
     {
-        FaultLog.Record("crash server", _database.Server.ToString());
-        await OwnServer("crash").Instance.CrashAsync(ct).ConfigureAwait(false);
+        var server = ServerWide("crash the server", reachesOtherSessions: true);
+        FaultLog.Record("crash server", server.ToString());
+        await server.Instance.CrashAsync(ct).ConfigureAwait(false);
         Dialect.ClearAllPools(); // every pooled session of this server died with it
     }
 
     /// <summary>Shuts the server down cleanly and starts it again on the same port and data. Needs a
     /// server of the test's own.</summary>
     /// <param name="ct">Cancels waiting for the restart.</param>
+    /// <exception cref="InvalidOperationException">The shared server (put <see cref="DedicatedServerAttribute"/> on the test class), or an External server.</exception>
     public async Task RestartServerAsync(CancellationToken ct = default)
     {
-        FaultLog.Record("restart server", _database.Server.ToString());
-        await OwnServer("restart").Instance.RestartAsync(ct).ConfigureAwait(false);
+        var server = ServerWide("restart the server", reachesOtherSessions: true);
+        FaultLog.Record("restart server", server.ToString());
+        await server.Instance.RestartAsync(ct).ConfigureAwait(false);
         Dialect.ClearAllPools();
     }
 
@@ -197,27 +211,37 @@ public sealed class FaultInjector
     /// open but nothing answers, as with a stalled VM or a long GC pause. Needs a server of the test's own.
     /// </summary>
     /// <param name="ct">Cancels the request.</param>
+    /// <exception cref="InvalidOperationException">The shared server (put <see cref="DedicatedServerAttribute"/> on the test class), or an External server.</exception>
     public async Task<IAsyncDisposable> FreezeServerAsync(CancellationToken ct = default)
     {
-        FaultLog.Record("freeze server", _database.Server.ToString());
-        var server = OwnServer("freeze");
+        var server = ServerWide("freeze the server", reachesOtherSessions: true);
+        FaultLog.Record("freeze server", server.ToString());
         await server.Instance.FreezeAsync(ct).ConfigureAwait(false);
         return Track(new Undo(() => server.Instance.ThawAsync(CancellationToken.None)));
     }
 
     /// <summary>
-    /// Makes new sessions of this database read-only, as a failover that left the application on a replica
-    /// would: writes fail with PostgreSQL 25006. Per database, so other tests are not touched. Disposing
-    /// restores it.
+    /// Makes this database read-only, as a failover that left the application on a replica would: writes
+    /// fail with PostgreSQL 25006 or MySQL 1290 (both transient: a new connection may find the new primary).
+    /// PostgreSQL: per database, for sessions opened after the call, so other tests are not touched. MySQL:
+    /// <c>read_only</c> is global and binds only users without administrative rights, so it needs a server of
+    /// the test's own, where the kit's test sessions log in as such a user; it binds open sessions at once.
+    /// Disposing restores it.
     /// </summary>
     /// <param name="ct">Cancels the change.</param>
-    /// <exception cref="NotSupportedException">MySQL's read_only does not bind the administrator the kit's sessions use.</exception>
+    /// <exception cref="InvalidOperationException">MySQL on the shared or an External server; PostgreSQL on an External server without <c>TESTDBKIT_ALLOW_CHAOS=1</c>.</exception>
     public async Task<IAsyncDisposable> SetReadOnlyAsync(CancellationToken ct = default)
     {
+        var (set, undo, serverWide) = Dialect.ReadOnlySql(_database.Name);
+        if (serverWide && !ServerWide("make the server read-only", reachesOtherSessions: true).HasTestUser)
+        {
+            throw new NotSupportedException(
+                $"{Dialect.Name}'s read_only does not bind administrators, and this test's sessions log in as one; a read-only fault " +
+                "needs a server started by DbServer.StartAsync (or [DedicatedServer]), where they log in as the kit's test user.");
+        }
+
+        CheckExternal("make the database read-only");
         FaultLog.Record("read-only", _database.Name);
-        var (set, undo) = Dialect.ReadOnlySql(_database.Name) ?? throw new NotSupportedException(
-            $"{Dialect.Name}'s read_only does not bind users with administrative rights, and the kit's test sessions use the administrator; " +
-            "a read-only fault on MySQL needs per-test users, which the kit does not create yet.");
         return await ChangeSettingAsync(set, undo, ct).ConfigureAwait(false);
     }
 
@@ -226,9 +250,10 @@ public sealed class FaultInjector
     /// 53300, MySQL 1040) until the returned handle is disposed. Needs a server of the test's own.
     /// </summary>
     /// <param name="ct">Cancels taking them (those taken are released).</param>
+    /// <exception cref="InvalidOperationException">The shared server (put <see cref="DedicatedServerAttribute"/> on the test class), or an External server.</exception>
     public async Task<IAsyncDisposable> ExhaustConnectionsAsync(CancellationToken ct = default)
     {
-        var server = OwnServer("connection exhaustion");
+        var server = ServerWide("exhaust the server's connections", reachesOtherSessions: false);
         FaultLog.Record("exhaust connections", server.ToString());
         var holders = new List<DbConnection>();
         var cs = Dialect.ForProbe(Dialect.WithApplicationName(server.AdminConnectionString, "testdbkit-fault"), TimeSpan.FromSeconds(10));
@@ -299,11 +324,13 @@ public sealed class FaultInjector
 
     private async Task<IAsyncDisposable> SetTimeoutAsync(TimeoutKind kind, TimeSpan timeout, CancellationToken ct)
     {
-        FaultLog.Record($"{kind} timeout {timeout.TotalMilliseconds:0} ms", _database.Name);
         if (timeout <= TimeSpan.Zero || timeout > TimeSpan.FromDays(1))
         {
             throw new ArgumentOutOfRangeException(nameof(timeout), timeout, "A timeout fault must be longer than zero and at most a day.");
         }
+
+        CheckExternal($"shorten the {kind} timeout");
+        FaultLog.Record($"{kind} timeout {timeout.TotalMilliseconds:0} ms", _database.Name);
 
         var (set, undo) = Dialect.DatabaseTimeoutSql(_database.Name, kind, timeout) ?? await GlobalTimeoutSqlAsync(kind, timeout, ct).ConfigureAwait(false);
         return await ChangeSettingAsync(set, undo, ct).ConfigureAwait(false);
@@ -332,15 +359,14 @@ public sealed class FaultInjector
     /// server of the test's own, where it cannot hurt other tests.</summary>
     private async Task<(string Set, string Undo)> GlobalTimeoutSqlAsync(TimeoutKind kind, TimeSpan timeout, CancellationToken ct)
     {
-        var server = _database.Server;
-        if (server.IsShared || !server.IsOwned)
+        if (_database.Server.IsShared)
         {
             throw new NotSupportedException(
-                $"{Dialect.Name} has no per-database {kind} timeout: the setting is global to the server, and changing it on " +
-                $"{(server.IsShared ? "the shared server" : "a server the kit does not own")} would hurt other tests. " +
-                "Give this test a server of its own: 'await using var server = await DbServer.StartAsync(engine);' and a DatabasePool on it.");
+                $"{Dialect.Name} has no per-database {kind} timeout: the setting is global to the server, and changing it on the shared " +
+                "server would hurt other tests. " + OwnServerAdvice);
         }
 
+        var server = ServerWide($"change the server's global {kind} timeout", reachesOtherSessions: true);
         await using var admin = await server.OpenAdminConnectionAsync(ct).ConfigureAwait(false);
         var variables = await Dialect.GlobalTimeoutAsync(admin, kind, timeout, ct).ConfigureAwait(false)
             ?? throw new NotSupportedException($"{Dialect.Name} has no {kind} timeout to shorten.");
@@ -349,25 +375,59 @@ public sealed class FaultInjector
         return (set, undo);
     }
 
-    /// <summary>The server, if a fault that reaches all of it may touch it: one the kit owns, and not the
-    /// run-wide shared one, where the fault would hurt every other test.</summary>
-    private DbServer OwnServer(string fault)
+    private const string OwnServerAdvice =
+        "Give the test a server of its own: put [DedicatedServer] on the test class (ResilientDbTestBase), or " +
+        "'await using var server = await DbServer.StartAsync(engine);' and a DatabasePool on it.";
+
+    /// <summary>The server, if a fault that reaches all of it may touch it: not the run-wide shared one, where
+    /// it would hurt every other test; on an External server only with TESTDBKIT_ALLOW_CHAOS=1, and never a
+    /// fault that would reach sessions of databases that are not the kit's.</summary>
+    private DbServer ServerWide(string fault, bool reachesOtherSessions)
     {
         var server = _database.Server;
-        if (!server.IsOwned)
-        {
-            throw new InvalidOperationException(
-                $"Cannot {fault} {server}: the kit does not own it. Server-level faults need a Local or Docker server that the kit started.");
-        }
-
         if (server.IsShared)
         {
             throw new InvalidOperationException(
-                $"A {fault} of the shared {server.Engine} server would hurt every test running on it. Give this test a server of its own: " +
-                "'await using var server = await DbServer.StartAsync(engine);' and a DatabasePool on it.");
+                $"Refused to {fault}: {server} is the run's shared server, and the fault would hurt every test running on it. " + OwnServerAdvice);
+        }
+
+        CheckExternal(fault);
+        if (!server.IsOwned && reachesOtherSessions)
+        {
+            throw new InvalidOperationException(
+                $"Refused to {fault} on {server}: the fault reaches every session of the server, other databases' too, and the kit " +
+                "does not run this External server. Use a Local or Docker server: put [DedicatedServer] on the test class, or " +
+                "'DbServer.StartAsync(engine, new DbServerOptions { Provider = DbServerProvider.Local })'.");
         }
 
         return server;
+    }
+
+    /// <summary>On an External server, faults that end sessions or change settings need the user's consent:
+    /// sessions of other people may live there.</summary>
+    private void CheckExternal(string fault)
+    {
+        var server = _database.Server;
+        if (!server.IsOwned && !ChaosAllowed)
+        {
+            throw new InvalidOperationException(
+                $"Refused to {fault} on {server}: the kit does not run this External server, and other people's sessions may live on it. " +
+                $"Set {ChaosVariable}=1 to allow faults there (they touch only sessions of the kit's own databases), or use a Local or Docker server.");
+        }
+    }
+
+    private async Task<int> KillSessionsAsync(SessionFilter filter, string fault, CancellationToken ct)
+    {
+        CheckExternal(fault);
+        FaultLog.Record(fault, _database.Name);
+        if (filter != SessionFilter.All && Dialect.TransactionListStaleness > TimeSpan.Zero)
+        {
+            // Telling idle from busy reads the server's list of transactions; wait until it shows those
+            // begun before this call.
+            await Task.Delay(Dialect.TransactionListStaleness, ct).ConfigureAwait(false);
+        }
+
+        return await _database.EndSessionsAsync(filter, ct).ConfigureAwait(false);
     }
 
     private long SessionOf(DbConnection connection)

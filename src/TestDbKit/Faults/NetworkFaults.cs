@@ -363,8 +363,14 @@ public sealed class NetworkFaults : IAsyncDisposable
             {
                 try
                 {
-                    side.Client.LingerState = new LingerOption(true, 0); // RST, as a cut connection
-                    side.Client.Close();
+                    // A TcpClient that a pump already disposed has no socket left to cut.
+                    if (side.Client is not { } socket)
+                    {
+                        continue;
+                    }
+
+                    socket.LingerState = new LingerOption(true, 0); // RST, as a cut connection
+                    socket.Close();
                 }
                 catch (Exception e) when (e is SocketException or ObjectDisposedException)
                 {

@@ -21,6 +21,8 @@ public sealed class DbServer : IAsyncDisposable
 {
     private static readonly ConcurrentDictionary<DbEngine, Lazy<Task<DbServer>>> SharedServers = new();
 
+    private (string User, string Password)? _testUser;
+
     private DbServer(DbEngine engine, ServerInstance instance, bool isShared)
     {
         Engine = engine;
@@ -59,7 +61,18 @@ public sealed class DbServer : IAsyncDisposable
     {
         options ??= new DbServerOptions();
         var instance = await ServerFactory.CreateAsync(engine, options, ct).ConfigureAwait(false);
-        return new DbServer(engine, instance, isShared: false);
+        var server = new DbServer(engine, instance, isShared: false);
+        try
+        {
+            await server.CreateTestUserAsync(ct).ConfigureAwait(false);
+        }
+        catch
+        {
+            await instance.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        return server;
     }
 
     /// <summary>
@@ -94,6 +107,18 @@ public sealed class DbServer : IAsyncDisposable
         return Dialect.WithDatabase(AdminConnectionString, database);
     }
 
+    /// <summary>Whether the kit's test sessions log in as a user without administrative rights (MySQL on a
+    /// server of the test's own), so that server-wide <c>read_only</c> binds them.</summary>
+    internal bool HasTestUser => _testUser is not null;
+
+    /// <summary>What the kit's test sessions connect with: the administrator, or on a MySQL server of the
+    /// test's own a user with rights on the kit's databases only.</summary>
+    internal string TestConnectionStringFor(string database)
+    {
+        var cs = ConnectionStringFor(database);
+        return _testUser is { } user ? Dialect.WithUser(cs, user.User, user.Password) : cs;
+    }
+
     /// <summary>A new, unopened connection of this engine's driver (Npgsql or MySqlConnector).</summary>
     /// <param name="connectionString">Defaults to <see cref="AdminConnectionString"/>.</param>
     public DbConnection CreateConnection(string? connectionString = null) => Dialect.CreateConnection(connectionString ?? AdminConnectionString);
@@ -117,6 +142,27 @@ public sealed class DbServer : IAsyncDisposable
 
     /// <summary>Where the server is and which provider runs it; never includes the password.</summary>
     public override string ToString() => Instance.Description;
+
+    /// <summary>On a MySQL server the kit owns and no other test shares, tests log in as a user with rights
+    /// on the kit's databases only: MySQL's <c>read_only</c> does not bind administrators, so a read-only fault
+    /// would not reach sessions of the administrator.</summary>
+    private async Task CreateTestUserAsync(CancellationToken ct)
+    {
+        if (IsShared || !IsOwned)
+        {
+            return;
+        }
+
+        var user = (User: "tdk_app", Password: Diagnostics.Secrets.NewPassword());
+        if (Dialect.CreateTestUserSql(user.User, user.Password) is not { } sql)
+        {
+            return;
+        }
+
+        await using var admin = await OpenAdminConnectionAsync(ct).ConfigureAwait(false);
+        await admin.ExecuteAsync(sql, ct).ConfigureAwait(false);
+        _testUser = user;
+    }
 
     private static async Task<DbServer> StartSharedAsync(DbEngine engine)
     {

@@ -153,7 +153,40 @@ internal sealed class LocalServer : ServerInstance
     public override Task FreezeAsync(CancellationToken ct)
     {
         SignalAll(Native.SIGSTOP);
-        return Task.CompletedTask;
+        return WaitUntilStoppedAsync(ct);
+    }
+
+    /// <summary>kill() returns before the signal is acted on: a thread running on another core may still answer
+    /// a query. Waits until every thread of every process of the server is stopped.</summary>
+    private async Task WaitUntilStoppedAsync(CancellationToken ct)
+    {
+        var members = ProcessTree(_process?.Id ?? throw new InvalidOperationException($"{Description} is not running."));
+        var clock = Stopwatch.StartNew();
+        while (!members.All(AllThreadsStopped))
+        {
+            if (clock.Elapsed > TimeSpan.FromSeconds(10))
+            {
+                throw new InvalidOperationException($"{Description} was not stopped 10 s after SIGSTOP.");
+            }
+
+            await Task.Delay(1, ct).ConfigureAwait(false);
+        }
+
+        static bool AllThreadsStopped(int pid)
+        {
+            try
+            {
+                return Directory.EnumerateDirectories($"/proc/{pid}/task").All(task =>
+                {
+                    var stat = File.ReadAllText(Path.Combine(task, "stat"));
+                    return stat[stat.LastIndexOf(')') + 2] is 'T' or 't' or 'Z' or 'X';
+                });
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                return true; // the process (or the thread) is gone
+            }
+        }
     }
 
     public override Task ThawAsync(CancellationToken ct)

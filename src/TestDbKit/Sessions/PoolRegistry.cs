@@ -3,7 +3,8 @@ using System.Data.Common;
 
 namespace TestDbKit.Sessions;
 
-/// <summary>One <see cref="DatabasePool"/> per engine, schema and isolation mode for the whole test run.</summary>
+/// <summary>One <see cref="DatabasePool"/> per engine, schema and isolation mode for the whole test run, on the
+/// shared server; or per test class too when the class has a server of its own (<see cref="PoolScope"/>).</summary>
 internal static class PoolRegistry
 {
     private static readonly ConcurrentDictionary<(DbEngine, object, IsolationMode), Lazy<Task<DatabasePool>>> Pools = new();
@@ -15,7 +16,9 @@ internal static class PoolRegistry
         {
             var lazy = Pools.GetOrAdd(key, _ => new Lazy<Task<DatabasePool>>(async () =>
             {
-                var server = await DbServer.SharedAsync(engine).ConfigureAwait(false);
+                var server = schemaKey is PoolScope { DedicatedTo: { } testClass }
+                    ? await DedicatedServers.GetAsync(testClass, engine, CancellationToken.None).ConfigureAwait(false)
+                    : await DbServer.SharedAsync(engine).ConfigureAwait(false);
                 return await DatabasePool.CreateAsync(server, new DatabasePoolOptions { CreateSchema = createSchema, Isolation = isolation }).ConfigureAwait(false);
             }));
             try

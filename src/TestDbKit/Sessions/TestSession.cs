@@ -138,7 +138,7 @@ internal sealed class TestSession
                 Database.Server.Dialect.ClearPool(Database.ConnectionString);
                 try
                 {
-                    report.SessionsEnded = await Database.EndSessionsAsync(ct).ConfigureAwait(false);
+                    report.SessionsEnded = await Database.EndSessionsAsync(Engines.SessionFilter.All, ct).ConfigureAwait(false);
                 }
                 catch (Exception e) when (e is DbException or InvalidOperationException or IOException or System.Net.Sockets.SocketException)
                 {

@@ -62,7 +62,7 @@ public sealed class FaultInjectorTests
         var id = await busy.SessionIdAsync(engine);
         var clock = Stopwatch.StartNew();
         var running = busy.ScalarAsync(slow);
-        await WaitUntilRunningAsync(db, engine, id);
+        await SessionProbes.WaitUntilRunningAsync(db.Server, engine, id);
 
         await db.Faults.CancelQueryAsync(busy);
 
@@ -117,7 +117,7 @@ public sealed class FaultInjectorTests
             {
                 await using var idle = await db.OpenConnectionAsync();
                 var id = await idle.SessionIdAsync(DbEngine.PostgreSql);
-                await WaitUntilGoneAsync(db.Server, id);
+                await SessionProbes.WaitUntilGoneAsync(db.Server, DbEngine.PostgreSql, id);
                 var e = await Assert.ThrowsAnyAsync<Exception>(() => idle.ScalarAsync("SELECT 1"));
                 Assert.True(DbErrors.IsConnectionLost(e), $"{e.GetType().Name}: {e.Message}");
 
@@ -203,29 +203,4 @@ public sealed class FaultInjectorTests
 
     private static async Task<DatabasePool> PoolAsync(DbEngine engine, int max) =>
         await DatabasePool.CreateAsync(await DbServer.SharedAsync(engine), new DatabasePoolOptions { CreateSchema = Schemas.Small(engine), MaxDatabases = max });
-
-    private static async Task WaitUntilRunningAsync(TestDatabase db, DbEngine engine, long id)
-    {
-        await using var admin = await db.Server.OpenAdminConnectionAsync();
-        var sql = engine == DbEngine.PostgreSql
-            ? $"SELECT COUNT(*) FROM pg_stat_activity WHERE pid = {id} AND state = 'active'"
-            : $"SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = {id} AND COMMAND = 'Query'";
-        var clock = Stopwatch.StartNew();
-        while (Convert.ToInt64(await admin.ScalarAsync(sql)) == 0)
-        {
-            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), "the statement never started");
-            await Task.Delay(20);
-        }
-    }
-
-    private static async Task WaitUntilGoneAsync(DbServer server, long id)
-    {
-        await using var admin = await server.OpenAdminConnectionAsync();
-        var clock = Stopwatch.StartNew();
-        while (Convert.ToInt64(await admin.ScalarAsync($"SELECT COUNT(*) FROM pg_stat_activity WHERE pid = {id}")) > 0)
-        {
-            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(15), "the server kept the idle session");
-            await Task.Delay(50);
-        }
-    }
 }

@@ -114,6 +114,7 @@ public sealed class ServerFaultTests
         var e = await Assert.ThrowsAsync<InvalidOperationException>(() => db.Faults.CrashServerAsync());
         Assert.Contains("would hurt every test running on it", e.Message, StringComparison.Ordinal);
         Assert.Contains("DbServer.StartAsync", e.Message, StringComparison.Ordinal);
+        Assert.Contains("[DedicatedServer]", e.Message, StringComparison.Ordinal);
     }
 }
 

@@ -1,0 +1,533 @@
+using System.Data;
+using System.Data.Common;
+using System.Diagnostics;
+using System.Globalization;
+using MySqlConnector;
+using Npgsql;
+using Polly;
+using Polly.Retry;
+using TestDbKit.Tests.Databases;
+
+namespace TestDbKit.Tests.Faults;
+
+/// <summary>One dedicated server per engine for the whole matrix: server-wide faults need one, and one start
+/// per engine keeps the matrix fast.</summary>
+public sealed class MatrixServers : IAsyncLifetime
+{
+    private readonly Dictionary<DbEngine, DatabasePool> _pools = [];
+    private readonly List<DbServer> _servers = [];
+
+    public DatabasePool this[DbEngine engine] => _pools[engine];
+
+    public async Task InitializeAsync()
+    {
+        foreach (var engine in new[] { DbEngine.PostgreSql, DbEngine.MySql })
+        {
+            var server = await DbServer.StartAsync(engine, new DbServerOptions { Provider = DbServerProvider.Local });
+            _servers.Add(server);
+            _pools[engine] = await DatabasePool.CreateAsync(server, new DatabasePoolOptions { CreateSchema = Schemas.Small(engine), MaxDatabases = 1 });
+        }
+    }
+
+    public async Task DisposeAsync()
+    {
+        foreach (var pool in _pools.Values)
+        {
+            await pool.DisposeAsync();
+        }
+
+        foreach (var server in _servers)
+        {
+            await server.DisposeAsync();
+        }
+    }
+}
+
+/// <summary>
+/// Every fault on both engines: a naive client (no retry, one connection) fails with the exact error
+/// production shows, its classification and the connection's state; a resilient client (Polly retrying on
+/// DbErrors.IsTransient, a new pooled connection per attempt) recovers; and the next test is healthy.
+/// </summary>
+public sealed class FaultMatrixTests(MatrixServers servers) : IClassFixture<MatrixServers>
+{
+    private static readonly ResiliencePipeline Retry = new ResiliencePipelineBuilder()
+        .AddRetry(new RetryStrategyOptions
+        {
+            ShouldHandle = new PredicateBuilder().Handle<Exception>(DbErrors.IsTransient),
+            MaxRetryAttempts = 12,
+            Delay = TimeSpan.FromMilliseconds(25),
+            BackoffType = DelayBackoffType.Exponential,
+            MaxDelay = TimeSpan.FromMilliseconds(500),
+        })
+        .Build();
+
+    /// <summary>The client-visible outcome: the error (SQLSTATE, MySQL error number, or the exception's
+    /// type), its classification, and the state of the naive client's connection afterwards.</summary>
+    public sealed record Outcome(string Error, bool Transient, bool Lost, ConnectionState State)
+    {
+        public override string ToString() => $"{Error}, {(Transient ? "transient" : "not transient")}, {(Lost ? "lost" : "session kept")}, {State}";
+    }
+
+    // What the drivers show, observed against the real servers. Npgsql reports a server-side termination with
+    // its SQLSTATE and leaves the connection Closed; MySqlConnector marks it Broken. MySqlConnector's default
+    // connection reset on open hides a killed idle pooled session (the driver opens a new one); a cancelled
+    // or timed-out statement is not transient on either engine: nothing should retry it blindly.
+    private static readonly Dictionary<(string Fault, DbEngine Engine), Outcome[]> Expected = new()
+    {
+        [("kill busy sessions", DbEngine.MySql)] = [new("MySqlException/MySqlEndOfStreamException", true, true, ConnectionState.Broken)],
+        [("ambiguous commit", DbEngine.MySql)] = [new("MySqlException/SocketException", true, true, ConnectionState.Broken)],
+        [("ambiguous commit", DbEngine.PostgreSql)] = [new("NpgsqlException/IOException", true, true, ConnectionState.Closed)],
+        [("cancel query", DbEngine.MySql)] = [new("1317", false, false, ConnectionState.Open)],
+        [("cancel query", DbEngine.PostgreSql)] = [new("57014", false, false, ConnectionState.Open)],
+        [("crash", DbEngine.MySql)] = [new("MySqlException/MySqlEndOfStreamException", true, true, ConnectionState.Broken)],
+        // A backend killed at once closes the socket; one that outlives the postmaster for a moment says so (57P01).
+        [("crash", DbEngine.PostgreSql)] = [new("NpgsqlException/EndOfStreamException", true, true, ConnectionState.Closed), new("57P01", true, true, ConnectionState.Closed)],
+        [("exhaust connections", DbEngine.MySql)] = [new("1040", true, false, ConnectionState.Closed)],
+        [("exhaust connections", DbEngine.PostgreSql)] = [new("53300", true, false, ConnectionState.Closed)],
+        [("freeze", DbEngine.MySql)] = [new("MySqlException/SocketException", true, true, ConnectionState.Broken)],
+        [("freeze", DbEngine.PostgreSql)] = [new("NpgsqlException/TimeoutException", true, false, ConnectionState.Closed)],
+        [("hold lock (lock timeout)", DbEngine.MySql)] = [new("1205", true, false, ConnectionState.Open)],
+        [("hold lock (lock timeout)", DbEngine.PostgreSql)] = [new("55P03", true, false, ConnectionState.Open)],
+        [("idle in transaction timeout", DbEngine.PostgreSql)] = [new("25P03", true, true, ConnectionState.Closed)],
+        [("idle timeout", DbEngine.MySql)] = [new("SocketException", true, true, ConnectionState.Broken)],
+        [("idle timeout", DbEngine.PostgreSql)] = [new("57P05", true, true, ConnectionState.Closed)],
+        [("kill busy sessions", DbEngine.PostgreSql)] = [new("57P01", true, true, ConnectionState.Closed)],
+        [("kill idle pooled sessions", DbEngine.MySql)] = [new("none", false, false, ConnectionState.Open)],
+        [("kill idle pooled sessions", DbEngine.PostgreSql)] = [new("57P01", true, true, ConnectionState.Closed)],
+        [("kill session", DbEngine.MySql)] = [new("MySqlException/MySqlEndOfStreamException", true, true, ConnectionState.Broken)],
+        [("kill session", DbEngine.PostgreSql)] = [new("57P01", true, true, ConnectionState.Closed)],
+        [("network cut in a reply", DbEngine.MySql)] = [new("MySqlException/SocketException", true, true, ConnectionState.Broken)],
+        [("network cut in a reply", DbEngine.PostgreSql)] = [new("NpgsqlException/IOException", true, true, ConnectionState.Closed)],
+        // MySqlConnector wraps the reset in 1042, with or without the socket error inside, depending on where the handshake stood.
+        [("network refuses new connections", DbEngine.MySql)] = [new("1042", true, false, ConnectionState.Closed), new("1042", true, true, ConnectionState.Closed)],
+        [("network refuses new connections", DbEngine.PostgreSql)] = [new("NpgsqlException/SocketException", true, true, ConnectionState.Closed)],
+        [("network reset", DbEngine.MySql)] = [new("SocketException", true, true, ConnectionState.Broken)],
+        [("network reset", DbEngine.PostgreSql)] = [new("NpgsqlException/IOException", true, true, ConnectionState.Closed)],
+        [("network stall", DbEngine.MySql)] = [new("MySqlException/SocketException", true, true, ConnectionState.Broken)],
+        [("network stall", DbEngine.PostgreSql)] = [new("NpgsqlException/TimeoutException", true, false, ConnectionState.Closed)],
+        [("read-only (failover to a replica)", DbEngine.MySql)] = [new("1290", true, false, ConnectionState.Open)],
+        [("read-only (failover to a replica)", DbEngine.PostgreSql)] = [new("25006", true, false, ConnectionState.Open)],
+        [("restart", DbEngine.MySql)] = [new("MySqlException/MySqlEndOfStreamException", true, true, ConnectionState.Broken)],
+        [("restart", DbEngine.PostgreSql)] = [new("57P01", true, true, ConnectionState.Closed)],
+        [("statement timeout", DbEngine.MySql)] = [new("1969", false, false, ConnectionState.Open)],
+        [("statement timeout", DbEngine.PostgreSql)] = [new("57014", false, false, ConnectionState.Open)],
+    };
+
+    public static TheoryData<string, DbEngine> Cases()
+    {
+        var data = new TheoryData<string, DbEngine>();
+        foreach (var (name, scenario) in Scenarios)
+        {
+            foreach (var engine in scenario.Engines)
+            {
+                data.Add(name, engine);
+            }
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public async Task A_naive_client_fails_as_in_production_a_resilient_one_recovers_and_the_next_test_is_healthy(string fault, DbEngine engine)
+    {
+        var scenario = Scenarios[fault];
+        var pool = servers[engine];
+
+        Outcome observed;
+        await using (var db = await pool.LeaseAsync())
+        {
+            var x = new Ctx(engine, db);
+            var connection = await x.OpenAsync();
+            Exception? error = null;
+            try
+            {
+                await scenario.Naive(x, connection);
+            }
+            catch (Exception e)
+            {
+                error = e;
+            }
+
+            var state = (x.Victim ?? connection).State;
+            observed = error is null
+                ? new Outcome("none", false, false, state)
+                : new Outcome(ErrorOf(error), DbErrors.IsTransient(error), DbErrors.IsConnectionLost(error), state);
+            await x.DisposeOpenedAsync();
+        } // every fault still active is undone here
+
+        Assert.True(Expected.TryGetValue((fault, engine), out var expected), $"no expectation for {fault} on {engine}; observed: new(\"{observed.Error}\", {observed.Transient.ToString().ToLowerInvariant()}, {observed.Lost.ToString().ToLowerInvariant()}, ConnectionState.{observed.State})");
+        Assert.Contains(observed, expected);
+
+        if (scenario.Resilient is { } resilient)
+        {
+            await using var db = await pool.LeaseAsync();
+            await resilient(new Ctx(engine, db));
+        }
+
+        // The next test: a healthy connection, a clean database, and no fault left behind.
+        await using (var next = await pool.LeaseAsync())
+        {
+            await using var connection = await next.OpenConnectionAsync();
+            Assert.Equal(0, await connection.CountAsync("items"));
+            await connection.ExecuteAsync("INSERT INTO items (tag) VALUES ('healthy')");
+        }
+    }
+
+    private sealed record Scenario(DbEngine[] Engines, Func<Ctx, DbConnection, Task> Naive, Func<Ctx, Task>? Resilient);
+
+    private static readonly DbEngine[] Both = [DbEngine.PostgreSql, DbEngine.MySql];
+
+    private static readonly Dictionary<string, Scenario> Scenarios = new()
+    {
+        ["kill session"] = new(Both,
+            async (x, c) =>
+            {
+                await x.Faults.KillSessionAsync(c);
+                await Ctx.InsertAsync(c);
+            },
+            x => x.RecoversAsync(first => x.Faults.KillSessionAsync(first))),
+
+        // The production "server has gone away": the pooled session died while the application was idle.
+        ["kill idle pooled sessions"] = new(Both,
+            async (x, c) =>
+            {
+                var session = x.Db.Server.Dialect.SessionIdOf(c);
+                await c.CloseAsync();
+                await SessionProbes.WaitUntilIdleAsync(x.Db.Server, x.Engine, session);
+                Assert.True(await x.Faults.KillIdleSessionsAsync() >= 1);
+                Assert.DoesNotContain(session, await SessionProbes.OfDatabaseAsync(x.Db.Server, x.Engine, x.Db.Name));
+                await c.OpenAsync();
+                await Ctx.InsertAsync(c);
+            },
+            async x =>
+            {
+                await x.WarmPoolAsync();
+                await x.Faults.KillIdleSessionsAsync();
+                await x.RecoversAsync();
+            }),
+
+        ["kill busy sessions"] = new(Both,
+            async (x, c) =>
+            {
+                var transaction = await c.BeginTransactionAsync();
+                await c.ExecuteAsync("INSERT INTO items (tag) VALUES ('open')", transaction);
+                var killed = await x.Faults.KillBusySessionsAsync();
+                Assert.True(killed == 1, $"killed {killed} busy sessions, expected the one in a transaction");
+                await c.ExecuteAsync("INSERT INTO items (tag) VALUES ('lost')", transaction);
+            },
+            x => x.RecoversAsync(async first =>
+            {
+                // A transaction the client began outside the driver's API, then lost with its session.
+                await first.ExecuteAsync(x.Engine == DbEngine.PostgreSql ? "BEGIN; INSERT INTO items (tag) VALUES ('open')" : "START TRANSACTION; INSERT INTO items (tag) VALUES ('open')");
+                Assert.Equal(1, await x.Faults.KillBusySessionsAsync());
+            })),
+
+        // A cancelled statement is the statement's verdict, not a transient fault: nothing retries it, and the
+        // session lives on.
+        ["cancel query"] = new(Both,
+            async (x, c) =>
+            {
+                var running = c.ScalarAsync(x.SleepSql(10));
+                await SessionProbes.WaitUntilRunningAsync(x.Db.Server, x.Engine, x.Db.Server.Dialect.SessionIdOf(c));
+                await x.Faults.CancelQueryAsync(c);
+                await running;
+            },
+            null),
+
+        ["hold lock (lock timeout)"] = new(Both,
+            async (x, c) =>
+            {
+                await x.ShortLockTimeoutAsync(c);
+                await using (await x.Faults.HoldLockAsync("items"))
+                {
+                    await Ctx.InsertAsync(c);
+                }
+            },
+            async x =>
+            {
+                var held = await x.Faults.HoldLockAsync("items");
+                await x.RecoversAsync(liftAfter: held, prepare: x.ShortLockTimeoutAsync);
+            }),
+
+        ["idle timeout"] = new(Both,
+            async (x, c) =>
+            {
+                await c.CloseAsync();
+                await x.Faults.SetIdleTimeoutAsync(TimeSpan.FromSeconds(1));
+                await c.OpenAsync();
+                await x.WaitUntilGoneAsync(x.Db.Server.Dialect.SessionIdOf(c));
+                await Ctx.InsertAsync(c);
+            },
+            async x =>
+            {
+                var timeout = await x.Faults.SetIdleTimeoutAsync(TimeSpan.FromSeconds(1));
+                await x.RecoversAsync(first => x.WaitUntilGoneAsync(x.Db.Server.Dialect.SessionIdOf(first)), liftAfter: timeout);
+            }),
+
+        // MySQL has no such timeout (a test of its own proves the clear NotSupportedException).
+        ["idle in transaction timeout"] = new([DbEngine.PostgreSql],
+            async (x, c) =>
+            {
+                await c.CloseAsync();
+                await x.Faults.SetIdleInTransactionTimeoutAsync(TimeSpan.FromMilliseconds(300));
+                await c.OpenAsync();
+                await c.ExecuteAsync("BEGIN");
+                await x.WaitUntilGoneAsync(x.Db.Server.Dialect.SessionIdOf(c));
+                await Ctx.InsertAsync(c);
+            },
+            async x =>
+            {
+                var timeout = await x.Faults.SetIdleInTransactionTimeoutAsync(TimeSpan.FromMilliseconds(300));
+                await x.RecoversAsync(async first =>
+                {
+                    await first.ExecuteAsync("BEGIN");
+                    await x.WaitUntilGoneAsync(x.Db.Server.Dialect.SessionIdOf(first));
+                }, liftAfter: timeout);
+            }),
+
+        // Like a cancel: a statement that overran its time is not retried blindly.
+        ["statement timeout"] = new(Both,
+            async (x, c) =>
+            {
+                await c.CloseAsync();
+                await x.Faults.SetStatementTimeoutAsync(TimeSpan.FromMilliseconds(200));
+                await c.OpenAsync();
+                await c.ScalarAsync(x.SleepSql(5));
+            },
+            null),
+
+        ["read-only (failover to a replica)"] = new(Both,
+            async (x, c) =>
+            {
+                await c.CloseAsync();
+                await x.Faults.SetReadOnlyAsync();
+                await c.OpenAsync();
+                await Ctx.InsertAsync(c);
+            },
+            async x => await x.RecoversAsync(liftAfter: await x.Faults.SetReadOnlyAsync())),
+
+        ["exhaust connections"] = new(Both,
+            async (x, c) =>
+            {
+                await c.CloseAsync();
+                x.Db.Server.Dialect.ClearPool(x.Db.ConnectionString); // the open must reach the server
+                await x.Faults.ExhaustConnectionsAsync();
+                await c.OpenAsync();
+            },
+            async x => await x.RecoversAsync(liftAfter: await x.Faults.ExhaustConnectionsAsync(), firstFromPool: false)),
+
+        ["crash"] = new(Both,
+            async (x, c) =>
+            {
+                await x.Faults.CrashServerAsync();
+                await Ctx.InsertAsync(c);
+            },
+            x => x.RecoversAsync(_ => x.Faults.CrashServerAsync())),
+
+        ["restart"] = new(Both,
+            async (x, c) =>
+            {
+                await x.Faults.RestartServerAsync();
+                await Ctx.InsertAsync(c);
+            },
+            x => x.RecoversAsync(_ => x.Faults.RestartServerAsync())),
+
+        ["freeze"] = new(Both,
+            async (x, c) =>
+            {
+                var timed = await x.OpenAsync(x.WithConnectTimeout(x.Db.ConnectionString));
+                await x.Faults.FreezeServerAsync();
+                await Ctx.InsertAsync(timed, commandTimeout: 1);
+            },
+            async x => await x.RecoversAsync(liftAfter: await x.Faults.FreezeServerAsync(), commandTimeout: 1, firstFromPool: false)),
+
+        ["network reset"] = new(Both,
+            async (x, c) =>
+            {
+                var proxied = await x.OpenAsync(x.Faults.Network.ConnectionString);
+                await x.Faults.Network.ResetConnectionsAsync();
+                await Ctx.InsertAsync(proxied);
+            },
+            x => x.RecoversAsync(_ => x.Faults.Network.ResetConnectionsAsync(), through: x.Faults.Network.ConnectionString)),
+
+        ["network refuses new connections"] = new(Both,
+            async (x, c) =>
+            {
+                await x.Faults.Network.RefuseNewConnectionsAsync();
+                await x.OpenAsync(x.Faults.Network.ConnectionString);
+            },
+            async x => await x.RecoversAsync(liftAfter: await x.Faults.Network.RefuseNewConnectionsAsync(), through: x.Faults.Network.ConnectionString, firstFromPool: false)),
+
+        ["network stall"] = new(Both,
+            async (x, c) =>
+            {
+                var proxied = await x.OpenAsync(x.WithConnectTimeout(x.Faults.Network.ConnectionString));
+                await x.Faults.Network.StallAsync();
+                await Ctx.InsertAsync(proxied, commandTimeout: 1);
+            },
+            async x => await x.RecoversAsync(liftAfter: await x.Faults.Network.StallAsync(), through: x.Faults.Network.ConnectionString, commandTimeout: 1, firstFromPool: false)),
+
+        ["network cut in a reply"] = new(Both,
+            async (x, c) =>
+            {
+                var proxied = await x.OpenAsync(x.Faults.Network.ConnectionString);
+                await x.Faults.Network.CloseAfterBytesAsync(1);
+                await proxied.ScalarAsync("SELECT 1");
+            },
+            async x => await x.RecoversAsync(liftAfter: await x.Faults.Network.CloseAfterBytesAsync(1), through: x.Faults.Network.ConnectionString, firstFromPool: false)),
+
+        // The reply to COMMIT is lost after the server committed: only an idempotent write may be retried.
+        ["ambiguous commit"] = new(Both,
+            async (x, c) =>
+            {
+                var proxied = await x.OpenAsync(x.Faults.Network.ConnectionString);
+                await x.Faults.Network.AmbiguousCommitAsync();
+                var transaction = await proxied.BeginTransactionAsync();
+                await proxied.ExecuteAsync("INSERT INTO notes (tag) VALUES ('paid')", transaction);
+                await transaction.CommitAsync();
+            },
+            async x =>
+            {
+                await using (await x.Faults.Network.AmbiguousCommitAsync())
+                {
+                    await Resilience.AssertRecoversAsync(ct => Retry.ExecuteAsync(async t =>
+                    {
+                        await using var connection = await x.OpenAsync(x.Faults.Network.ConnectionString, t);
+                        await using var transaction = await connection.BeginTransactionAsync(t);
+                        await connection.ExecuteAsync(x.Engine == DbEngine.PostgreSql
+                            ? "INSERT INTO notes (tag) VALUES ('paid') ON CONFLICT DO NOTHING"
+                            : "INSERT IGNORE INTO notes (tag) VALUES ('paid')", transaction);
+                        await transaction.CommitAsync(t);
+                    }, ct).AsTask(), TimeSpan.FromSeconds(15));
+                }
+
+                await using var direct = await x.OpenAsync();
+                Assert.Equal(1, await direct.CountAsync("notes WHERE tag = 'paid'"));
+            }),
+    };
+
+    private static string ErrorOf(Exception e) => e switch
+    {
+        PostgresException pg => pg.SqlState,
+        MySqlException { Number: > 0 } my => my.Number.ToString(CultureInfo.InvariantCulture),
+        Xunit.Sdk.XunitException failed => "assertion failed: " + failed.Message,
+        _ => e.GetType().Name + (e.InnerException is { } inner ? "/" + inner.GetType().Name : ""),
+    };
+
+    /// <summary>One lease's view for a scenario.</summary>
+    private sealed record Ctx(DbEngine Engine, TestDatabase Db)
+    {
+        private readonly List<DbConnection> _opened = [];
+
+        public FaultInjector Faults => Db.Faults;
+
+        /// <summary>The naive client's connection whose state is reported: the last one opened (or tried).</summary>
+        public DbConnection? Victim { get; private set; }
+
+        /// <summary>Npgsql cancels a timed-out command over a new connection and waits its connect timeout
+        /// (15 s by default) for it: a client that wants to notice a stalled server quickly sets it low.</summary>
+        public string WithConnectTimeout(string cs) => Engine == DbEngine.PostgreSql ? cs + ";Timeout=2" : cs;
+
+        public async Task DisposeOpenedAsync()
+        {
+            foreach (var connection in _opened)
+            {
+                await connection.DisposeAsync();
+            }
+        }
+
+        public string SleepSql(int seconds) => Engine == DbEngine.PostgreSql ? $"SELECT pg_sleep({seconds})" : $"SELECT SLEEP({seconds})";
+
+        public async Task<DbConnection> OpenAsync(string? cs = null, CancellationToken ct = default)
+        {
+            var connection = Db.Server.CreateConnection(cs ?? Db.ConnectionString);
+            lock (_opened)
+            {
+                _opened.Add(connection);
+            }
+
+            Victim = connection;
+            await connection.OpenAsync(ct);
+            return connection;
+        }
+
+        public static async Task InsertAsync(DbConnection connection, int? commandTimeout = null, CancellationToken ct = default)
+        {
+            await using var command = connection.CreateCommand();
+            command.CommandText = "INSERT INTO items (tag) VALUES ('write')";
+            if (commandTimeout is { } seconds)
+            {
+                command.CommandTimeout = seconds;
+            }
+
+            await command.ExecuteNonQueryAsync(ct);
+        }
+
+        public Task ShortLockTimeoutAsync(DbConnection connection) =>
+            connection.ExecuteAsync(Engine == DbEngine.PostgreSql ? "SET lock_timeout = '200ms'" : "SET SESSION lock_wait_timeout = 1");
+
+        /// <summary>Leaves idle sessions in the driver's pool, as an application between requests does.</summary>
+        public async Task WarmPoolAsync()
+        {
+            await using var a = await OpenAsync();
+            await using var b = await OpenAsync();
+        }
+
+        public Task WaitUntilGoneAsync(long session) => SessionProbes.WaitUntilGoneAsync(Db.Server, Engine, session);
+
+        /// <summary>
+        /// The resilient client: Polly retrying on DbErrors.IsTransient, each attempt on a pooled connection.
+        /// Its first attempt runs on a connection opened before the fault, which <paramref name="hit"/> breaks;
+        /// a lasting fault (<paramref name="liftAfter"/>) ends 300 ms into the operation, as a failover does.
+        /// </summary>
+        public async Task RecoversAsync(
+            Func<DbConnection, Task>? hit = null, IAsyncDisposable? liftAfter = null, Func<DbConnection, Task>? prepare = null,
+            string? through = null, int? commandTimeout = null, bool firstFromPool = true)
+        {
+            var cs = commandTimeout is null ? through ?? Db.ConnectionString : WithConnectTimeout(through ?? Db.ConnectionString);
+            if (!firstFromPool)
+            {
+                Db.Server.Dialect.ClearPool(cs); // every attempt must reach the server through the fault
+            }
+
+            DbConnection? first = firstFromPool ? await OpenAsync(cs) : null;
+            if (first is not null && hit is not null)
+            {
+                await hit(first);
+            }
+
+            var lifting = liftAfter is null ? Task.CompletedTask : LiftSoonAsync(liftAfter);
+            try
+            {
+                await Resilience.AssertRecoversAsync(ct => Retry.ExecuteAsync(async t =>
+                {
+                    var connection = Interlocked.Exchange(ref first, null) ?? await OpenAsync(cs, t);
+                    await using (connection)
+                    {
+                        if (prepare is not null)
+                        {
+                            await prepare(connection);
+                        }
+
+                        await InsertAsync(connection, commandTimeout, t);
+                    }
+                }, ct).AsTask(), TimeSpan.FromSeconds(20));
+            }
+            finally
+            {
+                await lifting;
+                if (first is not null)
+                {
+                    await first.DisposeAsync();
+                }
+            }
+        }
+
+        private static async Task LiftSoonAsync(IAsyncDisposable fault)
+        {
+            await Task.Delay(300);
+            await fault.DisposeAsync();
+        }
+    }
+}

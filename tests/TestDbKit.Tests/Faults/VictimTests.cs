@@ -1,0 +1,116 @@
+using System.Data.Common;
+using MySqlConnector;
+using TestDbKit.Tests.Databases;
+
+namespace TestDbKit.Tests.Faults;
+
+/// <summary>Idle pooled sessions and busy ones are targeted separately; MySQL read-only binds the kit's
+/// test sessions on a server of the test's own.</summary>
+public sealed class VictimTests
+{
+    [Theory]
+    [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
+    public async Task Idle_pooled_sessions_and_busy_sessions_are_killed_separately(DbEngine engine)
+    {
+        await using var pool = await DatabasePool.CreateAsync(await DbServer.SharedAsync(engine), new DatabasePoolOptions { CreateSchema = Schemas.Small(engine), MaxDatabases = 1 });
+        await using var db = await pool.LeaseAsync();
+
+        // One session inside a transaction, one running a statement.
+        await using var inTransaction = await db.OpenConnectionAsync();
+        await using var transaction = await inTransaction.BeginTransactionAsync();
+        await inTransaction.ExecuteAsync("INSERT INTO items (tag) VALUES ('open')", transaction);
+        await using var running = await db.OpenConnectionAsync();
+        var runningId = await running.SessionIdAsync(engine);
+
+        // Two sessions resting in the driver's pool, as an application leaves them between requests.
+        var pooled = new List<long>();
+        await using (var a = await db.OpenConnectionAsync())
+        await using (var b = await db.OpenConnectionAsync())
+        {
+            pooled.Add(await a.SessionIdAsync(engine));
+            pooled.Add(await b.SessionIdAsync(engine));
+        }
+
+        using var stop = new CancellationTokenSource();
+        var statement = RunAsync(running, engine == DbEngine.PostgreSql ? "SELECT pg_sleep(20)" : "SELECT SLEEP(20)", stop.Token);
+        try
+        {
+            await SessionProbes.WaitUntilRunningAsync(db.Server, engine, runningId);
+            await KillIdleThenBusyAsync(db, engine, pooled, runningId, statement, inTransaction, transaction);
+        }
+        finally
+        {
+            // A failed assertion must not leave the statement running under the disposal of its connection.
+            await stop.CancelAsync();
+            await statement.ContinueWith(_ => { }, TaskScheduler.Default);
+        }
+    }
+
+    private static async Task KillIdleThenBusyAsync(
+        TestDatabase db, DbEngine engine, List<long> pooled, long runningId, Task statement, DbConnection inTransaction, DbTransaction transaction)
+    {
+        Assert.Equal(2, await db.Faults.KillIdleSessionsAsync());
+
+        var alive = await SessionProbes.OfDatabaseAsync(db.Server, engine, db.Name);
+        Assert.Empty(pooled.Intersect(alive));
+        Assert.Contains(runningId, alive);
+        Assert.False(statement.IsCompleted);
+        await inTransaction.ExecuteAsync("INSERT INTO items (tag) VALUES ('still open')", transaction);
+
+        Assert.Equal(2, await db.Faults.KillBusySessionsAsync());
+
+        var e = await Assert.ThrowsAnyAsync<Exception>(() => statement);
+        Assert.True(DbErrors.IsConnectionLost(e), $"{e.GetType().Name}: {e.Message}");
+        var inTx = await Assert.ThrowsAnyAsync<Exception>(() => inTransaction.ExecuteAsync("INSERT INTO items (tag) VALUES ('lost')", transaction));
+        Assert.True(DbErrors.IsConnectionLost(inTx), $"{inTx.GetType().Name}: {inTx.Message}");
+        Assert.Equal(0, await db.Faults.KillBusySessionsAsync());
+    }
+
+    [Fact]
+    public async Task MySQL_read_only_on_a_server_of_the_tests_own_refuses_the_tests_writes_with_1290_and_the_kit_still_resets()
+    {
+        await using var server = await DbServer.StartAsync(DbEngine.MySql, new DbServerOptions { Provider = DbServerProvider.Local });
+        await using var pool = await DatabasePool.CreateAsync(server, new DatabasePoolOptions { CreateSchema = Schemas.Small(DbEngine.MySql), MaxDatabases = 1 });
+        await using (var db = await pool.LeaseAsync())
+        {
+            await using var connection = await db.OpenConnectionAsync();
+            Assert.StartsWith("tdk_app@", Convert.ToString(await connection.ScalarAsync("SELECT CURRENT_USER()")), StringComparison.Ordinal);
+            await connection.InsertItemAsync(DbEngine.MySql, "before");
+
+            await using (await db.Faults.SetReadOnlyAsync())
+            {
+                // read_only binds sessions already open: the connection stays usable for reads.
+                var e = await Assert.ThrowsAsync<MySqlException>(() => connection.ExecuteAsync("INSERT INTO items (tag) VALUES ('refused')"));
+                Assert.Equal(1290, e.Number);
+                Assert.True(DbErrors.IsTransient(e));
+                Assert.False(DbErrors.IsConnectionLost(e));
+                Assert.Equal(System.Data.ConnectionState.Open, connection.State);
+                Assert.Equal(1, await connection.CountAsync("items"));
+            }
+
+            await connection.InsertItemAsync(DbEngine.MySql, "after");
+            Assert.Equal("0", Convert.ToString(await server.ScalarAsync("SELECT @@GLOBAL.read_only")));
+        }
+
+        await using var next = await pool.LeaseAsync();
+        await using var clean = await next.OpenConnectionAsync();
+        Assert.Equal(0, await clean.CountAsync("items"));
+    }
+
+    [Fact]
+    public async Task MySQL_read_only_refuses_the_shared_server_and_names_the_way_out()
+    {
+        await using var pool = await DatabasePool.CreateAsync(await DbServer.SharedAsync(DbEngine.MySql), new DatabasePoolOptions { MaxDatabases = 1 });
+        await using var db = await pool.LeaseAsync();
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => db.Faults.SetReadOnlyAsync());
+        Assert.Contains("[DedicatedServer]", e.Message, StringComparison.Ordinal);
+        Assert.Equal("0", Convert.ToString(await db.Server.ScalarAsync("SELECT @@GLOBAL.read_only")));
+    }
+
+    private static async Task RunAsync(DbConnection connection, string sql, CancellationToken ct)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        await command.ExecuteNonQueryAsync(ct);
+    }
+}
