@@ -23,24 +23,10 @@ internal sealed class SessionFaults(EngineDialect dialect, string adminConnectio
     public async Task<int> KillSessionsAsync(CancellationToken ct)
     {
         await using var admin = await dialect.OpenAsync(_admin, ct).ConfigureAwait(false);
-        var sessions = new List<long>();
+        var killed = 0;
         foreach (var database in await KitDatabasesAsync(admin, ct).ConfigureAwait(false))
         {
-            sessions.AddRange(await ReadAsync(admin, dialect.SessionsOfDatabaseSql(database), r => Convert.ToInt64(r.GetValue(0), CultureInfo.InvariantCulture), ct).ConfigureAwait(false));
-        }
-
-        var killed = 0;
-        foreach (var session in sessions)
-        {
-            try
-            {
-                await admin.ExecuteAsync(dialect.KillSessionSql(session), ct).ConfigureAwait(false);
-                killed++;
-            }
-            catch (DbException)
-            {
-                // It ended on its own between the list and the kill.
-            }
+            killed += await dialect.EndSessionsAsync(admin, database, SessionFilter.All, ct).ConfigureAwait(false);
         }
 
         return killed;

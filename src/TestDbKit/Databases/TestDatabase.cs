@@ -100,34 +100,8 @@ public sealed class TestDatabase : IAsyncDisposable
     /// sessions, and says how many.</summary>
     internal async Task<int> EndSessionsAsync(SessionFilter filter, CancellationToken ct)
     {
-        var dialect = _pool.Dialect;
         await using var admin = await Server.OpenAdminConnectionAsync(ct).ConfigureAwait(false);
-        var ids = new List<long>();
-        await using (var command = admin.CreateCommand())
-        {
-            command.CommandText = dialect.SessionsOfDatabaseSql(Name, filter);
-            await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
-            while (await reader.ReadAsync(ct).ConfigureAwait(false))
-            {
-                ids.Add(Convert.ToInt64(reader.GetValue(0), System.Globalization.CultureInfo.InvariantCulture));
-            }
-        }
-
-        var ended = 0;
-        foreach (var id in ids)
-        {
-            try
-            {
-                await admin.ExecuteAsync(dialect.KillSessionSql(id), ct).ConfigureAwait(false);
-                ended++;
-            }
-            catch (DbException)
-            {
-                // It ended on its own between the list and the kill.
-            }
-        }
-
-        return ended;
+        return await _pool.Dialect.EndSessionsAsync(admin, Name, filter, ct).ConfigureAwait(false);
     }
 
     /// <summary>Closes the connections handed out by <see cref="OpenConnectionAsync"/> that the test left

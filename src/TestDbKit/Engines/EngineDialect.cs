@@ -123,6 +123,38 @@ internal abstract class EngineDialect
     /// except the kit's control sessions and the session asking.</summary>
     public abstract string SessionsOfDatabaseSql(string database, SessionFilter filter = SessionFilter.All);
 
+    /// <summary>Ends the sessions of <paramref name="database"/> that <paramref name="filter"/> picks, through an
+    /// administrator's connection, never the kit's control sessions; says how many it ended.</summary>
+    public async Task<int> EndSessionsAsync(DbConnection admin, string database, SessionFilter filter, CancellationToken ct)
+    {
+        var ids = new List<long>();
+        await using (var command = admin.CreateCommand())
+        {
+            command.CommandText = SessionsOfDatabaseSql(database, filter);
+            await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                ids.Add(Convert.ToInt64(reader.GetValue(0), System.Globalization.CultureInfo.InvariantCulture));
+            }
+        }
+
+        var ended = 0;
+        foreach (var id in ids)
+        {
+            try
+            {
+                await admin.ExecuteAsync(KillSessionSql(id), ct).ConfigureAwait(false);
+                ended++;
+            }
+            catch (DbException)
+            {
+                // It ended on its own between the list and the kill.
+            }
+        }
+
+        return ended;
+    }
+
     /// <summary>Statements that make new sessions of <paramref name="database"/> use <paramref name="value"/> for a
     /// timeout setting, and that undo it; null where the engine has no per-database scope for it.</summary>
     public virtual (string Set, string Undo)? DatabaseTimeoutSql(string database, TimeoutKind kind, TimeSpan value) => null;
