@@ -85,7 +85,7 @@ internal static class RunLog
         }
     }
 
-    public static void TestEnded(bool connectionDiscarded, int leakedConnections)
+    public static void TestEnded(bool connectionDiscarded, int leakedConnections, string? leakReport = null)
     {
         Interlocked.Increment(ref _tests);
         if (connectionDiscarded)
@@ -94,8 +94,20 @@ internal static class RunLog
         }
 
         Interlocked.Add(ref _leaked, leakedConnections);
+        if (leakReport is not null && Leaks.Count < MaxLeakReports)
+        {
+            Leaks.Enqueue(leakReport); // by test name: xunit v2 shows a test's console output nowhere
+        }
+
         Changed();
     }
+
+    private const int MaxLeakReports = 100;
+
+    private static readonly ConcurrentQueue<string> Leaks = new();
+
+    /// <summary>What each test that leaked connections left, by test name (the first hundred).</summary>
+    public static IReadOnlyList<string> LeaksSoFar => [.. Leaks];
 
     /// <summary>Counts an error a client met, once per exception object however often it is asked about.</summary>
     public static void ClientError(Exception error)

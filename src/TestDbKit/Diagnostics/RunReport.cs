@@ -45,6 +45,9 @@ public sealed class RunReport
     /// <summary>Connections tests left open, closed by the kit.</summary>
     public int LeakedConnections { get; private init; }
 
+    /// <summary>What each test that leaked connections left, by test name.</summary>
+    public IReadOnlyList<string> Leaks { get; private init; } = [];
+
     /// <summary>Faults injected, by kind (e.g. "kill all sessions": 12).</summary>
     public IReadOnlyDictionary<string, int> FaultsByKind { get; private init; } = new Dictionary<string, int>();
 
@@ -82,6 +85,7 @@ public sealed class RunReport
             Tests = RunLog.Tests,
             DiscardedConnections = RunLog.DiscardedConnections,
             LeakedConnections = RunLog.LeakedConnections,
+            Leaks = RunLog.LeaksSoFar,
             FaultsByKind = FaultLog.CountsByKind,
             ErrorsByClassification = RunLog.ErrorCountsSoFar,
             RecoveryTimes = [.. recoveries.Where(r => r.Recovered).Select(r => r.TimeToRecover)],
@@ -133,6 +137,16 @@ public sealed class RunReport
 
         text.AppendLine(inv, $"; failed: {FailedRecoveries}");
         text.AppendLine(inv, $"Client errors: {ErrorsByClassification.Values.Sum()}{Counts(ErrorsByClassification)}");
+        foreach (var leak in Leaks.Take(10))
+        {
+            text.AppendLine("Leak: " + leak);
+        }
+
+        if (Leaks.Count > 10)
+        {
+            text.AppendLine(inv, $"Leak: ... and {Leaks.Count - 10} more tests (see the HTML report)");
+        }
+
         text.AppendLine("Chaos seeds: " + (SeedSources.Count == 0
             ? "none"
             : string.Join(", ", SeedSources.DistinctBy(s => (s.Seed, s.Source)).Select(s => string.Create(inv, $"{s.Seed} ({s.Source})")))));

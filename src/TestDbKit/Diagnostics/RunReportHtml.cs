@@ -68,6 +68,17 @@ internal static class RunReportHtml
         CountTable(html, report.FaultsByKind, "Fault");
         html.Append("<h2>Client errors, by classification</h2>\n");
         CountTable(html, report.ErrorsByClassification, "Classification");
+        if (report.Leaks.Count > 0)
+        {
+            html.Append("<h2>Leaked connections, by test</h2>\n<ul>\n");
+            foreach (var leak in report.Leaks)
+            {
+                html.Append("<li>").Append(E(leak)).Append("</li>\n");
+            }
+
+            html.Append("</ul>\n");
+        }
+
         html.Append("<h2>Recoveries</h2>\n");
         RecoveryTable(html, report);
         html.Append("<h2>Events</h2>\n");

@@ -151,7 +151,7 @@ internal sealed class TestSession
             await Database.DisposeAsync().ConfigureAwait(false);
         }
 
-        Diagnostics.RunLog.TestEnded(report.ConnectionDiscarded, report.LeakedConnections);
+        Diagnostics.RunLog.TestEnded(report.ConnectionDiscarded, report.LeakedConnections, report.LeakedConnections > 0 ? report.ToString() : null);
         if (report.LeakedConnections > 0 && _options.FailOnLeak)
         {
             throw new ConnectionLeakException(report.ToString());

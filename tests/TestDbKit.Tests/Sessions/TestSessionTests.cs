@@ -77,6 +77,8 @@ public sealed class TestSessionTests
         Assert.Equal(1, report.OpenedByTest);
         Assert.True(report.SessionsEnded >= 1, report.ToString());
         Assert.Contains("1 of them opened by the test itself", report.ToString(), StringComparison.Ordinal);
+        // xunit v2 shows a test's console output nowhere: the run report names the test.
+        Assert.Contains(report.ToString(), RunReport.Capture().Leaks);
 
         // Its session was ended: the leaked object fails as a connection the server dropped does.
         var lost = await Assert.ThrowsAnyAsync<Exception>(() => leaked.ExecuteAsync("SELECT 1"));
