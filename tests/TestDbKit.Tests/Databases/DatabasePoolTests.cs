@@ -138,6 +138,76 @@ public sealed class DatabasePoolTests
 
     [Theory]
     [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
+    public async Task Ids_restart_in_transaction_mode_although_the_marks_roll_back(DbEngine engine)
+    {
+        await using var pool = await DatabasePool.CreateAsync(await DbServer.SharedAsync(engine),
+            new DatabasePoolOptions { CreateSchema = Schemas.Small(engine), MaxDatabases = 1, Isolation = IsolationMode.Transaction });
+        for (var test = 0; test < 3; test++)
+        {
+            await using var db = await pool.LeaseAsync();
+            await using var connection = await db.OpenConnectionAsync();
+            Assert.Equal(1, await connection.InsertItemAsync(engine, "rolled back"));
+            Assert.Equal(2, await connection.InsertItemAsync(engine, "rolled back"));
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
+    public async Task A_write_after_a_rolled_back_write_on_the_same_connection_is_still_reset(DbEngine engine)
+    {
+        await using var pool = await CreatePoolAsync(engine, Schemas.Small(engine), maxDatabases: 1);
+        await using var db = await pool.LeaseAsync();
+        await using var connection = await db.OpenConnectionAsync();
+        for (var round = 0; round < 3; round++)
+        {
+            await using (var rolledBack = await connection.BeginTransactionAsync())
+            {
+                await connection.ExecuteAsync("INSERT INTO notes (tag) VALUES ('gone')", rolledBack);
+                await rolledBack.RollbackAsync();
+            }
+
+            await using (var partly = await connection.BeginTransactionAsync())
+            {
+                await connection.ExecuteAsync("SAVEPOINT s", partly);
+                await connection.ExecuteAsync("INSERT INTO items (tag) VALUES ('gone')", partly);
+                await connection.ExecuteAsync("ROLLBACK TO SAVEPOINT s", partly);
+                await partly.CommitAsync();
+            }
+
+            // The same connection, which survives each reset, writes for real now.
+            await connection.ExecuteAsync("INSERT INTO notes (tag) VALUES ('kept')");
+            await connection.InsertItemAsync(engine, "kept");
+            await db.ResetAsync();
+            Assert.Equal(0, await connection.CountAsync("notes"));
+            Assert.Equal(0, await connection.CountAsync("items"));
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
+    public async Task A_crash_that_emptied_the_dirty_set_makes_the_reset_clear_every_table(DbEngine engine)
+    {
+        await using var pool = await CreatePoolAsync(engine, Schemas.Small(engine), maxDatabases: 1);
+        await using (var db = await pool.LeaseAsync())
+        {
+            await using var connection = await db.OpenConnectionAsync();
+            await connection.InsertItemAsync(engine, "x");
+            await connection.ExecuteAsync("INSERT INTO notes (tag) VALUES ('k')");
+            // What a server crash does to the set: PostgreSQL truncates unlogged tables, MEMORY tables come back empty.
+            await connection.ExecuteAsync(engine == DbEngine.PostgreSql ? "TRUNCATE testdbkit.dirty" : "DELETE FROM testdbkit_dirty");
+        }
+
+        await using (var db = await pool.LeaseAsync())
+        {
+            await using var connection = await db.OpenConnectionAsync();
+            Assert.Equal(0, await connection.CountAsync("items"));
+            Assert.Equal(0, await connection.CountAsync("notes"));
+            Assert.Equal(1, await connection.InsertItemAsync(engine, "again"));
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
     public async Task Clone_mode_gives_each_test_a_fresh_database_so_schema_changes_do_not_leak(DbEngine engine)
     {
         await using var pool = await DatabasePool.CreateAsync(await DbServer.SharedAsync(engine),
@@ -241,7 +311,7 @@ public sealed class DatabasePoolTests
             await using var connection = await db.OpenConnectionAsync();
             await connection.InsertItemAsync(engine, "dirty");
             // Break the reset routine, as a test that drops the kit's objects would.
-            await connection.ExecuteAsync(engine == DbEngine.PostgreSql ? "DROP FUNCTION testdbkit.reset(boolean)" : "DROP PROCEDURE testdbkit_reset");
+            await connection.ExecuteAsync(engine == DbEngine.PostgreSql ? "DROP FUNCTION testdbkit.reset(boolean, boolean)" : "DROP PROCEDURE testdbkit_reset");
         }
 
         await using (var db = await pool.LeaseAsync())
