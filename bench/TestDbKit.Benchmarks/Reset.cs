@@ -34,44 +34,73 @@ internal static class Reset
         await using var tracked = await DatabasePool.CreateAsync(server, new DatabasePoolOptions { CreateSchema = schema, MaxDatabases = 1 });
         await using var noSeq = await DatabasePool.CreateAsync(server, new DatabasePoolOptions { CreateSchema = schema, MaxDatabases = 1, ResetSequences = false });
         await using var respawn = await DatabasePool.CreateAsync(server, new DatabasePoolOptions { CreateSchema = schema, MaxDatabases = 1, UseRespawn = true });
+        await using var untracked = await DatabasePool.CreateAsync(server, new DatabasePoolOptions { CreateSchema = schema, MaxDatabases = 1, UseRespawn = true });
         var dirty = new[] { "t0", "t1", $"t{tables - 1}" };
         var write = string.Join(";", dirty.Select(t => $"INSERT INTO {t} (v) VALUES (1)"));
         var floorSql = string.Join(";", dirty.Reverse().Select(t => $"DELETE FROM {t}"));
 
-        var kit = await MeasureAsync(tracked, write, db => db.ResetAsync(), iterations);
-        var kitNoSeq = await MeasureAsync(noSeq, write, db => db.ResetAsync(), iterations);
-        var respawner = await MeasureAsync(respawn, write, db => db.ResetAsync(), iterations);
-        var floor = await MeasureAsync(noSeq, write, async db =>
-        {
-            await using var c = await db.OpenConnectionAsync();
-            await ExecuteAsync(c, floorSql);
-        }, iterations);
+        // Interleaved, one reset of each kind per round, so a noisy neighbour slows them all alike. The
+        // floor runs on the connection that wrote, so it pays one round trip and nothing else.
+        var results = await MeasureAsync(write, iterations,
+            (tracked, (db, _) => db.ResetAsync()),
+            (noSeq, (db, _) => db.ResetAsync()),
+            (respawn, (db, _) => db.ResetAsync()),
+            (untracked, (_, writer) => ExecuteAsync(writer, floorSql)));
+        Report(tables, results);
+    }
+
+    private static void Report(int tables, Stats[] results)
+    {
+        var (kit, kitNoSeq, respawner, floor) = (results[0], results[1], results[2], results[3]);
         Console.WriteLine($"{tables,4} {kit.Median,8:0.00} {kitNoSeq.Median,10:0.00} {respawner.Median,8:0.00} {floor.Median,8:0.00}  " +
             $"{respawner.Median / kit.Median,10:0.0}x {kit.Median / floor.Median,8:0.0}x");
     }
 
-    private static async Task<Stats> MeasureAsync(DatabasePool pool, string write, Func<TestDatabase, Task> reset, int iterations)
+    private static async Task<Stats[]> MeasureAsync(string write, int iterations, params (DatabasePool Pool, Func<TestDatabase, DbConnection, Task> Reset)[] variants)
     {
-        var samples = new List<double>();
-        await using var db = await pool.LeaseAsync();
-        await using (var writer = await db.OpenConnectionAsync())
+        var samples = variants.Select(_ => new List<double>()).ToArray();
+        var dbs = new List<TestDatabase>();
+        var writers = new List<DbConnection>();
+        try
         {
+            foreach (var (pool, _) in variants)
+            {
+                dbs.Add(await pool.LeaseAsync());
+                writers.Add(await dbs[^1].OpenConnectionAsync());
+            }
+
             for (var i = -5; i < iterations; i++)
             {
-                await ExecuteAsync(writer, write);
-                var clock = Stopwatch.StartNew();
-                await reset(db);
-                if (i >= 0)
+                for (var v = 0; v < variants.Length; v++)
                 {
-                    samples.Add(clock.Elapsed.TotalMilliseconds);
+                    await ExecuteAsync(writers[v], write);
+                    var clock = Stopwatch.StartNew();
+                    await variants[v].Reset(dbs[v], writers[v]);
+                    if (i >= 0)
+                    {
+                        samples[v].Add(clock.Elapsed.TotalMilliseconds);
+                    }
                 }
             }
         }
+        finally
+        {
+            foreach (var writer in writers)
+            {
+                await writer.DisposeAsync();
+            }
 
-        return Stats.Of(samples);
+            foreach (var db in dbs)
+            {
+                await db.DisposeAsync();
+            }
+        }
+
+        return [.. samples.Select(Stats.Of)];
     }
 
-    /// <summary>Insert-heavy work on a tracked database against the same on an untracked one.</summary>
+    /// <summary>Insert-heavy work on a tracked database against the same on an untracked one, in
+    /// alternating runs.</summary>
     private static async Task WriteOverheadAsync(DbServer server)
     {
         var schema = Chain(server.Engine, 50);
@@ -82,32 +111,41 @@ internal static class Reset
             : "INSERT INTO t0 (v) SELECT a.n * 200 + b.n FROM (SELECT seq AS n FROM seq_0_to_99) a, (SELECT seq AS n FROM seq_0_to_199) b";
         foreach (var (label, sql, repeat) in new[] { ("2000 single-row INSERTs", "INSERT INTO t0 (v) VALUES (1)", 2000), ("one 20000-row INSERT", bulk, 1) })
         {
-            var on = await TimeWritesAsync(tracked, sql, repeat);
-            var off = await TimeWritesAsync(plain, sql, repeat);
-            Console.WriteLine($"write overhead of tracking, {label}: {on:0.0} ms vs {off:0.0} ms untracked = {(on / off - 1) * 100:+0;-0}%");
+            var on = new List<double>();
+            var off = new List<double>();
+            var ratios = new List<double>();
+            for (var run = -1; run < 20; run++)
+            {
+                // Pairs close in time, in alternating order; the median of the pairs' ratios ignores the
+                // bursts of other work on the machine.
+                var first = run % 2 == 0 ? tracked : plain;
+                var a = await TimeWritesAsync(first, sql, repeat);
+                var b = await TimeWritesAsync(first == tracked ? plain : tracked, sql, repeat);
+                var (t, u) = first == tracked ? (a, b) : (b, a);
+                if (run >= 0)
+                {
+                    on.Add(t);
+                    off.Add(u);
+                    ratios.Add(t / u);
+                }
+            }
+
+            Console.WriteLine($"write overhead of tracking, {label}: {Stats.Of(on).Median:0.0} ms vs {Stats.Of(off).Median:0.0} ms untracked, " +
+                $"median of paired ratios {(Stats.Of(ratios).Median - 1) * 100:+0;-0}%");
         }
     }
 
     private static async Task<double> TimeWritesAsync(DatabasePool pool, string sql, int repeat)
     {
-        var runs = new List<double>();
-        for (var run = 0; run < 6; run++)
+        await using var db = await pool.LeaseAsync();
+        await using var c = await db.OpenConnectionAsync();
+        var clock = Stopwatch.StartNew();
+        for (var i = 0; i < repeat; i++)
         {
-            await using var db = await pool.LeaseAsync();
-            await using var c = await db.OpenConnectionAsync();
-            var clock = Stopwatch.StartNew();
-            for (var i = 0; i < repeat; i++)
-            {
-                await ExecuteAsync(c, sql);
-            }
-
-            if (run > 0)
-            {
-                runs.Add(clock.Elapsed.TotalMilliseconds);
-            }
+            await ExecuteAsync(c, sql);
         }
 
-        return Stats.Of(runs).Median;
+        return clock.Elapsed.TotalMilliseconds;
     }
 
     /// <summary>Tests per second: lease, write 5 rows, read them, give back.</summary>
