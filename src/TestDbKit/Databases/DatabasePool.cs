@@ -229,8 +229,7 @@ public sealed class DatabasePool : IAsyncDisposable
 
         await using (var connection = await OpenAsync(database.ControlConnectionString, ct).ConfigureAwait(false))
         {
-            await Dialect.Tracker.ResetAsync(connection, database.Name, _options.ResetSequences,
-                everyMovedSequence: _options.Isolation == IsolationMode.Transaction, ct).ConfigureAwait(false);
+            await Dialect.Tracker.ResetAsync(connection, database.Name, _options.ResetSequences, ct).ConfigureAwait(false);
         }
     }
 

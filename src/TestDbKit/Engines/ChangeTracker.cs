@@ -15,10 +15,9 @@ internal abstract class ChangeTracker
     /// <summary>
     /// Ends every session of this database that is running a statement or holding a transaction, then
     /// empties every dirty table (restarting its sequences when <paramref name="resetIds"/>). Returns how
-    /// many tables were emptied. <paramref name="everyMovedSequence"/> also restarts sequences of tables
-    /// that were not marked (Transaction mode: a mark that rolls back with the test leaves its sequence moved).
+    /// many tables were emptied.
     /// </summary>
-    public abstract Task<int> ResetAsync(DbConnection connection, string database, bool resetIds, bool everyMovedSequence, CancellationToken ct);
+    public abstract Task<int> ResetAsync(DbConnection connection, string database, bool resetIds, CancellationToken ct);
 
     protected static async Task<int> ScalarIntAsync(DbCommand command, CancellationToken ct) =>
         Convert.ToInt32(await command.ExecuteScalarAsync(ct).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);

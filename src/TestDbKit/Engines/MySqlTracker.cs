@@ -118,10 +118,9 @@ internal sealed class MySqlTracker : ChangeTracker
         await connection.ExecuteAsync(Procedure, ct).ConfigureAwait(false);
     }
 
-    public override async Task<int> ResetAsync(DbConnection connection, string database, bool resetIds, bool everyMovedSequence, CancellationToken ct)
+    public override async Task<int> ResetAsync(DbConnection connection, string database, bool resetIds, CancellationToken ct)
     {
-        // The control session has no default database; the procedure runs in its own. Marks live in a MEMORY
-        // table, which a rollback does not undo, so no counter can move unmarked (everyMovedSequence).
+        // The control session has no default database; the procedure runs in its own.
         await using var command = connection.CreateCommand();
         command.CommandText = $"CALL {MySqlDialect.Instance.QuoteIdentifier(database)}.testdbkit_reset({(resetIds ? "TRUE" : "FALSE")})";
         return await ScalarIntAsync(command, ct).ConfigureAwait(false);

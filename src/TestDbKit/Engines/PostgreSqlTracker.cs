@@ -7,8 +7,9 @@ namespace TestDbKit.Engines;
 /// skips the lookup for a table it already marked since the last reset. <c>testdbkit.reset</c> deletes
 /// from just those tables with foreign-key triggers off (<c>session_replication_role = replica</c>, kept
 /// for the control session's life; TRUNCATE .. CASCADE without superuser) and restarts their owned
-/// sequences, both read from tables filled at install. A sentinel row (oid 0) tells a set that a crash
-/// emptied from a clean one.
+/// sequences, both read from tables filled at install. Marks roll back with their transaction but
+/// sequences do not: a counter of marks written tells when that happened, and the reset then restarts
+/// every sequence that moved. A sentinel row (oid 0) tells a set that a crash emptied from a clean one.
 /// </summary>
 internal sealed class PostgreSqlTracker : ChangeTracker
 {
@@ -27,10 +28,14 @@ internal sealed class PostgreSqlTracker : ChangeTracker
         -- generation skip the lookup.
         CREATE SEQUENCE testdbkit.generation;
         SELECT pg_catalog.nextval('testdbkit.generation');
+        -- Counts the marks written since the last reset. A sequence is not rolled back, so more marks
+        -- counted than found means some rolled back with their transaction, leaving sequences moved unmarked.
+        CREATE SEQUENCE testdbkit.marks;
         -- Other roles may write to the tables too.
         GRANT USAGE ON SCHEMA testdbkit TO PUBLIC;
         GRANT SELECT, INSERT ON testdbkit.dirty TO PUBLIC;
         GRANT SELECT ON testdbkit.generation TO PUBLIC;
+        GRANT USAGE ON testdbkit.marks TO PUBLIC;
 
         CREATE FUNCTION testdbkit.mark_dirty() RETURNS trigger LANGUAGE plpgsql AS $f$
         DECLARE
@@ -39,6 +44,7 @@ internal sealed class PostgreSqlTracker : ChangeTracker
           IF pg_catalog.current_setting('testdbkit.t' || TG_RELID, true) IS DISTINCT FROM generation THEN
             IF NOT EXISTS (SELECT 1 FROM testdbkit.dirty WHERE tbl = TG_RELID) THEN
               INSERT INTO testdbkit.dirty VALUES (TG_RELID);
+              PERFORM pg_catalog.nextval('testdbkit.marks');
             END IF;
             PERFORM pg_catalog.set_config('testdbkit.t' || TG_RELID, generation, false);
           END IF;
@@ -69,12 +75,13 @@ internal sealed class PostgreSqlTracker : ChangeTracker
           END LOOP;
         END $d$;
 
-        -- every_moved_sequence: also restart each sequence that moved since the last restart, marked or not
-        -- (Transaction mode, where the marks roll back with the test but the sequences do not).
-        CREATE FUNCTION testdbkit.reset(reset_ids boolean, every_moved_sequence boolean) RETURNS integer LANGUAGE plpgsql AS $f$
+        CREATE FUNCTION testdbkit.reset(reset_ids boolean) RETURNS integer LANGUAGE plpgsql AS $f$
         DECLARE
           n integer;
           clear text;
+          -- Marks rolled back (Transaction mode, or a test's own rollback): restart every sequence that moved.
+          lost_marks boolean := coalesce(pg_catalog.pg_sequence_last_value('testdbkit.marks'::regclass), 0)
+            > (SELECT count(*) FROM testdbkit.dirty WHERE tbl <> 0);
         BEGIN
           -- A session still running or holding a transaction could commit rows after the reset.
           -- PostgreSQL 14 and later wait (up to 5 s) for the session to be gone; 13 only asks it to go.
@@ -114,9 +121,10 @@ internal sealed class PostgreSqlTracker : ChangeTracker
           IF reset_ids THEN
             PERFORM pg_catalog.setval(s.seq::regclass, s.start, false) FROM testdbkit.sequences s
               WHERE s.tbl IN (SELECT d.tbl FROM testdbkit.dirty d)
-                 OR (every_moved_sequence AND pg_catalog.pg_sequence_last_value(s.seq::regclass) IS NOT NULL);
+                 OR (lost_marks AND pg_catalog.pg_sequence_last_value(s.seq::regclass) IS NOT NULL);
           END IF;
           DELETE FROM testdbkit.dirty WHERE tbl <> 0;
+          PERFORM pg_catalog.setval('testdbkit.marks', 1, false);
           IF NOT EXISTS (SELECT 1 FROM testdbkit.dirty WHERE tbl = 0) THEN
             INSERT INTO testdbkit.dirty VALUES (0);
           END IF;
@@ -126,12 +134,10 @@ internal sealed class PostgreSqlTracker : ChangeTracker
 
     public override Task InstallAsync(DbConnection connection, CancellationToken ct) => connection.ExecuteAsync(Install, ct);
 
-    public override async Task<int> ResetAsync(DbConnection connection, string database, bool resetIds, bool everyMovedSequence, CancellationToken ct)
+    public override async Task<int> ResetAsync(DbConnection connection, string database, bool resetIds, CancellationToken ct)
     {
         await using var command = connection.CreateCommand();
-        command.CommandText = $"SELECT testdbkit.reset({Bool(resetIds)}, {Bool(everyMovedSequence)})";
+        command.CommandText = resetIds ? "SELECT testdbkit.reset(true)" : "SELECT testdbkit.reset(false)";
         return await ScalarIntAsync(command, ct).ConfigureAwait(false);
     }
-
-    private static string Bool(bool value) => value ? "true" : "false";
 }

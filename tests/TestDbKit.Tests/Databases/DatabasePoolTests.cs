@@ -153,6 +153,23 @@ public sealed class DatabasePoolTests
 
     [Theory]
     [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
+    public async Task Ids_restart_after_a_test_that_only_rolled_back_its_writes(DbEngine engine)
+    {
+        await using var pool = await CreatePoolAsync(engine, Schemas.Small(engine), maxDatabases: 1);
+        for (var test = 0; test < 3; test++)
+        {
+            await using var db = await pool.LeaseAsync();
+            await using var connection = await db.OpenConnectionAsync();
+            Assert.Equal(0, await connection.CountAsync("items"));
+            await using var transaction = await connection.BeginTransactionAsync();
+            await connection.ExecuteAsync("INSERT INTO items (tag) VALUES ('a'); INSERT INTO items (tag) VALUES ('b')", transaction);
+            await transaction.RollbackAsync();
+            Assert.Equal(3, await connection.InsertItemAsync(engine, "kept")); // the rollback did not give 1 and 2 back
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
     public async Task A_write_after_a_rolled_back_write_on_the_same_connection_is_still_reset(DbEngine engine)
     {
         await using var pool = await CreatePoolAsync(engine, Schemas.Small(engine), maxDatabases: 1);
@@ -311,7 +328,7 @@ public sealed class DatabasePoolTests
             await using var connection = await db.OpenConnectionAsync();
             await connection.InsertItemAsync(engine, "dirty");
             // Break the reset routine, as a test that drops the kit's objects would.
-            await connection.ExecuteAsync(engine == DbEngine.PostgreSql ? "DROP FUNCTION testdbkit.reset(boolean, boolean)" : "DROP PROCEDURE testdbkit_reset");
+            await connection.ExecuteAsync(engine == DbEngine.PostgreSql ? "DROP FUNCTION testdbkit.reset(boolean)" : "DROP PROCEDURE testdbkit_reset");
         }
 
         await using (var db = await pool.LeaseAsync())
