@@ -102,6 +102,7 @@ internal sealed class PostgreSqlTracker : ChangeTracker
             INSERT INTO testdbkit.dirty SELECT tbl FROM testdbkit.tracked;
           END IF;
 
+          -- The joins with pg_class skip tables and sequences a test dropped.
           IF pg_catalog.current_setting('is_superuser') = 'on' THEN
             -- Replica role: no foreign-key checks or user triggers while emptying. Set for the whole control
             -- session, once: each change of this setting throws away every cached plan of the session, and
@@ -110,16 +111,16 @@ internal sealed class PostgreSqlTracker : ChangeTracker
               PERFORM pg_catalog.set_config('session_replication_role', 'replica', false);
             END IF;
             SELECT count(*), string_agg(format('DELETE FROM %s', t.tbl::regclass), ';') INTO n, clear
-              FROM testdbkit.tracked t WHERE t.tbl IN (SELECT d.tbl FROM testdbkit.dirty d);
+              FROM testdbkit.tracked t JOIN pg_catalog.pg_class c ON c.oid = t.tbl WHERE t.tbl IN (SELECT d.tbl FROM testdbkit.dirty d);
           ELSE
             SELECT count(*), format('TRUNCATE %s CASCADE', string_agg(format('%s', t.tbl::regclass), ', ')) INTO n, clear
-              FROM testdbkit.tracked t WHERE t.tbl IN (SELECT d.tbl FROM testdbkit.dirty d);
+              FROM testdbkit.tracked t JOIN pg_catalog.pg_class c ON c.oid = t.tbl WHERE t.tbl IN (SELECT d.tbl FROM testdbkit.dirty d);
           END IF;
           IF n > 0 THEN
             EXECUTE clear;
           END IF;
           IF reset_ids THEN
-            PERFORM pg_catalog.setval(s.seq::regclass, s.start, false) FROM testdbkit.sequences s
+            PERFORM pg_catalog.setval(s.seq::regclass, s.start, false) FROM testdbkit.sequences s JOIN pg_catalog.pg_class c ON c.oid = s.seq
               WHERE s.tbl IN (SELECT d.tbl FROM testdbkit.dirty d)
                  OR (lost_marks AND pg_catalog.pg_sequence_last_value(s.seq::regclass) IS NOT NULL);
           END IF;
