@@ -303,6 +303,53 @@ public sealed class DatabasePoolTests
 
     [Theory]
     [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
+    public async Task A_delete_trigger_of_the_schema_leaves_no_rows_behind_after_a_reset(DbEngine engine)
+    {
+        var audit = engine == DbEngine.PostgreSql
+            ? """
+              CREATE FUNCTION audit_delete() RETURNS trigger LANGUAGE plpgsql AS $f$
+              BEGIN INSERT INTO notes (tag) VALUES ('deleted ' || OLD.id); RETURN OLD; END $f$;
+              CREATE TRIGGER items_audit AFTER DELETE ON items FOR EACH ROW EXECUTE FUNCTION audit_delete();
+              """
+            : "CREATE TRIGGER items_audit AFTER DELETE ON items FOR EACH ROW INSERT INTO notes (tag) VALUES (CONCAT('deleted ', OLD.id))";
+        var small = Schemas.Small(engine);
+        await using var pool = await CreatePoolAsync(engine, async c => { await small(c); await c.ExecuteAsync(audit); }, maxDatabases: 1);
+        await using var db = await pool.LeaseAsync();
+        await using var connection = await db.OpenConnectionAsync();
+        for (var round = 0; round < 2; round++)
+        {
+            await connection.InsertItemAsync(engine, "x");
+            await connection.InsertItemAsync(engine, "y");
+            await db.ResetAsync();
+            Assert.Equal(0, await connection.CountAsync("items"));
+            Assert.Equal(0, await connection.CountAsync("notes"));
+        }
+
+        // The trigger still works for the test's own deletes, and foreign keys are still checked.
+        await connection.InsertItemAsync(engine, "z");
+        await connection.ExecuteAsync("DELETE FROM items");
+        Assert.Equal(1, await connection.CountAsync("notes"));
+    }
+
+    [Fact]
+    public async Task The_reset_leaves_foreign_key_checks_on_for_the_test()
+    {
+        const DbEngine engine = DbEngine.PostgreSql;
+        await using var pool = await CreatePoolAsync(engine, Schemas.Chain(engine, 2), maxDatabases: 1);
+        await using var db = await pool.LeaseAsync();
+        await using var connection = await db.OpenConnectionAsync();
+        await connection.ExecuteAsync("INSERT INTO t0 (v) VALUES (1)");
+        await db.ResetAsync(); // the kit's own session turns foreign-key triggers off for itself only
+        await using var fresh = await db.OpenConnectionAsync();
+        foreach (var c in new[] { connection, fresh })
+        {
+            Assert.Equal("origin", await c.ScalarAsync("SHOW session_replication_role"));
+            await Assert.ThrowsAnyAsync<DbException>(() => c.ExecuteAsync("INSERT INTO t1 (v, parent_id) VALUES (1, 42)"));
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
     public async Task A_schema_of_200_tables_is_reset_where_it_was_written(DbEngine engine)
     {
         await using var pool = await CreatePoolAsync(engine, Schemas.Chain(engine, 200), maxDatabases: 1);
