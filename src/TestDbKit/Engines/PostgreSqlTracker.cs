@@ -64,6 +64,7 @@ internal sealed class PostgreSqlTracker : ChangeTracker
           WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.refclassid = 'pg_catalog.pg_class'::regclass
             AND d.deptype IN ('a', 'i') AND d.refobjid IN (SELECT tbl FROM testdbkit.tracked);
         CREATE INDEX ON testdbkit.sequences (tbl);
+        ANALYZE testdbkit.tracked, testdbkit.sequences;
 
         DO $d$
         DECLARE t regclass;
@@ -110,19 +111,27 @@ internal sealed class PostgreSqlTracker : ChangeTracker
             IF pg_catalog.current_setting('session_replication_role') <> 'replica' THEN
               PERFORM pg_catalog.set_config('session_replication_role', 'replica', false);
             END IF;
-            SELECT count(*), string_agg(format('DELETE FROM %s', t.tbl::regclass), ';') INTO n, clear
-              FROM testdbkit.tracked t JOIN pg_catalog.pg_class c ON c.oid = t.tbl WHERE t.tbl IN (SELECT d.tbl FROM testdbkit.dirty d);
+            SELECT count(*), string_agg(format('DELETE FROM %s', d.tbl::regclass), ';') INTO n, clear
+              FROM (SELECT DISTINCT tbl FROM testdbkit.dirty WHERE tbl <> 0) d
+              WHERE (SELECT true FROM pg_catalog.pg_class c WHERE c.oid = d.tbl);
           ELSE
-            SELECT count(*), format('TRUNCATE %s CASCADE', string_agg(format('%s', t.tbl::regclass), ', ')) INTO n, clear
-              FROM testdbkit.tracked t JOIN pg_catalog.pg_class c ON c.oid = t.tbl WHERE t.tbl IN (SELECT d.tbl FROM testdbkit.dirty d);
+            SELECT count(*), format('TRUNCATE %s CASCADE', string_agg(format('%s', d.tbl::regclass), ', ')) INTO n, clear
+              FROM (SELECT DISTINCT tbl FROM testdbkit.dirty WHERE tbl <> 0) d
+              WHERE (SELECT true FROM pg_catalog.pg_class c WHERE c.oid = d.tbl);
           END IF;
           IF n > 0 THEN
             EXECUTE clear;
           END IF;
-          IF reset_ids THEN
-            PERFORM pg_catalog.setval(s.seq::regclass, s.start, false) FROM testdbkit.sequences s JOIN pg_catalog.pg_class c ON c.oid = s.seq
-              WHERE s.tbl IN (SELECT d.tbl FROM testdbkit.dirty d)
-                 OR (lost_marks AND pg_catalog.pg_sequence_last_value(s.seq::regclass) IS NOT NULL);
+          IF reset_ids AND lost_marks THEN
+            PERFORM pg_catalog.setval(s.seq::regclass, s.start, false) FROM testdbkit.sequences s
+              WHERE CASE WHEN (SELECT true FROM pg_catalog.pg_class c WHERE c.oid = s.seq) -- CASE: in this order
+                THEN pg_catalog.pg_sequence_last_value(s.seq::regclass) IS NOT NULL END;
+          ELSIF reset_ids THEN
+            -- Driven from the few dirty tables, through the index on sequences (OFFSET 0 keeps it so).
+            PERFORM pg_catalog.setval(s.seq::regclass, s.start, false)
+              FROM (SELECT DISTINCT tbl FROM testdbkit.dirty WHERE tbl <> 0) d,
+                LATERAL (SELECT * FROM testdbkit.sequences x WHERE x.tbl = d.tbl OFFSET 0) s
+              WHERE (SELECT true FROM pg_catalog.pg_class c WHERE c.oid = s.seq);
           END IF;
           DELETE FROM testdbkit.dirty WHERE tbl <> 0;
           PERFORM pg_catalog.setval('testdbkit.marks', 1, false);

@@ -332,6 +332,28 @@ public sealed class DatabasePoolTests
     }
 
     [Fact]
+    public async Task A_table_the_test_dropped_does_not_stop_the_reset_of_the_others()
+    {
+        const DbEngine engine = DbEngine.PostgreSql;
+        await using var pool = await CreatePoolAsync(engine, Schemas.Chain(engine, 3), maxDatabases: 1);
+        string name;
+        await using (var db = await pool.LeaseAsync())
+        {
+            name = db.Name;
+            await using var c = await db.OpenConnectionAsync();
+            await c.ExecuteAsync("INSERT INTO t0 (v) VALUES (1); INSERT INTO t2 (v) VALUES (1); DROP TABLE t2");
+            await using var rolledBack = await c.BeginTransactionAsync(); // lost marks: every moved sequence is checked
+            await c.ExecuteAsync("INSERT INTO t1 (v) VALUES (1)", rolledBack);
+        }
+
+        await using var next = await pool.LeaseAsync();
+        Assert.Equal(name, next.Name); // reset, not replaced
+        await using var connection = await next.OpenConnectionAsync();
+        Assert.Equal(0, await connection.CountAsync("t0"));
+        Assert.Equal(1, Convert.ToInt32(await connection.ScalarAsync("INSERT INTO t1 (v) VALUES (1) RETURNING id")));
+    }
+
+    [Fact]
     public async Task The_reset_leaves_foreign_key_checks_on_for_the_test()
     {
         const DbEngine engine = DbEngine.PostgreSql;
