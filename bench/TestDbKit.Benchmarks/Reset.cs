@@ -24,6 +24,11 @@ internal static class Reset
             }
 
             await WriteOverheadAsync(server);
+            if (engine == DbEngine.MySql)
+            {
+                await MySqlMarkVariantsAsync(server);
+            }
+
             await ThroughputAsync(server);
         }
     }
@@ -136,10 +141,87 @@ internal static class Reset
         }
     }
 
+    /// <summary>
+    /// What other row-trigger marks would cost MariaDB on one 20000-row INSERT … SELECT, each against a
+    /// table without a trigger in alternating runs: an empty trigger, one that only sets a variable, a
+    /// per-statement guard keyed on NOW(6), a generation read per row, and the kit's mark.
+    /// </summary>
+    private static async Task MySqlMarkVariantsAsync(DbServer server)
+    {
+        (string Name, string Body)[] variants =
+        [
+            ("empty trigger", "BEGIN END"),
+            ("SET @variable", "SET @tdk_v = 1"),
+            ("NOW(6) guard + mark", "IF NOT (@tdk_g <=> NOW(6)) THEN INSERT IGNORE INTO marks VALUES ('g'); SET @tdk_g = NOW(6); END IF"),
+            ("generation read per row + mark", "IF NOT (@tdk_r <=> (SELECT g FROM generation)) THEN INSERT IGNORE INTO marks VALUES ('r'); SET @tdk_r = (SELECT g FROM generation); END IF"),
+            ("the kit's mark", "INSERT IGNORE INTO marks VALUES ('k')"),
+        ];
+        // One statement per command: trigger bodies hold semicolons.
+        var schema = new List<string>
+        {
+            "CREATE TABLE marks (tbl VARCHAR(64) NOT NULL PRIMARY KEY) ENGINE=MEMORY",
+            "CREATE TABLE generation (g BIGINT NOT NULL) ENGINE=MEMORY",
+            "INSERT INTO generation VALUES (1)",
+            "CREATE TABLE bare (id INT AUTO_INCREMENT PRIMARY KEY, v INT NOT NULL)",
+        };
+        for (var i = 0; i < variants.Length; i++)
+        {
+            schema.Add($"CREATE TABLE v{i} (id INT AUTO_INCREMENT PRIMARY KEY, v INT NOT NULL)");
+            schema.Add($"CREATE TRIGGER v{i}_mark AFTER INSERT ON v{i} FOR EACH ROW {variants[i].Body}");
+        }
+
+        await using var pool = await DatabasePool.CreateAsync(server, new DatabasePoolOptions
+        {
+            CreateSchema = async c =>
+            {
+                foreach (var statement in schema)
+                {
+                    await ExecuteAsync(c, statement);
+                }
+            },
+            MaxDatabases = 1,
+            UseRespawn = true,
+        });
+        await using var db = await pool.LeaseAsync();
+        await using var c = await db.OpenConnectionAsync();
+        async Task<double> BulkAsync(string table)
+        {
+            await ExecuteAsync(c, $"TRUNCATE TABLE {table}");
+            var clock = Stopwatch.StartNew();
+            await ExecuteAsync(c, $"INSERT INTO {table} (v) SELECT a.seq * 200 + b.seq FROM seq_0_to_99 a, seq_0_to_199 b");
+            return clock.Elapsed.TotalMilliseconds;
+        }
+
+        var line = new StringBuilder("MariaDB row-trigger marks on one 20000-row INSERT (median of paired ratios):");
+        for (var i = 0; i < variants.Length; i++)
+        {
+            var ratios = new List<double>();
+            for (var run = -1; run < 15; run++)
+            {
+                var (first, second) = run % 2 == 0 ? ($"v{i}", "bare") : ("bare", $"v{i}");
+                var (a, b) = (await BulkAsync(first), await BulkAsync(second));
+                var (withTrigger, bare) = first == "bare" ? (b, a) : (a, b);
+                if (run >= 0)
+                {
+                    ratios.Add(withTrigger / bare);
+                }
+            }
+
+            line.Append($" {variants[i].Name} {(Stats.Of(ratios).Median - 1) * 100:+0;-0}%;");
+        }
+
+        Console.WriteLine(line);
+    }
+
     private static async Task<double> TimeWritesAsync(DatabasePool pool, string sql, int repeat)
     {
         await using var db = await pool.LeaseAsync();
         await using var c = await db.OpenConnectionAsync();
+        // Both sides start from a truncated table: the kit's reset DELETEs, Respawn's TRUNCATEs, and the dead
+        // rows a DELETE leaves (until vacuum) would slow the next writes of the same ids on one side only.
+        await ExecuteAsync(c, pool.Server.Engine == DbEngine.PostgreSql
+            ? "TRUNCATE t0 CASCADE"
+            : "SET FOREIGN_KEY_CHECKS = 0; TRUNCATE TABLE t0; SET FOREIGN_KEY_CHECKS = 1");
         var clock = Stopwatch.StartNew();
         for (var i = 0; i < repeat; i++)
         {
