@@ -111,7 +111,19 @@ internal static class Reset
         var bulk = server.Engine == DbEngine.PostgreSql
             ? "INSERT INTO t0 (v) SELECT g FROM generate_series(1, 20000) g"
             : "INSERT INTO t0 (v) SELECT a.n * 200 + b.n FROM (SELECT seq AS n FROM seq_0_to_99) a, (SELECT seq AS n FROM seq_0_to_199) b";
-        foreach (var (label, sql, repeat) in new[] { ("2000 single-row INSERTs", "INSERT INTO t0 (v) VALUES (1)", 2000), ("one 20000-row INSERT", bulk, 1) })
+        await using (var trackedDb = await tracked.LeaseAsync())
+        await using (var plainDb = await plain.LeaseAsync())
+        {
+            await using var t = await trackedDb.OpenConnectionAsync();
+            await using var u = await plainDb.OpenConnectionAsync();
+            await ExecuteAsync(t, Truncate(server.Engine, "t0"));
+            await ExecuteAsync(u, Truncate(server.Engine, "t0"));
+            var medians = await PerStatementAsync(3000, (t, "INSERT INTO t0 (v) VALUES (1)"), (u, "INSERT INTO t0 (v) VALUES (1)"));
+            Console.WriteLine($"write overhead of tracking, single-row INSERTs: {medians[0] * 1000:0} vs {medians[1] * 1000:0} µs untracked " +
+                $"(medians, statements alternating) = {(medians[0] / medians[1] - 1) * 100:+0;-0}%");
+        }
+
+        foreach (var (label, sql, repeat) in new[] { ("one 20000-row INSERT", bulk, 1) })
         {
             var on = new List<double>();
             var off = new List<double>();
@@ -139,9 +151,9 @@ internal static class Reset
     }
 
     /// <summary>
-    /// What the trigger alone, and other marks, would cost, each against a table without a trigger in
-    /// alternating runs. PostgreSQL: a statement trigger that does nothing, on 2000 single-row INSERTs.
-    /// MariaDB, on one 20000-row INSERT … SELECT: an empty row trigger, one that only sets a variable, a
+    /// What the trigger alone, and other marks, would cost, each against a table without a trigger.
+    /// PostgreSQL: statement triggers that do nothing, on single-row INSERTs. MariaDB, on one 20000-row
+    /// INSERT … SELECT in alternating runs: an empty row trigger, one that only sets a variable, a
     /// per-statement guard keyed on NOW(6), a generation read per row, and the kit's mark.
     /// </summary>
     private static async Task MarkVariantsAsync(DbServer server)
@@ -167,6 +179,7 @@ internal static class Reset
             ? new List<string> { "CREATE FUNCTION do_nothing() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN RETURN NULL; END $f$" }
             : ["CREATE TABLE marks (tbl VARCHAR(64) NOT NULL PRIMARY KEY) ENGINE=MEMORY", "CREATE TABLE generation (g BIGINT NOT NULL) ENGINE=MEMORY", "INSERT INTO generation VALUES (1)"];
         schema.Add($"CREATE TABLE bare (id {id}, v INT NOT NULL)");
+        schema.Add($"CREATE TABLE kit (id {id}, v INT NOT NULL)");
         for (var i = 0; i < variants.Length; i++)
         {
             schema.Add($"CREATE TABLE v{i} (id {id}, v INT NOT NULL)");
@@ -184,7 +197,7 @@ internal static class Reset
                 }
             },
             MaxDatabases = 1,
-            UseRespawn = true,
+            UseRespawn = !pg, // PostgreSQL: the kit's mark on table kit, switched off on the others
         });
         await using var db = await pool.LeaseAsync();
         await using var c = await db.OpenConnectionAsync();
@@ -192,18 +205,22 @@ internal static class Reset
         {
             await ExecuteAsync(c, $"TRUNCATE TABLE {table}");
             var clock = Stopwatch.StartNew();
-            for (var i = 0; i < (pg ? 2000 : 1); i++)
-            {
-                await ExecuteAsync(c, pg
-                    ? $"INSERT INTO {table} (v) VALUES (1)"
-                    : $"INSERT INTO {table} (v) SELECT a.seq * 200 + b.seq FROM seq_0_to_99 a, seq_0_to_199 b");
-            }
-
+            await ExecuteAsync(c, $"INSERT INTO {table} (v) SELECT a.seq * 200 + b.seq FROM seq_0_to_99 a, seq_0_to_199 b");
             return clock.Elapsed.TotalMilliseconds;
         }
 
-        var line = new StringBuilder(pg ? "triggers on 2000 single-row INSERTs" : "MariaDB row-trigger marks on one 20000-row INSERT");
-        line.Append(" (median of paired ratios):");
+        if (pg)
+        {
+            var others = Enumerable.Range(0, variants.Length).Select(i => $"v{i}").Append("bare");
+            await ExecuteAsync(c, string.Concat(others.Select(t => $"ALTER TABLE {t} DISABLE TRIGGER testdbkit_dirty;")));
+            var medians = await PerStatementAsync(3000,
+                [(c, "INSERT INTO bare (v) VALUES (1)"), (c, "INSERT INTO kit (v) VALUES (1)"), .. variants.Select((_, i) => (c, $"INSERT INTO v{i} (v) VALUES (1)"))]);
+            Console.WriteLine($"triggers on single-row INSERTs, one connection (medians, statements alternating): the kit's mark {(medians[1] / medians[0] - 1) * 100:+0;-0}%;" +
+                string.Concat(variants.Select((v, i) => $" {v.Name} {(medians[i + 2] / medians[0] - 1) * 100:+0;-0}%;")));
+            return;
+        }
+
+        var line = new StringBuilder("MariaDB row-trigger marks on one 20000-row INSERT (median of paired ratios):");
         for (var i = 0; i < variants.Length; i++)
         {
             var ratios = new List<double>();
@@ -224,15 +241,41 @@ internal static class Reset
         Console.WriteLine(line);
     }
 
+    private static string Truncate(DbEngine engine, string table) => engine == DbEngine.PostgreSql
+        ? $"TRUNCATE {table} CASCADE"
+        : $"SET FOREIGN_KEY_CHECKS = 0; TRUNCATE TABLE {table}; SET FOREIGN_KEY_CHECKS = 1";
+
+    /// <summary>
+    /// Statements timed one by one, taking turns between the sides in rotating order, so a burst of other
+    /// work on the machine hits every side alike. Returns each side's median, in milliseconds.
+    /// </summary>
+    private static async Task<double[]> PerStatementAsync(int count, params (DbConnection Connection, string Sql)[] sides)
+    {
+        var samples = sides.Select(_ => new List<double>()).ToArray();
+        for (var i = -200; i < count; i++)
+        {
+            for (var k = 0; k < sides.Length; k++)
+            {
+                var side = (((k + i) % sides.Length) + sides.Length) % sides.Length;
+                var clock = Stopwatch.StartNew();
+                await ExecuteAsync(sides[side].Connection, sides[side].Sql);
+                if (i >= 0)
+                {
+                    samples[side].Add(clock.Elapsed.TotalMilliseconds);
+                }
+            }
+        }
+
+        return [.. samples.Select(x => Stats.Of(x).Median)];
+    }
+
     private static async Task<double> TimeWritesAsync(DatabasePool pool, string sql, int repeat)
     {
         await using var db = await pool.LeaseAsync();
         await using var c = await db.OpenConnectionAsync();
         // Both sides start from a truncated table: the kit's reset DELETEs, Respawn's TRUNCATEs, and the dead
         // rows a DELETE leaves (until vacuum) would slow the next writes of the same ids on one side only.
-        await ExecuteAsync(c, pool.Server.Engine == DbEngine.PostgreSql
-            ? "TRUNCATE t0 CASCADE"
-            : "SET FOREIGN_KEY_CHECKS = 0; TRUNCATE TABLE t0; SET FOREIGN_KEY_CHECKS = 1");
+        await ExecuteAsync(c, Truncate(pool.Server.Engine, "t0"));
         var clock = Stopwatch.StartNew();
         for (var i = 0; i < repeat; i++)
         {
