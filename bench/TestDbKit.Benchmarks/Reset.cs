@@ -24,6 +24,8 @@ internal static class Reset
             }
 
             await WriteOverheadAsync(server);
+            await MarkVariantsAsync(server);
+
             await ThroughputAsync(server);
         }
     }
@@ -34,44 +36,73 @@ internal static class Reset
         await using var tracked = await DatabasePool.CreateAsync(server, new DatabasePoolOptions { CreateSchema = schema, MaxDatabases = 1 });
         await using var noSeq = await DatabasePool.CreateAsync(server, new DatabasePoolOptions { CreateSchema = schema, MaxDatabases = 1, ResetSequences = false });
         await using var respawn = await DatabasePool.CreateAsync(server, new DatabasePoolOptions { CreateSchema = schema, MaxDatabases = 1, UseRespawn = true });
+        await using var untracked = await DatabasePool.CreateAsync(server, new DatabasePoolOptions { CreateSchema = schema, MaxDatabases = 1, UseRespawn = true });
         var dirty = new[] { "t0", "t1", $"t{tables - 1}" };
         var write = string.Join(";", dirty.Select(t => $"INSERT INTO {t} (v) VALUES (1)"));
         var floorSql = string.Join(";", dirty.Reverse().Select(t => $"DELETE FROM {t}"));
 
-        var kit = await MeasureAsync(tracked, write, db => db.ResetAsync(), iterations);
-        var kitNoSeq = await MeasureAsync(noSeq, write, db => db.ResetAsync(), iterations);
-        var respawner = await MeasureAsync(respawn, write, db => db.ResetAsync(), iterations);
-        var floor = await MeasureAsync(noSeq, write, async db =>
-        {
-            await using var c = await db.OpenConnectionAsync();
-            await ExecuteAsync(c, floorSql);
-        }, iterations);
+        // Interleaved, one reset of each kind per round, so a noisy neighbour slows them all alike. The
+        // floor runs on the connection that wrote, so it pays one round trip and nothing else.
+        var results = await MeasureAsync(write, iterations,
+            (tracked, (db, _) => db.ResetAsync()),
+            (noSeq, (db, _) => db.ResetAsync()),
+            (respawn, (db, _) => db.ResetAsync()),
+            (untracked, (_, writer) => ExecuteAsync(writer, floorSql)));
+        Report(tables, results);
+    }
+
+    private static void Report(int tables, Stats[] results)
+    {
+        var (kit, kitNoSeq, respawner, floor) = (results[0], results[1], results[2], results[3]);
         Console.WriteLine($"{tables,4} {kit.Median,8:0.00} {kitNoSeq.Median,10:0.00} {respawner.Median,8:0.00} {floor.Median,8:0.00}  " +
             $"{respawner.Median / kit.Median,10:0.0}x {kit.Median / floor.Median,8:0.0}x");
     }
 
-    private static async Task<Stats> MeasureAsync(DatabasePool pool, string write, Func<TestDatabase, Task> reset, int iterations)
+    private static async Task<Stats[]> MeasureAsync(string write, int iterations, params (DatabasePool Pool, Func<TestDatabase, DbConnection, Task> Reset)[] variants)
     {
-        var samples = new List<double>();
-        await using var db = await pool.LeaseAsync();
-        await using (var writer = await db.OpenConnectionAsync())
+        var samples = variants.Select(_ => new List<double>()).ToArray();
+        var dbs = new List<TestDatabase>();
+        var writers = new List<DbConnection>();
+        try
         {
+            foreach (var (pool, _) in variants)
+            {
+                dbs.Add(await pool.LeaseAsync());
+                writers.Add(await dbs[^1].OpenConnectionAsync());
+            }
+
             for (var i = -5; i < iterations; i++)
             {
-                await ExecuteAsync(writer, write);
-                var clock = Stopwatch.StartNew();
-                await reset(db);
-                if (i >= 0)
+                for (var v = 0; v < variants.Length; v++)
                 {
-                    samples.Add(clock.Elapsed.TotalMilliseconds);
+                    await ExecuteAsync(writers[v], write);
+                    var clock = Stopwatch.StartNew();
+                    await variants[v].Reset(dbs[v], writers[v]);
+                    if (i >= 0)
+                    {
+                        samples[v].Add(clock.Elapsed.TotalMilliseconds);
+                    }
                 }
             }
         }
+        finally
+        {
+            foreach (var writer in writers)
+            {
+                await writer.DisposeAsync();
+            }
 
-        return Stats.Of(samples);
+            foreach (var db in dbs)
+            {
+                await db.DisposeAsync();
+            }
+        }
+
+        return [.. samples.Select(Stats.Of)];
     }
 
-    /// <summary>Insert-heavy work on a tracked database against the same on an untracked one.</summary>
+    /// <summary>Insert-heavy work on a tracked database against the same on an untracked one, in
+    /// alternating runs.</summary>
     private static async Task WriteOverheadAsync(DbServer server)
     {
         var schema = Chain(server.Engine, 50);
@@ -80,34 +111,178 @@ internal static class Reset
         var bulk = server.Engine == DbEngine.PostgreSql
             ? "INSERT INTO t0 (v) SELECT g FROM generate_series(1, 20000) g"
             : "INSERT INTO t0 (v) SELECT a.n * 200 + b.n FROM (SELECT seq AS n FROM seq_0_to_99) a, (SELECT seq AS n FROM seq_0_to_199) b";
-        foreach (var (label, sql, repeat) in new[] { ("2000 single-row INSERTs", "INSERT INTO t0 (v) VALUES (1)", 2000), ("one 20000-row INSERT", bulk, 1) })
+        await using (var trackedDb = await tracked.LeaseAsync())
+        await using (var plainDb = await plain.LeaseAsync())
         {
-            var on = await TimeWritesAsync(tracked, sql, repeat);
-            var off = await TimeWritesAsync(plain, sql, repeat);
-            Console.WriteLine($"write overhead of tracking, {label}: {on:0.0} ms vs {off:0.0} ms untracked = {(on / off - 1) * 100:+0;-0}%");
+            await using var t = await trackedDb.OpenConnectionAsync();
+            await using var u = await plainDb.OpenConnectionAsync();
+            await ExecuteAsync(t, Truncate(server.Engine, "t0"));
+            await ExecuteAsync(u, Truncate(server.Engine, "t0"));
+            var medians = await PerStatementAsync(3000, (t, "INSERT INTO t0 (v) VALUES (1)"), (u, "INSERT INTO t0 (v) VALUES (1)"));
+            Console.WriteLine($"write overhead of tracking, single-row INSERTs: {medians[0] * 1000:0} vs {medians[1] * 1000:0} µs untracked " +
+                $"(medians, statements alternating) = {(medians[0] / medians[1] - 1) * 100:+0;-0}%");
         }
+
+        foreach (var (label, sql, repeat) in new[] { ("one 20000-row INSERT", bulk, 1) })
+        {
+            var on = new List<double>();
+            var off = new List<double>();
+            var ratios = new List<double>();
+            for (var run = -1; run < 30; run++)
+            {
+                // Pairs close in time, in alternating order; the median of the pairs' ratios ignores the
+                // bursts of other work on the machine.
+                var first = run % 2 == 0 ? tracked : plain;
+                var a = await TimeWritesAsync(first, sql, repeat);
+                var b = await TimeWritesAsync(first == tracked ? plain : tracked, sql, repeat);
+                var (t, u) = first == tracked ? (a, b) : (b, a);
+                if (run >= 0)
+                {
+                    on.Add(t);
+                    off.Add(u);
+                    ratios.Add(t / u);
+                }
+            }
+
+            var (withTracking, without) = (Stats.Of(on), Stats.Of(off));
+            Console.WriteLine($"write overhead of tracking, {label}: {withTracking.Median:0.0} ms vs {without.Median:0.0} ms untracked, " +
+                $"median of paired ratios {(Stats.Of(ratios).Median - 1) * 100:+0;-0}%, fastest runs {(withTracking.Min / without.Min - 1) * 100:+0;-0}%");
+        }
+    }
+
+    /// <summary>
+    /// What the trigger alone, and other marks, would cost, each against a table without a trigger.
+    /// PostgreSQL: statement triggers that do nothing, on single-row INSERTs. MariaDB, on one 20000-row
+    /// INSERT … SELECT in alternating runs: an empty row trigger, one that only sets a variable, a
+    /// per-statement guard keyed on NOW(6), a generation read per row, and the kit's mark.
+    /// </summary>
+    private static async Task MarkVariantsAsync(DbServer server)
+    {
+        var pg = server.Engine == DbEngine.PostgreSql;
+        (string Name, string Trigger)[] variants = pg
+            ?
+            [
+                ("an AFTER statement trigger that does nothing", "AFTER INSERT ON {0} FOR EACH STATEMENT EXECUTE FUNCTION do_nothing()"),
+                ("a BEFORE one", "BEFORE INSERT ON {0} FOR EACH STATEMENT EXECUTE FUNCTION do_nothing()"),
+            ]
+            :
+            [
+                ("empty trigger", "BEGIN END"),
+                ("SET @variable", "SET @tdk_v = 1"),
+                ("NOW(6) guard + mark", "IF NOT (@tdk_g <=> NOW(6)) THEN INSERT IGNORE INTO marks VALUES ('g'); SET @tdk_g = NOW(6); END IF"),
+                ("generation read per row + mark", "IF NOT (@tdk_r <=> (SELECT g FROM generation)) THEN INSERT IGNORE INTO marks VALUES ('r'); SET @tdk_r = (SELECT g FROM generation); END IF"),
+                ("the kit's mark", "INSERT IGNORE INTO marks VALUES ('k')"),
+            ];
+        var id = pg ? "SERIAL PRIMARY KEY" : "INT AUTO_INCREMENT PRIMARY KEY";
+        // One statement per command: trigger bodies hold semicolons.
+        var schema = pg
+            ? new List<string> { "CREATE FUNCTION do_nothing() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN RETURN NULL; END $f$" }
+            : ["CREATE TABLE marks (tbl VARCHAR(64) NOT NULL PRIMARY KEY) ENGINE=MEMORY", "CREATE TABLE generation (g BIGINT NOT NULL) ENGINE=MEMORY", "INSERT INTO generation VALUES (1)"];
+        schema.Add($"CREATE TABLE bare (id {id}, v INT NOT NULL)");
+        schema.Add($"CREATE TABLE kit (id {id}, v INT NOT NULL)");
+        for (var i = 0; i < variants.Length; i++)
+        {
+            schema.Add($"CREATE TABLE v{i} (id {id}, v INT NOT NULL)");
+            schema.Add(pg ? $"CREATE TRIGGER v{i}_mark " + string.Format(variants[i].Trigger, $"v{i}")
+                : $"CREATE TRIGGER v{i}_mark AFTER INSERT ON v{i} FOR EACH ROW {variants[i].Trigger}");
+        }
+
+        await using var pool = await DatabasePool.CreateAsync(server, new DatabasePoolOptions
+        {
+            CreateSchema = async c =>
+            {
+                foreach (var statement in schema)
+                {
+                    await ExecuteAsync(c, statement);
+                }
+            },
+            MaxDatabases = 1,
+            UseRespawn = !pg, // PostgreSQL: the kit's mark on table kit, switched off on the others
+        });
+        await using var db = await pool.LeaseAsync();
+        await using var c = await db.OpenConnectionAsync();
+        async Task<double> WriteAsync(string table)
+        {
+            await ExecuteAsync(c, $"TRUNCATE TABLE {table}");
+            var clock = Stopwatch.StartNew();
+            await ExecuteAsync(c, $"INSERT INTO {table} (v) SELECT a.seq * 200 + b.seq FROM seq_0_to_99 a, seq_0_to_199 b");
+            return clock.Elapsed.TotalMilliseconds;
+        }
+
+        if (pg)
+        {
+            var others = Enumerable.Range(0, variants.Length).Select(i => $"v{i}").Append("bare");
+            await ExecuteAsync(c, string.Concat(others.Select(t => $"ALTER TABLE {t} DISABLE TRIGGER testdbkit_dirty;")));
+            var medians = await PerStatementAsync(3000,
+                [(c, "INSERT INTO bare (v) VALUES (1)"), (c, "INSERT INTO kit (v) VALUES (1)"), .. variants.Select((_, i) => (c, $"INSERT INTO v{i} (v) VALUES (1)"))]);
+            Console.WriteLine($"triggers on single-row INSERTs, one connection (medians, statements alternating): the kit's mark {(medians[1] / medians[0] - 1) * 100:+0;-0}%;" +
+                string.Concat(variants.Select((v, i) => $" {v.Name} {(medians[i + 2] / medians[0] - 1) * 100:+0;-0}%;")));
+            return;
+        }
+
+        var line = new StringBuilder("MariaDB row-trigger marks on one 20000-row INSERT (median of paired ratios):");
+        for (var i = 0; i < variants.Length; i++)
+        {
+            var ratios = new List<double>();
+            for (var run = -1; run < 15; run++)
+            {
+                var (first, second) = run % 2 == 0 ? ($"v{i}", "bare") : ("bare", $"v{i}");
+                var (a, b) = (await WriteAsync(first), await WriteAsync(second));
+                var (withTrigger, bare) = first == "bare" ? (b, a) : (a, b);
+                if (run >= 0)
+                {
+                    ratios.Add(withTrigger / bare);
+                }
+            }
+
+            line.Append($" {variants[i].Name} {(Stats.Of(ratios).Median - 1) * 100:+0;-0}%;");
+        }
+
+        Console.WriteLine(line);
+    }
+
+    private static string Truncate(DbEngine engine, string table) => engine == DbEngine.PostgreSql
+        ? $"TRUNCATE {table} CASCADE"
+        : $"SET FOREIGN_KEY_CHECKS = 0; TRUNCATE TABLE {table}; SET FOREIGN_KEY_CHECKS = 1";
+
+    /// <summary>
+    /// Statements timed one by one, taking turns between the sides in rotating order, so a burst of other
+    /// work on the machine hits every side alike. Returns each side's median, in milliseconds.
+    /// </summary>
+    private static async Task<double[]> PerStatementAsync(int count, params (DbConnection Connection, string Sql)[] sides)
+    {
+        var samples = sides.Select(_ => new List<double>()).ToArray();
+        for (var i = -200; i < count; i++)
+        {
+            for (var k = 0; k < sides.Length; k++)
+            {
+                var side = (((k + i) % sides.Length) + sides.Length) % sides.Length;
+                var clock = Stopwatch.StartNew();
+                await ExecuteAsync(sides[side].Connection, sides[side].Sql);
+                if (i >= 0)
+                {
+                    samples[side].Add(clock.Elapsed.TotalMilliseconds);
+                }
+            }
+        }
+
+        return [.. samples.Select(x => Stats.Of(x).Median)];
     }
 
     private static async Task<double> TimeWritesAsync(DatabasePool pool, string sql, int repeat)
     {
-        var runs = new List<double>();
-        for (var run = 0; run < 6; run++)
+        await using var db = await pool.LeaseAsync();
+        await using var c = await db.OpenConnectionAsync();
+        // Both sides start from a truncated table: the kit's reset DELETEs, Respawn's TRUNCATEs, and the dead
+        // rows a DELETE leaves (until vacuum) would slow the next writes of the same ids on one side only.
+        await ExecuteAsync(c, Truncate(pool.Server.Engine, "t0"));
+        var clock = Stopwatch.StartNew();
+        for (var i = 0; i < repeat; i++)
         {
-            await using var db = await pool.LeaseAsync();
-            await using var c = await db.OpenConnectionAsync();
-            var clock = Stopwatch.StartNew();
-            for (var i = 0; i < repeat; i++)
-            {
-                await ExecuteAsync(c, sql);
-            }
-
-            if (run > 0)
-            {
-                runs.Add(clock.Elapsed.TotalMilliseconds);
-            }
+            await ExecuteAsync(c, sql);
         }
 
-        return Stats.Of(runs).Median;
+        return clock.Elapsed.TotalMilliseconds;
     }
 
     /// <summary>Tests per second: lease, write 5 rows, read them, give back.</summary>

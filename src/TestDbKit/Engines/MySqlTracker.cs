@@ -22,30 +22,21 @@ internal sealed class MySqlTracker : ChangeTracker
           WHERE TABLE_SCHEMA = DATABASE() AND EXTRA LIKE '%auto_increment%';
         """;
 
-    private const string Procedure = """
-        CREATE PROCEDURE testdbkit_reset(IN reset_ids BOOLEAN)
+    // A session still running or holding a transaction could commit rows after the reset: end those of
+    // this database. Sessions inside a transaction (a running autocommit statement has one too), not the
+    // COMMAND column: the server answers a statement before it shows the session as 'Sleep' again, so an
+    // idle connection of the test could look busy for a moment. Driven from INNODB_TRX, which is almost
+    // always empty, rather than from every session's row; the list of sessions is read only when some
+    // transaction is open.
+    private const string EndBusy = """
+        CREATE PROCEDURE testdbkit_end_busy()
         BEGIN
-          DECLARE t VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
           DECLARE victim BIGINT;
           DECLARE done INT DEFAULT 0;
-          DECLARE n INT DEFAULT 0;
-          -- Sessions inside a transaction (a running autocommit statement has one too). Not the COMMAND
-          -- column: the server answers a statement before it shows the session as 'Sleep' again, so an idle
-          -- connection of the test could look busy for a moment.
-          -- Driven from INNODB_TRX, which is almost always empty, rather than from every session's row.
           DECLARE busy CURSOR FOR SELECT p.ID FROM information_schema.INNODB_TRX t
             JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id
             WHERE p.DB = DATABASE() AND p.ID <> CONNECTION_ID() AND p.COMMAND <> 'Killed';
           DECLARE CONTINUE HANDLER FOR NOT FOUND SET done = 1;
-          DECLARE EXIT HANDLER FOR SQLEXCEPTION
-          BEGIN
-            SET SESSION FOREIGN_KEY_CHECKS = @tdk_fk;
-            RESIGNAL;
-          END;
-
-          SET @tdk_fk = @@SESSION.FOREIGN_KEY_CHECKS;
-          -- A session still running or holding a transaction could commit rows after the reset. The list
-          -- of sessions is costly to read on a busy server, so it is read only when some transaction is open.
           IF EXISTS (SELECT 1 FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id <> CONNECTION_ID()) THEN
             OPEN busy;
             kill_loop: LOOP
@@ -53,14 +44,58 @@ internal sealed class MySqlTracker : ChangeTracker
               IF done THEN LEAVE kill_loop; END IF;
               BEGIN
                 DECLARE CONTINUE HANDLER FOR 1094 BEGIN END; -- it ended on its own since the list was read
-                SET @tdk_sql = CONCAT('KILL ', victim);
-                PREPARE s FROM @tdk_sql; EXECUTE s; DEALLOCATE PREPARE s;
+                SET @tdk_kill = CONCAT('KILL ', victim);
+                PREPARE k FROM @tdk_kill; EXECUTE k; DEALLOCATE PREPARE k;
               END;
             END LOOP;
             CLOSE busy;
-            SET done = 0;
           END IF;
+        END
+        """;
 
+    // InnoDB refreshes INNODB_TRX at most every 0.1 s, so a transaction begun just before the reset can be
+    // missing from it. Its locks then make a statement here wait: after a second it is surely listed, so
+    // end the busy sessions again and retry.
+    private const string Run = """
+        CREATE PROCEDURE testdbkit_run(IN statement_text TEXT)
+        BEGIN
+          DECLARE tries INT DEFAULT 0;
+          DECLARE done BOOLEAN DEFAULT FALSE;
+          SET @tdk_run = statement_text;
+          PREPARE s FROM @tdk_run;
+          WHILE NOT done DO
+            BEGIN
+              DECLARE EXIT HANDLER FOR 1205
+              BEGIN
+                SET tries = tries + 1;
+                IF tries >= 5 THEN
+                  DEALLOCATE PREPARE s;
+                  RESIGNAL;
+                END IF;
+                CALL testdbkit_end_busy();
+              END;
+              EXECUTE s;
+              SET done = TRUE;
+            END;
+          END WHILE;
+          DEALLOCATE PREPARE s;
+        END
+        """;
+
+    private const string Reset = """
+        CREATE PROCEDURE testdbkit_reset(IN reset_ids BOOLEAN)
+        BEGIN
+          DECLARE t VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
+          DECLARE n INT DEFAULT 0;
+          DECLARE EXIT HANDLER FOR SQLEXCEPTION
+          BEGIN
+            SET SESSION FOREIGN_KEY_CHECKS = @tdk_fk, SESSION innodb_lock_wait_timeout = @tdk_row_wait, SESSION lock_wait_timeout = @tdk_table_wait;
+            RESIGNAL;
+          END;
+
+          SET @tdk_fk = @@SESSION.FOREIGN_KEY_CHECKS, @tdk_row_wait = @@SESSION.innodb_lock_wait_timeout, @tdk_table_wait = @@SESSION.lock_wait_timeout;
+          SET SESSION innodb_lock_wait_timeout = 1, SESSION lock_wait_timeout = 1;
+          CALL testdbkit_end_busy();
           SET SESSION FOREIGN_KEY_CHECKS = 0;
           IF NOT EXISTS (SELECT 1 FROM testdbkit_dirty WHERE tbl = '') THEN
             INSERT IGNORE INTO testdbkit_dirty SELECT TABLE_NAME FROM information_schema.TABLES
@@ -70,17 +105,15 @@ internal sealed class MySqlTracker : ChangeTracker
             SET t = NULL;
             SELECT tbl INTO t FROM testdbkit_dirty WHERE tbl <> '' LIMIT 1;
             IF t IS NULL THEN LEAVE dirty_loop; END IF;
-            SET @tdk_sql = CONCAT('DELETE FROM `', REPLACE(t, '`', '``'), '`');
-            PREPARE s FROM @tdk_sql; EXECUTE s; DEALLOCATE PREPARE s;
+            CALL testdbkit_run(CONCAT('DELETE FROM `', REPLACE(t, '`', '``'), '`'));
             IF reset_ids AND EXISTS (SELECT 1 FROM testdbkit_autoinc a WHERE a.tbl = t) THEN
-              SET @tdk_sql = CONCAT('ALTER TABLE `', REPLACE(t, '`', '``'), '` AUTO_INCREMENT = 1');
-              PREPARE s FROM @tdk_sql; EXECUTE s; DEALLOCATE PREPARE s;
+              CALL testdbkit_run(CONCAT('ALTER TABLE `', REPLACE(t, '`', '``'), '` AUTO_INCREMENT = 1'));
             END IF;
             DELETE FROM testdbkit_dirty WHERE tbl = t;
             SET n = n + 1;
           END LOOP;
           INSERT IGNORE INTO testdbkit_dirty VALUES ('');
-          SET SESSION FOREIGN_KEY_CHECKS = @tdk_fk;
+          SET SESSION FOREIGN_KEY_CHECKS = @tdk_fk, SESSION innodb_lock_wait_timeout = @tdk_row_wait, SESSION lock_wait_timeout = @tdk_table_wait;
           SELECT n;
         END
         """;
@@ -115,7 +148,10 @@ internal sealed class MySqlTracker : ChangeTracker
             await connection.ExecuteAsync(sql.ToString(), ct).ConfigureAwait(false);
         }
 
-        await connection.ExecuteAsync(Procedure, ct).ConfigureAwait(false);
+        foreach (var routine in new[] { EndBusy, Run, Reset })
+        {
+            await connection.ExecuteAsync(routine, ct).ConfigureAwait(false);
+        }
     }
 
     public override async Task<int> ResetAsync(DbConnection connection, string database, bool resetIds, CancellationToken ct)
