@@ -38,17 +38,8 @@ if [ -e "${reports[0]}" ]; then
   done
   ls "$TESTDBKIT_REPORT_DIR"/*.html 2>/dev/null | sed 's/^/HTML report: /' || true
 else
-  echo "No run report in $TESTDBKIT_REPORT_DIR: this build of TestDbKit does not write one yet (TESTDBKIT_REPORT_DIR is set)."
+  echo "No run report in $TESTDBKIT_REPORT_DIR: no test process wrote one (TESTDBKIT_REPORT_DIR is set: did any test use the kit?)."
 fi
 
-passed=$(grep -Eo 'Passed: +[0-9]+' "$log" | awk '{s += $2} END {print s + 0}')
-failed=$(grep -Eo 'Failed: +[0-9]+' "$log" | awk '{s += $2} END {print s + 0}')
-if [ "$status" -ne 0 ] || [ "$failed" -ne 0 ]; then
-  echo "example.sh: tests failed ($failed failed, exit code $status)." >&2
-  exit 1
-fi
-if [ "$passed" -eq 0 ]; then
-  echo "example.sh: no test ran; that is a failure." >&2
-  exit 1
-fi
-echo "$passed passed, $failed failed"
+. scripts/verdict.sh
+verdict example.sh "$log" "$status"

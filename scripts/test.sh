@@ -34,14 +34,5 @@ for project in tests/TestDbKit.Xunit.Tests tests/TestDbKit.NUnit.Tests examples/
   TESTDBKIT_PROVIDER=docker run dotnet test "$project" -c "$configuration" --no-build --nologo
 done
 
-passed=$(grep -Eo 'Passed: +[0-9]+' "$log" | awk '{s += $2} END {print s + 0}')
-failed=$(grep -Eo 'Failed: +[0-9]+' "$log" | awk '{s += $2} END {print s + 0}')
-if [ "$status" -ne 0 ] || [ "$failed" -ne 0 ]; then
-  echo "test.sh: tests failed ($failed failed, exit code $status)." >&2
-  exit 1
-fi
-if [ "$passed" -eq 0 ]; then
-  echo "test.sh: no test ran; that is a failure." >&2
-  exit 1
-fi
-echo "$passed passed, $failed failed"
+. scripts/verdict.sh
+verdict test.sh "$log" "$status"

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Sourced by test.sh and example.sh: `verdict NAME LOG STATUS` adds up the test runner's closing lines in LOG
+# and fails the script when a test failed, a runner exited non-zero (STATUS), or no test ran at all.
+verdict() {
+  local name=$1 log=$2 status=$3 passed failed
+  passed=$(grep -Eo 'Passed: +[0-9]+' "$log" | awk '{s += $2} END {print s + 0}')
+  failed=$(grep -Eo 'Failed: +[0-9]+' "$log" | awk '{s += $2} END {print s + 0}')
+  if [ "$status" -ne 0 ] || [ "$failed" -ne 0 ]; then
+    echo "$name: tests failed ($failed failed, exit code $status)." >&2
+    exit 1
+  fi
+  if [ "$passed" -eq 0 ]; then
+    echo "$name: no test ran; that is a failure." >&2
+    exit 1
+  fi
+  echo "$passed passed, $failed failed"
+}
