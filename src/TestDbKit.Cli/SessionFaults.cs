@@ -48,11 +48,22 @@ internal sealed class SessionFaults(EngineDialect dialect, string adminConnectio
         {
             if (dialect.DatabaseTimeoutSql(DatabaseNames.Prefix + "x", TimeoutKind.Idle, IdleTimeout) is not null)
             {
-                foreach (var database in await KitDatabasesAsync(admin, ct).ConfigureAwait(false))
+                try
                 {
-                    var (set, reset) = dialect.DatabaseTimeoutSql(database, TimeoutKind.Idle, IdleTimeout)!.Value;
-                    await admin.ExecuteAsync(set, ct).ConfigureAwait(false);
-                    undo.Add(reset);
+                    foreach (var database in await KitDatabasesAsync(admin, ct).ConfigureAwait(false))
+                    {
+                        var (set, reset) = dialect.DatabaseTimeoutSql(database, TimeoutKind.Idle, IdleTimeout)!.Value;
+                        // The test suite drops databases all the time (clones, replaced pools): skip those gone.
+                        if (await TryExecuteAsync(admin, set, ct).ConfigureAwait(false))
+                        {
+                            undo.Add(reset);
+                        }
+                    }
+                }
+                catch
+                {
+                    await UndoAsync(undo).ConfigureAwait(false); // never leave a half-set fault behind
+                    throw;
                 }
             }
             else if (WhyNoIdleFault() is { } why)
@@ -71,14 +82,31 @@ internal sealed class SessionFaults(EngineDialect dialect, string adminConnectio
             }
         }
 
-        return new Undo(async () =>
+        return new Undo(() => UndoAsync(undo));
+    }
+
+    /// <summary>Runs every undo statement; one whose database was dropped meanwhile is skipped, not fatal.</summary>
+    private async Task UndoAsync(IReadOnlyList<string> undo)
+    {
+        await using var admin = await dialect.OpenAsync(_admin, CancellationToken.None).ConfigureAwait(false);
+        foreach (var sql in undo)
         {
-            await using var admin = await dialect.OpenAsync(_admin, CancellationToken.None).ConfigureAwait(false);
-            foreach (var sql in undo)
-            {
-                await admin.ExecuteAsync(sql, CancellationToken.None).ConfigureAwait(false);
-            }
-        });
+            await TryExecuteAsync(admin, sql, CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Runs <paramref name="sql"/>; false when it names a database that no longer exists.</summary>
+    private async Task<bool> TryExecuteAsync(DbConnection admin, string sql, CancellationToken ct)
+    {
+        try
+        {
+            await admin.ExecuteAsync(sql, ct).ConfigureAwait(false);
+            return true;
+        }
+        catch (DbException e) when (dialect.IsMissingDatabase(e))
+        {
+            return false;
+        }
     }
 
     /// <summary>How long until the server answers a new session again, polling every 20 ms for up to a minute.</summary>

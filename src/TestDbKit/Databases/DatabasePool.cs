@@ -206,7 +206,7 @@ public sealed class DatabasePool : IAsyncDisposable
                     await ForgetAsync(database).ConfigureAwait(false); // the pool was disposed meanwhile
                 }
             }
-            catch (Exception e) when (e is DbException or InvalidOperationException or IOException or TimeoutException or System.Net.Sockets.SocketException)
+            catch (Exception e) when (e is DbException or InvalidOperationException or IOException or TimeoutException or System.Net.Sockets.SocketException or AggregateException)
             {
                 Log.ResetFailed(_logger, database.Name, e.Message);
                 await ForgetAsync(database).ConfigureAwait(false);
@@ -363,7 +363,8 @@ public sealed class DatabasePool : IAsyncDisposable
             }
 
             // A connection outside the pool: PostgreSQL copies a template only while nobody is connected to it.
-            var setup = Dialect.ForProbe(_server.ConnectionStringFor(name), TimeSpan.FromSeconds(15));
+            // Tagged as the kit's own, so a kill-all fault running meanwhile spares it (PostgreSQL).
+            var setup = Dialect.ForProbe(Dialect.WithApplicationName(_server.ConnectionStringFor(name), EngineDialect.ControlApplicationName), TimeSpan.FromSeconds(15));
             await using (var connection = await OpenAsync(setup, ct).ConfigureAwait(false))
             {
                 if (_options.CreateSchema is { } createSchema)

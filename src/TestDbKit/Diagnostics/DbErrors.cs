@@ -36,9 +36,13 @@ public static class DbErrors
     public static bool IsTransient(Exception e)
     {
         var kind = Classify(e);
-        RunLog.ClientError(e);
+        Record(e, kind);
         return (kind & ErrorKind.Transient) != 0 && (kind & ErrorKind.IntegrityViolation) == 0;
     }
+
+    /// <summary>The kit's own checks (is a pooled session dead?): not an error a client met, so the run report
+    /// does not count it.</summary>
+    internal static bool IsConnectionLostUncounted(Exception e) => (Classify(e) & ErrorKind.ConnectionLost) != 0;
 
     internal static ErrorKind Classify(Exception e)
     {
@@ -73,9 +77,19 @@ public static class DbErrors
 
     private static bool Has(Exception e, ErrorKind kind)
     {
-        var has = (Classify(e) & kind) != 0;
-        RunLog.ClientError(e); // what clients ask about is what they met: the run report counts it
-        return has;
+        var found = Classify(e);
+        Record(e, found);
+        return (found & kind) != 0;
+    }
+
+    /// <summary>What clients ask about is what they met: the run report counts it, if it is a database error at
+    /// all (a retry predicate is asked about every exception).</summary>
+    private static void Record(Exception e, ErrorKind kind)
+    {
+        if (kind != ErrorKind.None || e is System.Data.Common.DbException)
+        {
+            RunLog.ClientError(e);
+        }
     }
 
     /// <summary>Errors of the transport under the driver: the session is gone whatever the engine.</summary>

@@ -172,6 +172,9 @@ internal abstract class EngineDialect
     /// rights) rather than this database's new sessions (PostgreSQL).</summary>
     public abstract (string Set, string Undo, bool ServerWide) ReadOnlySql(string database);
 
+    /// <summary>Whether an error says the database named in the statement does not exist (dropped meanwhile).</summary>
+    public abstract bool IsMissingDatabase(DbException e);
+
     /// <summary>Whether an error says the server refuses new connections because all are in use.</summary>
     public abstract bool IsTooManyConnections(Exception e);
 

@@ -212,6 +212,8 @@ internal sealed class MySqlDialect : EngineDialect
         return result;
     }
 
+    public override bool IsMissingDatabase(DbException e) => e is MySqlException { Number: 1049 }; // ER_BAD_DB_ERROR
+
     public override bool IsTooManyConnections(Exception e) => e is MySqlException { Number: 1040 or 1203 };
 
     public override ClientPoolSettings PoolSettingsOf(string connectionString)

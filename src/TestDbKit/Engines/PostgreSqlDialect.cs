@@ -179,6 +179,8 @@ internal sealed class PostgreSqlDialect : EngineDialect
         return ($"ALTER DATABASE {db} SET default_transaction_read_only = on", $"ALTER DATABASE {db} RESET default_transaction_read_only", false);
     }
 
+    public override bool IsMissingDatabase(DbException e) => e is PostgresException { SqlState: "3D000" };
+
     public override bool IsTooManyConnections(Exception e) => e is PostgresException { SqlState: "53300" };
 
     public override ClientPoolSettings PoolSettingsOf(string connectionString)

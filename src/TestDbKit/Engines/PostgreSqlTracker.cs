@@ -57,9 +57,12 @@ internal sealed class PostgreSqlTracker : ChangeTracker
           SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
           WHERE c.relkind IN ('r', 'p')
             AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'testdbkit') AND n.nspname NOT LIKE 'pg\_%';
-        CREATE TABLE testdbkit.sequences (tbl oid NOT NULL, seq oid NOT NULL, start bigint NOT NULL);
+        -- Each sequence's state as the schema left it (seed rows may have moved it): resets put it back there.
+        CREATE TABLE testdbkit.sequences (tbl oid NOT NULL, seq oid NOT NULL, value bigint NOT NULL, called boolean NOT NULL);
         INSERT INTO testdbkit.sequences
-          SELECT d.refobjid, s.seqrelid, s.seqstart FROM pg_catalog.pg_depend d
+          SELECT d.refobjid, s.seqrelid, coalesce(pg_catalog.pg_sequence_last_value(s.seqrelid), s.seqstart),
+                 pg_catalog.pg_sequence_last_value(s.seqrelid) IS NOT NULL
+          FROM pg_catalog.pg_depend d
           JOIN pg_catalog.pg_sequence s ON s.seqrelid = d.objid
           WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.refclassid = 'pg_catalog.pg_class'::regclass
             AND d.deptype IN ('a', 'i') AND d.refobjid IN (SELECT tbl FROM testdbkit.tracked);
@@ -97,9 +100,6 @@ internal sealed class PostgreSqlTracker : ChangeTracker
               WHERE a.datid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())
                 AND a.pid <> pg_catalog.pg_backend_pid() AND a.backend_type = 'client backend' AND a.state <> 'idle';
           END IF;
-          -- Sessions' memory of what they marked is stale from here on.
-          PERFORM pg_catalog.nextval('testdbkit.generation');
-
           IF NOT EXISTS (SELECT 1 FROM testdbkit.dirty WHERE tbl = 0) THEN
             -- The sentinel is gone: a crash truncated the unlogged set, so any table may hold rows.
             INSERT INTO testdbkit.dirty SELECT tbl FROM testdbkit.tracked;
@@ -125,18 +125,21 @@ internal sealed class PostgreSqlTracker : ChangeTracker
             EXECUTE clear;
           END IF;
           IF reset_ids AND lost_marks THEN
-            PERFORM pg_catalog.setval(s.seq::regclass, s.start, false) FROM testdbkit.sequences s
+            PERFORM pg_catalog.setval(s.seq::regclass, s.value, s.called) FROM testdbkit.sequences s
               WHERE CASE WHEN (SELECT true FROM pg_catalog.pg_class c WHERE c.oid = s.seq) -- CASE: in this order
-                THEN pg_catalog.pg_sequence_last_value(s.seq::regclass) IS NOT NULL END;
+                THEN pg_catalog.pg_sequence_last_value(s.seq::regclass) IS DISTINCT FROM CASE WHEN s.called THEN s.value END END;
           ELSIF reset_ids THEN
             -- Driven from the few dirty tables, through the index on sequences (OFFSET 0 keeps it so).
-            PERFORM pg_catalog.setval(s.seq::regclass, s.start, false)
+            PERFORM pg_catalog.setval(s.seq::regclass, s.value, s.called)
               FROM (SELECT DISTINCT tbl FROM testdbkit.dirty WHERE tbl <> 0) d,
                 LATERAL (SELECT * FROM testdbkit.sequences x WHERE x.tbl = d.tbl OFFSET 0) s
               WHERE (SELECT true FROM pg_catalog.pg_class c WHERE c.oid = s.seq);
           END IF;
           DELETE FROM testdbkit.dirty WHERE tbl <> 0;
           PERFORM pg_catalog.setval('testdbkit.marks', 1, false);
+          -- Sessions' memory of what they marked is stale from here on. Last, so a session that writes during
+          -- the reset (its mark about to be deleted) marks again on its next write.
+          PERFORM pg_catalog.nextval('testdbkit.generation');
           IF NOT EXISTS (SELECT 1 FROM testdbkit.dirty WHERE tbl = 0) THEN
             INSERT INTO testdbkit.dirty VALUES (0);
           END IF;

@@ -24,7 +24,7 @@ namespace TestDbKit;
 /// sessions only because on such a server they log in as a user without administrative rights).</item>
 /// <item>An External server: nothing that makes the server end sessions or change settings unless
 /// <c>TESTDBKIT_ALLOW_CHAOS=1</c> is set; even then only sessions of the kit's own databases are touched,
-/// so crash, restart, freeze and the MySQL global settings stay refused there.</item>
+/// so crash, restart, freeze, connection exhaustion and the MySQL global settings stay refused there.</item>
 /// </list>
 /// </remarks>
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "The proxy is disposed with the lease: TestDatabase.DisposeAsync undoes every fault.")]
@@ -143,6 +143,10 @@ public sealed class FaultInjector
             {
                 await holder.ExecuteAsync(Dialect.ReleaseTableLockSql, CancellationToken.None).ConfigureAwait(false);
             }
+            catch (Exception e) when (DbErrors.IsConnectionLostUncounted(e) || e is InvalidOperationException)
+            {
+                // The holder's session was killed (a kill-all fault, or the leak cleanup): its lock went with it.
+            }
             finally
             {
                 await holder.DisposeAsync().ConfigureAwait(false);
@@ -253,7 +257,7 @@ public sealed class FaultInjector
     /// <exception cref="InvalidOperationException">The shared server (put <see cref="DedicatedServerAttribute"/> on the test class), or an External server.</exception>
     public async Task<IAsyncDisposable> ExhaustConnectionsAsync(CancellationToken ct = default)
     {
-        var server = ServerWide("exhaust the server's connections", reachesOtherSessions: false);
+        var server = ServerWide("exhaust the server's connections", reachesOtherSessions: true);
         FaultLog.Record("exhaust connections", server.ToString());
         var holders = new List<DbConnection>();
         var cs = Dialect.ForProbe(Dialect.WithApplicationName(server.AdminConnectionString, "testdbkit-fault"), TimeSpan.FromSeconds(10));
@@ -316,9 +320,24 @@ public sealed class FaultInjector
             _active.Clear();
         }
 
+        // Every undo runs, whatever an earlier one threw: a failed lock release must not leave the server
+        // read-only, frozen or with a short timeout for every later test.
+        var failures = new List<Exception>();
         foreach (var fault in active.Reverse())
         {
-            await fault.DisposeAsync().ConfigureAwait(false);
+            try
+            {
+                await fault.DisposeAsync().ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                failures.Add(e);
+            }
+        }
+
+        if (failures.Count > 0)
+        {
+            throw new AggregateException($"Could not undo {failures.Count} fault(s) on {_database.Name}; the database is dropped rather than reused.", failures);
         }
     }
 

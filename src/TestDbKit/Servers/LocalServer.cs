@@ -150,10 +150,19 @@ internal sealed class LocalServer : ServerInstance
         await LaunchAsync(Port, TimeSpan.FromSeconds(60), ct).ConfigureAwait(false);
     }
 
-    public override Task FreezeAsync(CancellationToken ct)
+    public override async Task FreezeAsync(CancellationToken ct)
     {
         SignalAll(Native.SIGSTOP);
-        return WaitUntilStoppedAsync(ct);
+        try
+        {
+            await WaitUntilStoppedAsync(ct).ConfigureAwait(false);
+        }
+        catch
+        {
+            // Nobody gets a handle to thaw it with: never leave a server stopped behind a failed freeze.
+            SignalAll(Native.SIGCONT);
+            throw;
+        }
     }
 
     /// <summary>kill() returns before the signal is acted on: a thread running on another core may still answer

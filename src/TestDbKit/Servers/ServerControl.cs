@@ -38,7 +38,8 @@ internal sealed class ServerControl : IAsyncDisposable
     public ServedServer Served { get; }
 
     /// <summary>The per-user folder of registrations: <c>TESTDBKIT_RUN_DIR</c>, else
-    /// <c>$XDG_RUNTIME_DIR/testdbkit</c>, else <c>/tmp/testdbkit-run-USER</c>.</summary>
+    /// <c>$XDG_RUNTIME_DIR/testdbkit</c>, else <c>~/.local/share/testdbkit/run</c>; a folder in the shared temp
+    /// folder only when there is no home, since another user could create that one first.</summary>
     public static string RunFolder()
     {
         if (Environment.GetEnvironmentVariable("TESTDBKIT_RUN_DIR") is { Length: > 0 } fromEnv)
@@ -46,8 +47,14 @@ internal sealed class ServerControl : IAsyncDisposable
             return fromEnv;
         }
 
-        return Environment.GetEnvironmentVariable("XDG_RUNTIME_DIR") is { Length: > 0 } runtime && Directory.Exists(runtime)
-            ? Path.Combine(runtime, "testdbkit")
+        if (Environment.GetEnvironmentVariable("XDG_RUNTIME_DIR") is { Length: > 0 } runtime && Directory.Exists(runtime))
+        {
+            return Path.Combine(runtime, "testdbkit");
+        }
+
+        var data = Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.DoNotVerify);
+        return data.Length > 0
+            ? Path.Combine(data, "testdbkit", "run")
             : Path.Combine(Path.GetTempPath(), "testdbkit-run-" + (Environment.IsPrivilegedProcess ? "root" : Environment.UserName));
     }
 
@@ -96,9 +103,9 @@ internal sealed class ServerControl : IAsyncDisposable
     /// confirmed by its owner over the socket; null when no process of the kit owns such a server.</summary>
     public static async Task<ServedServer?> FindAsync(DbEngine engine, string host, int port, CancellationToken ct)
     {
-        if (!IsLoopback(host) || !Directory.Exists(RunFolder()))
+        if (!IsLoopback(host) || !Directory.Exists(RunFolder()) || (!OperatingSystem.IsWindows() && !IsPrivate(new DirectoryInfo(RunFolder()))))
         {
-            return null; // the kit's servers listen on loopback only
+            return null; // the kit's servers listen on loopback only, and register only in a private folder
         }
 
         foreach (var file in Directory.EnumerateFiles(RunFolder(), "*.json"))
@@ -121,7 +128,10 @@ internal sealed class ServerControl : IAsyncDisposable
             if (!Native.IsAlive(served.Pid))
             {
                 TryDelete(file); // its owner died without cleaning up
-                TryDelete(served.Socket);
+                if (string.Equals(Path.GetDirectoryName(served.Socket), Path.GetDirectoryName(file), StringComparison.Ordinal))
+                {
+                    TryDelete(served.Socket); // never a file outside the run folder, whatever the registration says
+                }
                 continue;
             }
 
@@ -208,8 +218,7 @@ internal sealed class ServerControl : IAsyncDisposable
         var folder = RunFolder();
         const UnixFileMode owner = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
         Directory.CreateDirectory(folder, owner);
-        var info = new DirectoryInfo(folder);
-        if (info.LinkTarget is not null || (info.UnixFileMode & ~owner) != 0)
+        if (!IsPrivate(new DirectoryInfo(folder)))
         {
             // Anyone else who can write here could pose as the kit's server or read its registrations.
             throw new InvalidOperationException(
@@ -218,6 +227,12 @@ internal sealed class ServerControl : IAsyncDisposable
 
         return folder;
     }
+
+    /// <summary>A real directory (not a link) that only its owner can use.</summary>
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    private static bool IsPrivate(DirectoryInfo folder) =>
+        folder.LinkTarget is null
+        && (folder.UnixFileMode & ~(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute)) == 0;
 
     private static void TryDelete(string path)
     {

@@ -192,7 +192,7 @@ internal sealed class TestSession
             await command.ExecuteScalarAsync(ct).ConfigureAwait(false);
             return true;
         }
-        catch (Exception e) when (DbErrors.IsConnectionLost(e) || e is InvalidOperationException)
+        catch (Exception e) when (DbErrors.IsConnectionLostUncounted(e) || e is InvalidOperationException)
         {
             return false;
         }

@@ -180,6 +180,32 @@ public sealed class DatabasePoolTests
         }
     }
 
+    /// <summary>PostgreSQL keeps the seed row in Transaction mode (nothing marks its table); MariaDB's marks are
+    /// not transactional, so its first reset empties the table, seed and all (README: seed rows are not kept).</summary>
+    [Fact]
+    public async Task Ids_repeat_without_colliding_with_the_schema_s_seed_rows_in_transaction_mode()
+    {
+        const DbEngine engine = DbEngine.PostgreSql;
+        var small = Schemas.Small(engine);
+        await using var pool = await DatabasePool.CreateAsync(await DbServer.SharedAsync(engine), new DatabasePoolOptions
+        {
+            CreateSchema = async c => { await small(c); await c.ExecuteAsync("INSERT INTO items (tag) VALUES ('seed')"); },
+            MaxDatabases = 1,
+            Isolation = IsolationMode.Transaction,
+        });
+        long? first = null;
+        for (var test = 0; test < 3; test++)
+        {
+            // A sequence put back to its start under a seed row that stays would hand out the seed's id again:
+            // a duplicate key. Whatever the engine keeps of the seed, every test gets the same id.
+            await using var db = await pool.LeaseAsync();
+            await using var connection = await db.OpenConnectionAsync();
+            var id = await connection.InsertItemAsync(engine, "rolled back");
+            first ??= id;
+            Assert.Equal(first, id);
+        }
+    }
+
     [Theory]
     [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
     public async Task Ids_restart_after_a_test_that_only_rolled_back_its_writes(DbEngine engine)

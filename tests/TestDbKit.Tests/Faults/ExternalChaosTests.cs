@@ -49,12 +49,9 @@ public sealed class ExternalChaosTests
                 var lost = await Assert.ThrowsAnyAsync<Exception>(() => mine.ScalarAsync("SELECT 1"));
                 Assert.True(DbErrors.IsConnectionLost(lost), $"{lost.GetType().Name}: {lost.Message}");
 
-                await using (await db.Faults.ExhaustConnectionsAsync())
-                {
-                    await using var refusedConnection = real.CreateConnection(real.Dialect.ForProbe(db.ConnectionString, TimeSpan.FromSeconds(5)));
-                    var full = await Assert.ThrowsAnyAsync<DbException>(() => refusedConnection.OpenAsync());
-                    Assert.True(DbErrors.IsTransient(full), $"{full.GetType().Name}: {full.Message}");
-                }
+                // Taking every connection locks out the server's other users: never on a server the kit does not run.
+                var exhaust = await Assert.ThrowsAsync<InvalidOperationException>(() => db.Faults.ExhaustConnectionsAsync());
+                Assert.Contains("other databases' too", exhaust.Message, StringComparison.Ordinal);
 
                 var crash = await Assert.ThrowsAsync<InvalidOperationException>(() => db.Faults.CrashServerAsync());
                 Assert.Contains("other databases' too", crash.Message, StringComparison.Ordinal);
