@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Data.Common;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -19,7 +18,7 @@ namespace TestDbKit;
 /// </example>
 public sealed class DbServer : IAsyncDisposable
 {
-    private static readonly ConcurrentDictionary<DbEngine, Lazy<Task<DbServer>>> SharedServers = new();
+    private static readonly OnceCache<DbEngine, DbServer> SharedServers = new();
 
     private (string User, string Password)? _testUser;
 
@@ -82,23 +81,8 @@ public sealed class DbServer : IAsyncDisposable
     /// </summary>
     /// <param name="engine">The engine to run.</param>
     /// <param name="ct">Stops this caller's wait; the start itself goes on for the others.</param>
-    public static async Task<DbServer> SharedAsync(DbEngine engine, CancellationToken ct = default)
-    {
-        while (true)
-        {
-            var lazy = SharedServers.GetOrAdd(engine, e => new Lazy<Task<DbServer>>(() => StartSharedAsync(e)));
-            try
-            {
-                return await lazy.Value.WaitAsync(ct).ConfigureAwait(false);
-            }
-            catch (Exception) when (lazy.Value.IsFaulted && !ct.IsCancellationRequested)
-            {
-                // Forget the failure so the next caller retries, then report it to this one.
-                SharedServers.TryRemove(new KeyValuePair<DbEngine, Lazy<Task<DbServer>>>(engine, lazy));
-                throw;
-            }
-        }
-    }
+    public static Task<DbServer> SharedAsync(DbEngine engine, CancellationToken ct = default) =>
+        SharedServers.GetAsync(engine, StartSharedAsync, ct);
 
     /// <summary>The administrator's connection string aimed at <paramref name="database"/>.</summary>
     public string ConnectionStringFor(string database)

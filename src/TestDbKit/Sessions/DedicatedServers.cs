@@ -1,5 +1,3 @@
-using System.Collections.Concurrent;
-
 namespace TestDbKit.Sessions;
 
 /// <summary>Which server a test class's pools live on: the shared one, or one of the class's own.</summary>
@@ -14,24 +12,8 @@ internal sealed record PoolScope(Type SchemaOwner, Type? DedicatedTo);
 /// </summary>
 internal static class DedicatedServers
 {
-    private static readonly ConcurrentDictionary<(Type, DbEngine), Lazy<Task<DbServer>>> Servers = new();
+    private static readonly OnceCache<(Type TestClass, DbEngine Engine), DbServer> Servers = new();
 
-    public static async Task<DbServer> GetAsync(Type testClass, DbEngine engine, CancellationToken ct)
-    {
-        var key = (testClass, engine);
-        while (true)
-        {
-            var lazy = Servers.GetOrAdd(key, k => new Lazy<Task<DbServer>>(() => DbServer.StartAsync(k.Item2, ct: CancellationToken.None)));
-            try
-            {
-                return await lazy.Value.WaitAsync(ct).ConfigureAwait(false);
-            }
-            catch (Exception) when (lazy.Value.IsFaulted && !ct.IsCancellationRequested)
-            {
-                // Not cached: the next test of the class tries again, and sees its own error.
-                Servers.TryRemove(new KeyValuePair<(Type, DbEngine), Lazy<Task<DbServer>>>(key, lazy));
-                throw;
-            }
-        }
-    }
+    public static Task<DbServer> GetAsync(Type testClass, DbEngine engine, CancellationToken ct) =>
+        Servers.GetAsync((testClass, engine), k => DbServer.StartAsync(k.Engine, ct: CancellationToken.None), ct);
 }
