@@ -115,27 +115,25 @@ internal sealed class TestSession
             }
 
             await _connection.DisposeAsync().ConfigureAwait(false);
-            if (Generation != ConnectionReset.Generation)
-            {
-                // [ResetConnection(After = true)] ran while the connection was still ours: drop it now.
-                Database.Server.Dialect.ClearPool(Database.ConnectionString);
-            }
-
             report.LeakedConnections = await Database.CloseLeakedConnectionsAsync(except: _connection).ConfigureAwait(false);
-            if (report.ConnectionDiscarded || report.LeakedConnections > 0)
-            {
-                Database.Server.Dialect.ClearPool(Database.ConnectionString);
-            }
 
             // Connections the test opened itself (new XConnection(Database.ConnectionString)) and left open are
-            // still out of the driver's pool. The kit cannot close them, but it can end their sessions: clear
-            // the pool's idle ones away first, then every session left on the database is a leaked one.
+            // still out of the driver's pool. The kit cannot close them, but it can end their sessions.
             var opened = Database.ConnectionsInUse - _outBefore;
+
+            // One clear for everything that must not be reused: siblings of a dead connection, connections
+            // opened before an [ResetConnection(After = true)] that ran while the test held one, leaked ones
+            // the kit just closed, and (before ending leaked sessions) the idle ones, so that every session
+            // left on the database is a leaked one.
+            if (report.ConnectionDiscarded || Generation != ConnectionReset.Generation || report.LeakedConnections > 0 || opened > 0)
+            {
+                Database.Server.Dialect.ClearPool(Database.ConnectionString);
+            }
+
             if (opened > 0)
             {
                 report.LeakedConnections += (int)opened;
                 report.OpenedByTest = (int)opened;
-                Database.Server.Dialect.ClearPool(Database.ConnectionString);
                 try
                 {
                     report.SessionsEnded = await Database.EndSessionsAsync(Engines.SessionFilter.All, ct).ConfigureAwait(false);
