@@ -58,7 +58,7 @@ internal static class ChaosCommand
             var options = new ChaosRun(
                 result.GetValue(engine) == "mysql" ? DbEngine.MySql : DbEngine.PostgreSql,
                 result.GetValue(connection)!,
-                result.GetValue(seed) ?? SeedFromEnvironment() ?? Random.Shared.Next(),
+                result.GetValue(seed) ?? ChaosSchedule.SeedFromEnvironment() ?? Random.Shared.Next(),
                 result.GetValue(duration) ?? TimeSpan.FromSeconds(60),
                 result.GetValue(interval) ?? TimeSpan.FromSeconds(5),
                 result.GetValue(maxHold) ?? TimeSpan.FromSeconds(2),
@@ -291,9 +291,6 @@ internal static class ChaosCommand
 
         return null;
     }
-
-    private static int? SeedFromEnvironment() =>
-        int.TryParse(Environment.GetEnvironmentVariable("TESTDBKIT_CHAOS_SEED"), NumberStyles.Integer, CultureInfo.InvariantCulture, out var seed) ? seed : null;
 
     private static async Task<int> FailAsync(int code, string message)
     {

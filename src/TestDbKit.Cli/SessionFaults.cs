@@ -82,7 +82,7 @@ internal sealed class SessionFaults(EngineDialect dialect, string adminConnectio
             }
         }
 
-        return new Undo(() => UndoAsync(undo));
+        return new FaultInjector.Undo(() => UndoAsync(undo));
     }
 
     /// <summary>Runs every undo statement; one whose database was dropped meanwhile is skipped, not fatal.</summary>
@@ -133,24 +133,5 @@ internal sealed class SessionFaults(EngineDialect dialect, string adminConnectio
     }
 
     private async Task<IReadOnlyList<string>> KitDatabasesAsync(DbConnection admin, CancellationToken ct) =>
-        await ReadAsync(admin, dialect.ListDatabasesSql(DatabaseNames.Prefix), r => r.GetString(0), ct).ConfigureAwait(false);
-
-    private static async Task<List<T>> ReadAsync<T>(DbConnection connection, string sql, Func<DbDataReader, T> read, CancellationToken ct)
-    {
-        var rows = new List<T>();
-        await using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
-        while (await reader.ReadAsync(ct).ConfigureAwait(false))
-        {
-            rows.Add(read(reader));
-        }
-
-        return rows;
-    }
-
-    private sealed class Undo(Func<Task> undo) : IAsyncDisposable
-    {
-        public async ValueTask DisposeAsync() => await undo().ConfigureAwait(false);
-    }
+        await admin.ReadColumnAsync(dialect.ListDatabasesSql(DatabaseNames.Prefix), r => r.GetString(0), ct).ConfigureAwait(false);
 }

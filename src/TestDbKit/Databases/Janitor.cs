@@ -36,17 +36,11 @@ internal static class Janitor
         var now = DateTime.UtcNow;
         var stale = new List<(string Name, string RunId, DateTime Created)>();
         await using var admin = await server.OpenAdminConnectionAsync(ct).ConfigureAwait(false);
-        await using (var command = admin.CreateCommand())
+        foreach (var name in await admin.ReadColumnAsync(dialect.ListDatabasesSql(DatabaseNames.Prefix), r => r.GetString(0), ct).ConfigureAwait(false))
         {
-            command.CommandText = dialect.ListDatabasesSql(DatabaseNames.Prefix);
-            await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
-            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            if (DatabaseNames.TryParse(name, out var created, out var runId) && runId != DatabaseNames.RunId && now - created > olderThan)
             {
-                var name = reader.GetString(0);
-                if (DatabaseNames.TryParse(name, out var created, out var runId) && runId != DatabaseNames.RunId && now - created > olderThan)
-                {
-                    stale.Add((name, runId, created));
-                }
+                stale.Add((name, runId, created));
             }
         }
 

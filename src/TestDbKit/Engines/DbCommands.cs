@@ -19,6 +19,21 @@ internal static class DbCommands
         return await command.ExecuteScalarAsync(ct).ConfigureAwait(false);
     }
 
+    /// <summary>The first column of every row <paramref name="sql"/> returns, read with <paramref name="read"/>.</summary>
+    public static async Task<List<T>> ReadColumnAsync<T>(this DbConnection connection, string sql, Func<DbDataReader, T> read, CancellationToken ct)
+    {
+        var rows = new List<T>();
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await reader.ReadAsync(ct).ConfigureAwait(false))
+        {
+            rows.Add(read(reader));
+        }
+
+        return rows;
+    }
+
     /// <summary>Opens a new connection; a connection that failed to open is disposed, not leaked.</summary>
     public static async Task<DbConnection> OpenAsync(this EngineDialect dialect, string connectionString, CancellationToken ct)
     {

@@ -127,17 +127,8 @@ internal abstract class EngineDialect
     /// administrator's connection, never the kit's control sessions; says how many it ended.</summary>
     public async Task<int> EndSessionsAsync(DbConnection admin, string database, SessionFilter filter, CancellationToken ct)
     {
-        var ids = new List<long>();
-        await using (var command = admin.CreateCommand())
-        {
-            command.CommandText = SessionsOfDatabaseSql(database, filter);
-            await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
-            while (await reader.ReadAsync(ct).ConfigureAwait(false))
-            {
-                ids.Add(Convert.ToInt64(reader.GetValue(0), System.Globalization.CultureInfo.InvariantCulture));
-            }
-        }
-
+        var ids = await admin.ReadColumnAsync(SessionsOfDatabaseSql(database, filter),
+            r => Convert.ToInt64(r.GetValue(0), System.Globalization.CultureInfo.InvariantCulture), ct).ConfigureAwait(false);
         var ended = 0;
         foreach (var id in ids)
         {

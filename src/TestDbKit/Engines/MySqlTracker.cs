@@ -121,17 +121,10 @@ internal sealed class MySqlTracker : ChangeTracker
     public override async Task InstallAsync(DbConnection connection, CancellationToken ct)
     {
         await connection.ExecuteAsync(Tables, ct).ConfigureAwait(false);
-        var tables = new List<string>();
-        await using (var command = connection.CreateCommand())
-        {
-            command.CommandText = "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() " +
-                "AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED') AND TABLE_NAME NOT LIKE 'testdbkit\\_%' ORDER BY TABLE_NAME";
-            await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
-            while (await reader.ReadAsync(ct).ConfigureAwait(false))
-            {
-                tables.Add(reader.GetString(0));
-            }
-        }
+        var tables = await connection.ReadColumnAsync(
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() " +
+            "AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED') AND TABLE_NAME NOT LIKE 'testdbkit\\_%' ORDER BY TABLE_NAME",
+            r => r.GetString(0), ct).ConfigureAwait(false);
 
         // One batch of single-statement triggers (no BEGIN .. END, so no delimiter games).
         var sql = new StringBuilder();

@@ -112,14 +112,15 @@ public sealed class ChaosSchedule : IAsyncDisposable
             throw new ArgumentException("A chaos schedule needs at least one fault, and a mean interval and a maximum duration above zero.", nameof(options));
         }
 
-        var seed = options.Seed
-            ?? (int.TryParse(Environment.GetEnvironmentVariable("TESTDBKIT_CHAOS_SEED"), NumberStyles.Integer, CultureInfo.InvariantCulture, out var fromEnv)
-                ? fromEnv
-                : Random.Shared.Next());
+        var seed = options.Seed ?? SeedFromEnvironment() ?? Random.Shared.Next();
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"[TestDbKit] chaos schedule seed {seed} (replay: TESTDBKIT_CHAOS_SEED={seed})"));
         RunLog.Seed(seed, nameof(ChaosSchedule));
         return new ChaosSchedule(faults, options, seed);
     }
+
+    /// <summary>The seed a run replays: <c>TESTDBKIT_CHAOS_SEED</c>, for schedules in tests and for <c>testdbkit chaos</c>.</summary>
+    internal static int? SeedFromEnvironment() =>
+        int.TryParse(Environment.GetEnvironmentVariable("TESTDBKIT_CHAOS_SEED"), NumberStyles.Integer, CultureInfo.InvariantCulture, out var seed) ? seed : null;
 
     /// <summary>The first <paramref name="count"/> faults a schedule with this seed injects, and the pause
     /// before each, without injecting anything.</summary>

@@ -192,7 +192,7 @@ public sealed class FaultInjector
     /// <exception cref="InvalidOperationException">The shared server (put <see cref="DedicatedServerAttribute"/> on the test class), or an External server.</exception>
     public async Task CrashServerAsync(CancellationToken ct = default)
     {
-        var server = ServerWide("crash the server", reachesOtherSessions: true);
+        var server = ServerWide("crash the server");
         FaultLog.Record("crash server", server.ToString());
         await server.Instance.CrashAsync(ct).ConfigureAwait(false);
         Dialect.ClearAllPools(); // every pooled session of this server died with it
@@ -204,7 +204,7 @@ public sealed class FaultInjector
     /// <exception cref="InvalidOperationException">The shared server (put <see cref="DedicatedServerAttribute"/> on the test class), or an External server.</exception>
     public async Task RestartServerAsync(CancellationToken ct = default)
     {
-        var server = ServerWide("restart the server", reachesOtherSessions: true);
+        var server = ServerWide("restart the server");
         FaultLog.Record("restart server", server.ToString());
         await server.Instance.RestartAsync(ct).ConfigureAwait(false);
         Dialect.ClearAllPools();
@@ -218,7 +218,7 @@ public sealed class FaultInjector
     /// <exception cref="InvalidOperationException">The shared server (put <see cref="DedicatedServerAttribute"/> on the test class), or an External server.</exception>
     public async Task<IAsyncDisposable> FreezeServerAsync(CancellationToken ct = default)
     {
-        var server = ServerWide("freeze the server", reachesOtherSessions: true);
+        var server = ServerWide("freeze the server");
         FaultLog.Record("freeze server", server.ToString());
         await server.Instance.FreezeAsync(ct).ConfigureAwait(false);
         return Track(new Undo(() => server.Instance.ThawAsync(CancellationToken.None)));
@@ -237,7 +237,7 @@ public sealed class FaultInjector
     public async Task<IAsyncDisposable> SetReadOnlyAsync(CancellationToken ct = default)
     {
         var (set, undo, serverWide) = Dialect.ReadOnlySql(_database.Name);
-        if (serverWide && !ServerWide("make the server read-only", reachesOtherSessions: true).HasTestUser)
+        if (serverWide && !ServerWide("make the server read-only").HasTestUser)
         {
             throw new NotSupportedException(
                 $"{Dialect.Name}'s read_only does not bind administrators, and this test's sessions log in as one; a read-only fault " +
@@ -257,7 +257,7 @@ public sealed class FaultInjector
     /// <exception cref="InvalidOperationException">The shared server (put <see cref="DedicatedServerAttribute"/> on the test class), or an External server.</exception>
     public async Task<IAsyncDisposable> ExhaustConnectionsAsync(CancellationToken ct = default)
     {
-        var server = ServerWide("exhaust the server's connections", reachesOtherSessions: true);
+        var server = ServerWide("exhaust the server's connections");
         FaultLog.Record("exhaust connections", server.ToString());
         var holders = new List<DbConnection>();
         var cs = Dialect.ForProbe(Dialect.WithApplicationName(server.AdminConnectionString, "testdbkit-fault"), TimeSpan.FromSeconds(10));
@@ -385,7 +385,7 @@ public sealed class FaultInjector
                 "server would hurt other tests. " + OwnServerAdvice);
         }
 
-        var server = ServerWide($"change the server's global {kind} timeout", reachesOtherSessions: true);
+        var server = ServerWide($"change the server's global {kind} timeout");
         await using var admin = await server.OpenAdminConnectionAsync(ct).ConfigureAwait(false);
         var variables = await Dialect.GlobalTimeoutAsync(admin, kind, timeout, ct).ConfigureAwait(false)
             ?? throw new NotSupportedException($"{Dialect.Name} has no {kind} timeout to shorten.");
@@ -399,9 +399,9 @@ public sealed class FaultInjector
         "'await using var server = await DbServer.StartAsync(engine);' and a DatabasePool on it.";
 
     /// <summary>The server, if a fault that reaches all of it may touch it: not the run-wide shared one, where
-    /// it would hurt every other test; on an External server only with TESTDBKIT_ALLOW_CHAOS=1, and never a
-    /// fault that would reach sessions of databases that are not the kit's.</summary>
-    private DbServer ServerWide(string fault, bool reachesOtherSessions)
+    /// it would hurt every other test, and never an External one, where it would reach sessions of databases
+    /// that are not the kit's (consent or not).</summary>
+    private DbServer ServerWide(string fault)
     {
         var server = _database.Server;
         if (server.IsShared)
@@ -411,7 +411,7 @@ public sealed class FaultInjector
         }
 
         CheckExternal(fault);
-        if (!server.IsOwned && reachesOtherSessions)
+        if (!server.IsOwned)
         {
             throw new InvalidOperationException(
                 $"Refused to {fault} on {server}: the fault reaches every session of the server, other databases' too, and the kit " +
@@ -485,8 +485,8 @@ public sealed class FaultInjector
         return undo;
     }
 
-    /// <summary>A fault's undo: runs once, whoever disposes first (the test or the pool).</summary>
-    private sealed class Undo(Func<Task> undo) : IAsyncDisposable
+    /// <summary>A fault's undo: runs once, whoever disposes first (the test, the pool, or testdbkit chaos).</summary>
+    internal sealed class Undo(Func<Task> undo) : IAsyncDisposable
     {
         private int _done;
 
