@@ -64,8 +64,10 @@ public sealed class OrderRepository(OrderDatabaseSettings settings, Action<Excep
         catch (DbException e) when (DbErrors.IsIntegrityViolation(e))
         {
             // Already stored by an earlier attempt whose reply was lost? Then this is success; anything else
-            // (another order with this id or customer) is the caller's error.
-            if (await FindOnAsync(connection, order.Id, token) != order)
+            // (another order with this id or customer) is the caller's error. Checked on a fresh connection:
+            // the one the failed statement ran on may have died with it (a network reset right after the error).
+            await using var check = await OpenAsync(token);
+            if (await FindOnAsync(check, order.Id, token) != order)
             {
                 throw;
             }
