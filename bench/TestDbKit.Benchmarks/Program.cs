@@ -1,15 +1,18 @@
 using TestDbKit.Benchmarks;
 
-// dotnet run -c Release --project bench/TestDbKit.Benchmarks -- <benchmark> [--runs N]
+// dotnet run -c Release --project bench/TestDbKit.Benchmarks -- <benchmark> [--runs N] [--engine postgresql|mysql]
 var name = args.FirstOrDefault() ?? "coldstart";
 var runs = args.SkipWhile(a => a != "--runs").Skip(1).Select(int.Parse).FirstOrDefault(5);
+var engines = args.SkipWhile(a => a != "--engine").Skip(1).Select(e => Enum.Parse<TestDbKit.DbEngine>(e, ignoreCase: true)).ToArray() is { Length: > 0 } one
+    ? one
+    : [TestDbKit.DbEngine.PostgreSql, TestDbKit.DbEngine.MySql];
 switch (name)
 {
     case "coldstart":
         await ColdStart.RunAsync(runs);
         return 0;
     case "reset":
-        await Reset.RunAsync(runs == 5 ? 200 : runs);
+        await Reset.RunAsync(runs == 5 ? 200 : runs, engines);
         return 0;
     case "lifecycle":
         await Lifecycle.RunAsync(runs == 5 ? 300 : runs);

@@ -56,6 +56,9 @@ public sealed class DatabasePool : IAsyncDisposable
     /// <summary>Whether resets use the kit's change tracking (false: Respawn, where tracking could not be installed).</summary>
     public bool IsTracking { get; private set; }
 
+    /// <summary>How the tracking finds written tables; meaningful while <see cref="IsTracking"/>.</summary>
+    internal ChangeMarks Marks { get; private set; }
+
     internal EngineDialect Dialect => _server.Dialect;
 
     /// <summary>
@@ -385,7 +388,7 @@ public sealed class DatabasePool : IAsyncDisposable
                 {
                     try
                     {
-                        await Dialect.Tracker.InstallAsync(connection, ct).ConfigureAwait(false);
+                        Marks = await Dialect.Tracker.InstallAsync(connection, _options.TrackWithTriggers, ct).ConfigureAwait(false);
                         IsTracking = true;
                         return null;
                     }

@@ -33,5 +33,8 @@ public sealed class DatabasePoolOptions
     /// <summary>Reset with Respawn instead of the kit's change tracking (tests and benchmarks).</summary>
     internal bool UseRespawn { get; init; }
 
+    /// <summary>Track with triggers even where the server counts written rows itself (tests and benchmarks).</summary>
+    internal bool TrackWithTriggers { get; init; }
+
     internal int EffectiveMaxDatabases => MaxDatabases ?? Math.Max(4, Environment.ProcessorCount * 2);
 }

@@ -9,8 +9,11 @@ namespace TestDbKit.Engines;
 /// </summary>
 internal abstract class ChangeTracker
 {
-    /// <summary>Installs the dirty-table set, the triggers on every user table, and the reset routine.</summary>
-    public abstract Task InstallAsync(DbConnection connection, CancellationToken ct);
+    /// <summary>
+    /// Installs the dirty-table set, what fills it, and the reset routine. Uses the server's own row counts
+    /// where it keeps them, unless <paramref name="triggersOnly"/>; returns which marks were installed.
+    /// </summary>
+    public abstract Task<ChangeMarks> InstallAsync(DbConnection connection, bool triggersOnly, CancellationToken ct);
 
     /// <summary>
     /// Ends every session of this database that is running a statement or holding a transaction, then
@@ -21,4 +24,14 @@ internal abstract class ChangeTracker
 
     protected static async Task<int> ScalarIntAsync(DbCommand command, CancellationToken ct) =>
         Convert.ToInt32(await command.ExecuteScalarAsync(ct).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
+}
+
+/// <summary>How a tracked database learns which tables a test wrote to.</summary>
+internal enum ChangeMarks
+{
+    /// <summary>Triggers on every table record it when written (PostgreSQL: per statement; MySQL: per row).</summary>
+    Triggers,
+
+    /// <summary>The server's own per-table counts of changed rows (MariaDB <c>userstat</c>): writes pay nothing.</summary>
+    RowCounters,
 }

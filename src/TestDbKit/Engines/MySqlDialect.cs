@@ -7,7 +7,33 @@ internal sealed class MySqlDialect : EngineDialect
 {
     public static readonly MySqlDialect Instance = new();
 
+    /// <summary>
+    /// The option servers the kit owns start with: MariaDB then counts the rows each table had changed, which
+    /// is how the tracker finds the tables a test wrote to without a trigger on every row (MySqlTracker).
+    /// <c>loose-</c>: MySQL, which has no such option, starts anyway.
+    /// </summary>
+    public const string UserStatisticsOption = "--loose-userstat=1";
+
     public override DbEngine Engine => DbEngine.MySql;
+
+    /// <summary>
+    /// MariaDB's <c>metadata_lock_info</c> plugin lists, live, which sessions hold a table of a database: the
+    /// sessions inside a transaction there. INNODB_TRX, the only other list of open transactions, is a copy
+    /// that InnoDB refreshes only after 0.1 s without readers, so parallel resets reading it keep it stale.
+    /// Installed plugins stay installed across restarts. MySQL has no such plugin (nor the INSTALL SONAME
+    /// syntax): the tracker then falls back to INNODB_TRX.
+    /// </summary>
+    public override async Task PrepareOwnedServerAsync(DbConnection admin, CancellationToken ct)
+    {
+        try
+        {
+            await admin.ExecuteAsync("INSTALL SONAME 'metadata_lock_info'", ct).ConfigureAwait(false);
+        }
+        catch (MySqlException e) when (e.ErrorCode is MySqlErrorCode.ParseError or MySqlErrorCode.CannotOpenLibrary)
+        {
+            // Not MariaDB, or a build without the plugin. (Installing it twice is no error.)
+        }
+    }
 
     public override string Name => "MySQL";
 

@@ -4,40 +4,66 @@ using System.Text;
 namespace TestDbKit.Engines;
 
 /// <summary>
-/// MySQL has only row-level triggers: each table gets an AFTER INSERT trigger that adds its name to a
-/// MEMORY table (not transactional, so marks never wait on row locks, and a rolled-back insert still
-/// marks the table whose counter moved). <c>testdbkit_reset</c> kills busy sessions, then deletes from
-/// the marked tables with foreign-key checks off and restarts their AUTO_INCREMENT. MEMORY tables are
-/// empty after a server restart: the missing sentinel row ('') then marks every table.
+/// Finds the tables a test wrote to in one of two ways, and empties just those.
+/// <list type="bullet">
+/// <item><b>Row counters</b> (MariaDB with <c>userstat</c> on, as the kit starts its own servers): the server
+/// already counts the rows each statement changed, per table, in <c>information_schema.TABLE_STATISTICS</c>.
+/// A reset compares those counts with the ones it saw last time; a table whose count moved was written.
+/// Writes pay nothing extra (bench <c>reset</c>).</item>
+/// <item><b>Triggers</b> (MySQL, or MariaDB without <c>userstat</c>): an AFTER INSERT row trigger on each table
+/// adds its name to the set. MySQL has only row-level triggers, so every row pays for one.</item>
+/// </list>
+/// The set and the counts seen are MEMORY tables: not transactional, so marks never wait on row locks and a
+/// rolled-back insert still marks the table whose counter moved. They are empty after a server restart,
+/// as the counters are: the missing sentinel row ('') then marks every table. <c>testdbkit_reset</c> ends
+/// busy sessions, deletes from the marked tables with foreign-key checks off and restarts their
+/// AUTO_INCREMENT.
 /// </summary>
 internal sealed class MySqlTracker : ChangeTracker
 {
     public static readonly MySqlTracker Instance = new();
 
     private const string Tables = """
-        CREATE TABLE testdbkit_dirty (tbl VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL PRIMARY KEY) ENGINE=MEMORY;
-        INSERT INTO testdbkit_dirty VALUES ('');
+        CREATE TABLE testdbkit_dirty (
+          tbl VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL PRIMARY KEY,
+          changed BIGINT UNSIGNED NOT NULL DEFAULT 0 -- row counters: the count when the reset found it
+        ) ENGINE=MEMORY;
+        INSERT INTO testdbkit_dirty (tbl) VALUES ('');
         CREATE TABLE testdbkit_autoinc (tbl VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL PRIMARY KEY);
         INSERT INTO testdbkit_autoinc SELECT DISTINCT TABLE_NAME FROM information_schema.COLUMNS
           WHERE TABLE_SCHEMA = DATABASE() AND EXTRA LIKE '%auto_increment%';
         """;
 
+    // The rows each table had changed when it was last clean. Filled at install, so the schema's own seed
+    // rows do not count as a test's writes.
+    private const string Seen = """
+        CREATE TABLE testdbkit_seen (
+          tbl VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL PRIMARY KEY,
+          changed BIGINT UNSIGNED NOT NULL
+        ) ENGINE=MEMORY;
+        INSERT INTO testdbkit_seen SELECT CONVERT(TABLE_NAME USING utf8mb4) COLLATE utf8mb4_bin, ROWS_CHANGED
+          FROM information_schema.TABLE_STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME NOT LIKE 'testdbkit\_%';
+        """;
+
+    private const string BaseTables =
+        "TABLE_SCHEMA = DATABASE() AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED') AND TABLE_NAME NOT LIKE 'testdbkit\\_%'";
+
     // A session still running or holding a transaction could commit rows after the reset: end those of
     // this database. Sessions inside a transaction (a running autocommit statement has one too), not the
     // COMMAND column: the server answers a statement before it shows the session as 'Sleep' again, so an
-    // idle connection of the test could look busy for a moment. Driven from INNODB_TRX, which is almost
-    // always empty, rather than from every session's row; the list of sessions is read only when some
-    // transaction is open.
+    // idle connection of the test could look busy for a moment. {busy} lists them; {any} tells cheaply
+    // whether there may be any. A killed statement counts its rows, and gives its locks back, only as it
+    // ends: wait for the victims to be gone (up to 5 s) before the marks are read.
     private const string EndBusy = """
         CREATE PROCEDURE testdbkit_end_busy()
         BEGIN
           DECLARE victim BIGINT;
+          DECLARE victims TEXT DEFAULT '';
+          DECLARE polls INT DEFAULT 0;
           DECLARE done INT DEFAULT 0;
-          DECLARE busy CURSOR FOR SELECT p.ID FROM information_schema.INNODB_TRX t
-            JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id
-            WHERE p.DB = DATABASE() AND p.ID <> CONNECTION_ID() AND p.COMMAND <> 'Killed';
+          DECLARE busy CURSOR FOR {busy};
           DECLARE CONTINUE HANDLER FOR NOT FOUND SET done = 1;
-          IF EXISTS (SELECT 1 FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id <> CONNECTION_ID()) THEN
+          IF {any} THEN
             OPEN busy;
             kill_loop: LOOP
               FETCH busy INTO victim;
@@ -46,16 +72,45 @@ internal sealed class MySqlTracker : ChangeTracker
                 DECLARE CONTINUE HANDLER FOR 1094 BEGIN END; -- it ended on its own since the list was read
                 SET @tdk_kill = CONCAT('KILL ', victim);
                 PREPARE k FROM @tdk_kill; EXECUTE k; DEALLOCATE PREPARE k;
+                SET victims = CONCAT_WS(',', NULLIF(victims, ''), victim);
               END;
             END LOOP;
             CLOSE busy;
+            WHILE victims <> '' AND polls < 500
+              AND EXISTS (SELECT 1 FROM information_schema.PROCESSLIST WHERE FIND_IN_SET(ID, victims)) DO
+              DO SLEEP(0.01);
+              SET polls = polls + 1;
+            END WHILE;
           END IF;
         END
         """;
 
-    // InnoDB refreshes INNODB_TRX at most every 0.1 s, so a transaction begun just before the reset can be
-    // missing from it. Its locks then make a statement here wait: after a second it is surely listed, so
-    // end the busy sessions again and retry.
+    // MariaDB's metadata_lock_info (installed on the kit's own servers): the sessions holding a table of this
+    // database, read live. A session holds its tables until its transaction ends.
+    private const string BusyByLocks = """
+        SELECT DISTINCT p.ID FROM information_schema.METADATA_LOCK_INFO m
+            JOIN information_schema.PROCESSLIST p ON p.ID = m.THREAD_ID
+            WHERE m.TABLE_SCHEMA = DATABASE() AND p.ID <> CONNECTION_ID() AND p.COMMAND NOT IN ('Killed', 'Daemon')
+        """;
+
+    private const string AnyByLocks =
+        "EXISTS (SELECT 1 FROM information_schema.METADATA_LOCK_INFO WHERE TABLE_SCHEMA = DATABASE() AND THREAD_ID <> CONNECTION_ID())";
+
+    // Elsewhere: INNODB_TRX, which is almost always empty, rather than every session's row; the list of
+    // sessions is read only when some transaction is open. It is a copy that InnoDB refreshes only after
+    // 0.1 s without readers: the lock-wait retry below covers what it misses, as long as readers pause.
+    private const string BusyByTransactions = """
+        SELECT p.ID FROM information_schema.INNODB_TRX t
+            JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id
+            WHERE p.DB = DATABASE() AND p.ID <> CONNECTION_ID() AND p.COMMAND <> 'Killed'
+        """;
+
+    private const string AnyByTransactions =
+        "EXISTS (SELECT 1 FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id <> CONNECTION_ID())";
+
+    // A session the list missed (INNODB_TRX is a stale copy; a lock list may miss a transaction begun a moment
+    // after it was read) makes a statement here wait on its locks: after a second, end the busy sessions
+    // again and retry, five times at most. Leaves the statement's row count in @tdk_rows.
     private const string Run = """
         CREATE PROCEDURE testdbkit_run(IN statement_text TEXT)
         BEGIN
@@ -75,6 +130,7 @@ internal sealed class MySqlTracker : ChangeTracker
                 CALL testdbkit_end_busy();
               END;
               EXECUTE s;
+              SET @tdk_rows = ROW_COUNT();
               SET done = TRUE;
             END;
           END WHILE;
@@ -82,11 +138,14 @@ internal sealed class MySqlTracker : ChangeTracker
         END
         """;
 
+    // {collect}: how the set is filled, at the start of a reset and again once the set is empty (up to 5 times);
+    // {settle}: what is remembered of table t once it is empty.
     private const string Reset = """
         CREATE PROCEDURE testdbkit_reset(IN reset_ids BOOLEAN)
         BEGIN
           DECLARE t VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
           DECLARE n INT DEFAULT 0;
+          DECLARE passes INT DEFAULT 0;
           DECLARE EXIT HANDLER FOR SQLEXCEPTION
           BEGIN
             SET SESSION FOREIGN_KEY_CHECKS = @tdk_fk, SESSION innodb_lock_wait_timeout = @tdk_row_wait, SESSION lock_wait_timeout = @tdk_table_wait;
@@ -97,33 +156,108 @@ internal sealed class MySqlTracker : ChangeTracker
           SET SESSION innodb_lock_wait_timeout = 1, SESSION lock_wait_timeout = 1;
           CALL testdbkit_end_busy();
           SET SESSION FOREIGN_KEY_CHECKS = 0;
+          {collect}
           IF NOT EXISTS (SELECT 1 FROM testdbkit_dirty WHERE tbl = '') THEN
-            INSERT IGNORE INTO testdbkit_dirty SELECT TABLE_NAME FROM information_schema.TABLES
-              WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED') AND TABLE_NAME NOT LIKE 'testdbkit\_%';
+            {mark_all}
           END IF;
           dirty_loop: LOOP
             SET t = NULL;
             SELECT tbl INTO t FROM testdbkit_dirty WHERE tbl <> '' LIMIT 1;
+            IF t IS NULL AND passes < 5 THEN
+              -- The schema's own triggers may have written to other tables while these were emptied.
+              SET passes = passes + 1;
+              {collect}
+              SELECT tbl INTO t FROM testdbkit_dirty WHERE tbl <> '' LIMIT 1;
+            END IF;
             IF t IS NULL THEN LEAVE dirty_loop; END IF;
             CALL testdbkit_run(CONCAT('DELETE FROM `', REPLACE(t, '`', '``'), '`'));
+            {settle}
             IF reset_ids AND EXISTS (SELECT 1 FROM testdbkit_autoinc a WHERE a.tbl = t) THEN
               CALL testdbkit_run(CONCAT('ALTER TABLE `', REPLACE(t, '`', '``'), '` AUTO_INCREMENT = 1'));
             END IF;
             DELETE FROM testdbkit_dirty WHERE tbl = t;
             SET n = n + 1;
           END LOOP;
-          INSERT IGNORE INTO testdbkit_dirty VALUES ('');
+          INSERT IGNORE INTO testdbkit_dirty (tbl) VALUES ('');
           SET SESSION FOREIGN_KEY_CHECKS = @tdk_fk, SESSION innodb_lock_wait_timeout = @tdk_row_wait, SESSION lock_wait_timeout = @tdk_table_wait;
           SELECT n;
         END
         """;
 
-    public override async Task InstallAsync(DbConnection connection, CancellationToken ct)
+    private const string TriggerMarkAll = "INSERT IGNORE INTO testdbkit_dirty (tbl) SELECT TABLE_NAME FROM information_schema.TABLES WHERE " + BaseTables + ";";
+
+    // Counting switched off since install (SET GLOBAL userstat = 0): nothing tells which tables were written,
+    // so every table is. The counts are read before the deletes; a write that lands during the reset moves
+    // its count past what is remembered, and the next reset finds it.
+    private const string CounterCollect = """
+        IF @@GLOBAL.userstat THEN
+            INSERT INTO testdbkit_dirty (tbl, changed)
+              SELECT CONVERT(s.TABLE_NAME USING utf8mb4) COLLATE utf8mb4_bin, s.ROWS_CHANGED FROM information_schema.TABLE_STATISTICS s
+              LEFT JOIN testdbkit_seen k ON k.tbl = CONVERT(s.TABLE_NAME USING utf8mb4) COLLATE utf8mb4_bin
+              WHERE s.TABLE_SCHEMA = DATABASE() AND s.TABLE_NAME NOT LIKE 'testdbkit\_%' AND s.ROWS_CHANGED <> COALESCE(k.changed, 0)
+              ON DUPLICATE KEY UPDATE changed = VALUES(changed);
+          ELSE
+            DELETE FROM testdbkit_dirty WHERE tbl = '';
+          END IF;
+        """;
+
+    private const string CounterMarkAll = """
+        INSERT INTO testdbkit_dirty (tbl, changed)
+              SELECT t.TABLE_NAME, COALESCE(s.ROWS_CHANGED, 0) FROM information_schema.TABLES t
+              LEFT JOIN information_schema.TABLE_STATISTICS s ON s.TABLE_SCHEMA = t.TABLE_SCHEMA AND s.TABLE_NAME = t.TABLE_NAME
+              WHERE t.TABLE_SCHEMA = DATABASE() AND t.TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED') AND t.TABLE_NAME NOT LIKE 'testdbkit\_%'
+              ON DUPLICATE KEY UPDATE changed = VALUES(changed);
+        """;
+
+    // Our own DELETE counts too: what it removed is added to the count found.
+    private const string CounterSettle =
+        "REPLACE INTO testdbkit_seen SELECT tbl, changed + IF(@@GLOBAL.userstat, @tdk_rows, 0) FROM testdbkit_dirty WHERE tbl = t;";
+
+    public override async Task<ChangeMarks> InstallAsync(DbConnection connection, bool triggersOnly, CancellationToken ct)
     {
+        var counters = !triggersOnly && await CountsRowsAsync(connection, ct).ConfigureAwait(false);
         await connection.ExecuteAsync(Tables, ct).ConfigureAwait(false);
+        if (counters)
+        {
+            await connection.ExecuteAsync(Seen, ct).ConfigureAwait(false);
+        }
+        else
+        {
+            await InstallTriggersAsync(connection, ct).ConfigureAwait(false);
+        }
+
+        var reset = counters
+            ? Reset.Replace("{collect}", CounterCollect, StringComparison.Ordinal).Replace("{mark_all}", CounterMarkAll, StringComparison.Ordinal)
+                .Replace("{settle}", CounterSettle, StringComparison.Ordinal)
+            : Reset.Replace("{collect}", "", StringComparison.Ordinal).Replace("{mark_all}", TriggerMarkAll, StringComparison.Ordinal)
+                .Replace("{settle}", "", StringComparison.Ordinal);
+        var endBusy = await SeesLocksAsync(connection, ct).ConfigureAwait(false)
+            ? EndBusy.Replace("{busy}", BusyByLocks, StringComparison.Ordinal).Replace("{any}", AnyByLocks, StringComparison.Ordinal)
+            : EndBusy.Replace("{busy}", BusyByTransactions, StringComparison.Ordinal).Replace("{any}", AnyByTransactions, StringComparison.Ordinal);
+        foreach (var routine in new[] { endBusy, Run, reset })
+        {
+            await connection.ExecuteAsync(routine, ct).ConfigureAwait(false);
+        }
+
+        return counters ? ChangeMarks.RowCounters : ChangeMarks.Triggers;
+    }
+
+    /// <summary>MariaDB's per-table row counts are kept while <c>userstat</c> is on; MySQL has no such variable.</summary>
+    private static async Task<bool> CountsRowsAsync(DbConnection connection, CancellationToken ct)
+    {
+        var values = await connection.ReadColumnAsync("SHOW GLOBAL VARIABLES LIKE 'userstat'", r => r.GetString(1), ct).ConfigureAwait(false);
+        return values is ["ON"];
+    }
+
+    private static async Task<bool> SeesLocksAsync(DbConnection connection, CancellationToken ct) =>
+        Convert.ToInt64(await connection.ScalarAsync(
+            "SELECT COUNT(*) FROM information_schema.PLUGINS WHERE PLUGIN_NAME = 'METADATA_LOCK_INFO' AND PLUGIN_STATUS = 'ACTIVE'", ct).ConfigureAwait(false),
+            System.Globalization.CultureInfo.InvariantCulture) > 0;
+
+    private static async Task InstallTriggersAsync(DbConnection connection, CancellationToken ct)
+    {
         var tables = await connection.ReadColumnAsync(
-            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() " +
-            "AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED') AND TABLE_NAME NOT LIKE 'testdbkit\\_%' ORDER BY TABLE_NAME",
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE " + BaseTables + " ORDER BY TABLE_NAME",
             r => r.GetString(0), ct).ConfigureAwait(false);
 
         // One batch of single-statement triggers (no BEGIN .. END, so no delimiter games).
@@ -133,17 +267,12 @@ internal sealed class MySqlTracker : ChangeTracker
             var quoted = "`" + tables[i].Replace("`", "``", StringComparison.Ordinal) + "`";
             var literal = "'" + tables[i].Replace("\\", "\\\\", StringComparison.Ordinal).Replace("'", "''", StringComparison.Ordinal) + "'";
             sql.Append(System.Globalization.CultureInfo.InvariantCulture,
-                $"CREATE TRIGGER testdbkit_dirty_{i} AFTER INSERT ON {quoted} FOR EACH ROW INSERT IGNORE INTO testdbkit_dirty VALUES ({literal});\n");
+                $"CREATE TRIGGER testdbkit_dirty_{i} AFTER INSERT ON {quoted} FOR EACH ROW INSERT IGNORE INTO testdbkit_dirty (tbl) VALUES ({literal});\n");
         }
 
         if (sql.Length > 0)
         {
             await connection.ExecuteAsync(sql.ToString(), ct).ConfigureAwait(false);
-        }
-
-        foreach (var routine in new[] { EndBusy, Run, Reset })
-        {
-            await connection.ExecuteAsync(routine, ct).ConfigureAwait(false);
         }
     }
 

@@ -160,6 +160,28 @@ internal static class ServerFactory
 {
     public static async Task<ServerInstance> CreateAsync(DbEngine engine, DbServerOptions options, CancellationToken ct, Func<int>? portSource = null)
     {
+        var instance = await StartAsync(engine, options, portSource, ct).ConfigureAwait(false);
+        if (!instance.IsOwned)
+        {
+            return instance;
+        }
+
+        try
+        {
+            var dialect = EngineDialect.For(engine);
+            await using var admin = await dialect.OpenAsync(instance.AdminConnectionString, ct).ConfigureAwait(false);
+            await dialect.PrepareOwnedServerAsync(admin, ct).ConfigureAwait(false);
+            return instance;
+        }
+        catch
+        {
+            await instance.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private static async Task<ServerInstance> StartAsync(DbEngine engine, DbServerOptions options, Func<int>? portSource, CancellationToken ct)
+    {
         var dialect = EngineDialect.For(engine);
         var logger = options.LoggerFactory?.CreateLogger("TestDbKit") ?? NullLogger.Instance;
         var provider = options.Provider == DbServerProvider.Auto ? ProviderFromEnvironment(engine) : options.Provider;

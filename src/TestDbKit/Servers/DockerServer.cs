@@ -107,7 +107,7 @@ internal sealed class DockerServer : ServerInstance
                 .WithLabel(labels)
                 .WithLogger(logger) // Testcontainers' own chatter goes where the kit's log goes, not to the console
                 .WithPortBinding(hostPort, innerPort)
-                .WithCommand([.. options.Settings.Select(s => $"--{s.Key}={s.Value}")])
+                .WithCommand([MySqlDialect.UserStatisticsOption, .. options.Settings.Select(s => $"--{s.Key}={s.Value}")])
                 .Build();
         }
 

@@ -104,7 +104,11 @@ internal sealed class MySqlRecipe : LocalRecipe
             "--innodb-doublewrite=0",
             "--max-connections=300",
         };
-        if (!_isMariaDb)
+        if (_isMariaDb)
+        {
+            args.Add(MySqlDialect.UserStatisticsOption);
+        }
+        else
         {
             args.Add("--mysqlx=OFF"); // its second port would collide between parallel servers
             args.Add("--skip-log-bin");

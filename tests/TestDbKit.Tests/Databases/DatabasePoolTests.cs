@@ -1,15 +1,16 @@
 using System.Data;
 using System.Data.Common;
+using TestDbKit.Engines;
 
 namespace TestDbKit.Tests.Databases;
 
 public sealed class DatabasePoolTests
 {
     [Theory]
-    [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
-    public async Task Rows_committed_on_any_connection_are_gone_for_the_next_lease_and_ids_restart(DbEngine engine)
+    [MemberData(nameof(TrackedSetups))]
+    public async Task Rows_committed_on_any_connection_are_gone_for_the_next_lease_and_ids_restart(DbEngine engine, bool triggers)
     {
-        await using var pool = await CreatePoolAsync(engine, Schemas.Small(engine), maxDatabases: 1);
+        await using var pool = await CreatePoolAsync(engine, triggers, Schemas.Small(engine), maxDatabases: 1);
         Assert.True(pool.IsTracking, "change tracking was not installed");
         string name;
         await using (var db = await pool.LeaseAsync())
@@ -52,10 +53,10 @@ public sealed class DatabasePoolTests
     }
 
     [Theory]
-    [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
-    public async Task Parallel_tests_see_only_their_own_rows(DbEngine engine)
+    [MemberData(nameof(TrackedSetups))]
+    public async Task Parallel_tests_see_only_their_own_rows(DbEngine engine, bool triggers)
     {
-        await using var pool = await CreatePoolAsync(engine, Schemas.Small(engine), maxDatabases: 3);
+        await using var pool = await CreatePoolAsync(engine, triggers, Schemas.Small(engine), maxDatabases: 3);
         var names = new System.Collections.Concurrent.ConcurrentBag<string>();
         await Task.WhenAll(Enumerable.Range(0, 12).Select(i => Task.Run(async () =>
         {
@@ -75,10 +76,10 @@ public sealed class DatabasePoolTests
     }
 
     [Theory]
-    [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
-    public async Task A_test_that_leaves_an_open_transaction_or_a_killed_connection_leaves_a_clean_database(DbEngine engine)
+    [MemberData(nameof(TrackedSetups))]
+    public async Task A_test_that_leaves_an_open_transaction_or_a_killed_connection_leaves_a_clean_database(DbEngine engine, bool triggers)
     {
-        await using var pool = await CreatePoolAsync(engine, Schemas.Small(engine), maxDatabases: 1);
+        await using var pool = await CreatePoolAsync(engine, triggers, Schemas.Small(engine), maxDatabases: 1);
         DbConnection leaked;
         DbTransaction pending;
         await using (var db = await pool.LeaseAsync())
@@ -110,13 +111,13 @@ public sealed class DatabasePoolTests
     }
 
     [Theory]
-    [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
-    public async Task A_transaction_begun_just_before_the_reset_is_ended_too(DbEngine engine)
+    [MemberData(nameof(TrackedSetups))]
+    public async Task A_transaction_begun_just_before_the_reset_is_ended_too(DbEngine engine, bool triggers)
     {
         // MariaDB lists open transactions from a copy refreshed at most every 0.1 s: reading it first makes
         // the reset's read miss the transaction below, which is begun a moment later.
         var transactionsSql = engine == DbEngine.PostgreSql ? "SELECT COUNT(*) FROM pg_stat_activity" : "SELECT COUNT(*) FROM information_schema.INNODB_TRX";
-        await using var pool = await CreatePoolAsync(engine, Schemas.Small(engine), maxDatabases: 1);
+        await using var pool = await CreatePoolAsync(engine, triggers, Schemas.Small(engine), maxDatabases: 1);
         await using var admin = await pool.Server.OpenAdminConnectionAsync();
         for (var test = 0; test < 2; test++)
         {
@@ -139,11 +140,11 @@ public sealed class DatabasePoolTests
     }
 
     [Theory]
-    [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
-    public async Task Transaction_mode_rolls_back_and_still_clears_what_was_committed_elsewhere(DbEngine engine)
+    [MemberData(nameof(TrackedSetups))]
+    public async Task Transaction_mode_rolls_back_and_still_clears_what_was_committed_elsewhere(DbEngine engine, bool triggers)
     {
         await using var pool = await DatabasePool.CreateAsync(await DbServer.SharedAsync(engine),
-            new DatabasePoolOptions { CreateSchema = Schemas.Small(engine), MaxDatabases = 1, Isolation = IsolationMode.Transaction });
+            new DatabasePoolOptions { CreateSchema = Schemas.Small(engine), MaxDatabases = 1, TrackWithTriggers = triggers, Isolation = IsolationMode.Transaction });
         await using (var db = await pool.LeaseAsync())
         {
             await using var connection = await db.OpenConnectionAsync();
@@ -166,11 +167,11 @@ public sealed class DatabasePoolTests
     }
 
     [Theory]
-    [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
-    public async Task Ids_restart_in_transaction_mode_although_the_marks_roll_back(DbEngine engine)
+    [MemberData(nameof(TrackedSetups))]
+    public async Task Ids_restart_in_transaction_mode_although_the_marks_roll_back(DbEngine engine, bool triggers)
     {
         await using var pool = await DatabasePool.CreateAsync(await DbServer.SharedAsync(engine),
-            new DatabasePoolOptions { CreateSchema = Schemas.Small(engine), MaxDatabases = 1, Isolation = IsolationMode.Transaction });
+            new DatabasePoolOptions { CreateSchema = Schemas.Small(engine), MaxDatabases = 1, TrackWithTriggers = triggers, Isolation = IsolationMode.Transaction });
         for (var test = 0; test < 3; test++)
         {
             await using var db = await pool.LeaseAsync();
@@ -207,10 +208,10 @@ public sealed class DatabasePoolTests
     }
 
     [Theory]
-    [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
-    public async Task Ids_restart_after_a_test_that_only_rolled_back_its_writes(DbEngine engine)
+    [MemberData(nameof(TrackedSetups))]
+    public async Task Ids_restart_after_a_test_that_only_rolled_back_its_writes(DbEngine engine, bool triggers)
     {
-        await using var pool = await CreatePoolAsync(engine, Schemas.Small(engine), maxDatabases: 1);
+        await using var pool = await CreatePoolAsync(engine, triggers, Schemas.Small(engine), maxDatabases: 1);
         for (var test = 0; test < 3; test++)
         {
             await using var db = await pool.LeaseAsync();
@@ -224,10 +225,10 @@ public sealed class DatabasePoolTests
     }
 
     [Theory]
-    [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
-    public async Task A_write_after_a_rolled_back_write_on_the_same_connection_is_still_reset(DbEngine engine)
+    [MemberData(nameof(TrackedSetups))]
+    public async Task A_write_after_a_rolled_back_write_on_the_same_connection_is_still_reset(DbEngine engine, bool triggers)
     {
-        await using var pool = await CreatePoolAsync(engine, Schemas.Small(engine), maxDatabases: 1);
+        await using var pool = await CreatePoolAsync(engine, triggers, Schemas.Small(engine), maxDatabases: 1);
         await using var db = await pool.LeaseAsync();
         await using var connection = await db.OpenConnectionAsync();
         for (var round = 0; round < 3; round++)
@@ -256,10 +257,10 @@ public sealed class DatabasePoolTests
     }
 
     [Theory]
-    [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
-    public async Task A_crash_that_emptied_the_dirty_set_makes_the_reset_clear_every_table(DbEngine engine)
+    [MemberData(nameof(TrackedSetups))]
+    public async Task A_crash_that_emptied_the_dirty_set_makes_the_reset_clear_every_table(DbEngine engine, bool triggers)
     {
-        await using var pool = await CreatePoolAsync(engine, Schemas.Small(engine), maxDatabases: 1);
+        await using var pool = await CreatePoolAsync(engine, triggers, Schemas.Small(engine), maxDatabases: 1);
         await using (var db = await pool.LeaseAsync())
         {
             await using var connection = await db.OpenConnectionAsync();
@@ -305,10 +306,10 @@ public sealed class DatabasePoolTests
     }
 
     [Theory]
-    [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
-    public async Task Tables_in_a_foreign_key_cycle_and_views_are_reset(DbEngine engine)
+    [MemberData(nameof(TrackedSetups))]
+    public async Task Tables_in_a_foreign_key_cycle_and_views_are_reset(DbEngine engine, bool triggers)
     {
-        await using var pool = await CreatePoolAsync(engine, Schemas.Cycle(engine), maxDatabases: 1);
+        await using var pool = await CreatePoolAsync(engine, triggers, Schemas.Cycle(engine), maxDatabases: 1);
         await using (var db = await pool.LeaseAsync())
         {
             await using var connection = await db.OpenConnectionAsync();
@@ -328,8 +329,8 @@ public sealed class DatabasePoolTests
     }
 
     [Theory]
-    [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
-    public async Task A_delete_trigger_of_the_schema_leaves_no_rows_behind_after_a_reset(DbEngine engine)
+    [MemberData(nameof(TrackedSetups))]
+    public async Task A_delete_trigger_of_the_schema_leaves_no_rows_behind_after_a_reset(DbEngine engine, bool triggers)
     {
         var audit = engine == DbEngine.PostgreSql
             ? """
@@ -339,7 +340,7 @@ public sealed class DatabasePoolTests
               """
             : "CREATE TRIGGER items_audit AFTER DELETE ON items FOR EACH ROW INSERT INTO notes (tag) VALUES (CONCAT('deleted ', OLD.id))";
         var small = Schemas.Small(engine);
-        await using var pool = await CreatePoolAsync(engine, async c => { await small(c); await c.ExecuteAsync(audit); }, maxDatabases: 1);
+        await using var pool = await CreatePoolAsync(engine, triggers, async c => { await small(c); await c.ExecuteAsync(audit); }, maxDatabases: 1);
         await using var db = await pool.LeaseAsync();
         await using var connection = await db.OpenConnectionAsync();
         for (var round = 0; round < 2; round++)
@@ -397,10 +398,10 @@ public sealed class DatabasePoolTests
     }
 
     [Theory]
-    [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
-    public async Task A_schema_of_200_tables_is_reset_where_it_was_written(DbEngine engine)
+    [MemberData(nameof(TrackedSetups))]
+    public async Task A_schema_of_200_tables_is_reset_where_it_was_written(DbEngine engine, bool triggers)
     {
-        await using var pool = await CreatePoolAsync(engine, Schemas.Chain(engine, 200), maxDatabases: 1);
+        await using var pool = await CreatePoolAsync(engine, triggers, Schemas.Chain(engine, 200), maxDatabases: 1);
         await using (var db = await pool.LeaseAsync())
         {
             await using var connection = await db.OpenConnectionAsync();
@@ -441,10 +442,10 @@ public sealed class DatabasePoolTests
     }
 
     [Theory]
-    [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
-    public async Task A_database_whose_reset_fails_is_replaced_never_leased_dirty(DbEngine engine)
+    [MemberData(nameof(TrackedSetups))]
+    public async Task A_database_whose_reset_fails_is_replaced_never_leased_dirty(DbEngine engine, bool triggers)
     {
-        await using var pool = await CreatePoolAsync(engine, Schemas.Small(engine), maxDatabases: 1);
+        await using var pool = await CreatePoolAsync(engine, triggers, Schemas.Small(engine), maxDatabases: 1);
         string broken;
         await using (var db = await pool.LeaseAsync())
         {
@@ -505,11 +506,11 @@ public sealed class DatabasePoolTests
     }
 
     [Theory]
-    [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
-    public async Task Tracking_never_makes_one_transaction_wait_for_another(DbEngine engine)
+    [MemberData(nameof(TrackedSetups))]
+    public async Task Tracking_never_makes_one_transaction_wait_for_another(DbEngine engine, bool triggers)
     {
         await using var pool = await DatabasePool.CreateAsync(await DbServer.SharedAsync(engine),
-            new DatabasePoolOptions { CreateSchema = Schemas.Small(engine), MaxDatabases = 1, Isolation = IsolationMode.Transaction });
+            new DatabasePoolOptions { CreateSchema = Schemas.Small(engine), MaxDatabases = 1, TrackWithTriggers = triggers, Isolation = IsolationMode.Transaction });
         await using var db = await pool.LeaseAsync();
         await using var a = await db.OpenConnectionAsync();
         await using var b = await db.OpenConnectionAsync();
@@ -536,11 +537,13 @@ public sealed class DatabasePoolTests
         Assert.Equal(0, await connection.CountAsync("notes"));
     }
 
-    [Fact]
-    public async Task MySQL_tables_whose_names_differ_only_in_case_are_both_reset()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task MySQL_tables_whose_names_differ_only_in_case_are_both_reset(bool triggers)
     {
         var schema = (DbConnection c) => c.ExecuteAsync("CREATE TABLE Users (id INT PRIMARY KEY); CREATE TABLE users (id INT PRIMARY KEY)");
-        await using var pool = await CreatePoolAsync(DbEngine.MySql, schema, maxDatabases: 1);
+        await using var pool = await CreatePoolAsync(DbEngine.MySql, triggers, schema, maxDatabases: 1);
         await using (var db = await pool.LeaseAsync())
         {
             await using var c = await db.OpenConnectionAsync();
@@ -581,8 +584,21 @@ public sealed class DatabasePoolTests
         Assert.NotEqual(name, next.Name);
     }
 
-    private static async Task<DatabasePool> CreatePoolAsync(DbEngine engine, Func<DbConnection, Task> schema, int maxDatabases) =>
-        await DatabasePool.CreateAsync(await DbServer.SharedAsync(engine), new DatabasePoolOptions { CreateSchema = schema, MaxDatabases = maxDatabases });
+    /// <summary>The tracking variants: PostgreSQL's statement triggers, MariaDB's row counters (what the kit's own
+    /// servers use), and MariaDB's row triggers (MySQL, or MariaDB without <c>userstat</c>).</summary>
+    public static TheoryData<DbEngine, bool> TrackedSetups => new() { { DbEngine.PostgreSql, false }, { DbEngine.MySql, false }, { DbEngine.MySql, true } };
+
+    private static Task<DatabasePool> CreatePoolAsync(DbEngine engine, Func<DbConnection, Task> schema, int maxDatabases) =>
+        CreatePoolAsync(engine, triggers: false, schema, maxDatabases);
+
+    private static async Task<DatabasePool> CreatePoolAsync(DbEngine engine, bool triggers, Func<DbConnection, Task> schema, int maxDatabases)
+    {
+        var pool = await DatabasePool.CreateAsync(await DbServer.SharedAsync(engine),
+            new DatabasePoolOptions { CreateSchema = schema, MaxDatabases = maxDatabases, TrackWithTriggers = triggers });
+        // The shared MariaDB server counts rows (userstat), so its pools track without triggers unless told to.
+        Assert.Equal(engine == DbEngine.MySql && !triggers ? ChangeMarks.RowCounters : ChangeMarks.Triggers, pool.Marks);
+        return pool;
+    }
 
     internal static bool DatabaseExists(DbConnection admin, DbEngine engine, string name)
     {

@@ -1,0 +1,169 @@
+using TestDbKit.Engines;
+
+namespace TestDbKit.Tests.Databases;
+
+/// <summary>
+/// MariaDB on the kit's own servers: tracking by the server's per-table row counts (<c>userstat</c>), what it
+/// installs, the cases where the counts alone would not tell, and busy sessions found through the live
+/// list of metadata locks.
+/// </summary>
+public sealed class RowCounterTests
+{
+    private const DbEngine Engine = DbEngine.MySql;
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Row_counters_need_no_trigger_and_triggers_remain_the_fallback(bool triggers)
+    {
+        await using var pool = await PoolAsync(triggers);
+        Assert.Equal(triggers ? ChangeMarks.Triggers : ChangeMarks.RowCounters, pool.Marks);
+        await using var db = await pool.LeaseAsync();
+        await using var connection = await db.OpenConnectionAsync();
+        var count = Convert.ToInt32(await connection.ScalarAsync(
+            "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() AND TRIGGER_NAME LIKE 'testdbkit%'"));
+        Assert.Equal(triggers ? 2 : 0, count);
+    }
+
+    [Fact]
+    public async Task Seed_rows_of_the_schema_do_not_make_a_table_dirty()
+    {
+        var small = Schemas.Small(Engine);
+        await using var pool = await DatabasePool.CreateAsync(await DbServer.SharedAsync(Engine), new DatabasePoolOptions
+        {
+            CreateSchema = async c => { await small(c); await c.ExecuteAsync("INSERT INTO notes (tag) VALUES ('seed')"); },
+            MaxDatabases = 1,
+        });
+        await using var db = await pool.LeaseAsync();
+        await using var connection = await db.OpenConnectionAsync();
+        await connection.InsertItemAsync(Engine, "x");
+        await db.ResetAsync();
+        Assert.Equal(0, await connection.CountAsync("items"));
+        Assert.Equal(1, await connection.CountAsync("notes")); // a table no test wrote to is left alone
+    }
+
+    /// <summary>A statement still running when the reset begins is killed; its rows roll back, but its
+    /// AUTO_INCREMENT moved, and its row count only shows once it has ended: the reset waits for it.</summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Ids_restart_after_a_statement_the_reset_had_to_kill(bool triggers)
+    {
+        await using var pool = await PoolAsync(triggers);
+        await using var admin = await pool.Server.OpenAdminConnectionAsync();
+        Task running;
+        System.Data.Common.DbConnection busy;
+        await using (var db = await pool.LeaseAsync())
+        {
+            busy = await db.OpenConnectionAsync();
+            // Its first row is in once the second row's value is being computed. (Polled in PROCESSLIST, not
+            // INNODB_TRX: reading that more often than every 0.1 s keeps InnoDB from refreshing it, for everyone.)
+            running = busy.ExecuteAsync("INSERT INTO items (tag) VALUES ('first'), (IF(SLEEP(30) = 0, 'slow', 'slow'))");
+            for (var polls = 0; ; polls++)
+            {
+                Assert.True(polls < 1000, "the slow INSERT never got to its second row");
+                await Task.Delay(10);
+                if (Convert.ToInt64(await admin.ScalarAsync($"SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = '{db.Name}' AND STATE = 'User sleep'")) > 0)
+                {
+                    break;
+                }
+            }
+        }
+
+        await Assert.ThrowsAnyAsync<Exception>(() => running);
+        await busy.DisposeAsync();
+        await using var next = await pool.LeaseAsync();
+        await using var connection = await next.OpenConnectionAsync();
+        Assert.Equal(0, await connection.CountAsync("items"));
+        Assert.Equal(1, await connection.InsertItemAsync(Engine, "first"));
+    }
+
+    /// <summary>On a server of its own: switching <c>userstat</c> off, and a restart that zeroes the counts,
+    /// make the reset empty every table instead of missing one.</summary>
+    [Fact]
+    public async Task Counting_switched_off_or_lost_in_a_restart_still_resets_every_written_table()
+    {
+        await using var server = await DbServer.StartAsync(Engine);
+        await using var pool = await DatabasePool.CreateAsync(server, new DatabasePoolOptions { CreateSchema = Schemas.Small(Engine), MaxDatabases = 1 });
+        Assert.Equal(ChangeMarks.RowCounters, pool.Marks);
+        await using var admin = await server.OpenAdminConnectionAsync();
+
+        async Task AssertCleanAsync(string when)
+        {
+            await using var db = await pool.LeaseAsync();
+            await using var c = await db.OpenConnectionAsync();
+            Assert.True(await c.CountAsync("items") + await c.CountAsync("notes") == 0, $"rows left {when}");
+            Assert.Equal(1, await c.InsertItemAsync(Engine, "first"));
+            await c.ExecuteAsync("INSERT INTO notes (tag) VALUES ('n')");
+        }
+
+        await AssertCleanAsync("at the start");
+        await admin.ExecuteAsync("SET GLOBAL userstat = 0");
+        await AssertCleanAsync("after a test that wrote while counting was off");
+        await AssertCleanAsync("after a second such test");
+        await admin.ExecuteAsync("SET GLOBAL userstat = 1");
+        await using (var db = await pool.LeaseAsync())
+        {
+            await using var c = await db.OpenConnectionAsync();
+            await c.InsertItemAsync(Engine, "before the restart");
+            await db.Faults.RestartServerAsync();
+        }
+
+        await AssertCleanAsync("after a restart");
+        await AssertCleanAsync("after a test on the restarted server");
+        await using var restarted = await server.OpenAdminConnectionAsync();
+        Assert.Equal("ON", await restarted.ScalarAsync("SELECT IF(@@GLOBAL.userstat, 'ON', 'OFF')")); // the kit starts it so
+    }
+
+    /// <summary>INNODB_TRX is a copy InnoDB refreshes only after 0.1 s without readers: a monitor (or other
+    /// resets) reading it often keeps a new transaction out of it. The reset sees the transaction in the
+    /// live lock list instead, and ends it at once rather than after lock waits.</summary>
+    [Fact]
+    public async Task A_transaction_is_ended_even_while_someone_keeps_reading_the_transaction_list()
+    {
+        await using var pool = await PoolAsync(triggers: false);
+        await using var admin = await pool.Server.OpenAdminConnectionAsync();
+        Assert.Equal(1L, Convert.ToInt64(await admin.ScalarAsync(
+            "SELECT COUNT(*) FROM information_schema.PLUGINS WHERE PLUGIN_NAME = 'METADATA_LOCK_INFO' AND PLUGIN_STATUS = 'ACTIVE'")));
+        using var stop = new CancellationTokenSource();
+        var monitor = Task.Run(async () =>
+        {
+            await using var reader = await pool.Server.OpenAdminConnectionAsync();
+            while (!stop.IsCancellationRequested)
+            {
+                await reader.ScalarAsync("SELECT COUNT(*) FROM information_schema.INNODB_TRX");
+                await Task.Delay(20);
+            }
+        });
+        try
+        {
+            System.Data.Common.DbConnection leaked;
+            System.Data.Common.DbTransaction pending;
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            await using (var db = await pool.LeaseAsync())
+            {
+                leaked = await db.OpenConnectionAsync();
+                pending = await leaked.BeginTransactionAsync();
+                await leaked.ExecuteAsync("INSERT INTO notes (tag) VALUES ('uncommitted')", pending);
+                clock.Restart();
+            }
+
+            // Ended by the reset itself: a lock wait (1 s each) would mean it was found only by retrying.
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(0.9), $"the reset took {clock.Elapsed.TotalMilliseconds:0} ms");
+            await Assert.ThrowsAnyAsync<Exception>(() => pending.CommitAsync());
+            await leaked.DisposeAsync();
+            await using var next = await pool.LeaseAsync();
+            await using var connection = await next.OpenConnectionAsync();
+            Assert.Equal(0, await connection.CountAsync("notes"));
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await monitor;
+        }
+    }
+
+    /// <summary>A one-database pool of the small schema on the shared MariaDB server.</summary>
+    private static async Task<DatabasePool> PoolAsync(bool triggers) => await DatabasePool.CreateAsync(await DbServer.SharedAsync(Engine),
+        new DatabasePoolOptions { CreateSchema = Schemas.Small(Engine), MaxDatabases = 1, TrackWithTriggers = triggers });
+}
