@@ -8,7 +8,8 @@ public sealed class DatabasePoolOptions
 {
     /// <summary>Creates the schema on an open connection to a new, empty database. PostgreSQL runs it once,
     /// on the template; MySQL (which has no template databases) replays it on each pooled database.
-    /// Leave rows out: a reset empties every table the tests wrote to.</summary>
+    /// Rows it inserts (seed data) are copied aside, and a reset that empties their table puts them back,
+    /// with the ids they had.</summary>
     public Func<DbConnection, Task>? CreateSchema { get; init; }
 
     /// <summary>How tests are kept apart; <see cref="IsolationMode.Reset"/> by default.</summary>

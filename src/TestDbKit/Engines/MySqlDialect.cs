@@ -276,7 +276,8 @@ internal sealed class MySqlDialect : EngineDialect
             """;
     }
 
-    private static string Literal(string text) =>
+    /// <summary>A MySQL string literal of <paramref name="text"/>.</summary>
+    internal static string Literal(string text) =>
         "'" + text.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("'", "''", StringComparison.Ordinal) + "'";
 
     private MySqlConnectionStringBuilder Builder(string connectionString)

@@ -16,8 +16,8 @@ namespace TestDbKit.Engines;
 /// The set and the counts seen are MEMORY tables: not transactional, so marks never wait on row locks and a
 /// rolled-back insert still marks the table whose counter moved. They are empty after a server restart,
 /// as the counters are: the missing sentinel row ('') then marks every table. <c>testdbkit_reset</c> ends
-/// busy sessions, deletes from the marked tables with foreign-key checks off and restarts their
-/// AUTO_INCREMENT.
+/// busy sessions, deletes from the marked tables with foreign-key checks off, puts back the rows the schema
+/// had inserted (copied at install) and restarts their AUTO_INCREMENT.
 /// </summary>
 internal sealed class MySqlTracker : ChangeTracker
 {
@@ -29,6 +29,12 @@ internal sealed class MySqlTracker : ChangeTracker
           changed BIGINT UNSIGNED NOT NULL DEFAULT 0 -- row counters: the count when the reset found it
         ) ENGINE=MEMORY;
         INSERT INTO testdbkit_dirty (tbl) VALUES ('');
+        -- Rows the schema itself inserted (seed data) are copied aside; a reset that empties their table puts them back.
+        CREATE TABLE testdbkit_seeds (
+          tbl VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL PRIMARY KEY,
+          copy VARCHAR(64) NOT NULL,
+          columns TEXT NOT NULL
+        );
         CREATE TABLE testdbkit_autoinc (tbl VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL PRIMARY KEY);
         INSERT INTO testdbkit_autoinc SELECT DISTINCT TABLE_NAME FROM information_schema.COLUMNS
           WHERE TABLE_SCHEMA = DATABASE() AND EXTRA LIKE '%auto_increment%';
@@ -160,6 +166,7 @@ internal sealed class MySqlTracker : ChangeTracker
           IF NOT EXISTS (SELECT 1 FROM testdbkit_dirty WHERE tbl = '') THEN
             {mark_all}
           END IF;
+          CALL testdbkit_seeds_lost();
           dirty_loop: LOOP
             SET t = NULL;
             SELECT tbl INTO t FROM testdbkit_dirty WHERE tbl <> '' LIMIT 1;
@@ -172,6 +179,11 @@ internal sealed class MySqlTracker : ChangeTracker
             IF t IS NULL THEN LEAVE dirty_loop; END IF;
             CALL testdbkit_run(CONCAT('DELETE FROM `', REPLACE(t, '`', '``'), '`'));
             {settle}
+            IF EXISTS (SELECT 1 FROM testdbkit_seeds s WHERE s.tbl = t) THEN
+              CALL testdbkit_run((SELECT CONCAT('INSERT INTO `', REPLACE(t, '`', '``'), '` (', s.columns, ') SELECT ', s.columns, ' FROM `', s.copy, '`')
+                FROM testdbkit_seeds s WHERE s.tbl = t));
+              {settle_refill}
+            END IF;
             IF reset_ids AND EXISTS (SELECT 1 FROM testdbkit_autoinc a WHERE a.tbl = t) THEN
               CALL testdbkit_run(CONCAT('ALTER TABLE `', REPLACE(t, '`', '``'), '` AUTO_INCREMENT = 1'));
             END IF;
@@ -181,6 +193,29 @@ internal sealed class MySqlTracker : ChangeTracker
           INSERT IGNORE INTO testdbkit_dirty (tbl) VALUES ('');
           SET SESSION FOREIGN_KEY_CHECKS = @tdk_fk, SESSION innodb_lock_wait_timeout = @tdk_row_wait, SESSION lock_wait_timeout = @tdk_table_wait;
           SELECT n;
+        END
+        """;
+
+    // TRUNCATE is neither counted nor seen by a trigger: a seeded table found empty has lost its seeds.
+    // {seen}: the count to remember for it (unchanged, TRUNCATE did not move it).
+    private const string SeedsLost = """
+        CREATE PROCEDURE testdbkit_seeds_lost()
+        BEGIN
+          DECLARE s VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
+          DECLARE done INT DEFAULT 0;
+          DECLARE seeded CURSOR FOR SELECT tbl FROM testdbkit_seeds WHERE tbl NOT IN (SELECT tbl FROM testdbkit_dirty);
+          DECLARE CONTINUE HANDLER FOR NOT FOUND SET done = 1;
+          OPEN seeded;
+          seed_loop: LOOP
+            FETCH seeded INTO s;
+            IF done THEN LEAVE seed_loop; END IF;
+            SET @tdk_check = CONCAT('SELECT NOT EXISTS (SELECT 1 FROM `', REPLACE(s, '`', '``'), '`) INTO @tdk_empty');
+            PREPARE c FROM @tdk_check; EXECUTE c; DEALLOCATE PREPARE c;
+            IF @tdk_empty THEN
+              INSERT IGNORE INTO testdbkit_dirty (tbl, changed) VALUES (s, {seen});
+            END IF;
+          END LOOP;
+          CLOSE seeded;
         END
         """;
 
@@ -209,37 +244,84 @@ internal sealed class MySqlTracker : ChangeTracker
               ON DUPLICATE KEY UPDATE changed = VALUES(changed);
         """;
 
-    // Our own DELETE counts too: what it removed is added to the count found.
+    // Our own DELETE counts too: what it removed is added to the count found; so do the seed rows put back.
     private const string CounterSettle =
         "REPLACE INTO testdbkit_seen SELECT tbl, changed + IF(@@GLOBAL.userstat, @tdk_rows, 0) FROM testdbkit_dirty WHERE tbl = t;";
+
+    private const string CounterSettleRefill =
+        "UPDATE testdbkit_seen SET changed = changed + IF(@@GLOBAL.userstat, @tdk_rows, 0) WHERE tbl = t;";
+
+    private const string CounterSeen = "COALESCE((SELECT k.changed FROM testdbkit_seen k WHERE k.tbl = s), 0)";
 
     public override async Task<ChangeMarks> InstallAsync(DbConnection connection, bool triggersOnly, CancellationToken ct)
     {
         var counters = !triggersOnly && await CountsRowsAsync(connection, ct).ConfigureAwait(false);
+        var tables = await connection.ReadColumnAsync(
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE " + BaseTables + " ORDER BY TABLE_NAME",
+            r => r.GetString(0), ct).ConfigureAwait(false);
         await connection.ExecuteAsync(Tables, ct).ConfigureAwait(false);
+        var seeded = await CopySeedsAsync(connection, tables, ct).ConfigureAwait(false);
         if (counters)
         {
             await connection.ExecuteAsync(Seen, ct).ConfigureAwait(false);
         }
         else
         {
-            await InstallTriggersAsync(connection, ct).ConfigureAwait(false);
+            await InstallTriggersAsync(connection, tables, seeded, ct).ConfigureAwait(false);
         }
 
-        var reset = counters
-            ? Reset.Replace("{collect}", CounterCollect, StringComparison.Ordinal).Replace("{mark_all}", CounterMarkAll, StringComparison.Ordinal)
-                .Replace("{settle}", CounterSettle, StringComparison.Ordinal)
-            : Reset.Replace("{collect}", "", StringComparison.Ordinal).Replace("{mark_all}", TriggerMarkAll, StringComparison.Ordinal)
-                .Replace("{settle}", "", StringComparison.Ordinal);
+        var reset = (counters
+                ? Reset.Replace("{collect}", CounterCollect, StringComparison.Ordinal).Replace("{mark_all}", CounterMarkAll, StringComparison.Ordinal)
+                    .Replace("{settle}", CounterSettle, StringComparison.Ordinal).Replace("{settle_refill}", CounterSettleRefill, StringComparison.Ordinal)
+                : Reset.Replace("{collect}", "", StringComparison.Ordinal).Replace("{mark_all}", TriggerMarkAll, StringComparison.Ordinal)
+                    .Replace("{settle}", "", StringComparison.Ordinal).Replace("{settle_refill}", "", StringComparison.Ordinal));
+        var seedsLost = SeedsLost.Replace("{seen}", counters ? CounterSeen : "0", StringComparison.Ordinal);
         var endBusy = await SeesLocksAsync(connection, ct).ConfigureAwait(false)
             ? EndBusy.Replace("{busy}", BusyByLocks, StringComparison.Ordinal).Replace("{any}", AnyByLocks, StringComparison.Ordinal)
             : EndBusy.Replace("{busy}", BusyByTransactions, StringComparison.Ordinal).Replace("{any}", AnyByTransactions, StringComparison.Ordinal);
-        foreach (var routine in new[] { endBusy, Run, reset })
+        foreach (var routine in new[] { endBusy, Run, seedsLost, reset })
         {
             await connection.ExecuteAsync(routine, ct).ConfigureAwait(false);
         }
 
         return counters ? ChangeMarks.RowCounters : ChangeMarks.Triggers;
+    }
+
+    /// <summary>Copies the rows the schema left in <paramref name="tables"/> (generated columns excepted) into
+    /// tables of the kit's own, and returns which tables had any.</summary>
+    private static async Task<HashSet<string>> CopySeedsAsync(DbConnection connection, List<string> tables, CancellationToken ct)
+    {
+        var seeded = new HashSet<string>(StringComparer.Ordinal);
+        if (tables.Count == 0)
+        {
+            return seeded;
+        }
+
+        // One round trip for every table: the index of each that holds a row.
+        var probe = string.Join(" UNION ALL ", tables.Select((t, i) =>
+            string.Create(System.Globalization.CultureInfo.InvariantCulture, $"SELECT {i} FROM DUAL WHERE EXISTS (SELECT 1 FROM {Quote(t)})")));
+        var holding = await connection.ReadColumnAsync(probe, r => Convert.ToInt32(r.GetValue(0), System.Globalization.CultureInfo.InvariantCulture), ct).ConfigureAwait(false);
+        if (holding.Count == 0)
+        {
+            return seeded;
+        }
+
+        var columns = (await connection.ReadColumnAsync(
+                "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND EXTRA NOT LIKE '%GENERATED%' " +
+                "ORDER BY TABLE_NAME, ORDINAL_POSITION", r => (Table: r.GetString(0), Column: r.GetString(1)), ct).ConfigureAwait(false))
+            .GroupBy(c => c.Table, StringComparer.Ordinal).ToDictionary(g => g.Key, g => string.Join(", ", g.Select(c => Quote(c.Column))), StringComparer.Ordinal);
+        var sql = new StringBuilder();
+        foreach (var i in holding)
+        {
+            var copy = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"testdbkit_seed_{i}");
+            var list = columns[tables[i]];
+            sql.Append(System.Globalization.CultureInfo.InvariantCulture, $"CREATE TABLE {copy} AS SELECT {list} FROM {Quote(tables[i])};\n")
+                .Append(System.Globalization.CultureInfo.InvariantCulture, $"INSERT INTO testdbkit_seeds VALUES ({MySqlDialect.Literal(tables[i])}, '{copy}', {MySqlDialect.Literal(list)});\n");
+            seeded.Add(tables[i]);
+        }
+
+        await connection.ExecuteAsync(sql.ToString(), ct).ConfigureAwait(false);
+        return seeded;
     }
 
     /// <summary>MariaDB's per-table row counts are kept while <c>userstat</c> is on; MySQL has no such variable.</summary>
@@ -254,20 +336,19 @@ internal sealed class MySqlTracker : ChangeTracker
             "SELECT COUNT(*) FROM information_schema.PLUGINS WHERE PLUGIN_NAME = 'METADATA_LOCK_INFO' AND PLUGIN_STATUS = 'ACTIVE'", ct).ConfigureAwait(false),
             System.Globalization.CultureInfo.InvariantCulture) > 0;
 
-    private static async Task InstallTriggersAsync(DbConnection connection, CancellationToken ct)
+    /// <summary>An AFTER INSERT row trigger on every table; tables with seed rows are marked by updates and
+    /// deletes too, since their seeds must come back.</summary>
+    private static async Task InstallTriggersAsync(DbConnection connection, List<string> tables, HashSet<string> seeded, CancellationToken ct)
     {
-        var tables = await connection.ReadColumnAsync(
-            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE " + BaseTables + " ORDER BY TABLE_NAME",
-            r => r.GetString(0), ct).ConfigureAwait(false);
-
         // One batch of single-statement triggers (no BEGIN .. END, so no delimiter games).
         var sql = new StringBuilder();
         for (var i = 0; i < tables.Count; i++)
         {
-            var quoted = "`" + tables[i].Replace("`", "``", StringComparison.Ordinal) + "`";
-            var literal = "'" + tables[i].Replace("\\", "\\\\", StringComparison.Ordinal).Replace("'", "''", StringComparison.Ordinal) + "'";
-            sql.Append(System.Globalization.CultureInfo.InvariantCulture,
-                $"CREATE TRIGGER testdbkit_dirty_{i} AFTER INSERT ON {quoted} FOR EACH ROW INSERT IGNORE INTO testdbkit_dirty (tbl) VALUES ({literal});\n");
+            foreach (var (suffix, what) in seeded.Contains(tables[i]) ? new[] { ("", "INSERT"), ("_u", "UPDATE"), ("_d", "DELETE") } : [("", "INSERT")])
+            {
+                sql.Append(System.Globalization.CultureInfo.InvariantCulture,
+                    $"CREATE TRIGGER testdbkit_dirty_{i}{suffix} AFTER {what} ON {Quote(tables[i])} FOR EACH ROW INSERT IGNORE INTO testdbkit_dirty (tbl) VALUES ({MySqlDialect.Literal(tables[i])});\n");
+            }
         }
 
         if (sql.Length > 0)
@@ -275,6 +356,9 @@ internal sealed class MySqlTracker : ChangeTracker
             await connection.ExecuteAsync(sql.ToString(), ct).ConfigureAwait(false);
         }
     }
+
+    // Any table name the schema used (the dialect's QuoteIdentifier accepts only the kit's own names).
+    private static string Quote(string name) => "`" + name.Replace("`", "``", StringComparison.Ordinal) + "`";
 
     public override async Task<int> ResetAsync(DbConnection connection, string database, bool resetIds, CancellationToken ct)
     {

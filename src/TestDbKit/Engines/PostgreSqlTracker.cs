@@ -10,6 +10,7 @@ namespace TestDbKit.Engines;
 /// sequences, both read from tables filled at install. Marks roll back with their transaction but
 /// sequences do not: a counter of marks written tells when that happened, and the reset then restarts
 /// every sequence that moved. A sentinel row (oid 0) tells a set that a crash emptied from a clean one.
+/// Rows the schema inserted are copied at install and put back into the tables a reset empties.
 /// </summary>
 internal sealed class PostgreSqlTracker : ChangeTracker
 {
@@ -69,6 +70,24 @@ internal sealed class PostgreSqlTracker : ChangeTracker
         CREATE INDEX ON testdbkit.sequences (tbl);
         ANALYZE testdbkit.tracked, testdbkit.sequences;
 
+        -- Rows the schema itself inserted (seed data), copied aside: a reset that empties their table puts them
+        -- back. Leaf tables only (ONLY: a parent's rows are its partitions'); generated columns are computed again.
+        CREATE TABLE testdbkit.seeds (tbl oid PRIMARY KEY, copy oid NOT NULL, columns text NOT NULL);
+        DO $d$
+        DECLARE t regclass; seeded boolean; cols text; copy text;
+        BEGIN
+          FOR t IN SELECT x.tbl FROM testdbkit.tracked x JOIN pg_catalog.pg_class c ON c.oid = x.tbl WHERE c.relkind = 'r' LOOP
+            EXECUTE format('SELECT EXISTS (SELECT 1 FROM ONLY %s)', t) INTO seeded;
+            IF seeded THEN
+              SELECT string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO cols FROM pg_catalog.pg_attribute a
+                WHERE a.attrelid = t AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '';
+              copy := 'testdbkit.' || pg_catalog.quote_ident('seed_' || t::oid);
+              EXECUTE format('CREATE TABLE %s AS SELECT %s FROM ONLY %s', copy, cols, t);
+              INSERT INTO testdbkit.seeds VALUES (t, copy::regclass, cols);
+            END IF;
+          END LOOP;
+        END $d$;
+
         DO $d$
         DECLARE t regclass;
         BEGIN
@@ -77,10 +96,15 @@ internal sealed class PostgreSqlTracker : ChangeTracker
             -- cost no more in the bench (reset: triggers that do nothing, +8% and +10% per single-row INSERT).
             -- WHEN: a statement into a table this session already marked in this generation does not call
             -- the function at all (bench reset: calling one that does nothing costs +6% per single-row INSERT).
-            EXECUTE format('CREATE TRIGGER testdbkit_dirty BEFORE INSERT ON %s FOR EACH STATEMENT '
+            -- A table that holds seed rows (itself or a partition) is marked by any change: the seeds must come back.
+            EXECUTE format('CREATE TRIGGER testdbkit_dirty BEFORE %s ON %s FOR EACH STATEMENT '
               'WHEN (pg_catalog.current_setting(%L, true) IS DISTINCT FROM '
               'pg_catalog.pg_sequence_last_value(''testdbkit.generation''::regclass)::text) '
-              'EXECUTE FUNCTION testdbkit.mark_dirty()', t, 'testdbkit.t' || t::oid);
+              'EXECUTE FUNCTION testdbkit.mark_dirty()',
+              -- (pg_partition_tree and pg_partition_ancestors list nothing for a table outside any partitioning.)
+              CASE WHEN EXISTS (SELECT 1 FROM testdbkit.seeds s WHERE s.tbl = t OR s.tbl IN (SELECT relid FROM pg_catalog.pg_partition_tree(t)))
+                THEN 'INSERT OR UPDATE OR DELETE OR TRUNCATE' ELSE 'INSERT' END,
+              t, 'testdbkit.t' || t::oid);
             -- ALWAYS: fixture loaders that set session_replication_role = replica still get tracked.
             EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER testdbkit_dirty', t);
           END LOOP;
@@ -90,6 +114,8 @@ internal sealed class PostgreSqlTracker : ChangeTracker
         DECLARE
           n integer;
           clear text;
+          seed record;
+          refill boolean;
           -- Marks rolled back (Transaction mode, or a test's own rollback): restart every sequence that moved.
           lost_marks boolean := coalesce(pg_catalog.pg_sequence_last_value('testdbkit.marks'::regclass), 0)
             > (SELECT count(*) FROM testdbkit.dirty WHERE tbl <> 0);
@@ -129,6 +155,20 @@ internal sealed class PostgreSqlTracker : ChangeTracker
           IF n > 0 THEN
             EXECUTE clear;
           END IF;
+          -- Seed rows back where their table, or a parent of it, was emptied; without the replica role,
+          -- TRUNCATE .. CASCADE may have emptied others too: every seeded table found empty.
+          FOR seed IN SELECT x.tbl, x.copy, x.columns FROM testdbkit.seeds x
+              WHERE (SELECT true FROM pg_catalog.pg_class c WHERE c.oid = x.tbl) AND (SELECT true FROM pg_catalog.pg_class c WHERE c.oid = x.copy) LOOP
+            refill := EXISTS (SELECT 1 FROM testdbkit.dirty d WHERE d.tbl = seed.tbl)
+              OR EXISTS (SELECT 1 FROM pg_catalog.pg_partition_ancestors(seed.tbl) a JOIN testdbkit.dirty d ON d.tbl = a.relid);
+            IF NOT refill AND pg_catalog.current_setting('is_superuser') <> 'on' THEN
+              EXECUTE format('SELECT NOT EXISTS (SELECT 1 FROM ONLY %s)', seed.tbl::regclass) INTO refill;
+            END IF;
+            IF refill THEN
+              EXECUTE format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s',
+                seed.tbl::regclass, seed.columns, seed.columns, seed.copy::regclass);
+            END IF;
+          END LOOP;
           IF reset_ids AND lost_marks THEN
             PERFORM pg_catalog.setval(s.seq::regclass, s.value, s.called) FROM testdbkit.sequences s
               WHERE CASE WHEN (SELECT true FROM pg_catalog.pg_class c WHERE c.oid = s.seq) -- CASE: in this order

@@ -181,30 +181,95 @@ public sealed class DatabasePoolTests
         }
     }
 
-    /// <summary>PostgreSQL keeps the seed row in Transaction mode (nothing marks its table); MariaDB's marks are
-    /// not transactional, so its first reset empties the table, seed and all (README: seed rows are not kept).</summary>
-    [Fact]
-    public async Task Ids_repeat_without_colliding_with_the_schema_s_seed_rows_in_transaction_mode()
+    /// <summary>MariaDB's marks are not transactional, so its reset empties the table the rolled-back test wrote
+    /// to and puts the seed back; PostgreSQL's marks roll back, and the seed never left.</summary>
+    [Theory]
+    [MemberData(nameof(TrackedSetups))]
+    public async Task Ids_repeat_without_colliding_with_the_schema_s_seed_rows_in_transaction_mode(DbEngine engine, bool triggers)
     {
-        const DbEngine engine = DbEngine.PostgreSql;
         var small = Schemas.Small(engine);
         await using var pool = await DatabasePool.CreateAsync(await DbServer.SharedAsync(engine), new DatabasePoolOptions
         {
             CreateSchema = async c => { await small(c); await c.ExecuteAsync("INSERT INTO items (tag) VALUES ('seed')"); },
             MaxDatabases = 1,
             Isolation = IsolationMode.Transaction,
+            TrackWithTriggers = triggers,
         });
-        long? first = null;
         for (var test = 0; test < 3; test++)
         {
-            // A sequence put back to its start under a seed row that stays would hand out the seed's id again:
-            // a duplicate key. Whatever the engine keeps of the seed, every test gets the same id.
+            // A sequence put back to its start under a seed row that stays would hand out the seed's id again.
             await using var db = await pool.LeaseAsync();
             await using var connection = await db.OpenConnectionAsync();
-            var id = await connection.InsertItemAsync(engine, "rolled back");
-            first ??= id;
-            Assert.Equal(first, id);
+            Assert.Equal(1, await connection.CountAsync("items WHERE tag = 'seed'"));
+            Assert.Equal(2, await connection.InsertItemAsync(engine, "rolled back"));
         }
+    }
+
+    /// <summary>Statement triggers fire on the table a statement names: a change through the parent must still
+    /// bring back the seeds of its partitions.</summary>
+    [Fact]
+    public async Task Seed_rows_of_a_partition_come_back_after_a_change_made_through_its_parent()
+    {
+        const DbEngine engine = DbEngine.PostgreSql;
+        await using var pool = await CreatePoolAsync(engine, c => c.ExecuteAsync("""
+            CREATE TABLE events (day INT NOT NULL, what TEXT NOT NULL) PARTITION BY RANGE (day);
+            CREATE TABLE events_early PARTITION OF events FOR VALUES FROM (0) TO (100);
+            CREATE TABLE events_late PARTITION OF events FOR VALUES FROM (100) TO (200);
+            INSERT INTO events VALUES (1, 'seed'), (150, 'seed');
+            """), maxDatabases: 1);
+        foreach (var change in new[] { "UPDATE events SET what = 'changed'", "DELETE FROM events", "INSERT INTO events VALUES (2, 'mine')" })
+        {
+            await using var db = await pool.LeaseAsync();
+            await using var connection = await db.OpenConnectionAsync();
+            Assert.Equal("1 seed,150 seed", string.Join(",", await connection.ReadColumnAsync("SELECT day || ' ' || what FROM events ORDER BY day", r => r.GetString(0), default)));
+            await connection.ExecuteAsync(change);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(TrackedSetups))]
+    public async Task Seed_rows_come_back_after_tests_that_deleted_changed_or_truncated_them(DbEngine engine, bool triggers)
+    {
+        var small = Schemas.Small(engine);
+        var doubled = engine == DbEngine.PostgreSql
+            ? "CREATE TABLE priced (id INT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, qty INT NOT NULL, twice INT GENERATED ALWAYS AS (qty * 2) STORED)"
+            : "CREATE TABLE priced (id INT AUTO_INCREMENT PRIMARY KEY, qty INT NOT NULL, twice INT AS (qty * 2) STORED)";
+        await using var pool = await CreatePoolAsync(engine, triggers, async c =>
+        {
+            await small(c);
+            await c.ExecuteAsync(doubled);
+            await c.ExecuteAsync("INSERT INTO items (tag) VALUES ('seed 1'), ('seed 2'); INSERT INTO notes (tag, body) VALUES ('n', 'seed'); INSERT INTO priced (qty) VALUES (5)");
+        }, maxDatabases: 1);
+
+        async Task AssertSeededAsync(DbConnection c)
+        {
+            Assert.Equal("seed 1,seed 2", string.Join(",", await c.ReadColumnAsync("SELECT tag FROM items ORDER BY id", r => r.GetString(0), default)));
+            Assert.Equal("seed", await c.ScalarAsync("SELECT body FROM notes"));
+            Assert.Equal("1 5 10", await c.ScalarAsync(engine == DbEngine.PostgreSql
+                ? "SELECT concat_ws(' ', id, qty, twice) FROM priced" : "SELECT CONCAT_WS(' ', id, qty, twice) FROM priced"));
+        }
+
+        var changes = new[]
+        {
+            "INSERT INTO items (tag) VALUES ('mine')",
+            "DELETE FROM items WHERE tag = 'seed 1'",
+            "UPDATE notes SET body = 'changed'",
+            engine == DbEngine.PostgreSql ? "TRUNCATE notes" : "TRUNCATE TABLE notes",
+            "DELETE FROM priced",
+            "UPDATE priced SET qty = 7",
+        };
+        foreach (var change in changes)
+        {
+            await using var db = await pool.LeaseAsync();
+            await using var connection = await db.OpenConnectionAsync();
+            await AssertSeededAsync(connection);
+            Assert.Equal(3, await connection.InsertItemAsync(engine, "ids go on after the seeds")); // and restart there
+            await connection.ExecuteAsync(change);
+        }
+
+        await using var last = await pool.LeaseAsync();
+        await using var check = await last.OpenConnectionAsync();
+        await AssertSeededAsync(check);
     }
 
     [Theory]
