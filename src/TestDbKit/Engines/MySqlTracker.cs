@@ -49,6 +49,12 @@ internal sealed class MySqlTracker : ChangeTracker
         ) ENGINE=MEMORY;
         INSERT INTO testdbkit_seen SELECT CONVERT(TABLE_NAME USING utf8mb4) COLLATE utf8mb4_bin, ROWS_CHANGED
           FROM information_schema.TABLE_STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME NOT LIKE 'testdbkit\_%';
+        -- Tables whose DELETE without WHERE the server counts row by row (InnoDB). Aria, MyISAM and MEMORY empty
+        -- a table at once and count nothing: what a reset deleted there is not added, or the remembered count
+        -- would run ahead of the server's and hide the next test's writes.
+        CREATE TABLE testdbkit_counted (tbl VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL PRIMARY KEY);
+        INSERT INTO testdbkit_counted SELECT TABLE_NAME FROM information_schema.TABLES
+          WHERE TABLE_SCHEMA = DATABASE() AND ENGINE = 'InnoDB' AND TABLE_NAME NOT LIKE 'testdbkit\_%';
         """;
 
     private const string BaseTables =
@@ -189,6 +195,10 @@ internal sealed class MySqlTracker : ChangeTracker
             END IF;
             DELETE FROM testdbkit_dirty WHERE tbl = t;
             SET n = n + 1;
+            IF n > 1000 THEN
+              -- Triggers of the schema that refill what the other's reset empties: give up; the pool replaces the database.
+              SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'testdbkit_reset: tables keep being written while they are emptied (triggers of the schema writing to each other?)';
+            END IF;
           END LOOP;
           INSERT IGNORE INTO testdbkit_dirty (tbl) VALUES ('');
           SET SESSION FOREIGN_KEY_CHECKS = @tdk_fk, SESSION innodb_lock_wait_timeout = @tdk_row_wait, SESSION lock_wait_timeout = @tdk_table_wait;
@@ -239,14 +249,18 @@ internal sealed class MySqlTracker : ChangeTracker
     private const string CounterMarkAll = """
         INSERT INTO testdbkit_dirty (tbl, changed)
               SELECT t.TABLE_NAME, COALESCE(s.ROWS_CHANGED, 0) FROM information_schema.TABLES t
-              LEFT JOIN information_schema.TABLE_STATISTICS s ON s.TABLE_SCHEMA = t.TABLE_SCHEMA AND s.TABLE_NAME = t.TABLE_NAME
+              LEFT JOIN information_schema.TABLE_STATISTICS s ON s.TABLE_SCHEMA = t.TABLE_SCHEMA
+                AND CONVERT(s.TABLE_NAME USING utf8mb4) COLLATE utf8mb4_bin = CONVERT(t.TABLE_NAME USING utf8mb4) COLLATE utf8mb4_bin
               WHERE t.TABLE_SCHEMA = DATABASE() AND t.TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED') AND t.TABLE_NAME NOT LIKE 'testdbkit\_%'
               ON DUPLICATE KEY UPDATE changed = VALUES(changed);
         """;
 
-    // Our own DELETE counts too: what it removed is added to the count found; so do the seed rows put back.
+    // Our own DELETE counts too: what it removed is added to the count found (InnoDB only, see
+    // testdbkit_counted; a count left behind the server's costs one more reset of the table, never a miss);
+    // so do the seed rows put back.
     private const string CounterSettle =
-        "REPLACE INTO testdbkit_seen SELECT tbl, changed + IF(@@GLOBAL.userstat, @tdk_rows, 0) FROM testdbkit_dirty WHERE tbl = t;";
+        "REPLACE INTO testdbkit_seen SELECT tbl, changed + IF(@@GLOBAL.userstat AND EXISTS (SELECT 1 FROM testdbkit_counted c WHERE c.tbl = t), @tdk_rows, 0) " +
+        "FROM testdbkit_dirty WHERE tbl = t;";
 
     private const string CounterSettleRefill =
         "UPDATE testdbkit_seen SET changed = changed + IF(@@GLOBAL.userstat, @tdk_rows, 0) WHERE tbl = t;";
@@ -307,7 +321,7 @@ internal sealed class MySqlTracker : ChangeTracker
         }
 
         var columns = (await connection.ReadColumnAsync(
-                "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND EXTRA NOT LIKE '%GENERATED%' " +
+                "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND COALESCE(GENERATION_EXPRESSION, '') = '' " +
                 "ORDER BY TABLE_NAME, ORDINAL_POSITION", r => (Table: r.GetString(0), Column: r.GetString(1)), ct).ConfigureAwait(false))
             .GroupBy(c => c.Table, StringComparer.Ordinal).ToDictionary(g => g.Key, g => string.Join(", ", g.Select(c => Quote(c.Column))), StringComparer.Ordinal);
         var sql = new StringBuilder();

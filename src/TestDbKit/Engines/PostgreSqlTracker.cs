@@ -72,7 +72,7 @@ internal sealed class PostgreSqlTracker : ChangeTracker
 
         -- Rows the schema itself inserted (seed data), copied aside: a reset that empties their table puts them
         -- back. Leaf tables only (ONLY: a parent's rows are its partitions'); generated columns are computed again.
-        CREATE TABLE testdbkit.seeds (tbl oid PRIMARY KEY, copy oid NOT NULL, columns text NOT NULL);
+        CREATE TABLE testdbkit.seeds (tbl oid PRIMARY KEY, copy oid NOT NULL, columns text NOT NULL, position int NOT NULL DEFAULT 0);
         DO $d$
         DECLARE t regclass; seeded boolean; cols text; copy text;
         BEGIN
@@ -85,6 +85,13 @@ internal sealed class PostgreSqlTracker : ChangeTracker
               EXECUTE format('CREATE TABLE %s AS SELECT %s FROM ONLY %s', copy, cols, t);
               INSERT INTO testdbkit.seeds VALUES (t, copy::regclass, cols);
             END IF;
+          END LOOP;
+          -- Refill order, referenced tables first: the TRUNCATE path (no superuser) checks foreign keys.
+          FOR i IN 1..50 LOOP
+            UPDATE testdbkit.seeds s SET position = p.position + 1
+              FROM pg_catalog.pg_constraint c JOIN testdbkit.seeds p ON p.tbl = c.confrelid
+              WHERE c.contype = 'f' AND c.conrelid = s.tbl AND c.confrelid <> s.tbl AND s.position < p.position + 1;
+            EXIT WHEN NOT FOUND;
           END LOOP;
         END $d$;
 
@@ -158,7 +165,8 @@ internal sealed class PostgreSqlTracker : ChangeTracker
           -- Seed rows back where their table, or a parent of it, was emptied; without the replica role,
           -- TRUNCATE .. CASCADE may have emptied others too: every seeded table found empty.
           FOR seed IN SELECT x.tbl, x.copy, x.columns FROM testdbkit.seeds x
-              WHERE (SELECT true FROM pg_catalog.pg_class c WHERE c.oid = x.tbl) AND (SELECT true FROM pg_catalog.pg_class c WHERE c.oid = x.copy) LOOP
+              WHERE (SELECT true FROM pg_catalog.pg_class c WHERE c.oid = x.tbl) AND (SELECT true FROM pg_catalog.pg_class c WHERE c.oid = x.copy)
+              ORDER BY x.position LOOP
             refill := EXISTS (SELECT 1 FROM testdbkit.dirty d WHERE d.tbl = seed.tbl)
               OR EXISTS (SELECT 1 FROM pg_catalog.pg_partition_ancestors(seed.tbl) a JOIN testdbkit.dirty d ON d.tbl = a.relid);
             IF NOT refill AND pg_catalog.current_setting('is_superuser') <> 'on' THEN
