@@ -219,7 +219,11 @@ public sealed class DatabasePoolTests
             await admin.ExecuteAsync($"CREATE ROLE tdk_plain LOGIN CREATEDB PASSWORD '{password}'");
         }
 
-        await using var plain = await DbServer.StartAsync(engine, new DbServerOptions { ConnectionString = real.Dialect.WithUser(real.AdminConnectionString, "tdk_plain", password) });
+        await using var plain = await DbServer.StartAsync(engine, new DbServerOptions
+        {
+            Provider = DbServerProvider.External,
+            ConnectionString = real.Dialect.WithUser(real.AdminConnectionString, "tdk_plain", password),
+        });
         await using var pool = await DatabasePool.CreateAsync(plain, new DatabasePoolOptions
         {
             // cities is made (and seeded) before the countries it references.
