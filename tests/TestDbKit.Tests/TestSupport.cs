@@ -32,6 +32,18 @@ internal static class TestSupport
         return await connection.ScalarAsync(sql);
     }
 
+    /// <summary>Reads INNODB_TRX every 20 ms until cancelled, as a monitor might: InnoDB refreshes that copy
+    /// only after 0.1 s without readers, so it stays stale meanwhile.</summary>
+    public static Task KeepReadingTransactionListAsync(DbServer server, CancellationToken stop) => Task.Run(async () =>
+    {
+        await using var reader = await server.OpenAdminConnectionAsync();
+        while (!stop.IsCancellationRequested)
+        {
+            await reader.ScalarAsync("SELECT COUNT(*) FROM information_schema.INNODB_TRX");
+            await Task.Delay(20);
+        }
+    }, CancellationToken.None); // the loop ends on its own when stopped, so awaiting it does not throw
+
     /// <summary>Polls a condition that another process makes true; fails after <paramref name="within"/>.</summary>
     public static async Task EventuallyAsync(Func<bool> condition, TimeSpan within, string what)
     {

@@ -126,11 +126,16 @@ internal abstract class EngineDialect
     /// except the kit's control sessions and the session asking.</summary>
     public abstract string SessionsOfDatabaseSql(string database, SessionFilter filter = SessionFilter.All);
 
+    /// <summary><see cref="SessionsOfDatabaseSql"/> as this server can best answer it (what it offers may differ
+    /// between servers of one engine).</summary>
+    protected virtual Task<string> SessionsOfDatabaseSqlAsync(DbConnection admin, string database, SessionFilter filter, CancellationToken ct) =>
+        Task.FromResult(SessionsOfDatabaseSql(database, filter));
+
     /// <summary>Ends the sessions of <paramref name="database"/> that <paramref name="filter"/> picks, through an
     /// administrator's connection, never the kit's control sessions; says how many it ended.</summary>
     public async Task<int> EndSessionsAsync(DbConnection admin, string database, SessionFilter filter, CancellationToken ct)
     {
-        var ids = await admin.ReadColumnAsync(SessionsOfDatabaseSql(database, filter),
+        var ids = await admin.ReadColumnAsync(await SessionsOfDatabaseSqlAsync(admin, database, filter, ct).ConfigureAwait(false),
             r => Convert.ToInt64(r.GetValue(0), System.Globalization.CultureInfo.InvariantCulture), ct).ConfigureAwait(false);
         var ended = 0;
         foreach (var id in ids)

@@ -290,7 +290,7 @@ internal sealed class MySqlTracker : ChangeTracker
                 : Reset.Replace("{collect}", "", StringComparison.Ordinal).Replace("{mark_all}", TriggerMarkAll, StringComparison.Ordinal)
                     .Replace("{settle}", "", StringComparison.Ordinal).Replace("{settle_refill}", "", StringComparison.Ordinal));
         var seedsLost = SeedsLost.Replace("{seen}", counters ? CounterSeen : "0", StringComparison.Ordinal);
-        var endBusy = await SeesLocksAsync(connection, ct).ConfigureAwait(false)
+        var endBusy = await MySqlDialect.SeesLocksAsync(connection, ct).ConfigureAwait(false)
             ? EndBusy.Replace("{busy}", BusyByLocks, StringComparison.Ordinal).Replace("{any}", AnyByLocks, StringComparison.Ordinal)
             : EndBusy.Replace("{busy}", BusyByTransactions, StringComparison.Ordinal).Replace("{any}", AnyByTransactions, StringComparison.Ordinal);
         foreach (var routine in new[] { endBusy, Run, seedsLost, reset })
@@ -344,11 +344,6 @@ internal sealed class MySqlTracker : ChangeTracker
         var values = await connection.ReadColumnAsync("SHOW GLOBAL VARIABLES LIKE 'userstat'", r => r.GetString(1), ct).ConfigureAwait(false);
         return values is ["ON"];
     }
-
-    private static async Task<bool> SeesLocksAsync(DbConnection connection, CancellationToken ct) =>
-        Convert.ToInt64(await connection.ScalarAsync(
-            "SELECT COUNT(*) FROM information_schema.PLUGINS WHERE PLUGIN_NAME = 'METADATA_LOCK_INFO' AND PLUGIN_STATUS = 'ACTIVE'", ct).ConfigureAwait(false),
-            System.Globalization.CultureInfo.InvariantCulture) > 0;
 
     /// <summary>An AFTER INSERT row trigger on every table; tables with seed rows are marked by updates and
     /// deletes too, since their seeds must come back.</summary>

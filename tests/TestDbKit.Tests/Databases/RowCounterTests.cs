@@ -153,15 +153,7 @@ public sealed class RowCounterTests
         Assert.Equal(1L, Convert.ToInt64(await admin.ScalarAsync(
             "SELECT COUNT(*) FROM information_schema.PLUGINS WHERE PLUGIN_NAME = 'METADATA_LOCK_INFO' AND PLUGIN_STATUS = 'ACTIVE'")));
         using var stop = new CancellationTokenSource();
-        var monitor = Task.Run(async () =>
-        {
-            await using var reader = await pool.Server.OpenAdminConnectionAsync();
-            while (!stop.IsCancellationRequested)
-            {
-                await reader.ScalarAsync("SELECT COUNT(*) FROM information_schema.INNODB_TRX");
-                await Task.Delay(20);
-            }
-        });
+        var monitor = TestSupport.KeepReadingTransactionListAsync(pool.Server, stop.Token);
         try
         {
             System.Data.Common.DbConnection leaked;

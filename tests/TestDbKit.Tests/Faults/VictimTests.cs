@@ -54,6 +54,44 @@ public sealed class VictimTests
         }
     }
 
+    /// <summary>Something reading INNODB_TRX every 20 ms keeps InnoDB from refreshing it: a transaction begun
+    /// meanwhile is missing from it. The kit's MariaDB servers show it in the live lock list, so "kill idle"
+    /// spares it and "kill busy" finds it.</summary>
+    [Fact]
+    public async Task MariaDB_tells_a_session_in_a_transaction_from_an_idle_one_while_someone_keeps_reading_the_transaction_list()
+    {
+        const DbEngine engine = DbEngine.MySql;
+        await using var pool = await DatabasePool.CreateAsync(await DbServer.SharedAsync(engine), new DatabasePoolOptions { CreateSchema = Schemas.Small(engine), MaxDatabases = 1 });
+        await using var db = await pool.LeaseAsync();
+        using var stop = new CancellationTokenSource();
+        var monitor = TestSupport.KeepReadingTransactionListAsync(pool.Server, stop.Token);
+        try
+        {
+            await Task.Delay(200); // the copy is stale from here on
+            await using var inTransaction = await db.OpenConnectionAsync();
+            var transaction = await inTransaction.BeginTransactionAsync();
+            await inTransaction.ExecuteAsync("INSERT INTO items (tag) VALUES ('open')", transaction);
+            Assert.Equal(0, await db.Faults.KillIdleSessionsAsync());
+            await inTransaction.ExecuteAsync("INSERT INTO items (tag) VALUES ('still open')", transaction);
+            Assert.Equal(1, await db.Faults.KillBusySessionsAsync());
+            var e = await Assert.ThrowsAnyAsync<Exception>(() => inTransaction.ExecuteAsync("SELECT 1", transaction));
+            Assert.True(DbErrors.IsConnectionLost(e), $"{e.GetType().Name}: {e.Message}");
+            try
+            {
+                await transaction.DisposeAsync();
+            }
+            catch (Exception x) when (DbErrors.IsConnectionLost(x))
+            {
+                // ROLLBACK down the killed session.
+            }
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await monitor;
+        }
+    }
+
     private static async Task KillIdleThenBusyAsync(
         TestDatabase db, DbEngine engine, List<long> pooled, long runningId, Task statement, DbConnection inTransaction, DbTransaction transaction)
     {
