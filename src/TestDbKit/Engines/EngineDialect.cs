@@ -115,8 +115,9 @@ internal abstract class EngineDialect
     /// <summary>Cancels the statement the session is running; the session lives on.</summary>
     public abstract string CancelQuerySql(long sessionId);
 
-    /// <summary>What a server the kit started gets once, before any test uses it (kept across restarts).</summary>
-    public virtual Task PrepareOwnedServerAsync(DbConnection admin, CancellationToken ct) => Task.CompletedTask;
+    /// <summary>What a server the kit started gets once, before any test uses it (kept across restarts). Opens
+    /// a connection only where there is something to do.</summary>
+    public virtual Task PrepareOwnedServerAsync(string adminConnectionString, CancellationToken ct) => Task.CompletedTask;
 
     /// <summary>How stale the server's list of open transactions may be (MySQL refreshes INNODB_TRX at most
     /// every 0.1 s): wait this long before reading it to see every transaction begun before the wait.</summary>

@@ -23,8 +23,9 @@ internal sealed class MySqlDialect : EngineDialect
     /// Installed plugins stay installed across restarts. MySQL has no such plugin (nor the INSTALL SONAME
     /// syntax): the tracker then falls back to INNODB_TRX.
     /// </summary>
-    public override async Task PrepareOwnedServerAsync(DbConnection admin, CancellationToken ct)
+    public override async Task PrepareOwnedServerAsync(string adminConnectionString, CancellationToken ct)
     {
+        await using var admin = await this.OpenAsync(adminConnectionString, ct).ConfigureAwait(false);
         try
         {
             await admin.ExecuteAsync("INSTALL SONAME 'metadata_lock_info'", ct).ConfigureAwait(false);

@@ -168,9 +168,7 @@ internal static class ServerFactory
 
         try
         {
-            var dialect = EngineDialect.For(engine);
-            await using var admin = await dialect.OpenAsync(instance.AdminConnectionString, ct).ConfigureAwait(false);
-            await dialect.PrepareOwnedServerAsync(admin, ct).ConfigureAwait(false);
+            await EngineDialect.For(engine).PrepareOwnedServerAsync(instance.AdminConnectionString, ct).ConfigureAwait(false);
             return instance;
         }
         catch
