@@ -189,10 +189,13 @@ internal sealed class MySqlDialect : EngineDialect
     // Idle: 'Sleep' and no InnoDB transaction. The server shows a session as 'Sleep' a moment after it
     // answered, so one that answered microseconds ago can still be listed busy.
     public override string SessionsOfDatabaseSql(string database, SessionFilter filter = SessionFilter.All) =>
+        SessionsSql(database, filter, InTransactionSql);
+
+    private static string SessionsSql(string database, SessionFilter filter, string inTransaction) =>
         $"SELECT ID FROM information_schema.PROCESSLIST WHERE DB = '{Validated(database)}' AND ID <> CONNECTION_ID() AND COMMAND <> 'Killed'" + filter switch
         {
-            SessionFilter.Idle => $" AND COMMAND = 'Sleep' AND ID NOT IN ({InTransactionSql})",
-            SessionFilter.Busy => $" AND (COMMAND <> 'Sleep' OR ID IN ({InTransactionSql}))",
+            SessionFilter.Idle => $" AND COMMAND = 'Sleep' AND ID NOT IN ({inTransaction})",
+            SessionFilter.Busy => $" AND (COMMAND <> 'Sleep' OR ID IN ({inTransaction}))",
             _ => "",
         };
 
@@ -202,13 +205,9 @@ internal sealed class MySqlDialect : EngineDialect
     // INNODB_TRX alone is a copy refreshed only after 0.1 s without readers, which parallel tests can starve.
     private const string InTransactionLiveSql = "SELECT THREAD_ID FROM information_schema.METADATA_LOCK_INFO UNION " + InTransactionSql;
 
-    protected override async Task<string> SessionsOfDatabaseSqlAsync(DbConnection admin, string database, SessionFilter filter, CancellationToken ct)
-    {
-        var sql = SessionsOfDatabaseSql(database, filter);
-        return filter != SessionFilter.All && await SeesLocksAsync(admin, ct).ConfigureAwait(false)
-            ? sql.Replace(InTransactionSql, InTransactionLiveSql, StringComparison.Ordinal)
-            : sql;
-    }
+    protected override async Task<string> SessionsOfDatabaseSqlAsync(DbConnection admin, string database, SessionFilter filter, CancellationToken ct) =>
+        SessionsSql(database, filter,
+            filter != SessionFilter.All && await SeesLocksAsync(admin, ct).ConfigureAwait(false) ? InTransactionLiveSql : InTransactionSql);
 
     /// <summary>Whether MariaDB's metadata_lock_info plugin is active on the server.</summary>
     internal static async Task<bool> SeesLocksAsync(DbConnection connection, CancellationToken ct) =>
