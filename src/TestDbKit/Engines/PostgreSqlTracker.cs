@@ -124,6 +124,7 @@ internal sealed class PostgreSqlTracker : ChangeTracker
           seed record;
           refill boolean;
           -- Marks rolled back (Transaction mode, or a test's own rollback): restart every sequence that moved.
+          superuser boolean := pg_catalog.current_setting('is_superuser') = 'on';
           lost_marks boolean := coalesce(pg_catalog.pg_sequence_last_value('testdbkit.marks'::regclass), 0)
             > (SELECT count(*) FROM testdbkit.dirty WHERE tbl <> 0);
         BEGIN
@@ -144,7 +145,7 @@ internal sealed class PostgreSqlTracker : ChangeTracker
           END IF;
 
           -- The joins with pg_class skip tables and sequences a test dropped.
-          IF pg_catalog.current_setting('is_superuser') = 'on' THEN
+          IF superuser THEN
             -- Replica role: no foreign-key checks or user triggers while emptying. Set for the whole control
             -- session, once: each change of this setting throws away every cached plan of the session, and
             -- re-planning this function's queries on every reset cost more than the deletes.
@@ -169,7 +170,7 @@ internal sealed class PostgreSqlTracker : ChangeTracker
               ORDER BY x.position LOOP
             refill := EXISTS (SELECT 1 FROM testdbkit.dirty d WHERE d.tbl = seed.tbl)
               OR EXISTS (SELECT 1 FROM pg_catalog.pg_partition_ancestors(seed.tbl) a JOIN testdbkit.dirty d ON d.tbl = a.relid);
-            IF NOT refill AND pg_catalog.current_setting('is_superuser') <> 'on' THEN
+            IF NOT refill AND NOT superuser THEN
               EXECUTE format('SELECT NOT EXISTS (SELECT 1 FROM ONLY %s)', seed.tbl::regclass) INTO refill;
             END IF;
             IF refill THEN
