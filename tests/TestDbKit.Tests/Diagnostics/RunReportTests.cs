@@ -122,6 +122,21 @@ public sealed class RunReportTests
     }
 
     [Fact]
+    public void Events_drawn_on_one_pixel_of_the_timeline_are_one_mark_that_says_how_many_it_stands_for()
+    {
+        using var scope = RunScope.Begin();
+        for (var i = 0; i < 2_000; i++)
+        {
+            FaultLog.Record("pixel test", "t");
+        }
+
+        var html = RunReportHtml.Render(scope.Capture());
+        var marks = System.Text.RegularExpressions.Regex.Matches(html, @"<title>[\d:.]+ pixel test on t(?: \(and (\d+) more here\))?</title>");
+        Assert.InRange(marks.Count, 1, 800); // at most one per pixel of the 750-pixel plot
+        Assert.Equal(2_000, marks.Sum(m => 1 + (m.Groups[1].Success ? int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : 0)));
+    }
+
+    [Fact]
     public void An_error_is_counted_once_however_often_a_client_asks_about_it()
     {
         using var scope = RunScope.Begin();
