@@ -8,13 +8,47 @@ internal static class CliProcess
     public static async Task<(int Code, string Stdout, string Stderr)> RunAsync(params string[] args) =>
         await RunAsync(Start(args), TimeSpan.FromSeconds(120));
 
-    public static async Task<(int Code, string Stdout, string Stderr)> RunAsync(ProcessStartInfo psi, TimeSpan within)
+    /// <summary>Runs <paramref name="psi"/> to its end and returns its exit code and output. When it does not end
+    /// within <paramref name="within"/>, or <paramref name="ct"/> fires, it is killed with every process it started
+    /// (a `dotnet test` leaves a testhost, a `serve` its database server), and the call throws.</summary>
+    /// <exception cref="TimeoutException">It ran longer than <paramref name="within"/>; the message has its output so far.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="ct"/> fired.</exception>
+    public static async Task<(int Code, string Stdout, string Stderr)> RunAsync(ProcessStartInfo psi, TimeSpan within, CancellationToken ct = default)
     {
         using var process = Process.Start(psi)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync(new CancellationTokenSource(within).Token);
+        var stdout = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
+        var stderr = process.StandardError.ReadToEndAsync(CancellationToken.None);
+        using var budget = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        budget.CancelAfter(within);
+        try
+        {
+            await process.WaitForExitAsync(budget.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync(CancellationToken.None);
+            var command = string.Join(' ', psi.ArgumentList.Prepend(psi.FileName));
+            ct.ThrowIfCancellationRequested();
+            throw new TimeoutException(
+                $"`{command}` did not exit within {within.TotalSeconds:0.#} s; it was killed with every process it started. " +
+                $"Its output so far:\n{await Drained(stdout)}\n{await Drained(stderr)}");
+        }
+
         return (process.ExitCode, await stdout, await stderr);
+    }
+
+    /// <summary>What a killed process wrote; its pipes close once the whole tree is gone.</summary>
+    private static async Task<string> Drained(Task<string> output)
+    {
+        try
+        {
+            return await output.WaitAsync(TimeSpan.FromSeconds(10));
+        }
+        catch (TimeoutException)
+        {
+            return "(its output did not close within 10 s: a process outside its tree still holds it)";
+        }
     }
 
     /// <summary>The tool's command line; <paramref name="environment"/> entries are added to the child's environment.</summary>

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Reflection;
 using System.Runtime.CompilerServices;
@@ -13,30 +12,26 @@ namespace TestDbKit.Diagnostics;
 /// </summary>
 internal static class RunLog
 {
-    private const int MaxKept = 5_000;
-    private static readonly ConcurrentQueue<RunError> Errors = new();
-    private static readonly ConcurrentQueue<RunRecovery> Recoveries = new();
-    private static readonly ConcurrentQueue<RunSeed> Seeds = new();
-    private static readonly ConcurrentDictionary<string, int> ErrorCounts = new(StringComparer.Ordinal);
-    private static readonly ConditionalWeakTable<Exception, object> Counted = [];
-    private static int _tests;
-    private static int _discarded;
-    private static int _leaked;
+    private static readonly RunBook Process = new();
     private static int _exitHooked;
 
     /// <summary>When the kit was first used in this process.</summary>
-    public static long StartedTimestamp { get; } = Stopwatch.GetTimestamp();
+    public static long StartedTimestamp => Process.StartedTimestamp;
 
-    public static DateTimeOffset Started { get; } = DateTimeOffset.UtcNow;
+    public static DateTimeOffset Started => Process.Started;
 
-    public static int Tests => _tests;
+    /// <summary>The process's book: everything recorded in it.</summary>
+    internal static RunBook Book => Process;
 
-    public static int DiscardedConnections => _discarded;
+    public static int Tests => Process.Tests;
 
-    public static int LeakedConnections => _leaked;
+    public static int DiscardedConnections => Process.DiscardedConnections;
 
-    /// <summary>The report name for this process: the test assembly's name, else the entry assembly's.</summary>
-    public static string ProcessName => Name ?? FindName();
+    public static int LeakedConnections => Process.LeakedConnections;
+
+    /// <summary>The report name for this process: <c>TESTDBKIT_REPORT_NAME</c>, else the test assembly's name,
+    /// else the entry assembly's. Found once: finding it scans every loaded assembly.</summary>
+    public static string ProcessName => Name ?? FoundName();
 
     /// <summary>A name chosen by the process itself (the tool's chaos command), over the one found.</summary>
     public static string? Name { get; set; }
@@ -53,9 +48,11 @@ internal static class RunLog
     {
         if (Environment.GetEnvironmentVariable("TESTDBKIT_REPORT_DIR") is { Length: > 0 } && Interlocked.Exchange(ref _exitHooked, 1) == 0)
         {
-            // Test hosts end through a normal exit, which runs ProcessExit handlers, but vstest kills its testhost
-            // 100 ms after asking it to end (VSTEST_TESTHOST_SHUTDOWN_TIMEOUT): too short to count on. So the
-            // report is also written in the background shortly after each change, and the exit only refreshes it.
+            // vstest kills its testhost 100 ms after asking it to end (VSTEST_TESTHOST_SHUTDOWN_TIMEOUT), which may
+            // land before or inside the exit handler: the exit cannot be counted on. So the report is written
+            // (1) inline when the last open test session ends, before the test's result reaches the runner, so
+            // the run cannot end before that write does; (2) in the background shortly after any other change
+            // (faults or errors outside a session); (3) at exit, only if something changed since.
             Checkpoints = new Timer(_ => WriteToReportDir(fromCheckpoint: true));
             AppDomain.CurrentDomain.ProcessExit += (_, _) => WriteToReportDir(fromCheckpoint: false);
         }
@@ -63,20 +60,30 @@ internal static class RunLog
 
     private static Timer? Checkpoints { get; set; }
 
+    /// <summary>The longest a change waits for its background write, however long writes take.</summary>
+    internal static readonly TimeSpan MaxDebounce = TimeSpan.FromSeconds(1);
+
+    private static readonly TimeSpan MinDebounce = TimeSpan.FromMilliseconds(50);
     private static readonly Lock WriteGate = new();
     private static int _dirty;
+    private static bool _written;
+    private static int _openSessions;
     private static TimeSpan _lastWrite;
+    private static int _writes;
+
+    /// <summary>How many times the report was written to <c>TESTDBKIT_REPORT_DIR</c> in this process.</summary>
+    internal static int Writes => Volatile.Read(ref _writes);
 
     /// <summary>Something was recorded: write the report soon, in the background. Bursts (a chaos run, a suite
-    /// of short tests) coalesce into one write; the pause grows with what a write costs.</summary>
+    /// of short tests) coalesce into one write; the pause grows with what a write costs, up to
+    /// <see cref="MaxDebounce"/>.</summary>
     public static void Changed()
     {
         if (Checkpoints is { } timer && Interlocked.Exchange(ref _dirty, 1) == 0)
         {
-            var wait = TimeSpan.FromMilliseconds(Math.Max(50, 5 * _lastWrite.TotalMilliseconds));
             try
             {
-                timer.Change(wait, Timeout.InfiniteTimeSpan);
+                timer.Change(Debounce(_lastWrite), Timeout.InfiniteTimeSpan);
             }
             catch (ObjectDisposedException)
             {
@@ -85,61 +92,83 @@ internal static class RunLog
         }
     }
 
+    /// <summary>The pause before a background write, given what the last write took.</summary>
+    internal static TimeSpan Debounce(TimeSpan lastWrite)
+    {
+        var wait = lastWrite * 5;
+        return wait < MinDebounce ? MinDebounce : wait > MaxDebounce ? MaxDebounce : wait;
+    }
+
+    /// <summary>A test session started (its end is <see cref="TestEnded"/>).</summary>
+    public static void SessionStarted() => Interlocked.Increment(ref _openSessions);
+
     public static void TestEnded(bool connectionDiscarded, int leakedConnections, string? leakReport = null)
     {
-        Interlocked.Increment(ref _tests);
-        if (connectionDiscarded)
+        Process.TestEnded(connectionDiscarded, leakedConnections, leakReport);
+        foreach (var book in RunScope.OpenBooks())
         {
-            Interlocked.Increment(ref _discarded);
-        }
-
-        Interlocked.Add(ref _leaked, leakedConnections);
-        if (leakReport is not null && Leaks.Count < MaxLeakReports)
-        {
-            Leaks.Enqueue(leakReport); // by test name: xunit v2 shows a test's console output nowhere
+            book.TestEnded(connectionDiscarded, leakedConnections, leakReport);
         }
 
         Changed();
+
+        // The last open session ended: this may be the run's last test, and the runner may kill the process soon
+        // after it learns the result. Write now, on the test's own path, so the result waits for the report.
+        if (Interlocked.Decrement(ref _openSessions) <= 0)
+        {
+            Interlocked.Exchange(ref _openSessions, 0);
+            WriteToReportDir(fromCheckpoint: true);
+        }
     }
 
-    private const int MaxLeakReports = 100;
-
-    private static readonly ConcurrentQueue<string> Leaks = new();
-
     /// <summary>What each test that leaked connections left, by test name (the first hundred).</summary>
-    public static IReadOnlyList<string> LeaksSoFar => [.. Leaks];
+    public static IReadOnlyList<string> LeaksSoFar => Process.Leaks;
 
     /// <summary>Counts an error a client met, once per exception object however often it is asked about.</summary>
     public static void ClientError(Exception error)
     {
-        if (Counted.TryAdd(error, Counted))
+        RunError? entry = null;
+        foreach (var book in RunScope.OpenBooks().Prepend(Process))
         {
-            var classification = Classification(error);
-            ErrorCounts.AddOrUpdate(classification, 1, (_, n) => n + 1);
-            Keep(Errors, new RunError(Stopwatch.GetTimestamp(), DateTimeOffset.UtcNow, classification, error.GetType().Name, Shorten(error.Message)));
-            Changed();
+            entry ??= new RunError(Stopwatch.GetTimestamp(), DateTimeOffset.UtcNow, Classification(error), error.GetType().Name, Shorten(error.Message));
+            if (book.Error(error, entry) && ReferenceEquals(book, Process))
+            {
+                Changed();
+            }
         }
     }
 
     public static void Recovery(TimeSpan timeToRecover, bool recovered, string what)
     {
-        Keep(Recoveries, new RunRecovery(Stopwatch.GetTimestamp(), DateTimeOffset.UtcNow, timeToRecover, recovered, what));
+        var recovery = new RunRecovery(Stopwatch.GetTimestamp(), DateTimeOffset.UtcNow, timeToRecover, recovered, what);
+        Process.Recovery(recovery);
+        foreach (var book in RunScope.OpenBooks())
+        {
+            book.Recovery(recovery);
+        }
+
         Changed();
     }
 
     public static void Seed(int seed, string source)
     {
-        Seeds.Enqueue(new RunSeed(seed, source));
+        var entry = new RunSeed(seed, source);
+        Process.Seed(entry);
+        foreach (var book in RunScope.OpenBooks())
+        {
+            book.Seed(entry);
+        }
+
         Changed();
     }
 
-    public static IReadOnlyList<RunError> ErrorsSoFar => [.. Errors];
+    public static IReadOnlyList<RunError> ErrorsSoFar => Process.Errors;
 
-    public static IReadOnlyDictionary<string, int> ErrorCountsSoFar => new Dictionary<string, int>(ErrorCounts, StringComparer.Ordinal);
+    public static IReadOnlyDictionary<string, int> ErrorCountsSoFar => Process.ErrorCounts;
 
-    public static IReadOnlyList<RunRecovery> RecoveriesSoFar => [.. Recoveries];
+    public static IReadOnlyList<RunRecovery> RecoveriesSoFar => Process.Recoveries;
 
-    public static IReadOnlyList<RunSeed> SeedsSoFar => [.. Seeds];
+    public static IReadOnlyList<RunSeed> SeedsSoFar => Process.Seeds;
 
     /// <summary>One label per error, the most telling first: a lost connection explains an aborted transaction.</summary>
     public static string Classification(Exception error)
@@ -152,8 +181,12 @@ internal static class RunLog
             : "not transient";
     }
 
-    /// <summary>Writes <c>NAME.txt</c> and <c>NAME.html</c> into <c>TESTDBKIT_REPORT_DIR</c>. Runs in the exit
-    /// handler, where nothing can be awaited and nothing may throw.</summary>
+    /// <summary>
+    /// Writes <c>NAME.txt</c> and <c>NAME.html</c> into <c>TESTDBKIT_REPORT_DIR</c> when something changed since
+    /// the last write (or nothing was written yet). Both are rendered from one capture before either is replaced,
+    /// and then replaced back to back, so the pair on disk describes one moment of the run. Runs on a timer thread,
+    /// on a test's path and in the exit handler, where nothing can be awaited and nothing may throw.
+    /// </summary>
     internal static void WriteToReportDir(bool fromCheckpoint)
     {
         if (!WriteAtExit || Environment.GetEnvironmentVariable("TESTDBKIT_REPORT_DIR") is not { Length: > 0 } dir)
@@ -163,20 +196,30 @@ internal static class RunLog
 
         lock (WriteGate)
         {
-            Interlocked.Exchange(ref _dirty, 0);
+            if (Interlocked.Exchange(ref _dirty, 0) == 0 && _written)
+            {
+                return;
+            }
+
             var started = Stopwatch.GetTimestamp();
+            string? text = null, html = null;
             try
             {
                 var report = RunReport.Capture();
-                Directory.CreateDirectory(dir);
                 var path = Path.Combine(dir, FileNameOf(report.Name));
-                Replace(path + ".txt", report.ToString());
-                Replace(path + ".html", RunReportHtml.Render(report));
+                text = Aside(path + ".txt", report.ToString());
+                html = Aside(path + ".html", RunReportHtml.Render(report));
+                File.Move(text, path + ".txt", overwrite: true);
+                File.Move(html, path + ".html", overwrite: true);
+                _written = true;
+                Interlocked.Increment(ref _writes);
             }
             catch (Exception e)
             {
                 // Whatever went wrong, a report must never take down the test process: this runs on a timer
                 // thread or in the exit handler, where an exception would end the process.
+                Discard(text);
+                Discard(html);
                 if (!fromCheckpoint)
                 {
                     Console.Error.WriteLine($"[TestDbKit] could not write the run report to TESTDBKIT_REPORT_DIR='{dir}': {e.Message}");
@@ -186,12 +229,32 @@ internal static class RunLog
             _lastWrite = Stopwatch.GetElapsedTime(started);
         }
 
-        // A process killed in the middle of a write leaves the previous report whole: write aside, then rename.
-        static void Replace(string path, string content)
+        // A process killed in the middle of a write leaves the previous pair whole: write aside, then rename.
+        static string Aside(string path, string content)
         {
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
             var temporary = $"{path}.{Environment.ProcessId}.tmp";
             File.WriteAllText(temporary, content);
-            File.Move(temporary, path, overwrite: true);
+            return temporary;
+        }
+
+        static void Discard(string? temporary)
+        {
+            try
+            {
+                if (temporary is not null)
+                {
+                    File.Delete(temporary);
+                }
+            }
+            catch (IOException)
+            {
+                // Best effort; the next write replaces it.
+            }
+            catch (UnauthorizedAccessException)
+            {
+                // Best effort; the next write replaces it.
+            }
         }
     }
 
@@ -202,25 +265,45 @@ internal static class RunLog
         return clean.Length == 0 ? "testdbkit" : clean;
     }
 
+    private static string? _foundName;
+
+    /// <summary>The name found once and kept. Only a sure answer is kept: before the test assembly is loaded,
+    /// a test host would be named after itself.</summary>
+    private static string FoundName()
+    {
+        if (Volatile.Read(ref _foundName) is { } found)
+        {
+            return found;
+        }
+
+        var (name, sure) = FindName();
+        if (sure)
+        {
+            Volatile.Write(ref _foundName, name);
+        }
+
+        return name;
+    }
+
     /// <summary>
     /// In a test host (vstest's testhost, a runner) the entry assembly is the host, so the name is the loaded
     /// assembly that references a test framework and the kit and is not one of the kit's adapters.
     /// </summary>
-    private static string FindName()
+    private static (string Name, bool Sure) FindName()
     {
         if (Environment.GetEnvironmentVariable("TESTDBKIT_REPORT_NAME") is { Length: > 0 } fromEnv)
         {
-            return fromEnv;
+            return (fromEnv, true);
         }
 
         var entry = Assembly.GetEntryAssembly()?.GetName().Name;
         if (entry is not null && !entry.StartsWith("testhost", StringComparison.OrdinalIgnoreCase)
             && !entry.Contains("runner", StringComparison.OrdinalIgnoreCase))
         {
-            return entry;
+            return (entry, true);
         }
 
-        return TestAssemblyName() ?? entry ?? "testdbkit";
+        return TestAssemblyName() is { } test ? (test, true) : (entry ?? "testdbkit", false);
     }
 
     private static string? TestAssemblyName()
@@ -243,15 +326,6 @@ internal static class RunLog
         }
 
         return null;
-    }
-
-    private static void Keep<T>(ConcurrentQueue<T> queue, T item)
-    {
-        queue.Enqueue(item);
-        while (queue.Count > MaxKept && queue.TryDequeue(out _))
-        {
-            // Bounded in long chaos runs; the counts stay exact.
-        }
     }
 
     private static string Shorten(string message) => message.Length <= 200 ? message : message[..197] + "...";

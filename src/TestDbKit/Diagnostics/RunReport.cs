@@ -52,7 +52,7 @@ public sealed class RunReport
     public IReadOnlyDictionary<string, int> FaultsByKind { get; private init; } = new Dictionary<string, int>();
 
     /// <summary>Errors the clients met (asked of <see cref="DbErrors"/> or seen inside
-    /// <see cref="Resilience.AssertRecoversAsync"/>), by classification: connection lost, transaction
+    /// <c>Resilience.AssertRecoversAsync</c>), by classification: connection lost, transaction
     /// aborted, integrity violation, other transient, not transient.</summary>
     public IReadOnlyDictionary<string, int> ErrorsByClassification { get; private init; } = new Dictionary<string, int>();
 
@@ -76,30 +76,34 @@ public sealed class RunReport
     internal long StartedTimestamp { get; private init; }
 
     /// <summary>The report of this process so far.</summary>
-    public static RunReport Capture()
+    public static RunReport Capture() => Capture(RunLog.Book);
+
+    /// <summary>The report of one book: the process's, or a <see cref="RunScope"/>'s.</summary>
+    internal static RunReport Capture(RunBook book)
     {
-        var recoveries = RunLog.RecoveriesSoFar;
-        var seeds = RunLog.SeedsSoFar;
-        return new RunReport(RunLog.ProcessName, RunLog.Started, Stopwatch.GetElapsedTime(RunLog.StartedTimestamp))
+        var recoveries = book.Recoveries;
+        var seeds = book.Seeds;
+        return new RunReport(RunLog.ProcessName, book.Started, Stopwatch.GetElapsedTime(book.StartedTimestamp))
         {
-            Tests = RunLog.Tests,
-            DiscardedConnections = RunLog.DiscardedConnections,
-            LeakedConnections = RunLog.LeakedConnections,
-            Leaks = RunLog.LeaksSoFar,
-            FaultsByKind = FaultLog.CountsByKind,
-            ErrorsByClassification = RunLog.ErrorCountsSoFar,
+            Tests = book.Tests,
+            DiscardedConnections = book.DiscardedConnections,
+            LeakedConnections = book.LeakedConnections,
+            Leaks = book.Leaks,
+            FaultsByKind = book.FaultCounts,
+            ErrorsByClassification = book.ErrorCounts,
             RecoveryTimes = [.. recoveries.Where(r => r.Recovered).Select(r => r.TimeToRecover)],
             FailedRecoveries = recoveries.Count(r => !r.Recovered),
             Seeds = [.. seeds.Select(s => s.Seed).Distinct()],
-            Faults = FaultLog.All,
-            Errors = RunLog.ErrorsSoFar,
+            Faults = book.Faults,
+            Errors = book.Errors,
             Recoveries = recoveries,
             SeedSources = seeds,
-            StartedTimestamp = RunLog.StartedTimestamp,
+            StartedTimestamp = book.StartedTimestamp,
         };
     }
 
-    /// <summary>The median time to recover, or null when nothing had to recover.</summary>
+    /// <summary>The median time to recover (p50, nearest rank: of an even count, the lower of the middle two),
+    /// or null when nothing had to recover.</summary>
     public TimeSpan? MedianRecoveryTime => RecoveryTimes.Count == 0 ? null : RecoveryTimes.Order().ElementAt((RecoveryTimes.Count - 1) / 2);
 
     /// <summary>The longest time to recover, or null when nothing had to recover.</summary>

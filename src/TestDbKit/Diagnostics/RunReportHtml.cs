@@ -109,8 +109,13 @@ internal static class RunReportHtml
         var plot = ChartWidth - LabelWidth - 20;
         double X(long t) => LabelWidth + ((t - from) / span * plot);
 
-        var faultKinds = report.Faults.Select(f => FaultLog.KindOf(f.Fault)).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
-        var errorKinds = report.Errors.Select(e => e.Classification).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+        // Grouped once (a fault's kind is parsed from its text): a write must not cost rows x events.
+        var kindOf = new Dictionary<string, string>(StringComparer.Ordinal);
+        var faultsByKind = report.Faults.GroupBy(f => kindOf.TryGetValue(f.Fault, out var k) ? k : kindOf[f.Fault] = FaultLog.KindOf(f.Fault), StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => g.ToList(), StringComparer.Ordinal);
+        var errorsByKind = report.Errors.GroupBy(e => e.Classification, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.ToList(), StringComparer.Ordinal);
+        var faultKinds = faultsByKind.Keys.Order(StringComparer.Ordinal).ToList();
+        var errorKinds = errorsByKind.Keys.Order(StringComparer.Ordinal).ToList();
         var rows = faultKinds.Count + errorKinds.Count + (recoveries.Count > 0 ? 1 : 0);
         var height = (rows * RowHeight) + 60;
         var svg = new StringBuilder();
@@ -136,10 +141,9 @@ internal static class RunReportHtml
             var color = Palette[i % Palette.Length];
             var y = 10 + (row * RowHeight);
             Label(svg, y, "fault: " + kind);
-            foreach (var fault in report.Faults.Where(f => FaultLog.KindOf(f.Fault) == kind))
+            foreach (var (x, first, more) in PerPixel(faultsByKind[kind], f => X(f.Timestamp)))
             {
-                var x = X(fault.Timestamp);
-                svg.Append(inv, $"<rect x=\"{x - 1.5:0.#}\" y=\"{y + 3}\" width=\"3\" height=\"{RowHeight - 6}\" fill=\"{color}\"><title>{E($"{fault.At:HH:mm:ss.fff} {fault.Fault} on {fault.Target}")}</title></rect>");
+                svg.Append(inv, $"<rect x=\"{x - 1.5:0.#}\" y=\"{y + 3}\" width=\"3\" height=\"{RowHeight - 6}\" fill=\"{color}\"><title>{E($"{first.At:HH:mm:ss.fff} {first.Fault} on {first.Target}{More(more)}")}</title></rect>");
             }
         }
 
@@ -148,9 +152,9 @@ internal static class RunReportHtml
             var color = ErrorColors.GetValueOrDefault(kind, "#555");
             var y = 10 + (row++ * RowHeight);
             Label(svg, y, "error: " + kind);
-            foreach (var error in report.Errors.Where(e => e.Classification == kind))
+            foreach (var (x, error, more) in PerPixel(errorsByKind[kind], e => X(e.Timestamp)))
             {
-                svg.Append(inv, $"<circle cx=\"{X(error.Timestamp):0.#}\" cy=\"{y + (RowHeight / 2)}\" r=\"4\" fill=\"{color}\" fill-opacity=\"0.7\"><title>{E($"{error.At:HH:mm:ss.fff} {error.Type}: {error.Message}")}</title></circle>");
+                svg.Append(inv, $"<circle cx=\"{x:0.#}\" cy=\"{y + (RowHeight / 2)}\" r=\"4\" fill=\"{color}\" fill-opacity=\"0.7\"><title>{E($"{error.At:HH:mm:ss.fff} {error.Type}: {error.Message}{More(more)}")}</title></circle>");
             }
         }
 
@@ -158,19 +162,28 @@ internal static class RunReportHtml
         {
             var y = 10 + (row * RowHeight);
             Label(svg, y, "time to recover");
-            foreach (var (start, recovery) in recoveries)
+            // One bar per start pixel, end pixel and outcome: bars that would be drawn over each other are drawn once.
+            foreach (var group in recoveries.GroupBy(r => ((int)X(r.Start), (int)X(r.r.Timestamp), r.r.Recovered)))
             {
+                var (start, recovery) = group.First();
                 var x1 = X(start);
                 var width = Math.Max(2, X(recovery.Timestamp) - x1);
                 var color = recovery.Recovered ? "#2a9d8f" : "#b00020";
                 var what = recovery.Recovered ? "recovered in" : "did not recover after";
-                svg.Append(inv, $"<rect x=\"{x1:0.#}\" y=\"{y + 5}\" width=\"{width:0.#}\" height=\"{RowHeight - 10}\" fill=\"{color}\" fill-opacity=\"0.75\"><title>{E($"{recovery.What}: {what} {RunReport.Milliseconds(recovery.TimeToRecover)}")}</title></rect>");
+                svg.Append(inv, $"<rect x=\"{x1:0.#}\" y=\"{y + 5}\" width=\"{width:0.#}\" height=\"{RowHeight - 10}\" fill=\"{color}\" fill-opacity=\"0.75\"><title>{E($"{recovery.What}: {what} {RunReport.Milliseconds(recovery.TimeToRecover)}{More(group.Count() - 1)}")}</title></rect>");
             }
         }
 
         svg.Append("</svg>");
         html.Append(svg).Append('\n');
     }
+
+    /// <summary>One mark per pixel of the chart, with how many more events it stands for: thousands of events
+    /// drawn over each other look the same as one, and cost a write that runs on a test's path.</summary>
+    private static IEnumerable<(double X, T First, int More)> PerPixel<T>(List<T> events, Func<T, double> x) =>
+        events.GroupBy(e => (int)Math.Round(x(e))).Select(g => (x(g.First()), g.First(), g.Count() - 1));
+
+    private static string More(int more) => more == 0 ? "" : string.Create(CultureInfo.InvariantCulture, $" (and {more} more here)");
 
     private static void Label(StringBuilder svg, int y, string text)
     {

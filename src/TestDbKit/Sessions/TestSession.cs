@@ -55,6 +55,7 @@ internal sealed class TestSession
             var generation = ConnectionReset.Generation;
             var outBefore = database.ConnectionsInUse;
             var connection = await OpenHealthyAsync(database, ct).ConfigureAwait(false);
+            Diagnostics.RunLog.SessionStarted(); // ended by RunLog.TestEnded: the run report is written when none is left open
             return new TestSession(options, database, connection, generation, outBefore);
         }
         catch

@@ -4,8 +4,9 @@ using TestDbKit.Tests.Databases;
 
 namespace TestDbKit.Tests.Diagnostics;
 
-/// <summary>The run report collects what the process did. Its state is process-wide and other tests add to it
-/// at the same time, so these tests compare counts before and after.</summary>
+/// <summary>The run report collects what the process did. Tests run in parallel and all add to the process's
+/// report, so each test here opens a <see cref="RunScope"/> and asserts the exact figures of what it did itself:
+/// another test's faults, errors and recoveries, on its own flow, can neither make these pass nor fail.</summary>
 public sealed class RunReportTests
 {
     [Theory]
@@ -15,11 +16,10 @@ public sealed class RunReportTests
         await using var pool = await DatabasePool.CreateAsync(await DbServer.SharedAsync(engine), new DatabasePoolOptions { CreateSchema = Schemas.Small(engine), MaxDatabases = 1 });
         await using var db = await pool.LeaseAsync();
         await using var doomed = await db.OpenConnectionAsync();
-        var before = RunReport.Capture();
+        using var scope = RunScope.Begin();
 
-        var clock = System.Diagnostics.Stopwatch.StartNew();
         await db.Faults.KillSessionAsync(doomed);
-        await Resilience.AssertRecoversAsync(
+        var result = await Resilience.AssertRecoversAsync(
             async ct =>
             {
                 try
@@ -33,25 +33,79 @@ public sealed class RunReportTests
                     await fresh.ScalarAsync("SELECT 1");
                 }
             },
-            TimeSpan.FromSeconds(10));
-        var took = clock.Elapsed;
+            TimeSpan.FromSeconds(10),
+            minimumErrors: 1);
 
-        var after = RunReport.Capture();
-        Assert.True(after.FaultsByKind["kill session"] > before.FaultsByKind.GetValueOrDefault("kill session"));
-        Assert.True(after.ErrorsByClassification["connection lost"] > before.ErrorsByClassification.GetValueOrDefault("connection lost"));
-        Assert.True(after.RecoveryTimes.Count > before.RecoveryTimes.Count);
-        var mine = after.RecoveryTimes[^1];
-        Assert.InRange(mine, TimeSpan.FromTicks(1), took);
-        Assert.Contains("Recoveries: ", after.ToString(), StringComparison.Ordinal);
+        var mine = scope.Capture();
+        Assert.Equal(new Dictionary<string, int> { ["kill session"] = 1 }, mine.FaultsByKind);
+        Assert.Equal(db.Name, Assert.Single(mine.Faults).Target);
+
+        // Every error the operation met was the lost connection, and the report counts exactly those.
+        Assert.Equal(["connection lost"], mine.ErrorsByClassification.Keys);
+        Assert.All(result.Errors, e => Assert.Equal("connection lost", e.Classification));
+        Assert.Equal(mine.Errors.Count, mine.ErrorsByClassification["connection lost"]);
+        Assert.InRange(mine.ErrorsByClassification["connection lost"], result.Errors.Count, result.Errors.Count + 1);
+
+        // One recovery, and its time is the one the assertion measured.
+        var time = Assert.Single(mine.RecoveryTimes);
+        Assert.Equal(result.TimeToRecover, time);
+        Assert.InRange(time, TimeSpan.FromTicks(1), result.Elapsed);
+        Assert.Equal(0, mine.FailedRecoveries);
+        Assert.Equal(0, mine.Tests);
+        var ms = RunReport.Milliseconds(time);
+        Assert.Contains($"Recoveries: 1 (time to recover p50 {ms}, max {ms}); failed: 0", mine.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_scope_counts_what_happens_on_its_own_flow_and_nothing_of_a_test_beside_it()
+    {
+        using var scope = RunScope.Begin();
+        var mine = new TimeoutException("mine");
+        Assert.True(DbErrors.IsTransient(mine));
+        FaultLog.Record("kill session", "mine");
+        await Task.Run(() => RunLog.Recovery(TimeSpan.FromMilliseconds(7), recovered: true, "mine")); // a task it starts is its own
+
+        // Another test: its own flow, which never saw this scope (the flow is not passed on).
+        var theirs = new TimeoutException("theirs");
+        Task other;
+        using (ExecutionContext.SuppressFlow())
+        {
+            other = Task.Run(() =>
+            {
+                Assert.True(DbErrors.IsTransient(theirs));
+                FaultLog.Record("kill session", "theirs");
+                FaultLog.Record("hold lock on theirs", "theirs");
+                RunLog.Recovery(TimeSpan.FromMilliseconds(9), recovered: false, "theirs");
+            });
+        }
+
+        await other;
+
+        // Premise: the other flow's events were recorded, in the process's report.
+        Assert.Contains(FaultLog.All, f => f.Target == "theirs");
+        Assert.Contains(RunLog.ErrorsSoFar, e => e.Message == "theirs");
+        Assert.Contains(RunLog.RecoveriesSoFar, r => r.What == "theirs");
+
+        var report = scope.Capture();
+        Assert.Equal(new Dictionary<string, int> { ["kill session"] = 1 }, report.FaultsByKind);
+        Assert.Equal(new Dictionary<string, int> { ["other transient"] = 1 }, report.ErrorsByClassification);
+        Assert.Equal([TimeSpan.FromMilliseconds(7)], report.RecoveryTimes);
+        Assert.Equal(0, report.FailedRecoveries);
+
+        // A closed scope records nothing more.
+        scope.Dispose();
+        FaultLog.Record("kill session", "after");
+        Assert.Equal(1, scope.Capture().FaultsByKind["kill session"]);
     }
 
     [Fact]
     public async Task Everything_from_data_is_html_encoded_and_the_page_needs_nothing_from_elsewhere()
     {
+        using var scope = RunScope.Begin();
         FaultLog.Record("<script>alert(1)</script>", "db\"&'");
         RunLog.ClientError(new InvalidOperationException("<img src=x onerror=alert(2)>"));
         var path = Path.Combine(Path.GetTempPath(), $"tdk-report-{Guid.NewGuid():N}", "nested", "report.html");
-        await RunReport.Capture().WriteHtmlAsync(path);
+        await scope.Capture().WriteHtmlAsync(path);
 
         var html = await File.ReadAllTextAsync(path);
         Assert.DoesNotContain("<script", html, StringComparison.OrdinalIgnoreCase);
@@ -68,17 +122,30 @@ public sealed class RunReportTests
     }
 
     [Fact]
+    public void Events_drawn_on_one_pixel_of_the_timeline_are_one_mark_that_says_how_many_it_stands_for()
+    {
+        using var scope = RunScope.Begin();
+        for (var i = 0; i < 2_000; i++)
+        {
+            FaultLog.Record("pixel test", "t");
+        }
+
+        var html = RunReportHtml.Render(scope.Capture());
+        var marks = System.Text.RegularExpressions.Regex.Matches(html, @"<title>[\d:.]+ pixel test on t(?: \(and (\d+) more here\))?</title>");
+        Assert.InRange(marks.Count, 1, 800); // at most one per pixel of the 750-pixel plot
+        Assert.Equal(2_000, marks.Sum(m => 1 + (m.Groups[1].Success ? int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : 0)));
+    }
+
+    [Fact]
     public void An_error_is_counted_once_however_often_a_client_asks_about_it()
     {
+        using var scope = RunScope.Begin();
         var error = new TimeoutException("slow");
-        var before = RunReport.Capture().ErrorsByClassification.GetValueOrDefault("other transient");
         Assert.True(DbErrors.IsTransient(error));
         Assert.False(DbErrors.IsConnectionLost(error));
         Assert.False(DbErrors.IsIntegrityViolation(error));
-        var after = RunReport.Capture().ErrorsByClassification.GetValueOrDefault("other transient");
 
-        // Other tests may add errors of their own meanwhile, but never take any away.
-        Assert.InRange(after - before, 1, int.MaxValue);
+        Assert.Equal(new Dictionary<string, int> { ["other transient"] = 1 }, scope.Capture().ErrorsByClassification);
         Assert.Equal("other transient", RunLog.Classification(error));
     }
 
@@ -97,4 +164,16 @@ public sealed class RunReportTests
     [InlineData("", "testdbkit")]
     public void Report_file_names_stay_inside_the_report_folder(string name, string file) =>
         Assert.Equal(file, RunLog.FileNameOf(name));
+
+    [Theory]
+    [InlineData(0, 50)]
+    [InlineData(5, 50)]
+    [InlineData(40, 200)]
+    [InlineData(500, 1000)]
+    [InlineData(60_000, 1000)]
+    public void The_background_write_waits_five_times_the_last_write_between_50_ms_and_one_second(int lastWriteMs, int waitMs)
+    {
+        Assert.Equal(TimeSpan.FromSeconds(1), RunLog.MaxDebounce);
+        Assert.Equal(TimeSpan.FromMilliseconds(waitMs), RunLog.Debounce(TimeSpan.FromMilliseconds(lastWriteMs)));
+    }
 }
