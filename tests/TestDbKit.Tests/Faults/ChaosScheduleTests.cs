@@ -65,3 +65,69 @@ public sealed class ChaosScheduleTests
         Assert.Equal(acknowledged.Count, await direct.CountAsync("notes"));
     }
 }
+
+/// <summary>Replay: <c>TESTDBKIT_CHAOS_SEED</c> seeds a schedule that sets no seed of its own. Changes a
+/// process-wide variable, so it runs in the environment collection, alone.</summary>
+[Collection(EnvironmentCollection.Name)]
+public sealed class ChaosSeedReplayTests
+{
+    [Fact]
+    public async Task TESTDBKIT_CHAOS_SEED_replays_the_same_faults_and_is_the_seed_the_schedule_reports()
+    {
+        const int seed = 271828;
+        // Faults on the network proxy only, which nothing here connects through: harmless to the database.
+        var options = new ChaosOptions
+        {
+            Faults = [ChaosFault.NetworkLatency, ChaosFault.NetworkStall, ChaosFault.NetworkReset],
+            MeanInterval = TimeSpan.FromMilliseconds(20),
+            MaxDuration = TimeSpan.FromMilliseconds(40),
+        };
+        Assert.Null(options.Seed);
+        await using var pool = await DatabasePool.CreateAsync(await DbServer.SharedAsync(DbEngine.PostgreSql), new DatabasePoolOptions { MaxDatabases = 1 });
+        await using var db = await pool.LeaseAsync();
+
+        var printed = new StringWriter();
+        var stderr = Console.Error;
+        (int Seed, IReadOnlyList<ChaosEvent> Events, string Text) first, second;
+        using (new EnvironmentScope(("TESTDBKIT_CHAOS_SEED", seed.ToString(System.Globalization.CultureInfo.InvariantCulture))))
+        {
+            Console.SetError(printed);
+            try
+            {
+                first = await RunAsync(db, options);
+                second = await RunAsync(db, options);
+            }
+            finally
+            {
+                Console.SetError(stderr);
+            }
+        }
+
+        // The seed reported, everywhere it is reported, is the one the variable set.
+        Assert.Equal(seed, first.Seed);
+        Assert.Equal(seed, second.Seed);
+        Assert.StartsWith($"chaos seed {seed},", first.Text, StringComparison.Ordinal);
+        Assert.Contains($"chaos schedule seed {seed} (replay: TESTDBKIT_CHAOS_SEED={seed})", printed.ToString(), StringComparison.Ordinal);
+        Assert.Contains(TestDbKit.Diagnostics.RunLog.SeedsSoFar, s => s.Seed == seed && s.Source == nameof(ChaosSchedule));
+
+        // Both runs injected the faults that seed plans, in order and held as long; another seed plans others.
+        var planned = ChaosSchedule.Plan(seed, options, Injected).Select(e => (e.Fault, e.Duration)).ToList();
+        Assert.Equal(planned, first.Events.Take(Injected).Select(e => (e.Fault, e.Duration)));
+        Assert.Equal(planned, second.Events.Take(Injected).Select(e => (e.Fault, e.Duration)));
+        Assert.NotEqual(planned, ChaosSchedule.Plan(seed + 1, options, Injected).Select(e => (e.Fault, e.Duration)));
+        Assert.All(first.Events.Concat(second.Events), e => Assert.Null(e.Error));
+    }
+
+    private const int Injected = 6;
+
+    private static async Task<(int Seed, IReadOnlyList<ChaosEvent> Events, string Text)> RunAsync(TestDatabase db, ChaosOptions options)
+    {
+        ChaosSchedule chaos;
+        await using (chaos = ChaosSchedule.Start(db.Faults, options))
+        {
+            await TestSupport.EventuallyAsync(() => chaos.Events.Count >= Injected, TimeSpan.FromSeconds(30), $"{Injected} faults injected");
+        }
+
+        return (chaos.Seed, chaos.Events, chaos.ToString());
+    }
+}

@@ -62,7 +62,7 @@ public sealed class FaultInjectorTests
         var id = await busy.SessionIdAsync(engine);
         var clock = Stopwatch.StartNew();
         var running = busy.ScalarAsync(slow);
-        await SessionProbes.WaitUntilRunningAsync(db.Server, engine, id);
+        await ServerSessions.WaitUntilRunningAsync(db.Server, engine, id);
 
         await db.Faults.CancelQueryAsync(busy);
 
@@ -117,7 +117,7 @@ public sealed class FaultInjectorTests
             {
                 await using var idle = await db.OpenConnectionAsync();
                 var id = await idle.SessionIdAsync(DbEngine.PostgreSql);
-                await SessionProbes.WaitUntilGoneAsync(db.Server, DbEngine.PostgreSql, id);
+                await ServerSessions.WaitUntilGoneAsync(db.Server, DbEngine.PostgreSql, id);
                 var e = await Assert.ThrowsAnyAsync<Exception>(() => idle.ScalarAsync("SELECT 1"));
                 Assert.True(DbErrors.IsConnectionLost(e), $"{e.GetType().Name}: {e.Message}");
 

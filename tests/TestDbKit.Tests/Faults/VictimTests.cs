@@ -35,7 +35,7 @@ public sealed class VictimTests
         var statement = RunAsync(running, engine == DbEngine.PostgreSql ? "SELECT pg_sleep(20)" : "SELECT SLEEP(20)", stop.Token);
         try
         {
-            await SessionProbes.WaitUntilRunningAsync(db.Server, engine, runningId);
+            await ServerSessions.WaitUntilRunningAsync(db.Server, engine, runningId);
             await KillIdleThenBusyAsync(db, engine, pooled, runningId, statement, inTransaction, transaction);
         }
         finally
@@ -97,7 +97,7 @@ public sealed class VictimTests
     {
         Assert.Equal(2, await db.Faults.KillIdleSessionsAsync());
 
-        var alive = await SessionProbes.OfDatabaseAsync(db.Server, engine, db.Name);
+        var alive = await ServerSessions.OfDatabaseAsync(db.Server, engine, db.Name);
         Assert.Empty(pooled.Intersect(alive));
         Assert.Contains(runningId, alive);
         Assert.False(statement.IsCompleted);
