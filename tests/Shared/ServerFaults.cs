@@ -25,18 +25,7 @@ public static class ServerFaults
             await database.Faults.CrashServerAsync();
         }
 
-        Exception? lost = null;
-        try
-        {
-            await connection.ScalarAsync("SELECT 1");
-        }
-        catch (Exception e)
-        {
-            lost = e;
-        }
-
-        Check(lost is not null && DbErrors.IsConnectionLost(lost) && DbErrors.IsTransient(lost),
-            $"the connection should be lost (transient), saw {lost?.GetType().Name}: {lost?.Message}");
+        await Expect.ConnectionLostAsync(() => connection.ScalarAsync("SELECT 1"), $"the test's connection after the {(restart ? "restart" : "crash")}");
         await using var fresh = await database.OpenConnectionAsync();
         var rows = Convert.ToInt64(await fresh.ScalarAsync("SELECT COUNT(*) FROM items"));
         Check(rows == 1, $"expected the committed row after the {(restart ? "restart" : "crash")} of {database.Server}, found {rows} rows");
@@ -50,24 +39,14 @@ public static class ServerFaults
         await using (await database.Faults.SetReadOnlyAsync())
         {
             await using var connection = await database.OpenConnectionAsync();
-            Exception? refused = null;
-            try
-            {
-                await connection.ScalarAsync("INSERT INTO items (tag) VALUES ('refused')");
-            }
-            catch (DbException e)
-            {
-                refused = e;
-            }
-
+            var refused = await Expect.FailsAsync<DbException>(() => connection.ScalarAsync("INSERT INTO items (tag) VALUES ('refused')"), "a write to the read-only database");
             var code = refused switch
             {
                 MySqlConnector.MySqlException my => my.Number.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                DbException db => db.SqlState,
-                _ => null,
+                _ => refused.SqlState,
             };
-            Check(code == (engine == DbEngine.PostgreSql ? "25006" : "1290"), $"the write should be refused as read-only, saw {refused?.GetType().Name}: {refused?.Message}");
-            Check(DbErrors.IsTransient(refused!) && !DbErrors.IsConnectionLost(refused!), "read-only should be transient and keep the session");
+            Check(code == (engine == DbEngine.PostgreSql ? "25006" : "1290"), $"the write should be refused as read-only, saw {refused.GetType().Name}: {refused.Message}");
+            Check(DbErrors.IsTransient(refused) && !DbErrors.IsConnectionLost(refused), "read-only should be transient and keep the session");
             Check(connection.State == System.Data.ConnectionState.Open, $"the connection is {connection.State}");
         }
 
@@ -88,14 +67,8 @@ public static class ServerFaults
             return;
         }
 
-        throw new InvalidOperationException("a restart of the shared server was not refused with advice naming [DedicatedServer]");
+        throw new ExpectationException("a restart of the shared server was not refused with advice naming [DedicatedServer]");
     }
 
-    private static void Check(bool condition, string failure)
-    {
-        if (!condition)
-        {
-            throw new InvalidOperationException(failure);
-        }
-    }
+    private static void Check(bool condition, string failure) => Expect.That(condition, failure);
 }

@@ -2,6 +2,7 @@ using System.Data.Common;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using TestDbKit.Tests.Common;
 
 namespace TestDbKit.Cli.Tests;
 
@@ -16,7 +17,7 @@ public sealed class ChaosTests
     {
         await using var serve = await ServeProcess.StartAsync(name);
         await using var server = await DbServer.StartAsync(engine, new DbServerOptions { Provider = DbServerProvider.External, ConnectionString = serve.ConnectionString });
-        await using var pool = await DatabasePool.CreateAsync(server, new DatabasePoolOptions { CreateSchema = c => ExecuteAsync(c, "CREATE TABLE notes (id int PRIMARY KEY)") });
+        await using var pool = await DatabasePool.CreateAsync(server, new DatabasePoolOptions { CreateSchema = c => c.ExecuteAsync("CREATE TABLE notes (id int PRIMARY KEY)") });
         await using var database = await pool.LeaseAsync();
         var idleBefore = await IdleSettingsAsync(server);
         var report = Path.Combine(Path.GetTempPath(), $"tdk-chaos-{Guid.NewGuid():N}", "chaos.html");
@@ -37,19 +38,17 @@ public sealed class ChaosTests
                 try
                 {
                     await using var connection = await database.OpenConnectionAsync();
-                    await ExecuteAsync(connection, engine == DbEngine.PostgreSql
+                    await connection.ExecuteAsync(engine == DbEngine.PostgreSql
                         ? $"INSERT INTO notes (id) VALUES ({id}) ON CONFLICT DO NOTHING"
                         : $"INSERT IGNORE INTO notes (id) VALUES ({id})");
                     acknowledged.Add(id);
-                    await using var session = connection.CreateCommand();
-                    session.CommandText = engine == DbEngine.PostgreSql ? "SELECT pg_backend_pid()" : "SELECT CONNECTION_ID()";
-                    sessions.Add(Convert.ToInt64(await session.ExecuteScalarAsync(), CultureInfo.InvariantCulture));
+                    sessions.Add(await connection.SessionIdAsync(engine));
                     break;
                 }
                 catch (Exception e) when (DbErrors.IsTransient(e) && attempt < 500)
                 {
                     errors++;
-                    await Task.Delay(20);
+                    await Task.Delay(20); // a retry's back-off, not a wait for something
                 }
             }
         }
@@ -197,9 +196,8 @@ public sealed class ChaosTests
         Assert.Contains("not owned by the kit", stderr, StringComparison.Ordinal);
         Assert.Contains("session(s) ended", stdout, StringComparison.Ordinal);
 
-        var killed = await Assert.ThrowsAnyAsync<DbException>(() => ExecuteAsync(kit, "SELECT 1"));
-        Assert.True(DbErrors.IsConnectionLost(killed));
-        await ExecuteAsync(other, "SELECT 1"); // a session outside the kit's databases survived
+        await Expect.ConnectionLostAsync(() => kit.ExecuteAsync("SELECT 1"), "the kit's session after the chaos kill");
+        await other.ExecuteAsync("SELECT 1"); // a session outside the kit's databases survived
     }
 
     [Fact]
@@ -256,13 +254,6 @@ public sealed class ChaosTests
         Assert.Equal("", stdout);
         Assert.Contains("could not connect to MySQL at 127.0.0.1:1", stderr, StringComparison.Ordinal);
         Assert.DoesNotContain("sekrit-42", stderr, StringComparison.Ordinal);
-    }
-
-    private static async Task ExecuteAsync(DbConnection connection, string sql)
-    {
-        await using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        await command.ExecuteNonQueryAsync();
     }
 
     /// <summary>The server's idle timeout settings: PostgreSQL's per-database ones, MySQL's global ones.</summary>

@@ -1,4 +1,4 @@
-using System.Data.Common;
+global using TestDbKit.Tests.Common;
 using System.Diagnostics;
 
 namespace TestDbKit.Tests;
@@ -7,24 +7,8 @@ internal static class TestSupport
 {
     public static TheoryData<DbEngine> BothEngines => new() { DbEngine.PostgreSql, DbEngine.MySql };
 
-    public static async Task<object?> ScalarAsync(this DbConnection connection, string sql)
-    {
-        await using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        return await command.ExecuteScalarAsync();
-    }
-
-    public static async Task<int> ExecuteAsync(this DbConnection connection, string sql, DbTransaction? transaction = null)
-    {
-        await using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        command.Transaction = transaction;
-        return await command.ExecuteNonQueryAsync();
-    }
-
-    /// <summary>The server's id of the session behind a connection.</summary>
-    public static async Task<long> SessionIdAsync(this DbConnection connection, DbEngine engine) =>
-        Convert.ToInt64(await connection.ScalarAsync(engine == DbEngine.PostgreSql ? "SELECT pg_backend_pid()" : "SELECT CONNECTION_ID()"));
+    // ScalarAsync, ExecuteAsync and SessionIdAsync on a connection live in tests/Shared/DbCommands.cs (one copy
+    // for every test project), imported everywhere here by the global using above.
 
     public static async Task<object?> ScalarAsync(this DbServer server, string sql)
     {

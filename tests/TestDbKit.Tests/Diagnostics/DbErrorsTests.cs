@@ -1,6 +1,8 @@
 using System.Data;
 using System.Data.Common;
 using System.Net.Sockets;
+using MySqlConnector;
+using Npgsql;
 
 namespace TestDbKit.Tests.Diagnostics;
 
@@ -16,7 +18,8 @@ public sealed class DbErrorsTests
         await connection.ExecuteAsync("CREATE TABLE t (id INT PRIMARY KEY)");
         await connection.ExecuteAsync("INSERT INTO t VALUES (1)");
 
-        var e = await Assert.ThrowsAnyAsync<DbException>(() => connection.ExecuteAsync("INSERT INTO t VALUES (1)"));
+        var e = await ServerErrorAsync(engine, () => connection.ExecuteAsync("INSERT INTO t VALUES (1)"));
+        Assert.Equal(engine == DbEngine.PostgreSql ? "23505" : "1062", CodeOf(e));
         Assert.True(DbErrors.IsIntegrityViolation(e));
         Assert.False(DbErrors.IsTransient(e));
         Assert.False(DbErrors.IsConnectionLost(e));
@@ -32,7 +35,8 @@ public sealed class DbErrorsTests
         await connection.ExecuteAsync("CREATE TABLE parent (id INT PRIMARY KEY)");
         await connection.ExecuteAsync("CREATE TABLE child (id INT PRIMARY KEY, parent_id INT NOT NULL, FOREIGN KEY (parent_id) REFERENCES parent (id))");
 
-        var e = await Assert.ThrowsAnyAsync<DbException>(() => connection.ExecuteAsync("INSERT INTO child VALUES (1, 42)"));
+        var e = await ServerErrorAsync(engine, () => connection.ExecuteAsync("INSERT INTO child VALUES (1, 42)"));
+        Assert.Equal(engine == DbEngine.PostgreSql ? "23503" : "1452", CodeOf(e));
         Assert.True(DbErrors.IsIntegrityViolation(e));
         Assert.False(DbErrors.IsTransient(e));
     }
@@ -45,10 +49,11 @@ public sealed class DbErrorsTests
         await connection.ExecuteAsync("CREATE TABLE t (id INT PRIMARY KEY)");
         await using var tx = await connection.BeginTransactionAsync();
         await connection.ExecuteAsync("INSERT INTO t VALUES (1)", tx);
-        var first = await Assert.ThrowsAnyAsync<DbException>(() => connection.ExecuteAsync("INSERT INTO t VALUES (1)", tx));
+        var first = await Assert.ThrowsAsync<PostgresException>(() => connection.ExecuteAsync("INSERT INTO t VALUES (1)", tx));
+        Assert.Equal("23505", first.SqlState);
         Assert.False(DbErrors.IsTransactionAborted(first));
 
-        var next = await Assert.ThrowsAnyAsync<DbException>(() => connection.ExecuteAsync("INSERT INTO t VALUES (2)", tx));
+        var next = await Assert.ThrowsAsync<PostgresException>(() => connection.ExecuteAsync("INSERT INTO t VALUES (2)", tx));
         Assert.Equal("25P02", next.SqlState);
         Assert.True(DbErrors.IsTransactionAborted(next));
         Assert.False(DbErrors.IsConnectionLost(next));
@@ -90,7 +95,8 @@ public sealed class DbErrorsTests
         await a.ExecuteAsync("UPDATE t SET v = 1 WHERE id = 1", txA);
         await b.ExecuteAsync("SET SESSION innodb_lock_wait_timeout = 1");
 
-        var e = await Assert.ThrowsAnyAsync<DbException>(() => b.ExecuteAsync("UPDATE t SET v = 2 WHERE id = 1"));
+        var e = await Assert.ThrowsAsync<MySqlException>(() => b.ExecuteAsync("UPDATE t SET v = 2 WHERE id = 1"));
+        Assert.Equal(1205, e.Number);
         Assert.True(DbErrors.IsTransient(e));
         Assert.True(DbErrors.IsTransactionAborted(e));
     }
@@ -107,9 +113,12 @@ public sealed class DbErrorsTests
             await admin.ExecuteAsync(engine == DbEngine.PostgreSql ? $"SELECT pg_terminate_backend({id})" : $"KILL {id}");
         }
 
-        var e = await Assert.ThrowsAnyAsync<Exception>(() => victim.ExecuteAsync("SELECT 1"));
-        Assert.True(DbErrors.IsConnectionLost(e), $"{e.GetType().Name}: {e.Message}");
-        Assert.True(DbErrors.IsTransient(e));
+        var e = await Expect.ConnectionLostAsync(() => victim.ExecuteAsync("SELECT 1"), "a command on the killed session");
+        if (engine == DbEngine.PostgreSql)
+        {
+            Assert.Equal("57P01", Assert.IsType<PostgresException>(e).SqlState); // the server says why before it hangs up
+        }
+
         Assert.NotEqual(ConnectionState.Open, victim.State);
     }
 
@@ -123,22 +132,9 @@ public sealed class DbErrorsTests
         await victim.ExecuteAsync(engine == DbEngine.PostgreSql ? "SET idle_session_timeout = '300ms'" : "SET SESSION wait_timeout = 1");
 
         // Wait for the server to drop the idle session: watch for it from another session, not the clock.
-        await using (var admin = await db.Server.OpenAdminConnectionAsync())
-        {
-            var probe = engine == DbEngine.PostgreSql
-                ? $"SELECT COUNT(*) FROM pg_stat_activity WHERE pid = {id}"
-                : $"SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = {id}";
-            var clock = System.Diagnostics.Stopwatch.StartNew();
-            while (Convert.ToInt64(await admin.ScalarAsync(probe)) > 0)
-            {
-                Assert.True(clock.Elapsed < TimeSpan.FromSeconds(15), "the server did not drop the idle session");
-                await Task.Delay(50);
-            }
-        }
+        await ServerSessions.WaitUntilGoneAsync(db.Server, engine, id);
 
-        var e = await Assert.ThrowsAnyAsync<Exception>(() => victim.ExecuteAsync("SELECT 1"));
-        Assert.True(DbErrors.IsConnectionLost(e), $"{e.GetType().Name}: {e.Message}");
-        Assert.True(DbErrors.IsTransient(e));
+        await Expect.ConnectionLostAsync(() => victim.ExecuteAsync("SELECT 1"), "a command on the session the idle timeout ended");
     }
 
     [Theory]
@@ -150,8 +146,7 @@ public sealed class DbErrorsTests
         await connection.OpenAsync();
         await server.DisposeAsync();
 
-        var e = await Assert.ThrowsAnyAsync<Exception>(() => connection.ExecuteAsync("SELECT 1"));
-        Assert.True(DbErrors.IsConnectionLost(e), $"{e.GetType().Name}: {e.Message}");
+        await Expect.ConnectionLostAsync(() => connection.ExecuteAsync("SELECT 1"), "a command after the server stopped");
     }
 
     [Fact]
@@ -165,6 +160,18 @@ public sealed class DbErrorsTests
         Assert.False(DbErrors.IsTransient(new ArgumentException("bad input")));
         Assert.Throws<ArgumentNullException>(() => DbErrors.IsTransient(null!));
     }
+
+    /// <summary>The server's own error for <paramref name="engine"/>, of exactly the driver's server-error type.</summary>
+    private static async Task<DbException> ServerErrorAsync(DbEngine engine, Func<Task> action) => engine == DbEngine.PostgreSql
+        ? await Assert.ThrowsAsync<PostgresException>(action)
+        : await Assert.ThrowsAsync<MySqlException>(action);
+
+    private static string? CodeOf(DbException e) => e switch
+    {
+        PostgresException pg => pg.SqlState,
+        MySqlException my => my.Number.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        _ => null,
+    };
 
     private static async Task<Exception?> Attempt(Func<Task> action)
     {

@@ -4,8 +4,6 @@ using System.Diagnostics;
 using System.Globalization;
 using MySqlConnector;
 using Npgsql;
-using Polly;
-using Polly.Retry;
 using TestDbKit.Tests.Databases;
 
 namespace TestDbKit.Tests.Faults;
@@ -46,21 +44,11 @@ public sealed class MatrixServers : IAsyncLifetime
 /// <summary>
 /// Every fault on both engines: a naive client (no retry, one connection) fails with the exact error
 /// production shows, its classification and the connection's state; a resilient client (Polly retrying on
-/// DbErrors.IsTransient, a new pooled connection per attempt) recovers; and the next test is healthy.
+/// DbErrors.IsTransient, a new pooled connection per attempt) recovers, and proves the fault reached it (it
+/// retried at least one error of the kind the fault causes); and the next test is healthy.
 /// </summary>
 public sealed class FaultMatrixTests(MatrixServers servers) : IClassFixture<MatrixServers>
 {
-    private static readonly ResiliencePipeline Retry = new ResiliencePipelineBuilder()
-        .AddRetry(new RetryStrategyOptions
-        {
-            ShouldHandle = new PredicateBuilder().Handle<Exception>(DbErrors.IsTransient),
-            MaxRetryAttempts = 12,
-            Delay = TimeSpan.FromMilliseconds(25),
-            BackoffType = DelayBackoffType.Exponential,
-            MaxDelay = TimeSpan.FromMilliseconds(500),
-        })
-        .Build();
-
     /// <summary>The client-visible outcome: the error (SQLSTATE, MySQL error number, or the exception's
     /// type), its classification, and the state of the naive client's connection afterwards.</summary>
     public sealed record Outcome(string Error, bool Transient, bool Lost, ConnectionState State)
@@ -174,6 +162,16 @@ public sealed class FaultMatrixTests(MatrixServers servers) : IClassFixture<Matr
         }
     }
 
+    /// <summary>The kind of error a fault must make the resilient client retry at least once.</summary>
+    private enum Seen
+    {
+        /// <summary>A lost connection (a kill, a crash, a reset).</summary>
+        LostConnection,
+
+        /// <summary>Any transient error (a lock timeout, a refused write, no free connection, a stall).</summary>
+        Transient,
+    }
+
     private sealed record Scenario(DbEngine[] Engines, Func<Ctx, DbConnection, Task> Naive, Func<Ctx, Task>? Resilient);
 
     private static readonly DbEngine[] Both = [DbEngine.PostgreSql, DbEngine.MySql];
@@ -186,7 +184,7 @@ public sealed class FaultMatrixTests(MatrixServers servers) : IClassFixture<Matr
                 await x.Faults.KillSessionAsync(c);
                 await Ctx.InsertAsync(c);
             },
-            x => x.RecoversAsync(first => x.Faults.KillSessionAsync(first))),
+            x => x.RecoversAsync(Seen.LostConnection, first => x.KillAndProveAsync(first))),
 
         // The production "server has gone away": the pooled session died while the application was idle.
         ["kill idle pooled sessions"] = new(Both,
@@ -194,17 +192,20 @@ public sealed class FaultMatrixTests(MatrixServers servers) : IClassFixture<Matr
             {
                 var session = x.Db.Server.Dialect.SessionIdOf(c);
                 await c.CloseAsync();
-                await SessionProbes.WaitUntilIdleAsync(x.Db.Server, x.Engine, session);
+                await ServerSessions.WaitUntilIdleAsync(x.Db.Server, x.Engine, session);
                 Assert.True(await x.Faults.KillIdleSessionsAsync() >= 1);
-                Assert.DoesNotContain(session, await SessionProbes.OfDatabaseAsync(x.Db.Server, x.Engine, x.Db.Name));
+                Assert.DoesNotContain(session, await ServerSessions.OfDatabaseAsync(x.Db.Server, x.Engine, x.Db.Name));
                 await c.OpenAsync();
                 await Ctx.InsertAsync(c);
             },
             async x =>
             {
-                await x.WarmPoolAsync();
-                await x.Faults.KillIdleSessionsAsync();
-                await x.RecoversAsync();
+                // Pooled connections handed out unchecked, so the dead session reaches the client on MySQL too.
+                var cs = ResilienceTests.UncheckedPool(x.Engine, x.Db.ConnectionString);
+                await x.WarmPoolAsync(cs);
+                var killed = await x.Faults.KillIdleSessionsAsync();
+                Assert.True(killed >= 1, $"the kill ended {killed} idle session(s), expected the ones resting in the pool");
+                await x.RecoversAsync(Seen.LostConnection, through: cs);
             }),
 
         ["kill busy sessions"] = new(Both,
@@ -216,7 +217,7 @@ public sealed class FaultMatrixTests(MatrixServers servers) : IClassFixture<Matr
                 Assert.True(killed == 1, $"killed {killed} busy sessions, expected the one in a transaction");
                 await c.ExecuteAsync("INSERT INTO items (tag) VALUES ('lost')", transaction);
             },
-            x => x.RecoversAsync(async first =>
+            x => x.RecoversAsync(Seen.LostConnection, async first =>
             {
                 // A transaction the client began outside the driver's API, then lost with its session.
                 await first.ExecuteAsync(x.Engine == DbEngine.PostgreSql ? "BEGIN; INSERT INTO items (tag) VALUES ('open')" : "START TRANSACTION; INSERT INTO items (tag) VALUES ('open')");
@@ -229,7 +230,7 @@ public sealed class FaultMatrixTests(MatrixServers servers) : IClassFixture<Matr
             async (x, c) =>
             {
                 var running = c.ScalarAsync(x.SleepSql(10));
-                await SessionProbes.WaitUntilRunningAsync(x.Db.Server, x.Engine, x.Db.Server.Dialect.SessionIdOf(c));
+                await ServerSessions.WaitUntilRunningAsync(x.Db.Server, x.Engine, x.Db.Server.Dialect.SessionIdOf(c));
                 await x.Faults.CancelQueryAsync(c);
                 await running;
             },
@@ -247,7 +248,7 @@ public sealed class FaultMatrixTests(MatrixServers servers) : IClassFixture<Matr
             async x =>
             {
                 var held = await x.Faults.HoldLockAsync("items");
-                await x.RecoversAsync(liftAfter: held, prepare: x.ShortLockTimeoutAsync);
+                await x.RecoversAsync(Seen.Transient, liftAfter: held, prepare: x.ShortLockTimeoutAsync);
             }),
 
         ["idle timeout"] = new(Both,
@@ -262,7 +263,7 @@ public sealed class FaultMatrixTests(MatrixServers servers) : IClassFixture<Matr
             async x =>
             {
                 var timeout = await x.Faults.SetIdleTimeoutAsync(TimeSpan.FromSeconds(1));
-                await x.RecoversAsync(first => x.WaitUntilGoneAsync(x.Db.Server.Dialect.SessionIdOf(first)), liftAfter: timeout);
+                await x.RecoversAsync(Seen.LostConnection, first => x.WaitUntilGoneAsync(x.Db.Server.Dialect.SessionIdOf(first)), liftAfter: timeout);
             }),
 
         // MySQL has no such timeout (a test of its own proves the clear NotSupportedException).
@@ -279,7 +280,7 @@ public sealed class FaultMatrixTests(MatrixServers servers) : IClassFixture<Matr
             async x =>
             {
                 var timeout = await x.Faults.SetIdleInTransactionTimeoutAsync(TimeSpan.FromMilliseconds(300));
-                await x.RecoversAsync(async first =>
+                await x.RecoversAsync(Seen.LostConnection, async first =>
                 {
                     await first.ExecuteAsync("BEGIN");
                     await x.WaitUntilGoneAsync(x.Db.Server.Dialect.SessionIdOf(first));
@@ -305,7 +306,7 @@ public sealed class FaultMatrixTests(MatrixServers servers) : IClassFixture<Matr
                 await c.OpenAsync();
                 await Ctx.InsertAsync(c);
             },
-            async x => await x.RecoversAsync(liftAfter: await x.Faults.SetReadOnlyAsync())),
+            async x => await x.RecoversAsync(Seen.Transient, liftAfter: await x.Faults.SetReadOnlyAsync())),
 
         ["exhaust connections"] = new(Both,
             async (x, c) =>
@@ -315,7 +316,7 @@ public sealed class FaultMatrixTests(MatrixServers servers) : IClassFixture<Matr
                 await x.Faults.ExhaustConnectionsAsync();
                 await c.OpenAsync();
             },
-            async x => await x.RecoversAsync(liftAfter: await x.Faults.ExhaustConnectionsAsync(), firstFromPool: false)),
+            async x => await x.RecoversAsync(Seen.Transient, liftAfter: await x.Faults.ExhaustConnectionsAsync(), firstFromPool: false)),
 
         ["crash"] = new(Both,
             async (x, c) =>
@@ -323,7 +324,7 @@ public sealed class FaultMatrixTests(MatrixServers servers) : IClassFixture<Matr
                 await x.Faults.CrashServerAsync();
                 await Ctx.InsertAsync(c);
             },
-            x => x.RecoversAsync(_ => x.Faults.CrashServerAsync())),
+            x => x.RecoversAsync(Seen.LostConnection, _ => x.Faults.CrashServerAsync())),
 
         ["restart"] = new(Both,
             async (x, c) =>
@@ -331,7 +332,7 @@ public sealed class FaultMatrixTests(MatrixServers servers) : IClassFixture<Matr
                 await x.Faults.RestartServerAsync();
                 await Ctx.InsertAsync(c);
             },
-            x => x.RecoversAsync(_ => x.Faults.RestartServerAsync())),
+            x => x.RecoversAsync(Seen.LostConnection, _ => x.Faults.RestartServerAsync())),
 
         ["freeze"] = new(Both,
             async (x, c) =>
@@ -340,7 +341,7 @@ public sealed class FaultMatrixTests(MatrixServers servers) : IClassFixture<Matr
                 await x.Faults.FreezeServerAsync();
                 await Ctx.InsertAsync(timed, commandTimeout: 1);
             },
-            async x => await x.RecoversAsync(liftAfter: await x.Faults.FreezeServerAsync(), commandTimeout: 1, firstFromPool: false)),
+            async x => await x.RecoversAsync(Seen.Transient, liftAfter: await x.Faults.FreezeServerAsync(), commandTimeout: 1, firstFromPool: false)),
 
         ["network reset"] = new(Both,
             async (x, c) =>
@@ -349,7 +350,11 @@ public sealed class FaultMatrixTests(MatrixServers servers) : IClassFixture<Matr
                 await x.Faults.Network.ResetConnectionsAsync();
                 await Ctx.InsertAsync(proxied);
             },
-            x => x.RecoversAsync(_ => x.Faults.Network.ResetConnectionsAsync(), through: x.Faults.Network.ConnectionString)),
+            x => x.RecoversAsync(Seen.LostConnection, async _ =>
+            {
+                var reset = await x.Faults.Network.ResetConnectionsAsync();
+                Assert.True(reset >= 1, $"the reset ended {reset} connections through the proxy, expected the client's");
+            }, through: x.Faults.Network.ConnectionString)),
 
         ["network refuses new connections"] = new(Both,
             async (x, c) =>
@@ -357,7 +362,7 @@ public sealed class FaultMatrixTests(MatrixServers servers) : IClassFixture<Matr
                 await x.Faults.Network.RefuseNewConnectionsAsync();
                 await x.OpenAsync(x.Faults.Network.ConnectionString);
             },
-            async x => await x.RecoversAsync(liftAfter: await x.Faults.Network.RefuseNewConnectionsAsync(), through: x.Faults.Network.ConnectionString, firstFromPool: false)),
+            async x => await x.RecoversAsync(Seen.Transient, liftAfter: await x.Faults.Network.RefuseNewConnectionsAsync(), through: x.Faults.Network.ConnectionString, firstFromPool: false)),
 
         ["network stall"] = new(Both,
             async (x, c) =>
@@ -366,7 +371,7 @@ public sealed class FaultMatrixTests(MatrixServers servers) : IClassFixture<Matr
                 await x.Faults.Network.StallAsync();
                 await Ctx.InsertAsync(proxied, commandTimeout: 1);
             },
-            async x => await x.RecoversAsync(liftAfter: await x.Faults.Network.StallAsync(), through: x.Faults.Network.ConnectionString, commandTimeout: 1, firstFromPool: false)),
+            async x => await x.RecoversAsync(Seen.Transient, liftAfter: await x.Faults.Network.StallAsync(), through: x.Faults.Network.ConnectionString, commandTimeout: 1, firstFromPool: false)),
 
         ["network cut in a reply"] = new(Both,
             async (x, c) =>
@@ -375,7 +380,7 @@ public sealed class FaultMatrixTests(MatrixServers servers) : IClassFixture<Matr
                 await x.Faults.Network.CloseAfterBytesAsync(1);
                 await proxied.ScalarAsync("SELECT 1");
             },
-            async x => await x.RecoversAsync(liftAfter: await x.Faults.Network.CloseAfterBytesAsync(1), through: x.Faults.Network.ConnectionString, firstFromPool: false)),
+            async x => await x.RecoversAsync(Seen.Transient, liftAfter: await x.Faults.Network.CloseAfterBytesAsync(1), through: x.Faults.Network.ConnectionString, firstFromPool: false)),
 
         // The reply to COMMIT is lost after the server committed: only an idempotent write may be retried.
         ["ambiguous commit"] = new(Both,
@@ -391,7 +396,7 @@ public sealed class FaultMatrixTests(MatrixServers servers) : IClassFixture<Matr
             {
                 await using (await x.Faults.Network.AmbiguousCommitAsync())
                 {
-                    await Resilience.AssertRecoversAsync(ct => Retry.ExecuteAsync(async t =>
+                    await Resilience.AssertRecoversAsync(ct => x.Retry.Pipeline.ExecuteAsync(async t =>
                     {
                         await using var connection = await x.OpenAsync(x.Faults.Network.ConnectionString, t);
                         await using var transaction = await connection.BeginTransactionAsync(t);
@@ -402,6 +407,7 @@ public sealed class FaultMatrixTests(MatrixServers servers) : IClassFixture<Matr
                     }, ct).AsTask(), TimeSpan.FromSeconds(15));
                 }
 
+                x.Retry.AssertRetriedLostConnection(); // the lost reply reached the client, which retried
                 await using var direct = await x.OpenAsync();
                 Assert.Equal(1, await direct.CountAsync("notes WHERE tag = 'paid'"));
             }),
@@ -468,21 +474,34 @@ public sealed class FaultMatrixTests(MatrixServers servers) : IClassFixture<Matr
             connection.ExecuteAsync(Engine == DbEngine.PostgreSql ? "SET lock_timeout = '200ms'" : "SET SESSION lock_wait_timeout = 1");
 
         /// <summary>Leaves idle sessions in the driver's pool, as an application between requests does.</summary>
-        public async Task WarmPoolAsync()
+        public async Task WarmPoolAsync(string? cs = null)
         {
-            await using var a = await OpenAsync();
-            await using var b = await OpenAsync();
+            await using var a = await OpenAsync(cs);
+            await using var b = await OpenAsync(cs);
         }
 
-        public Task WaitUntilGoneAsync(long session) => SessionProbes.WaitUntilGoneAsync(Db.Server, Engine, session);
+        /// <summary>The resilient client's retry policy, this scenario's own: it counts what it retried.</summary>
+        public CountingRetry Retry { get; } = new(maxRetryAttempts: 12, delay: TimeSpan.FromMilliseconds(25), maxDelay: TimeSpan.FromMilliseconds(500));
+
+        /// <summary>Kills the session behind <paramref name="connection"/> and proves the server ended it.</summary>
+        public async Task KillAndProveAsync(DbConnection connection)
+        {
+            var session = Db.Server.Dialect.SessionIdOf(connection);
+            await Faults.KillSessionAsync(connection);
+            await WaitUntilGoneAsync(session);
+        }
+
+        public Task WaitUntilGoneAsync(long session) => ServerSessions.WaitUntilGoneAsync(Db.Server, Engine, session);
 
         /// <summary>
         /// The resilient client: Polly retrying on DbErrors.IsTransient, each attempt on a pooled connection.
         /// Its first attempt runs on a connection opened before the fault, which <paramref name="hit"/> breaks;
-        /// a lasting fault (<paramref name="liftAfter"/>) ends 300 ms into the operation, as a failover does.
+        /// a lasting fault (<paramref name="liftAfter"/>) ends once the client has met it (its first retried
+        /// error), as a failover ends while clients retry. Then it proves the fault reached the client: at
+        /// least one retried error is of the kind <paramref name="seen"/> names.
         /// </summary>
         public async Task RecoversAsync(
-            Func<DbConnection, Task>? hit = null, IAsyncDisposable? liftAfter = null, Func<DbConnection, Task>? prepare = null,
+            Seen seen, Func<DbConnection, Task>? hit = null, IAsyncDisposable? liftAfter = null, Func<DbConnection, Task>? prepare = null,
             string? through = null, int? commandTimeout = null, bool firstFromPool = true)
         {
             var cs = commandTimeout is null ? through ?? Db.ConnectionString : WithConnectTimeout(through ?? Db.ConnectionString);
@@ -497,10 +516,11 @@ public sealed class FaultMatrixTests(MatrixServers servers) : IClassFixture<Matr
                 await hit(first);
             }
 
-            var lifting = liftAfter is null ? Task.CompletedTask : LiftSoonAsync(liftAfter);
+            var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var lifting = liftAfter is null ? Task.CompletedTask : LiftOnceMetAsync(liftAfter, ended.Task);
             try
             {
-                await Resilience.AssertRecoversAsync(ct => Retry.ExecuteAsync(async t =>
+                await Resilience.AssertRecoversAsync(ct => Retry.Pipeline.ExecuteAsync(async t =>
                 {
                     var connection = Interlocked.Exchange(ref first, null) ?? await OpenAsync(cs, t);
                     await using (connection)
@@ -516,17 +536,29 @@ public sealed class FaultMatrixTests(MatrixServers servers) : IClassFixture<Matr
             }
             finally
             {
+                ended.TrySetResult();
                 await lifting;
                 if (first is not null)
                 {
                     await first.DisposeAsync();
                 }
             }
+
+            if (seen == Seen.LostConnection)
+            {
+                Retry.AssertRetriedLostConnection();
+            }
+            else
+            {
+                Retry.AssertRetriedTransient();
+            }
         }
 
-        private static async Task LiftSoonAsync(IAsyncDisposable fault)
+        /// <summary>Lifts the fault once the client has retried its first error, or once the operation ended
+        /// (then the assertion after it says the fault never reached the client).</summary>
+        private async Task LiftOnceMetAsync(IAsyncDisposable fault, Task ended)
         {
-            await Task.Delay(300);
+            await Task.WhenAny(Retry.FirstRetry, ended);
             await fault.DisposeAsync();
         }
     }

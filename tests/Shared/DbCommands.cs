@@ -1,0 +1,44 @@
+using System.Data.Common;
+
+namespace TestDbKit.Tests.Common;
+
+/// <summary>The one copy of the small command helpers every test project uses (linked from tests/Shared).</summary>
+public static class DbCommands
+{
+    /// <summary>Runs <paramref name="sql"/> and returns the first column of its first row.</summary>
+    public static async Task<object?> ScalarAsync(this DbConnection connection, string sql, DbTransaction? transaction = null)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.Transaction = transaction;
+        return await command.ExecuteScalarAsync();
+    }
+
+    /// <summary>Runs <paramref name="sql"/> and returns the rows it affected.</summary>
+    public static async Task<int> ExecuteAsync(this DbConnection connection, string sql, DbTransaction? transaction = null)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.Transaction = transaction;
+        return await command.ExecuteNonQueryAsync();
+    }
+
+    /// <summary>The server's id of the session behind a connection.</summary>
+    public static async Task<long> SessionIdAsync(this DbConnection connection, DbEngine engine) =>
+        Convert.ToInt64(await connection.ScalarAsync(engine == DbEngine.PostgreSql ? "SELECT pg_backend_pid()" : "SELECT CONNECTION_ID()"));
+
+    /// <summary>The first column of every row of <paramref name="sql"/>, as numbers.</summary>
+    public static async Task<List<long>> IdsAsync(this DbConnection connection, string sql)
+    {
+        var ids = new List<long>();
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            ids.Add(Convert.ToInt64(reader.GetValue(0)));
+        }
+
+        return ids;
+    }
+}
