@@ -1,0 +1,86 @@
+using System.Diagnostics;
+using System.Xml.Linq;
+
+namespace TestDbKit.Xunit.Tests;
+
+/// <summary>One test's result in a child run, as its TRX file records it.</summary>
+internal sealed record ChildTestResult(string Name, string Outcome, string Message);
+
+/// <summary>
+/// Runs some tests of this very assembly in a child <c>dotnet test</c>, as a user's test run would run them,
+/// and reads their results from the TRX file the child writes: for behaviour whose point is that a test fails.
+/// </summary>
+internal static class ChildTestRun
+{
+    /// <summary>Set to 1 in the child: tests marked <see cref="ChildRunFactAttribute"/> run only there.</summary>
+    public const string Variable = "TESTDBKIT_ADAPTER_CHILD_RUN";
+
+    /// <summary>Runs the tests <paramref name="filter"/> picks; returns their results and everything the run printed.</summary>
+    public static async Task<(IReadOnlyList<ChildTestResult> Results, string Output)> RunAsync(string filter, TimeSpan within)
+    {
+        var dir = Directory.CreateTempSubdirectory("tdk-child-run-");
+        try
+        {
+            var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+            foreach (var arg in new[] { "test", typeof(ChildTestRun).Assembly.Location, "--filter", filter, "--logger", "trx;LogFileName=child.trx", "--results-directory", dir.FullName })
+            {
+                psi.ArgumentList.Add(arg);
+            }
+
+            psi.Environment[Variable] = "1";
+            psi.Environment.Remove("TESTDBKIT_REPORT_DIR");
+            using var process = Process.Start(psi) ?? throw new InvalidOperationException("could not start dotnet test");
+            var stdout = process.StandardOutput.ReadToEndAsync();
+            var stderr = process.StandardError.ReadToEndAsync();
+            using (var timeout = new CancellationTokenSource(within))
+            {
+                try
+                {
+                    await process.WaitForExitAsync(timeout.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    process.Kill(entireProcessTree: true);
+                    throw new TimeoutException($"the child test run ({filter}) did not finish within {within}; it was killed:\n{await stdout}\n{await stderr}");
+                }
+            }
+
+            var output = $"exit code {process.ExitCode}\n{await stdout}\n{await stderr}";
+            var trx = Path.Combine(dir.FullName, "child.trx");
+            if (!File.Exists(trx))
+            {
+                throw new InvalidOperationException($"the child test run wrote no {trx}:\n{output}");
+            }
+
+            XNamespace ns = "http://microsoft.com/schemas/VisualStudio/TeamTest/2010";
+            var document = XDocument.Load(trx);
+            // What the test host wrote outside any one test (the kit's leak reports, on xunit) is kept in the
+            // run's summary.
+            output += "\n" + string.Join("\n", document.Descendants(ns + "ResultSummary").Descendants(ns + "StdOut").Select(e => e.Value));
+            var results = document.Descendants(ns + "UnitTestResult")
+                .Select(r => new ChildTestResult(
+                    (string?)r.Attribute("testName") ?? "",
+                    (string?)r.Attribute("outcome") ?? "",
+                    (string?)r.Descendants(ns + "Message").FirstOrDefault() ?? ""))
+                .ToList();
+            return (results, output);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+}
+
+/// <summary>A test that runs only in a child run started by <see cref="ChildTestRun"/> (its point is to fail
+/// there); in the normal run it is skipped.</summary>
+public sealed class ChildRunFactAttribute : FactAttribute
+{
+    public ChildRunFactAttribute()
+    {
+        if (Environment.GetEnvironmentVariable(ChildTestRun.Variable) != "1")
+        {
+            Skip = "runs in a child test process started by another test of this project";
+        }
+    }
+}
