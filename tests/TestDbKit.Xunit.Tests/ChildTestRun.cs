@@ -3,7 +3,7 @@ using System.Xml.Linq;
 
 namespace TestDbKit.Xunit.Tests;
 
-/// <summary>One test's result in a child run, as its TRX file records it.</summary>
+/// <summary>One test's result in a child run, as its TRX file records it; <see cref="Name"/> is the full name.</summary>
 internal sealed record ChildTestResult(string Name, string Outcome, string Message);
 
 /// <summary>
@@ -57,11 +57,20 @@ internal static class ChildTestRun
             // What the test host wrote outside any one test (the kit's leak reports, on xunit) is kept in the
             // run's summary.
             output += "\n" + string.Join("\n", document.Descendants(ns + "ResultSummary").Descendants(ns + "StdOut").Select(e => e.Value));
+            // A result names its method only (NUnit); its test definition names the class (with fixture arguments).
+            var classes = document.Descendants(ns + "UnitTest").ToDictionary(
+                t => (string?)t.Attribute("id") ?? "",
+                t => (string?)t.Element(ns + "TestMethod")?.Attribute("className") ?? "");
             var results = document.Descendants(ns + "UnitTestResult")
-                .Select(r => new ChildTestResult(
-                    (string?)r.Attribute("testName") ?? "",
-                    (string?)r.Attribute("outcome") ?? "",
-                    (string?)r.Descendants(ns + "Message").FirstOrDefault() ?? ""))
+                .Select(r =>
+                {
+                    var name = (string?)r.Attribute("testName") ?? "";
+                    var className = classes.GetValueOrDefault((string?)r.Attribute("testId") ?? "", "");
+                    return new ChildTestResult(
+                        name.StartsWith(className, StringComparison.Ordinal) ? name : $"{className}.{name}",
+                        (string?)r.Attribute("outcome") ?? "",
+                        (string?)r.Descendants(ns + "Message").FirstOrDefault() ?? "");
+                })
                 .ToList();
             return (results, output);
         }
