@@ -17,14 +17,15 @@ internal static class ChildTestRun
     /// <summary>Set to 1 in the child: fixtures marked <see cref="ChildRunOnlyAttribute"/> run only there.</summary>
     public const string Variable = "TESTDBKIT_ADAPTER_CHILD_RUN";
 
-    /// <summary>Runs the tests <paramref name="filter"/> picks; returns their results and everything the run printed.</summary>
-    public static async Task<(IReadOnlyList<ChildTestResult> Results, string Output)> RunAsync(string filter, TimeSpan within)
+    /// <summary>Runs the tests <paramref name="filter"/> picks in <paramref name="assembly"/> (this one when
+    /// null); returns their results and everything the run printed.</summary>
+    public static async Task<(IReadOnlyList<ChildTestResult> Results, string Output)> RunAsync(string filter, TimeSpan within, string? assembly = null)
     {
         var dir = Directory.CreateTempSubdirectory("tdk-child-run-");
         try
         {
             var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
-            foreach (var arg in new[] { "test", typeof(ChildTestRun).Assembly.Location, "--filter", filter, "--logger", "trx;LogFileName=child.trx", "--results-directory", dir.FullName })
+            foreach (var arg in new[] { "test", assembly ?? typeof(ChildTestRun).Assembly.Location, "--filter", filter, "--logger", "trx;LogFileName=child.trx", "--results-directory", dir.FullName })
             {
                 psi.ArgumentList.Add(arg);
             }
@@ -77,6 +78,21 @@ internal static class ChildTestRun
         finally
         {
             dir.Delete(recursive: true);
+        }
+    }
+}
+
+/// <summary>The probe assembly built beside this one: tests/TestDbKit.NUnit.Tests/bin/CONFIG/net10.0/ maps to
+/// tests/TestDbKit.NUnit.Tests/AssemblyLeakProbe/bin/CONFIG/net10.0/.</summary>
+internal static class Probes
+{
+    public static string AssemblyLeakProbe
+    {
+        get
+        {
+            var baseDir = AppContext.BaseDirectory;
+            var configuration = new DirectoryInfo(Path.TrimEndingDirectorySeparator(baseDir)).Parent!.Name;
+            return Path.GetFullPath(Path.Combine(baseDir, "../../..", "AssemblyLeakProbe/bin", configuration, "net10.0/TestDbKit.NUnit.AssemblyLeakProbe.dll"));
         }
     }
 }

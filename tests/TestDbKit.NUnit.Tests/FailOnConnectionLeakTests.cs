@@ -36,6 +36,20 @@ namespace TestDbKit.NUnit.Tests
             }
         }
 
+        [Test]
+        public async Task On_the_assembly_it_fails_the_tests_that_leak_in_every_fixture()
+        {
+            Assert.That(File.Exists(Probes.AssemblyLeakProbe), Is.True, $"the probe assembly is not built: {Probes.AssemblyLeakProbe}");
+            var (results, output) = await ChildTestRun.RunAsync("FullyQualifiedName~TestDbKit.NUnit.AssemblyLeakProbe.", TimeSpan.FromMinutes(4), Probes.AssemblyLeakProbe);
+            var context = $"child run:\n{output}";
+            var failed = Single(results, "UnmarkedFixture.Leaks_a_connection_the_kit_handed_out", context);
+            Assert.That(failed.Outcome, Is.EqualTo("Failed"), $"{failed.Name} should fail\n{context}");
+            Assert.That(failed.Message, Does.Contain(nameof(ConnectionLeakException)));
+            Assert.That(failed.Message, Does.Contain("AssemblyLeakProbe.UnmarkedFixture.Leaks_a_connection_the_kit_handed_out: left 1 connection(s) open"));
+            var clean = Single(results, "UnmarkedFixture.Disposes_what_it_opens", context);
+            Assert.That(clean.Outcome, Is.EqualTo("Passed"), $"{clean.Name} leaks nothing: {clean.Message}\n{context}");
+        }
+
         private static ChildTestResult Single(IReadOnlyList<ChildTestResult> results, string suffix, string context)
         {
             var matching = results.Where(r => r.Name.Contains(suffix, StringComparison.Ordinal)).ToList();

@@ -39,6 +39,20 @@ namespace TestDbKit.Xunit.Tests
             Assert.Contains("LeakProbes.MySqlLeakReported: left 1 connection(s) open", output, StringComparison.Ordinal);
         }
 
+        [Fact]
+        public async Task On_the_assembly_it_fails_the_tests_that_leak_in_every_class()
+        {
+            Assert.True(File.Exists(Probes.AssemblyLeakProbe), $"the probe assembly is not built: {Probes.AssemblyLeakProbe}");
+            var (results, output) = await ChildTestRun.RunAsync("FullyQualifiedName~TestDbKit.Xunit.AssemblyLeakProbe.", TimeSpan.FromMinutes(4), Probes.AssemblyLeakProbe);
+            var context = $"child run:\n{output}";
+            var failed = Single(results, "UnmarkedClass.Leaks_a_connection_the_kit_handed_out", context);
+            Assert.True(failed.Outcome == "Failed", $"{failed.Name} should fail, was {failed.Outcome}\n{context}");
+            Assert.Contains("ConnectionLeakException", failed.Message, StringComparison.Ordinal);
+            Assert.Contains("AssemblyLeakProbe.UnmarkedClass: left 1 connection(s) open", failed.Message, StringComparison.Ordinal);
+            var clean = Single(results, "UnmarkedClass.Disposes_what_it_opens", context);
+            Assert.True(clean.Outcome == "Passed", $"{clean.Name} leaks nothing and should pass, was {clean.Outcome}: {clean.Message}\n{context}");
+        }
+
         private static ChildTestResult Single(IReadOnlyList<ChildTestResult> results, string suffix, string context)
         {
             var matching = results.Where(r => r.Name.EndsWith(suffix, StringComparison.Ordinal)).ToList();
