@@ -6,18 +6,16 @@ using TestDbKit.NUnit;
 namespace Orders.Tests.NUnit;
 
 /// <summary>
-/// What one test does to the base class's <c>Connection</c> never reaches the next: a test that ends inside
-/// a transaction broken by a unique violation is followed by one on a healthy connection and an empty table.
-/// The tests of this fixture run in order, one at a time; the fixture runs beside the others.
+/// What one test does to the base class's <c>Connection</c> never reaches the next, in whatever order they run:
+/// a test that ends inside a transaction broken by a unique violation leaves nothing behind, and every test
+/// starts on a healthy connection and an empty table. The fixture runs beside the others.
 /// </summary>
 [TestFixture(DbEngine.PostgreSql)]
 [TestFixture(DbEngine.MySql)]
 [Parallelizable(ParallelScope.Self)]
 public sealed class ConnectionHygieneTests(DbEngine engine) : OrderDatabase(engine)
 {
-    private HashSet<long> _sessionsBefore = [];
-
-    [Test, Order(1)]
+    [Test]
     public async Task A_unique_violation_leaves_the_transaction_broken()
     {
         var transaction = await Connection.BeginTransactionAsync();
@@ -27,19 +25,72 @@ public sealed class ConnectionHygieneTests(DbEngine engine) : OrderDatabase(engi
         // Left as it is, uncommitted (PostgreSQL: aborted, every further statement fails with 25P02).
     }
 
-    [Test, Order(2)]
-    public async Task The_next_test_starts_healthy_on_an_empty_table()
+    [Test]
+    public async Task Every_test_starts_healthy_on_an_empty_table()
     {
+        // Whatever a test before left (the one above: a row in a broken transaction), this one starts clean.
         Assert.That(Convert.ToInt64(await Connection.ScalarAsync("SELECT COUNT(*) FROM orders")), Is.Zero);
         await Connection.ExecuteAsync("INSERT INTO orders (id, customer, total) VALUES (1, 'ada', 1)");
-        _sessionsBefore = await Database.Server.SessionsAsync(); // this one included, back in the pool after the test
+    }
+}
+
+/// <summary>
+/// [ResetConnection] closes every pooled connection of the process before the test, the application's own
+/// too, so the test starts on brand-new server sessions. It also works on tests that do not inherit the base
+/// class, like these: each leases a database itself and lets the application leave an idle session in its
+/// pool. A reset reaches every pool of the process, and these tests compare what a pool hands back, so they
+/// run alone.
+/// </summary>
+[TestFixture(DbEngine.PostgreSql)]
+[TestFixture(DbEngine.MySql)]
+[NonParallelizable]
+public sealed class ResetConnectionTests(DbEngine engine)
+{
+    private DatabasePool? _pool;
+    private TestDatabase? _database;
+    private OrderWorkload? _application;
+    private long _pooled;
+
+    private OrderWorkload Application => _application ?? throw new InvalidOperationException("SetUp has not run");
+
+    [OneTimeSetUp]
+    public async Task CreateThePool() =>
+        _pool = await DatabasePool.CreateAsync(await DbServer.SharedAsync(engine), new DatabasePoolOptions { CreateSchema = OrderWorkload.CreateSchemaAsync });
+
+    [OneTimeTearDown]
+    public async Task DisposeThePool()
+    {
+        if (_pool is not null)
+        {
+            await _pool.DisposeAsync();
+        }
     }
 
-    [Test, Order(3), ResetConnection]
-    public async Task A_reset_connection_test_starts_on_a_session_that_did_not_exist_before()
+    /// <summary>Runs before [ResetConnection] does: the application writes, and its pool keeps the session idle.</summary>
+    [SetUp]
+    public async Task TheApplicationLeavesAnIdleSessionInItsPool()
     {
-        // Without the reset, the pool would hand back one of the sessions the test before saw.
-        var session = await Connection.SessionIdAsync(Engine);
-        Assert.That(_sessionsBefore, Is.Not.Empty.And.Not.Contains(session));
+        _database = await _pool!.LeaseAsync();
+        _application = new OrderWorkload(OrderWorkload.Settings(_database));
+        await _application.WriteAsync(1);
+        _pooled = await _application.PooledSessionAsync();
+        Assert.That(await _application.PooledSessionAsync(), Is.EqualTo(_pooled), "an idle pooled session is handed back");
     }
+
+    [TearDown]
+    public async Task GiveTheDatabaseBack()
+    {
+        if (_database is not null)
+        {
+            await _database.DisposeAsync();
+        }
+    }
+
+    [Test]
+    public async Task Without_a_reset_the_application_gets_its_pooled_session_back() =>
+        Assert.That(await Application.PooledSessionAsync(), Is.EqualTo(_pooled));
+
+    [Test, ResetConnection]
+    public async Task With_a_reset_the_application_starts_on_a_new_session() =>
+        Assert.That(await Application.PooledSessionAsync(), Is.Not.EqualTo(_pooled));
 }

@@ -160,13 +160,19 @@ public sealed class OrderWorkload
         return lost;
     }
 
-    /// <summary>Waits (polling the schedule's record) until it has injected <paramref name="count"/> faults.</summary>
+    /// <summary>Waits (polling the schedule's record) until it has injected <paramref name="count"/> faults: a
+    /// fault it tried to inject and could not (its event carries the error) does not count.</summary>
     public static async Task WhenInjectedAsync(ChaosSchedule chaos, int count)
     {
-        using var patience = new CancellationTokenSource(Patience);
-        while (chaos.Events.Count < count)
+        var patience = System.Diagnostics.Stopwatch.StartNew();
+        while (chaos.Events.Count(e => e.Error is null) < count)
         {
-            await Task.Delay(20, patience.Token);
+            if (patience.Elapsed > Patience)
+            {
+                throw new TimeoutException($"the chaos schedule injected fewer than {count} faults in {Patience.TotalSeconds:0} s: {chaos}");
+            }
+
+            await Task.Delay(20);
         }
     }
 

@@ -28,12 +28,19 @@ public static class Sql
     public static async Task<long> SessionIdAsync(this DbConnection connection, DbEngine engine) =>
         Convert.ToInt64(await connection.ScalarAsync(engine == DbEngine.PostgreSql ? "SELECT pg_backend_pid()" : "SELECT CONNECTION_ID()"), CultureInfo.InvariantCulture);
 
-    /// <summary>The ids of every session on <paramref name="server"/> right now.</summary>
-    public static async Task<HashSet<long>> SessionsAsync(this DbServer server)
+    /// <summary>The ids of every session on <paramref name="server"/> right now, or only of those on
+    /// <paramref name="database"/>.</summary>
+    public static async Task<HashSet<long>> SessionsAsync(this DbServer server, string? database = null)
     {
         await using var admin = await server.OpenAdminConnectionAsync();
         await using var command = admin.CreateCommand();
-        command.CommandText = server.Engine == DbEngine.PostgreSql ? "SELECT pid FROM pg_stat_activity" : "SELECT ID FROM information_schema.PROCESSLIST";
+        var postgres = server.Engine == DbEngine.PostgreSql;
+        command.CommandText = (postgres ? "SELECT pid FROM pg_stat_activity" : "SELECT ID FROM information_schema.PROCESSLIST")
+            + (database is null ? "" : postgres ? " WHERE datname = @database" : " WHERE DB = @database");
+        var parameter = command.CreateParameter();
+        parameter.ParameterName = "@database";
+        parameter.Value = database ?? "";
+        command.Parameters.Add(parameter);
         await using var reader = await command.ExecuteReaderAsync();
         var sessions = new HashSet<long>();
         while (await reader.ReadAsync())
