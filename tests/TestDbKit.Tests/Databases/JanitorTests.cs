@@ -24,10 +24,10 @@ public sealed class JanitorTests
         var dropped = await Janitor.SweepAsync(server, TimeSpan.FromHours(1), NullLogger.Instance, default);
 
         Assert.Equal(1, dropped);
-        Assert.False(DatabasePoolTests.DatabaseExists(admin, engine, stale));
+        Assert.False(PoolSetup.DatabaseExists(admin, engine, stale));
         foreach (var kept in new[] { fresh, ours, foreign, unrelated })
         {
-            Assert.True(DatabasePoolTests.DatabaseExists(admin, engine, kept), $"{kept} was dropped");
+            Assert.True(PoolSetup.DatabaseExists(admin, engine, kept), $"{kept} was dropped");
         }
     }
 }
