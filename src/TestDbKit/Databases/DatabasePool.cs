@@ -203,7 +203,7 @@ public sealed class DatabasePool : IAsyncDisposable
                     return;
                 }
 
-                await ResetAsync(database, CancellationToken.None).ConfigureAwait(false);
+                await ResetAsync(database, CancellationToken.None, returned: true).ConfigureAwait(false);
                 if (!_ready.Writer.TryWrite(database))
                 {
                     await ForgetAsync(database).ConfigureAwait(false); // the pool was disposed meanwhile
@@ -222,12 +222,21 @@ public sealed class DatabasePool : IAsyncDisposable
         }
     }
 
-    internal async Task ResetAsync(PooledDatabase database, CancellationToken ct)
+    /// <summary>Makes a database clean: the kit's tracked reset, or Respawn where tracking could not be installed.</summary>
+    /// <param name="database">The database to make clean.</param>
+    /// <param name="ct">Cancels the reset.</param>
+    /// <param name="returned">The lease was given back, so every session left on the database is a leftover
+    /// (false: a test resets in the middle, and keeps its connections).</param>
+    internal async Task ResetAsync(PooledDatabase database, CancellationToken ct, bool returned = false)
     {
         if (database.Respawner is { } respawner)
         {
             await using var connection = await OpenAsync(RespawnConnectionString(database.Name), ct).ConfigureAwait(false);
-            await EndLeftoverSessionsAsync(database.Name, Dialect.SessionIdOf(connection), ct).ConfigureAwait(false);
+            if (returned)
+            {
+                await EndLeftoverSessionsAsync(database.Name, Dialect.SessionIdOf(connection), ct).ConfigureAwait(false);
+            }
+
             await respawner.ResetAsync(connection).ConfigureAwait(false);
             return;
         }
@@ -240,7 +249,7 @@ public sealed class DatabasePool : IAsyncDisposable
 
     /// <summary>Respawn only deletes: a session the test left inside a transaction would hold its row locks, and
     /// the deletes would wait for it until the command timed out and the database was replaced (the tracked
-    /// resets end such sessions themselves). Ends every session of the database but <paramref name="keep"/>
+    /// resets end such sessions themselves). Once the lease is back, ends every session of the database but <paramref name="keep"/>
     /// (the reset's own), through the server's account, which may always end its own sessions; then the
     /// pooled test connections, some of them now dead, are dropped so the next test opens live ones.</summary>
     private async Task EndLeftoverSessionsAsync(string name, long keep, CancellationToken ct)
