@@ -203,7 +203,7 @@ public sealed class DatabasePool : IAsyncDisposable
                     return;
                 }
 
-                await ResetAsync(database, CancellationToken.None).ConfigureAwait(false);
+                await ResetAsync(database, CancellationToken.None, returned: true).ConfigureAwait(false);
                 if (!_ready.Writer.TryWrite(database))
                 {
                     await ForgetAsync(database).ConfigureAwait(false); // the pool was disposed meanwhile
@@ -222,11 +222,21 @@ public sealed class DatabasePool : IAsyncDisposable
         }
     }
 
-    internal async Task ResetAsync(PooledDatabase database, CancellationToken ct)
+    /// <summary>Makes a database clean: the kit's tracked reset, or Respawn where tracking could not be installed.</summary>
+    /// <param name="database">The database to make clean.</param>
+    /// <param name="ct">Cancels the reset.</param>
+    /// <param name="returned">The lease was given back, so every session left on the database is a leftover
+    /// (false: a test resets in the middle, and keeps its connections).</param>
+    internal async Task ResetAsync(PooledDatabase database, CancellationToken ct, bool returned = false)
     {
         if (database.Respawner is { } respawner)
         {
             await using var connection = await OpenAsync(RespawnConnectionString(database.Name), ct).ConfigureAwait(false);
+            if (returned)
+            {
+                await EndLeftoverSessionsAsync(database.Name, Dialect.SessionIdOf(connection), ct).ConfigureAwait(false);
+            }
+
             await respawner.ResetAsync(connection).ConfigureAwait(false);
             return;
         }
@@ -234,6 +244,36 @@ public sealed class DatabasePool : IAsyncDisposable
         await using (var connection = await OpenAsync(database.ControlConnectionString, ct).ConfigureAwait(false))
         {
             await Dialect.Tracker.ResetAsync(connection, database.Name, _options.ResetSequences, ct).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Respawn only deletes: a session the test left inside a transaction would hold its row locks, and
+    /// the deletes would wait for it until the command timed out and the database was replaced (the tracked
+    /// resets end such sessions themselves). Once the lease is back, ends every session of the database but <paramref name="keep"/>
+    /// (the reset's own), through the server's account, which may always end its own sessions; then the
+    /// pooled test connections, some of them now dead, are dropped so the next test opens live ones.</summary>
+    private async Task EndLeftoverSessionsAsync(string name, long keep, CancellationToken ct)
+    {
+        await using var admin = await _server.OpenAdminConnectionAsync(ct).ConfigureAwait(false);
+        var ids = await admin.ReadColumnAsync(Dialect.SessionsOfDatabaseSql(name),
+            r => Convert.ToInt64(r.GetValue(0), System.Globalization.CultureInfo.InvariantCulture), ct).ConfigureAwait(false);
+        var ended = 0;
+        foreach (var id in ids.Where(id => id != keep))
+        {
+            try
+            {
+                await admin.ExecuteAsync(Dialect.KillSessionSql(id), ct).ConfigureAwait(false);
+                ended++;
+            }
+            catch (DbException)
+            {
+                // It ended on its own between the list and the kill.
+            }
+        }
+
+        if (ended > 0)
+        {
+            Dialect.ClearPool(TestConnectionString(name));
         }
     }
 

@@ -97,7 +97,7 @@ public sealed class RowCounterTests
             }
         }
 
-        await Assert.ThrowsAnyAsync<Exception>(() => running);
+        await PoolSetup.SessionEndedAsync(() => running, "the statement the reset ended");
         await busy.DisposeAsync();
         await using var next = await pool.LeaseAsync();
         await using var connection = await next.OpenConnectionAsync();
@@ -144,34 +144,62 @@ public sealed class RowCounterTests
 
     /// <summary>INNODB_TRX is a copy InnoDB refreshes only after 0.1 s without readers: a monitor (or other
     /// resets) reading it often keeps a new transaction out of it. The reset sees the transaction in the
-    /// live lock list instead, and ends it at once rather than after lock waits.</summary>
+    /// live lock list instead, and ends it before its DELETE meets the transaction's row lock. Had it missed
+    /// the transaction, the DELETE would wait on that lock (a second, then the busy sessions are ended again):
+    /// the server's own count of row-lock waits tells, so no stopwatch is needed. On a server of its own, so
+    /// that count is this test's alone.</summary>
     [Fact]
     public async Task A_transaction_is_ended_even_while_someone_keeps_reading_the_transaction_list()
     {
-        await using var pool = await PoolAsync(triggers: false);
-        await using var admin = await pool.Server.OpenAdminConnectionAsync();
+        await using var server = await DbServer.StartAsync(Engine, new DbServerOptions { Provider = DbServerProvider.Local });
+        await using var pool = await DatabasePool.CreateAsync(server, new DatabasePoolOptions { CreateSchema = Schemas.Small(Engine), MaxDatabases = 1 });
+        await using var admin = await server.OpenAdminConnectionAsync();
         Assert.Equal(1L, Convert.ToInt64(await admin.ScalarAsync(
             "SELECT COUNT(*) FROM information_schema.PLUGINS WHERE PLUGIN_NAME = 'METADATA_LOCK_INFO' AND PLUGIN_STATUS = 'ACTIVE'")));
         using var stop = new CancellationTokenSource();
-        var monitor = TestSupport.KeepReadingTransactionListAsync(pool.Server, stop.Token);
+        var reading = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var monitor = KeepReadingTransactionListAsync(server, reading, stop.Token);
         try
         {
+            await reading.Task.WaitAsync(TimeSpan.FromSeconds(30));
             System.Data.Common.DbConnection leaked;
             System.Data.Common.DbTransaction pending;
-            var clock = System.Diagnostics.Stopwatch.StartNew();
+            string name;
+            long waitsBefore;
             await using (var db = await pool.LeaseAsync())
             {
-                leaked = await db.OpenConnectionAsync();
-                pending = await leaked.BeginTransactionAsync();
-                await leaked.ExecuteAsync("INSERT INTO notes (tag) VALUES ('uncommitted')", pending);
-                clock.Restart();
+                name = db.Name;
+                var patience = System.Diagnostics.Stopwatch.StartNew();
+                for (var attempt = 1; ; attempt++)
+                {
+                    // A new session each time: the stale copy may still show an earlier attempt's transaction.
+                    leaked = await db.OpenConnectionAsync();
+                    var id = await leaked.SessionIdAsync(Engine);
+                    pending = await leaked.BeginTransactionAsync();
+                    await leaked.ExecuteAsync("INSERT INTO notes (tag) VALUES ('uncommitted')", pending);
+                    // The premise: the list the monitor keeps reading does not show this transaction. (Before the
+                    // monitor's first read, or after a stall of it on a loaded machine, InnoDB refreshes the copy.)
+                    if (Convert.ToInt64(await admin.ScalarAsync($"SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id = {id}")) == 0)
+                    {
+                        break;
+                    }
+
+                    Assert.True(patience.Elapsed < TimeSpan.FromSeconds(30),
+                        $"INNODB_TRX showed each of {attempt} new transactions within 30 s: the monitor never kept it stale");
+                    await pending.RollbackAsync();
+                    await pending.DisposeAsync();
+                    await leaked.DisposeAsync();
+                    await Task.Delay(50); // let the monitor catch up (polling)
+                }
+
+                waitsBefore = await RowLockWaitsAsync(admin);
             }
 
-            // Ended by the reset itself: a lock wait (1 s each) would mean it was found only by retrying.
-            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(0.9), $"the reset took {clock.Elapsed.TotalMilliseconds:0} ms");
-            await Assert.ThrowsAnyAsync<Exception>(() => pending.CommitAsync());
+            Assert.Equal(waitsBefore, await RowLockWaitsAsync(admin)); // ended before the reset touched its row
+            await PoolSetup.SessionEndedAsync(() => pending.CommitAsync(), "the commit of the leaked transaction");
             await leaked.DisposeAsync();
             await using var next = await pool.LeaseAsync();
+            Assert.Equal(name, next.Name); // reset, not replaced after a failed reset
             await using var connection = await next.OpenConnectionAsync();
             Assert.Equal(0, await connection.CountAsync("notes"));
         }
@@ -181,6 +209,24 @@ public sealed class RowCounterTests
             await monitor;
         }
     }
+
+    /// <summary>Reads INNODB_TRX every 10 ms until stopped, as a monitor might, and says when its first read is
+    /// done. InnoDB refreshes that copy only after 0.1 s without readers, so it stays stale meanwhile.</summary>
+    private static Task KeepReadingTransactionListAsync(DbServer server, TaskCompletionSource reading, CancellationToken stop) => Task.Run(async () =>
+    {
+        await using var reader = await server.OpenAdminConnectionAsync();
+        while (!stop.IsCancellationRequested)
+        {
+            await reader.ScalarAsync("SELECT COUNT(*) FROM information_schema.INNODB_TRX");
+            reading.TrySetResult();
+            await Task.Delay(10);
+        }
+    }, CancellationToken.None); // the loop ends on its own when stopped, so awaiting it does not throw
+
+    /// <summary>How many times InnoDB made a statement wait for a row lock, since the server started.</summary>
+    private static async Task<long> RowLockWaitsAsync(System.Data.Common.DbConnection admin) =>
+        Convert.ToInt64(await admin.ScalarAsync(
+            "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'INNODB_ROW_LOCK_WAITS'"));
 
     /// <summary>A one-database pool of the small schema on the shared MariaDB server.</summary>
     private static async Task<DatabasePool> PoolAsync(bool triggers) => await DatabasePool.CreateAsync(await DbServer.SharedAsync(Engine),

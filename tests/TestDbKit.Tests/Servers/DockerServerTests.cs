@@ -32,13 +32,21 @@ public sealed class DockerServerTests
         Assert.Equal(DbServerProvider.Docker, server.Provider);
         Assert.Equal(1, Convert.ToInt32(await server.ScalarAsync("SELECT 1")));
     }
+}
 
+/// <summary>Sets <c>TESTDBKIT_DOCKER_PULL</c>, a process-wide variable that every Docker start reads: runs in the
+/// environment collection, so no other test starts a container (or reads the variable) meanwhile.</summary>
+[Trait("Category", "Docker")]
+[Collection(EnvironmentCollection.Name)]
+public sealed class DockerImagePullTests
+{
     [DockerFact]
     public async Task An_image_that_does_not_exist_locally_is_a_clear_error()
     {
         using var env = new EnvironmentScope(("TESTDBKIT_DOCKER_PULL", "never"));
         var e = await Assert.ThrowsAsync<DbServerException>(() => DbServer.StartAsync(DbEngine.PostgreSql,
             new DbServerOptions { Provider = DbServerProvider.Docker, Image = "testdbkit/no-such-image:0" }));
+        Assert.Equal(DbServerProvider.Docker, e.Provider);
         Assert.Contains("testdbkit/no-such-image:0", e.Message, StringComparison.Ordinal);
         Assert.Contains("is not on this machine", e.Message, StringComparison.Ordinal);
     }

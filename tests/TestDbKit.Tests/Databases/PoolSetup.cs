@@ -1,0 +1,46 @@
+using System.Data.Common;
+using TestDbKit.Engines;
+
+namespace TestDbKit.Tests.Databases;
+
+/// <summary>What the pool tests share: the tracking variants, pools on the shared servers, and checks.</summary>
+internal static class PoolSetup
+{
+    /// <summary>The tracking variants: PostgreSQL's statement triggers, MariaDB's row counters (what the kit's own
+    /// servers use), and MariaDB's row triggers (MySQL, or MariaDB without <c>userstat</c>).</summary>
+    public static TheoryData<DbEngine, bool> TrackedSetups => new() { { DbEngine.PostgreSql, false }, { DbEngine.MySql, false }, { DbEngine.MySql, true } };
+
+    public static Task<DatabasePool> CreatePoolAsync(DbEngine engine, Func<DbConnection, Task> schema, int maxDatabases) =>
+        CreatePoolAsync(engine, triggers: false, schema, maxDatabases);
+
+    public static async Task<DatabasePool> CreatePoolAsync(DbEngine engine, bool triggers, Func<DbConnection, Task> schema, int maxDatabases)
+    {
+        var pool = await DatabasePool.CreateAsync(await DbServer.SharedAsync(engine),
+            new DatabasePoolOptions { CreateSchema = schema, MaxDatabases = maxDatabases, TrackWithTriggers = triggers });
+        // The shared MariaDB server counts rows (userstat), so its pools track without triggers unless told to.
+        Assert.Equal(engine == DbEngine.MySql && !triggers ? ChangeMarks.RowCounters : ChangeMarks.Triggers, pool.Marks);
+        return pool;
+    }
+
+    public static bool DatabaseExists(DbConnection admin, DbEngine engine, string name)
+    {
+        using var command = admin.CreateCommand();
+        command.CommandText = engine == DbEngine.PostgreSql
+            ? $"SELECT COUNT(*) FROM pg_database WHERE datname = '{name}'"
+            : $"SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '{name}'";
+        return Convert.ToInt64(command.ExecuteScalar()) > 0;
+    }
+
+    /// <summary>Runs <paramref name="action"/>, which must fail because the server ended its session: a database
+    /// error (or the transport's own) that the kit classifies as a lost connection. A disposed object, a wrong
+    /// call or a plain timeout do not pass. Classified without recording, so the run report is not touched.</summary>
+    public static async Task<Exception> SessionEndedAsync(Func<Task> action, string what)
+    {
+        var error = await Record.ExceptionAsync(action);
+        Assert.True(error is not null, $"{what}: no error, but its session was to be ended");
+        Assert.True(error is DbException or System.Net.Sockets.SocketException or EndOfStreamException or IOException,
+            $"{what}: not a database or transport error: {error}");
+        Assert.True((DbErrors.Classify(error) & ErrorKind.ConnectionLost) != 0, $"{what}: not classified as a lost connection: {error}");
+        return error;
+    }
+}
