@@ -28,11 +28,19 @@ public static class DbCommands
         Convert.ToInt64(await connection.ScalarAsync(engine == DbEngine.PostgreSql ? "SELECT pg_backend_pid()" : "SELECT CONNECTION_ID()"));
 
     /// <summary>The first column of every row of <paramref name="sql"/>, as numbers.</summary>
-    public static async Task<List<long>> IdsAsync(this DbConnection connection, string sql)
+    public static async Task<List<long>> IdsAsync(this DbConnection connection, string sql, params (string Name, object? Value)[] parameters)
     {
         var ids = new List<long>();
         await using var command = connection.CreateCommand();
         command.CommandText = sql;
+        foreach (var (name, value) in parameters.Where(p => p.Value is not null))
+        {
+            var parameter = command.CreateParameter();
+            parameter.ParameterName = name;
+            parameter.Value = value;
+            command.Parameters.Add(parameter);
+        }
+
         await using var reader = await command.ExecuteReaderAsync();
         while (await reader.ReadAsync())
         {

@@ -45,6 +45,71 @@ public static class ServerSessions
             : $"SELECT ID FROM information_schema.PROCESSLIST WHERE DB = '{database}' AND COMMAND <> 'Killed'");
     }
 
+    /// <summary>The ids of the sessions on <paramref name="server"/>, on <paramref name="database"/> only when
+    /// given, read on a connection that is not pooled, so that looking never adds a session to a pool the test
+    /// observes.</summary>
+    public static async Task<HashSet<long>> ListAsync(DbServer server, string? database = null)
+    {
+        await using var admin = await OpenUnpooledAsync(server, server.AdminConnectionString);
+        var postgres = server.Engine == DbEngine.PostgreSql;
+        var sql = (postgres ? "SELECT pid FROM pg_stat_activity" : "SELECT ID FROM information_schema.PROCESSLIST")
+            + (database is null ? "" : postgres ? " WHERE datname = @db" : " WHERE DB = @db");
+        return [.. await admin.IdsAsync(sql, ("@db", database))];
+    }
+
+    /// <summary>Waits until the server no longer lists session <paramref name="id"/> (a closed connection's
+    /// server process ends a moment after the client hangs up), and fails after <paramref name="within"/>.</summary>
+    public static Task WaitGoneAsync(DbServer server, long id, TimeSpan? within = null)
+    {
+        var patience = within ?? TimeSpan.FromSeconds(15);
+        return Expect.EventuallyAsync(async () => !(await ListAsync(server)).Contains(id), patience,
+            $"session {id} is still on {server} {patience.TotalSeconds:0} s after its connection should have been closed");
+    }
+
+    /// <summary>Waits until the server no longer has database <paramref name="name"/> (the kit drops databases it
+    /// is done with in the background), and fails after <paramref name="within"/>.</summary>
+    public static Task WaitDatabaseGoneAsync(DbServer server, string name, TimeSpan? within = null)
+    {
+        var patience = within ?? TimeSpan.FromSeconds(30);
+        return Expect.EventuallyAsync(async () => !await DatabaseExistsAsync(server, name), patience,
+            $"database {name} is still on {server} {patience.TotalSeconds:0} s after the test gave it back");
+    }
+
+    /// <summary>Whether the server has a database called <paramref name="name"/>.</summary>
+    public static async Task<bool> DatabaseExistsAsync(DbServer server, string name)
+    {
+        await using var admin = await OpenUnpooledAsync(server, server.AdminConnectionString);
+        var sql = server.Engine == DbEngine.PostgreSql
+            ? "SELECT COUNT(*) FROM pg_database WHERE datname = @db"
+            : "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = @db";
+        return (await admin.IdsAsync(sql, ("@db", name))).Single() == 1;
+    }
+
+    /// <summary>The rows in <c>items</c> of <paramref name="database"/>, as a session of its own (outside any
+    /// transaction of the test) sees them.</summary>
+    public static async Task<long> ItemsAsync(DbServer server, string database)
+    {
+        await using var connection = await OpenUnpooledAsync(server, server.ConnectionStringFor(database));
+        return Convert.ToInt64(await connection.ScalarAsync("SELECT COUNT(*) FROM items"));
+    }
+
+    private static async Task<System.Data.Common.DbConnection> OpenUnpooledAsync(DbServer server, string connectionString)
+    {
+        var builder = new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connectionString };
+        builder["Pooling"] = false;
+        var connection = server.CreateConnection(builder.ConnectionString);
+        try
+        {
+            await connection.OpenAsync();
+            return connection;
+        }
+        catch
+        {
+            await connection.DisposeAsync();
+            throw;
+        }
+    }
+
     private static async Task PollAsync(DbServer server, string countSql, long until, TimeSpan within, string failure, TimeSpan? every = null)
     {
         await using var admin = await server.OpenAdminConnectionAsync();
