@@ -211,8 +211,27 @@ internal abstract class EngineDialect
     /// <summary>Drops every idle pooled connection the driver keeps for any connection string.</summary>
     public abstract void ClearAllPools();
 
-    /// <summary>A statement that proves a session is alive.</summary>
-    public virtual string PingSql => "SELECT 1";
+    /// <summary>Whether the session behind an open connection still answers, asked without reading the
+    /// connection's transaction state. A statement that fails in a failed transaction (PostgreSQL 25P02) still
+    /// shows the session alive; disposing the connection rolls it back.</summary>
+    public virtual async Task<bool> IsAliveAsync(DbConnection connection, CancellationToken ct)
+    {
+        try
+        {
+            await using var command = connection.CreateCommand();
+            command.CommandText = "SELECT 1";
+            await command.ExecuteScalarAsync(ct).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception e) when (DbErrors.IsConnectionLostUncounted(e) || e is InvalidOperationException)
+        {
+            return false;
+        }
+        catch (DbException)
+        {
+            return connection.State == System.Data.ConnectionState.Open;
+        }
+    }
 
     /// <summary>The server's version string.</summary>
     public abstract string VersionSql { get; }

@@ -169,6 +169,20 @@ internal sealed class MySqlDialect : EngineDialect
 
     protected override void ClearPool(DbConnection connection) => MySqlConnection.ClearPool((MySqlConnection)connection);
 
+    /// <summary>A protocol ping: MySqlConnector refuses a command outside the connection's open transaction
+    /// (InvalidOperationException), which says nothing about the session; a ping works inside one.</summary>
+    public override async Task<bool> IsAliveAsync(DbConnection connection, CancellationToken ct)
+    {
+        try
+        {
+            return await ((MySqlConnection)connection).PingAsync(ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is InvalidOperationException || DbErrors.IsConnectionLostUncounted(e))
+        {
+            return false; // e.g. a reader the test left open: the connection cannot be reused as it is
+        }
+    }
+
     public override string ForControl(string connectionString)
     {
         var b = Builder(connectionString);

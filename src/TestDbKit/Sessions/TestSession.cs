@@ -109,7 +109,7 @@ internal sealed class TestSession
             // A connection whose session died is never returned to the pool, and neither are its siblings:
             // if the server side died for one, idle ones in the same pool may be dead too.
             var state = _connection.State;
-            if (state != ConnectionState.Open || !await IsAliveAsync(_connection, ct).ConfigureAwait(false))
+            if (state != ConnectionState.Open || !await Database.Server.Dialect.IsAliveAsync(_connection, ct).ConfigureAwait(false))
             {
                 report.ConnectionDiscarded = true;
                 Database.Server.Dialect.ClearPool(Database.ConnectionString);
@@ -164,7 +164,7 @@ internal sealed class TestSession
         for (var attempt = 1; ; attempt++)
         {
             var connection = await database.OpenConnectionAsync(ct).ConfigureAwait(false);
-            if (await IsAliveAsync(connection, ct).ConfigureAwait(false))
+            if (await database.Server.Dialect.IsAliveAsync(connection, ct).ConfigureAwait(false))
             {
                 return connection;
             }
@@ -179,26 +179,6 @@ internal sealed class TestSession
                     $"Could not open a live connection to {database.Name} on {database.Server} after 3 attempts. " +
                     "The server may be restarting or refusing connections; check its log.");
             }
-        }
-    }
-
-    private static async Task<bool> IsAliveAsync(DbConnection connection, CancellationToken ct)
-    {
-        try
-        {
-            await using var command = connection.CreateCommand();
-            command.CommandText = "SELECT 1";
-            await command.ExecuteScalarAsync(ct).ConfigureAwait(false);
-            return true;
-        }
-        catch (Exception e) when (DbErrors.IsConnectionLostUncounted(e) || e is InvalidOperationException)
-        {
-            return false;
-        }
-        catch (DbException)
-        {
-            // Alive, but in a failed transaction (PostgreSQL 25P02) or similar: disposing rolls it back.
-            return connection.State == ConnectionState.Open;
         }
     }
 }

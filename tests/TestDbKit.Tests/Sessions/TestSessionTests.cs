@@ -127,6 +127,29 @@ public sealed class TestSessionTests
         Assert.Contains("discarded", report.ToString(), StringComparison.Ordinal);
     }
 
+    [Theory]
+    [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
+    public async Task A_test_that_ends_inside_its_open_transaction_on_a_healthy_connection_is_not_reported_as_broken(DbEngine engine)
+    {
+        await using var pool = await DatabasePool.CreateAsync(await DbServer.SharedAsync(engine), new DatabasePoolOptions
+        {
+            MaxDatabases = 1,
+            CreateSchema = c => Health.CreateItemsAsync(c, engine),
+        });
+        var session = await TestSession.StartAsync(Options(engine), pool, default);
+        var connection = session.CurrentConnection();
+        var id = await connection.SessionIdAsync(engine);
+        var transaction = await connection.BeginTransactionAsync();
+        await connection.ExecuteAsync("INSERT INTO items (tag) VALUES ('uncommitted')", transaction);
+        await ServerSessions.WaitUntilInTransactionAsync(pool.Server, engine, id); // the premise: a live session, mid-transaction
+
+        // MySqlConnector refuses a command outside the connection's open transaction (InvalidOperationException):
+        // that refusal says nothing about the session, which is alive.
+        var report = await session.EndAsync(default);
+        Assert.False(report.ConnectionDiscarded, report.ToString());
+        Assert.True(report.IsClean, report.ToString());
+    }
+
     private static SessionOptions Options(DbEngine engine) =>
         new("Leaky.Test", engine, _ => Task.CompletedTask, typeof(TestSessionTests), IsolationMode.Reset, false, false);
 }
