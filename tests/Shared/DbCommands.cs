@@ -5,6 +5,23 @@ namespace TestDbKit.Tests.Common;
 /// <summary>The one copy of the small command helpers every test project uses (linked from tests/Shared).</summary>
 public static class DbCommands
 {
+    /// <summary>Opens a new connection of <paramref name="server"/>'s engine on <paramref name="connectionString"/>;
+    /// when opening fails the connection is disposed and the error rethrown.</summary>
+    public static async Task<DbConnection> OpenConnectionAsync(this DbServer server, string connectionString)
+    {
+        var connection = server.CreateConnection(connectionString);
+        try
+        {
+            await connection.OpenAsync();
+            return connection;
+        }
+        catch
+        {
+            await connection.DisposeAsync();
+            throw;
+        }
+    }
+
     /// <summary>Runs <paramref name="sql"/> and returns the first column of its first row.</summary>
     public static async Task<object?> ScalarAsync(this DbConnection connection, string sql, DbTransaction? transaction = null)
     {

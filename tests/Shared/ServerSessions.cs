@@ -97,17 +97,7 @@ public static class ServerSessions
     {
         var builder = new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connectionString };
         builder["Pooling"] = false;
-        var connection = server.CreateConnection(builder.ConnectionString);
-        try
-        {
-            await connection.OpenAsync();
-            return connection;
-        }
-        catch
-        {
-            await connection.DisposeAsync();
-            throw;
-        }
+        return await server.OpenConnectionAsync(builder.ConnectionString);
     }
 
     private static async Task PollAsync(DbServer server, string countSql, long until, TimeSpan within, string failure, TimeSpan? every = null)

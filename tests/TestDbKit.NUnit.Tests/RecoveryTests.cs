@@ -18,12 +18,7 @@ public sealed class RecoveryTests(DbEngine engine) : ResilientDbTestBase(engine)
 {
     private static readonly ConcurrentDictionary<(DbEngine, long), string> InUse = new();
 
-    protected override async Task CreateSchemaAsync(DbConnection connection)
-    {
-        await using var command = connection.CreateCommand();
-        command.CommandText = Health.ItemsSchema(Engine);
-        await command.ExecuteNonQueryAsync();
-    }
+    protected override Task CreateSchemaAsync(DbConnection connection) => Health.CreateItemsAsync(connection, Engine);
 
     [Test]
     public async Task Each_parallel_test_starts_healthy_on_its_own_connection([Range(0, 19)] int how)
@@ -54,12 +49,7 @@ public sealed class RecoveryTests(DbEngine engine) : ResilientDbTestBase(engine)
 [FixtureLifeCycle(LifeCycle.InstancePerTestCase)]
 public sealed class InstancePerTestCaseRecoveryTests(DbEngine engine) : ResilientDbTestBase(engine)
 {
-    protected override async Task CreateSchemaAsync(DbConnection connection)
-    {
-        await using var command = connection.CreateCommand();
-        command.CommandText = Health.ItemsSchema(Engine);
-        await command.ExecuteNonQueryAsync();
-    }
+    protected override Task CreateSchemaAsync(DbConnection connection) => Health.CreateItemsAsync(connection, Engine);
 
     [Test]
     public async Task Starts_healthy_whatever_another_test_broke([Range(0, 9)] int how)

@@ -16,15 +16,17 @@ internal static class TestSupport
         return await connection.ScalarAsync(sql);
     }
 
-    /// <summary>Reads INNODB_TRX every 20 ms until cancelled, as a monitor might: InnoDB refreshes that copy
-    /// only after 0.1 s without readers, so it stays stale meanwhile.</summary>
-    public static Task KeepReadingTransactionListAsync(DbServer server, CancellationToken stop) => Task.Run(async () =>
+    /// <summary>Reads INNODB_TRX every <paramref name="every"/> (default 20 ms) until cancelled, as a monitor
+    /// might: InnoDB refreshes that copy only after 0.1 s without readers, so it stays stale meanwhile. When
+    /// <paramref name="firstRead"/> is given it is completed once the first read is done.</summary>
+    public static Task KeepReadingTransactionListAsync(DbServer server, CancellationToken stop, TaskCompletionSource? firstRead = null, TimeSpan? every = null) => Task.Run(async () =>
     {
         await using var reader = await server.OpenAdminConnectionAsync();
         while (!stop.IsCancellationRequested)
         {
             await reader.ScalarAsync("SELECT COUNT(*) FROM information_schema.INNODB_TRX");
-            await Task.Delay(20);
+            firstRead?.TrySetResult();
+            await Task.Delay(every ?? TimeSpan.FromMilliseconds(20));
         }
     }, CancellationToken.None); // the loop ends on its own when stopped, so awaiting it does not throw
 

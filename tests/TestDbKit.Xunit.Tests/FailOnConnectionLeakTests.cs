@@ -67,35 +67,14 @@ namespace TestDbKit.Xunit.Tests.LeakProbes
     /// <summary>Tests that leak a connection on purpose; they run only in the child run of <see cref="FailOnConnectionLeakTests"/>.</summary>
     public abstract class LeakProbe(DbEngine engine) : ResilientDbTestBase(engine)
     {
-        // Kept reachable, so that nothing but the kit closes them.
-        private static readonly List<DbConnection> Leaked = [];
+        [ChildRunFact]
+        public Task Leaks_a_connection_the_kit_handed_out() => LeakingTests.LeakAConnectionTheKitHandedOutAsync(Database);
 
         [ChildRunFact]
-        public async Task Leaks_a_connection_the_kit_handed_out()
-        {
-            var connection = await Database.OpenConnectionAsync();
-            await connection.ScalarAsync("SELECT 1");
-            Leaked.Add(connection);
-        }
+        public Task Leaks_a_connection_it_opened_itself() => LeakingTests.LeakAConnectionItOpenedItselfAsync(Database);
 
         [ChildRunFact]
-        public async Task Leaks_a_connection_it_opened_itself()
-        {
-            var connection = Database.Server.CreateConnection(Database.ConnectionString);
-            await connection.OpenAsync();
-            await connection.ScalarAsync("SELECT 1");
-            Leaked.Add(connection);
-        }
-
-        [ChildRunFact]
-        public async Task Disposes_what_it_opens()
-        {
-            await using var connection = await Database.OpenConnectionAsync();
-            await connection.ScalarAsync("SELECT 1");
-            await using var own = Database.Server.CreateConnection(Database.ConnectionString);
-            await own.OpenAsync();
-            await own.ScalarAsync("SELECT 1");
-        }
+        public Task Disposes_what_it_opens() => LeakingTests.DisposeWhatItOpensAsync(Database);
     }
 
     [FailOnConnectionLeak]

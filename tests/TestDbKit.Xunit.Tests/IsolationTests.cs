@@ -19,55 +19,8 @@ public abstract class IsolationTests(DbEngine engine, IsolationMode isolation) :
     protected override Task CreateSchemaAsync(DbConnection connection) => Health.CreateItemsAsync(connection, Engine);
 
     [Fact]
-    public async Task Each_mode_isolates_the_test_as_it_says()
-    {
-        var isolation = Database.Isolation;
-        Assert.Equal(_expected, isolation);
-        Assert.Equal(0L, Convert.ToInt64(await Connection.ScalarAsync("SELECT COUNT(*) FROM items")));
-        var server = Database.Server;
-        var name = Database.Name;
-        switch (isolation)
-        {
-            case IsolationMode.Transaction:
-                // The test's connection writes inside a transaction the kit began: the test sees its row, a
-                // session of its own does not, since it was never committed.
-                await Connection.ScalarAsync("INSERT INTO items (tag) VALUES ('uncommitted')");
-                Assert.Equal(1L, Convert.ToInt64(await Connection.ScalarAsync("SELECT COUNT(*) FROM items")));
-                Assert.Equal(0L, await ServerSessions.ItemsAsync(server, name));
-                _afterTheTest = async () =>
-                {
-                    Assert.True(await ServerSessions.DatabaseExistsAsync(server, name), $"{name} was dropped; Transaction keeps it for the next test");
-                    Assert.Equal(0L, await ServerSessions.ItemsAsync(server, name));
-                };
-                break;
-
-            case IsolationMode.Reset:
-                // A row committed on another connection: the database keeps it until the test ends.
-                await using (var other = await Database.OpenConnectionAsync())
-                {
-                    await other.ScalarAsync("INSERT INTO items (tag) VALUES ('committed')");
-                }
-
-                Assert.Equal(1L, await ServerSessions.ItemsAsync(server, name));
-                _afterTheTest = async () =>
-                {
-                    Assert.True(await ServerSessions.DatabaseExistsAsync(server, name), $"{name} was dropped; Reset keeps it for the next test");
-                    Assert.Equal(0L, await ServerSessions.ItemsAsync(server, name)); // emptied for the next test
-                };
-                break;
-
-            case IsolationMode.Clone:
-                // A database of the test's own: the test may change its schema, and it is dropped afterwards.
-                await Connection.ScalarAsync("CREATE TABLE only_in_this_clone (id INT)");
-                await Connection.ScalarAsync("INSERT INTO items (tag) VALUES ('committed')");
-                Assert.Equal(1L, await ServerSessions.ItemsAsync(server, name));
-                _afterTheTest = () => ServerSessions.WaitDatabaseGoneAsync(server, name); // dropped after the test
-                break;
-
-            default:
-                throw new InvalidOperationException($"no check for {isolation}");
-        }
-    }
+    public async Task Each_mode_isolates_the_test_as_it_says() =>
+        _afterTheTest = await IsolationChecks.DuringTheTestAsync(Database, Connection, _expected);
 
     public void Dispose()
     {

@@ -13,12 +13,7 @@ namespace TestDbKit.Xunit.Tests;
 /// </summary>
 public abstract class RecoveryTests(DbEngine engine) : ResilientDbTestBase(engine)
 {
-    protected override async Task CreateSchemaAsync(DbConnection connection)
-    {
-        await using var command = connection.CreateCommand();
-        command.CommandText = Health.ItemsSchema(Engine);
-        await command.ExecuteNonQueryAsync();
-    }
+    protected override Task CreateSchemaAsync(DbConnection connection) => Health.CreateItemsAsync(connection, Engine);
 
     [Theory]
     [InlineData(0)]

@@ -33,7 +33,11 @@ internal static class PoolSetup
 
     /// <summary>Runs <paramref name="action"/>, which must fail because the server ended its session: a database
     /// error (or the transport's own) that the kit classifies as a lost connection. A disposed object, a wrong
-    /// call or a plain timeout do not pass. Classified without recording, so the run report is not touched.</summary>
+    /// call or a plain timeout do not pass. Classified without recording, so the run report is not touched.
+    /// Not the shared <see cref="Expect.ConnectionLostAsync"/> on purpose: that one goes through the public
+    /// <see cref="DbErrors.IsConnectionLost"/>, which records the error in the run report (tests here measure that
+    /// report), and tests/Shared cannot use the internal classification (TestDbKit.Cli.Tests links it too and does
+    /// not see the kit's internals).</summary>
     public static async Task<Exception> SessionEndedAsync(Func<Task> action, string what)
     {
         var error = await Record.ExceptionAsync(action);

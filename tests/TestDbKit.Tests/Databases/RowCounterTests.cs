@@ -158,7 +158,7 @@ public sealed class RowCounterTests
             "SELECT COUNT(*) FROM information_schema.PLUGINS WHERE PLUGIN_NAME = 'METADATA_LOCK_INFO' AND PLUGIN_STATUS = 'ACTIVE'")));
         using var stop = new CancellationTokenSource();
         var reading = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var monitor = KeepReadingTransactionListAsync(server, reading, stop.Token);
+        var monitor = TestSupport.KeepReadingTransactionListAsync(server, stop.Token, firstRead: reading, every: TimeSpan.FromMilliseconds(10));
         try
         {
             await reading.Task.WaitAsync(TimeSpan.FromSeconds(30));
@@ -209,19 +209,6 @@ public sealed class RowCounterTests
             await monitor;
         }
     }
-
-    /// <summary>Reads INNODB_TRX every 10 ms until stopped, as a monitor might, and says when its first read is
-    /// done. InnoDB refreshes that copy only after 0.1 s without readers, so it stays stale meanwhile.</summary>
-    private static Task KeepReadingTransactionListAsync(DbServer server, TaskCompletionSource reading, CancellationToken stop) => Task.Run(async () =>
-    {
-        await using var reader = await server.OpenAdminConnectionAsync();
-        while (!stop.IsCancellationRequested)
-        {
-            await reader.ScalarAsync("SELECT COUNT(*) FROM information_schema.INNODB_TRX");
-            reading.TrySetResult();
-            await Task.Delay(10);
-        }
-    }, CancellationToken.None); // the loop ends on its own when stopped, so awaiting it does not throw
 
     /// <summary>How many times InnoDB made a statement wait for a row lock, since the server started.</summary>
     private static async Task<long> RowLockWaitsAsync(System.Data.Common.DbConnection admin) =>

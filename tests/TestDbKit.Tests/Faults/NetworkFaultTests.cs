@@ -115,18 +115,5 @@ public sealed class NetworkFaultTests
     private static async Task<DatabasePool> PoolAsync(DbEngine engine) =>
         await DatabasePool.CreateAsync(await DbServer.SharedAsync(engine), new DatabasePoolOptions { CreateSchema = Schemas.Small(engine), MaxDatabases = 1 });
 
-    private static async Task<DbConnection> OpenAsync(TestDatabase db, string cs)
-    {
-        var connection = db.Server.CreateConnection(cs);
-        try
-        {
-            await connection.OpenAsync();
-            return connection;
-        }
-        catch
-        {
-            await connection.DisposeAsync();
-            throw;
-        }
-    }
+    private static Task<DbConnection> OpenAsync(TestDatabase db, string cs) => db.Server.OpenConnectionAsync(cs);
 }
