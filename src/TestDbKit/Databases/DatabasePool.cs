@@ -231,12 +231,12 @@ public sealed class DatabasePool : IAsyncDisposable
     {
         if (database.Respawner is { } respawner)
         {
-            await using var connection = await OpenAsync(RespawnConnectionString(database.Name), ct).ConfigureAwait(false);
             if (returned)
             {
-                await EndLeftoverSessionsAsync(database.Name, Dialect.SessionIdOf(connection), ct).ConfigureAwait(false);
+                await EndLeftoverSessionsAsync(database.Name, ct).ConfigureAwait(false);
             }
 
+            await using var connection = await OpenAsync(RespawnConnectionString(database.Name), ct).ConfigureAwait(false);
             await respawner.ResetAsync(connection).ConfigureAwait(false);
             return;
         }
@@ -249,31 +249,22 @@ public sealed class DatabasePool : IAsyncDisposable
 
     /// <summary>Respawn only deletes: a session the test left inside a transaction would hold its row locks, and
     /// the deletes would wait for it until the command timed out and the database was replaced (the tracked
-    /// resets end such sessions themselves). Once the lease is back, ends every session of the database but <paramref name="keep"/>
-    /// (the reset's own), through the server's account, which may always end its own sessions; then the
-    /// pooled test connections, some of them now dead, are dropped so the next test opens live ones.</summary>
-    private async Task EndLeftoverSessionsAsync(string name, long keep, CancellationToken ct)
+    /// resets end such sessions themselves). Once the lease is back, ends every session of the database through
+    /// the server's account, before the reset opens its own; then the pooled connections, some of them now dead,
+    /// are dropped so that the reset and the next test open live ones.</summary>
+    private async Task EndLeftoverSessionsAsync(string name, CancellationToken ct)
     {
-        await using var admin = await _server.OpenAdminConnectionAsync(ct).ConfigureAwait(false);
-        var ids = await admin.ReadColumnAsync(Dialect.SessionsOfDatabaseSql(name),
-            r => Convert.ToInt64(r.GetValue(0), System.Globalization.CultureInfo.InvariantCulture), ct).ConfigureAwait(false);
-        var ended = 0;
-        foreach (var id in ids.Where(id => id != keep))
+        int ended;
+        await using (var admin = await _server.OpenAdminConnectionAsync(ct).ConfigureAwait(false))
         {
-            try
-            {
-                await admin.ExecuteAsync(Dialect.KillSessionSql(id), ct).ConfigureAwait(false);
-                ended++;
-            }
-            catch (DbException)
-            {
-                // It ended on its own between the list and the kill.
-            }
+            ended = await Dialect.EndSessionsAsync(admin, name, Engines.SessionFilter.All, ct).ConfigureAwait(false);
         }
 
         if (ended > 0)
         {
+            // The reset's own pooled session may have been among them.
             Dialect.ClearPool(TestConnectionString(name));
+            Dialect.ClearPool(RespawnConnectionString(name));
         }
     }
 
