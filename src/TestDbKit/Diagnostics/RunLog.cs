@@ -99,8 +99,19 @@ internal static class RunLog
         return wait < MinDebounce ? MinDebounce : wait > MaxDebounce ? MaxDebounce : wait;
     }
 
-    /// <summary>A test session started (its end is <see cref="TestEnded"/>).</summary>
+    /// <summary>A test session started; <see cref="SessionEnded"/> ends it, whatever happens in between.</summary>
     public static void SessionStarted() => Interlocked.Increment(ref _openSessions);
+
+    /// <summary>A test session ended, cleanly or not. When it was the last one open, this may be the run's last
+    /// test, and the runner may kill the process soon after it learns the result: the report is written now, on
+    /// the test's own path, so the result waits for it.</summary>
+    public static void SessionEnded()
+    {
+        if (Interlocked.Decrement(ref _openSessions) == 0)
+        {
+            WriteToReportDir(fromCheckpoint: true);
+        }
+    }
 
     public static void TestEnded(bool connectionDiscarded, int leakedConnections, string? leakReport = null)
     {
@@ -111,14 +122,6 @@ internal static class RunLog
         }
 
         Changed();
-
-        // The last open session ended: this may be the run's last test, and the runner may kill the process soon
-        // after it learns the result. Write now, on the test's own path, so the result waits for the report.
-        if (Interlocked.Decrement(ref _openSessions) <= 0)
-        {
-            Interlocked.Exchange(ref _openSessions, 0);
-            WriteToReportDir(fromCheckpoint: true);
-        }
     }
 
     /// <summary>What each test that leaked connections left, by test name (the first hundred).</summary>

@@ -55,7 +55,7 @@ internal sealed class TestSession
             var generation = ConnectionReset.Generation;
             var outBefore = database.ConnectionsInUse;
             var connection = await OpenHealthyAsync(database, ct).ConfigureAwait(false);
-            Diagnostics.RunLog.SessionStarted(); // ended by RunLog.TestEnded: the run report is written when none is left open
+            Diagnostics.RunLog.SessionStarted(); // ended in EndAsync, however it ends: the run report is written when none is left open
             return new TestSession(options, database, connection, generation, outBefore);
         }
         catch
@@ -102,6 +102,18 @@ internal sealed class TestSession
     /// result to report); throws <see cref="ConnectionLeakException"/> only when leaks fail tests.
     /// </summary>
     public async Task<SessionReport> EndAsync(CancellationToken ct)
+    {
+        try
+        {
+            return await EndCoreAsync(ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            Diagnostics.RunLog.SessionEnded();
+        }
+    }
+
+    private async Task<SessionReport> EndCoreAsync(CancellationToken ct)
     {
         var report = new SessionReport(_options.TestName);
         try
