@@ -170,18 +170,33 @@ internal sealed class MySqlDialect : EngineDialect
     protected override void ClearPool(DbConnection connection) => MySqlConnection.ClearPool((MySqlConnection)connection);
 
     /// <summary>A protocol ping: MySqlConnector refuses a command outside the connection's open transaction
-    /// (InvalidOperationException), which says nothing about the session; a ping works inside one.</summary>
+    /// (InvalidOperationException), which says nothing about the session; a ping works inside one. The driver
+    /// answers false itself for a broken stream or a reader left open. A ping has no command timeout, so it gets
+    /// the one SELECT 1 had: a server that does not answer in time (frozen, or cut off) counts as gone.</summary>
     public override async Task<bool> IsAliveAsync(DbConnection connection, CancellationToken ct)
     {
+        using var patience = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        patience.CancelAfter(ProbeTimeout);
         try
         {
-            return await ((MySqlConnection)connection).PingAsync(ct).ConfigureAwait(false);
+            return await ((MySqlConnection)connection).PingAsync(patience.Token).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is InvalidOperationException || DbErrors.IsConnectionLostUncounted(e))
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
-            return false; // e.g. a reader the test left open: the connection cannot be reused as it is
+            return false;
+        }
+        catch (Exception e) when (DbErrors.IsConnectionLostUncounted(e))
+        {
+            return false;
+        }
+        catch (DbException)
+        {
+            return connection.State == System.Data.ConnectionState.Open; // the server answered, with an error
         }
     }
+
+    /// <summary>How long a liveness ping may take: the drivers' default command timeout.</summary>
+    private static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(30);
 
     public override string ForControl(string connectionString)
     {
