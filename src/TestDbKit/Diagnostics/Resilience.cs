@@ -155,13 +155,13 @@ public static class Resilience
                     RunLog.Recovery(elapsed, recovered: false, "Resilience.AssertRecoversAsync");
                 }
 
-                return new RecoveryResult(seen, faultsSeen, elapsed, timeToRecover: null);
+                return new RecoveryResult(recovered, seen, faultsSeen, elapsed, timeToRecover: null);
             }
 
             var from = Math.Min(firstError ?? long.MaxValue, firstFault ?? long.MaxValue);
             var timeToRecover = Stopwatch.GetElapsedTime(from, now);
             RunLog.Recovery(timeToRecover, recovered, "Resilience.AssertRecoversAsync");
-            return new RecoveryResult(seen, faultsSeen, elapsed, timeToRecover);
+            return new RecoveryResult(recovered, seen, faultsSeen, elapsed, timeToRecover);
         }
 
         public static string DescribeTooFewErrors(int minimumErrors, RecoveryResult result)
@@ -284,13 +284,19 @@ public sealed class ResilienceException : Exception
 /// </summary>
 public sealed class RecoveryResult
 {
-    internal RecoveryResult(IReadOnlyList<SeenError> errors, IReadOnlyList<string> faults, TimeSpan elapsed, TimeSpan? timeToRecover)
+    internal RecoveryResult(bool recovered, IReadOnlyList<SeenError> errors, IReadOnlyList<string> faults, TimeSpan elapsed, TimeSpan? timeToRecover)
     {
+        Recovered = recovered;
         Errors = errors;
         Faults = faults;
         Elapsed = elapsed;
         TimeToRecover = timeToRecover;
     }
+
+    /// <summary>Whether the operation succeeded within its budget: always on a result the assertion returned, and
+    /// on <see cref="ResilienceException.Result"/> when it failed only for meeting too few errors; false there when
+    /// the operation failed or ran out of time.</summary>
+    public bool Recovered { get; }
 
     /// <summary>The database errors the operation met, in order (distinct exceptions of the driver or the
     /// transport thrown on its flow; a rethrow or a wrapper with the same message counts once). Empty when
@@ -304,8 +310,8 @@ public sealed class RecoveryResult
     /// <summary>How long the operation took, retries included.</summary>
     public TimeSpan Elapsed { get; }
 
-    /// <summary>From the first error the operation met, or the first fault injected on its flow, to its success;
-    /// null when it had nothing to recover from. The run report's recovery figures are these times.</summary>
+    /// <summary>From the first error the operation met, or the first fault injected on its flow, to its success
+    /// (or, when it did not recover, to its end); null when it had nothing to recover from. The run report's recovery figures are these times.</summary>
     public TimeSpan? TimeToRecover { get; }
 
     /// <summary>Whether the operation met an error or a fault at all; false means its recovery was not tested.</summary>
@@ -315,14 +321,16 @@ public sealed class RecoveryResult
     public override string ToString()
     {
         var inv = CultureInfo.InvariantCulture;
-        if (!HadSomethingToRecoverFrom)
-        {
-            return string.Create(inv, $"Nothing to recover from: the operation met no database error and no fault was injected on its flow ({Elapsed.TotalMilliseconds:0} ms).");
-        }
-
         var errors = Errors.Count == 0 ? "no error" : string.Join(", ", Errors.GroupBy(e => e.Classification).Select(g => string.Create(inv, $"{g.Count()} {g.Key}")));
         var faults = Faults.Count == 0 ? "" : string.Create(inv, $" and {Faults.Count} fault(s) injected on its flow");
-        return string.Create(inv, $"Recovered in {TimeToRecover!.Value.TotalMilliseconds:0} ms from {Errors.Count} error(s) ({errors}){faults}.");
+        if (!Recovered)
+        {
+            return string.Create(inv, $"Did not recover: the operation ended after {Elapsed.TotalMilliseconds:0} ms, having met {Errors.Count} error(s) ({errors}){faults}.");
+        }
+
+        return HadSomethingToRecoverFrom
+            ? string.Create(inv, $"Recovered in {TimeToRecover!.Value.TotalMilliseconds:0} ms from {Errors.Count} error(s) ({errors}){faults}.")
+            : string.Create(inv, $"Nothing to recover from: the operation met no database error and no fault was injected on its flow ({Elapsed.TotalMilliseconds:0} ms).");
     }
 }
 

@@ -75,6 +75,8 @@ public sealed class RecoveryFiguresTests
             await using var doomed = await db.OpenConnectionAsync();
             await db.Faults.KillSessionAsync(doomed);
             var result = await Resilience.AssertRecoversAsync(ct => RecoveryResultTests.UseThenReopenAsync(db, doomed, ct), TimeSpan.FromSeconds(10), minimumErrors: 1);
+            Assert.True(result.Recovered);
+            Assert.StartsWith("Recovered in", result.ToString(), StringComparison.Ordinal);
             times.Add(result.TimeToRecover!.Value);
         }
 
@@ -88,6 +90,8 @@ public sealed class RecoveryFiguresTests
             Assert.True(DbErrors.IsConnectionLost(e.InnerException!), e.InnerException!.ToString());
             Assert.NotNull(e.Result);
             Assert.NotEmpty(e.Result.Errors);
+            Assert.False(e.Result.Recovered);
+            Assert.StartsWith("Did not recover", e.Result.ToString(), StringComparison.Ordinal);
         }
 
         var report = scope.Capture();
