@@ -22,9 +22,6 @@ internal static class FaultLog
     /// <summary>The faults kept so far (the last 10,000).</summary>
     public static IReadOnlyList<FaultEvent> All => RunLog.Book.Faults;
 
-    /// <summary>How many faults of each kind were injected in this process.</summary>
-    public static IReadOnlyDictionary<string, int> CountsByKind => RunLog.Book.FaultCounts;
-
     /// <summary>A fault's kind, without its values and target: "Idle timeout 500 ms" is an "Idle timeout",
     /// "hold lock on orders" a "hold lock".</summary>
     public static string KindOf(string fault)

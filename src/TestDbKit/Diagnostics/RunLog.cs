@@ -15,19 +15,8 @@ internal static class RunLog
     private static readonly RunBook Process = new();
     private static int _exitHooked;
 
-    /// <summary>When the kit was first used in this process.</summary>
-    public static long StartedTimestamp => Process.StartedTimestamp;
-
-    public static DateTimeOffset Started => Process.Started;
-
     /// <summary>The process's book: everything recorded in it.</summary>
     internal static RunBook Book => Process;
-
-    public static int Tests => Process.Tests;
-
-    public static int DiscardedConnections => Process.DiscardedConnections;
-
-    public static int LeakedConnections => Process.LeakedConnections;
 
     /// <summary>The report name for this process: <c>TESTDBKIT_REPORT_NAME</c>, else the test assembly's name,
     /// else the entry assembly's. Found once: finding it scans every loaded assembly.</summary>
@@ -69,10 +58,6 @@ internal static class RunLog
     private static bool _written;
     private static int _openSessions;
     private static TimeSpan _lastWrite;
-    private static int _writes;
-
-    /// <summary>How many times the report was written to <c>TESTDBKIT_REPORT_DIR</c> in this process.</summary>
-    internal static int Writes => Volatile.Read(ref _writes);
 
     /// <summary>Something was recorded: write the report soon, in the background. Bursts (a chaos run, a suite
     /// of short tests) coalesce into one write; the pause grows with what a write costs, up to
@@ -124,9 +109,6 @@ internal static class RunLog
         Changed();
     }
 
-    /// <summary>What each test that leaked connections left, by test name (the first hundred).</summary>
-    public static IReadOnlyList<string> LeaksSoFar => Process.Leaks;
-
     /// <summary>Counts an error a client met, once per exception object however often it is asked about.</summary>
     public static void ClientError(Exception error)
     {
@@ -166,8 +148,6 @@ internal static class RunLog
     }
 
     public static IReadOnlyList<RunError> ErrorsSoFar => Process.Errors;
-
-    public static IReadOnlyDictionary<string, int> ErrorCountsSoFar => Process.ErrorCounts;
 
     public static IReadOnlyList<RunRecovery> RecoveriesSoFar => Process.Recoveries;
 
@@ -215,7 +195,6 @@ internal static class RunLog
                 File.Move(text, path + ".txt", overwrite: true);
                 File.Move(html, path + ".html", overwrite: true);
                 _written = true;
-                Interlocked.Increment(ref _writes);
             }
             catch (Exception e)
             {
