@@ -23,8 +23,7 @@ internal static class ChaosCommand
 
     public static Command Create()
     {
-        var engine = new Option<string>("--engine") { Description = "postgres or mysql", Required = true };
-        engine.AcceptOnlyFromAmong("postgres", "mysql");
+        var engine = EngineOption.Create(required: true);
         var connection = new Option<string>("--connection") { Description = "the administrator's connection string that 'testdbkit serve' printed", Required = true };
         var seed = new Option<int?>("--seed") { Description = "the seed: the same seed injects the same faults after the same pauses (default: TESTDBKIT_CHAOS_SEED, else random, printed)" };
         var duration = TimeOption("--duration", "how long to inject faults, e.g. 60s, 2m, 500ms (default 60s)");
@@ -56,7 +55,7 @@ internal static class ChaosCommand
         command.SetAction(async (result, ct) =>
         {
             var options = new ChaosRun(
-                result.GetValue(engine) == "mysql" ? DbEngine.MySql : DbEngine.PostgreSql,
+                EngineOption.Parse(result.GetValue(engine)!),
                 result.GetValue(connection)!,
                 result.GetValue(seed) ?? ChaosSchedule.SeedFromEnvironment() ?? Random.Shared.Next(),
                 result.GetValue(duration) ?? TimeSpan.FromSeconds(60),
@@ -138,7 +137,7 @@ internal static class ChaosCommand
         var owner = served is null ? "not owned by the kit: session-level faults on tdk_ databases only" : $"owned by testdbkit serve pid {served.Pid}";
         await Console.Error.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
             $"chaos on {where} ({owner}): seed {run.Seed}, {run.Duration.TotalSeconds:0.#} s, faults {string.Join(",", run.Faults)}. " +
-            $"Replay: testdbkit chaos --engine {(run.Engine == DbEngine.MySql ? "mysql" : "postgres")} --connection ... --seed {run.Seed} --duration {run.Duration.TotalSeconds:0.###}s " +
+            $"Replay: testdbkit chaos --engine {Engines.EngineDialect.For(run.Engine).Key} --connection ... --seed {run.Seed} --duration {run.Duration.TotalSeconds:0.###}s " +
             $"--interval {run.Interval.TotalMilliseconds:0}ms --max-hold {run.MaxHold.TotalMilliseconds:0}ms --faults {string.Join(",", run.Faults)}")).ConfigureAwait(false);
 
         using var stop = new StopSignals(ct);

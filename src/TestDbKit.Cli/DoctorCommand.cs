@@ -15,8 +15,7 @@ internal static class DoctorCommand
 
     public static Command Create()
     {
-        var engine = new Option<string>("--engine") { Description = "postgres or mysql (needed with --connection)" };
-        engine.AcceptOnlyFromAmong("postgres", "mysql");
+        var engine = EngineOption.Create(required: false, "needed with --connection");
         var connection = new Option<string?>("--connection") { Description = "a connection string to check (its password is never printed)" };
         var json = new Option<bool>("--json") { Description = "print one JSON object instead of text" };
         var command = new Command("doctor", "Say which providers can serve here, and what a connection string's pool settings will break.")
@@ -27,13 +26,13 @@ internal static class DoctorCommand
         {
             if (r.GetValue(connection) is { Length: > 0 } && r.GetValue(engine) is null)
             {
-                r.AddError("--connection needs --engine postgres or --engine mysql.");
+                r.AddError("--connection needs --engine " + string.Join(" or --engine ", Engines.EngineRegistry.Keys) + ".");
             }
         });
         command.SetAction(async (result, ct) =>
         {
             var providers = new List<object>();
-            foreach (var dbEngine in new[] { DbEngine.PostgreSql, DbEngine.MySql })
+            foreach (var dbEngine in Engines.EngineRegistry.All.Select(e => e.Engine))
             {
                 string? why = null;
                 try
@@ -67,7 +66,7 @@ internal static class DoctorCommand
             string? error = null;
             if (result.GetValue(connection) is { Length: > 0 } cs)
             {
-                var dbEngine = result.GetValue(engine) == "mysql" ? DbEngine.MySql : DbEngine.PostgreSql;
+                var dbEngine = EngineOption.Parse(result.GetValue(engine)!);
                 try
                 {
                     advice = await ResilienceAdvisor.AdviseAsync(dbEngine, cs, ct).ConfigureAwait(false);

@@ -9,8 +9,7 @@ internal static class ServeCommand
 {
     public static Command Create()
     {
-        var engine = new Option<string>("--engine") { Description = "postgres or mysql", Required = true };
-        engine.AcceptOnlyFromAmong("postgres", "mysql");
+        var engine = EngineOption.Create(required: true);
         var provider = new Option<DbServerProvider>("--provider") { Description = "auto (default), local, docker or external", DefaultValueFactory = _ => DbServerProvider.Auto };
         var port = new Option<int?>("--port") { Description = "TCP port on 127.0.0.1 (Local); a free one by default" };
         port.Validators.Add(r =>
@@ -28,7 +27,7 @@ internal static class ServeCommand
         };
         command.SetAction(async (result, ct) =>
         {
-            var dbEngine = result.GetValue(engine) == "mysql" ? DbEngine.MySql : DbEngine.PostgreSql;
+            var dbEngine = EngineOption.Parse(result.GetValue(engine)!);
             var options = new DbServerOptions { Provider = result.GetValue(provider), Port = result.GetValue(port) };
             DbServer? server = null;
             string? error = null;

@@ -14,12 +14,7 @@ internal readonly record struct Endpoint(string Host, int Port, string User, str
 /// </summary>
 internal abstract class EngineDialect
 {
-    public static EngineDialect For(DbEngine engine) => engine switch
-    {
-        DbEngine.PostgreSql => PostgreSqlDialect.Instance,
-        DbEngine.MySql => MySqlDialect.Instance,
-        _ => throw new ArgumentOutOfRangeException(nameof(engine), engine, "Unknown engine."),
-    };
+    public static EngineDialect For(DbEngine engine) => EngineRegistry.For(engine);
 
     public abstract DbEngine Engine { get; }
 
