@@ -2,20 +2,24 @@
 # Gets the Docker provider going on a Debian machine that reaches only Debian's apt mirrors:
 #  1. makes a Docker engine answer: when none does, installs docker.io from Debian 13 (trixie; Debian 12's
 #     20.10 speaks API 1.41, too old for Testcontainers 4) and starts dockerd in the background;
-#  2. builds two local images with debootstrap, no registry needed: testdbkit/postgres:15 and
-#     testdbkit/mariadb:10.11, whose entrypoints honour the official postgres / mysql images' contract
-#     (POSTGRES_* / MYSQL_* variables) that Testcontainers' PostgreSql and MySql modules rely on.
-# Run as root. Idempotent: an answering engine and up-to-date images are left alone. Quiet on success
-# except the image names, one a line, at the end. Then, for the kit:
+#  2. builds the local images described under scripts/docker/ with debootstrap, no registry needed:
+#     testdbkit/postgres:15 and testdbkit/mariadb:10.11, whose entrypoints honour the official postgres /
+#     mysql images' contract (POSTGRES_* / MYSQL_* variables) that Testcontainers' modules rely on.
+# Each image is one folder, scripts/docker/<image>/: image.env (tag, Debian suite, packages),
+# prepare-root.sh (turns the bootstrapped root into the image's file system), image.changes (the image
+# configuration, given to docker import), and the files it installs (docker-entrypoint.sh, ...).
+# Run as root. Idempotent: an answering engine and up-to-date images are left alone; an image is rebuilt
+# when the hash of its folder (and of the build functions below), kept as its label
+# org.testdbkit.recipe, changes. Quiet on success except the image names, one a line, at the end.
+# Then, for the kit:
 #   TESTDBKIT_POSTGRES_IMAGE=testdbkit/postgres:15 TESTDBKIT_MYSQL_IMAGE=testdbkit/mariadb:10.11
 #   TESTDBKIT_DOCKER_PULL=never TESTCONTAINERS_RYUK_DISABLED=true TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1
 # Environment: TESTDBKIT_DEBIAN_MIRROR (default: the machine's Debian mirror from its apt sources),
 # DOCKERD_LOG (default /var/log/testdbkit-dockerd.log), TESTDBKIT_REBUILD_IMAGES=1 rebuilds the images.
 set -euo pipefail
 
-PG_IMAGE=testdbkit/postgres:15
-MY_IMAGE=testdbkit/mariadb:10.11
-IMAGE_SUITE=bookworm # Debian 12: PostgreSQL 15, MariaDB 10.11
+IMAGES_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/docker
+IMAGES=(postgres mariadb) # folders under $IMAGES_DIR, built and printed in this order
 DOCKERD_LOG=${DOCKERD_LOG:-/var/log/testdbkit-dockerd.log}
 LOG=/var/log/testdbkit-docker-setup.log
 MIN_ENGINE_MAJOR=25 # Docker 25 = API 1.44, the oldest Testcontainers 4 accepts
@@ -212,311 +216,63 @@ ensure_engine() {
   fi
   start_engine
 }
-
 # ---------------------------------------------------------------- images
 
-# The entrypoint of testdbkit/postgres: the official postgres image's contract.
-PG_ENTRYPOINT=$(cat <<'ENTRYPOINT'
-#!/bin/bash
-# testdbkit/postgres entrypoint (built by TestDbKit's scripts/docker-setup.sh), after the official image:
-# POSTGRES_USER (default postgres), POSTGRES_PASSWORD (required unless POSTGRES_HOST_AUTH_METHOD=trust),
-# POSTGRES_DB (default: the user's name), POSTGRES_INITDB_ARGS, PGDATA, /docker-entrypoint-initdb.d/*.
-# Arguments starting with '-' go to postgres (e.g. -c fsync=off); any other command is run as given.
-set -euo pipefail
-
-case "${1:-}" in -*) set -- postgres "$@" ;; esac
-[ "${1:-}" = postgres ] || exec "$@"
-shift
-
-export PGDATA=${PGDATA:-/var/lib/postgresql/data}
-
-if [ "$(id -u)" = 0 ]; then
-  mkdir -p "$PGDATA" /var/run/postgresql
-  chmod 700 "$PGDATA"
-  chmod 2775 /var/run/postgresql
-  find "$PGDATA" /var/run/postgresql \! -user postgres -exec chown postgres:postgres '{}' +
-  export HOME=/var/lib/postgresql
-  exec setpriv --reuid=postgres --regid=postgres --init-groups "${BASH_SOURCE[0]}" postgres "$@"
-fi
-
-POSTGRES_USER=${POSTGRES_USER:-postgres}
-POSTGRES_DB=${POSTGRES_DB:-$POSTGRES_USER}
-POSTGRES_PASSWORD=${POSTGRES_PASSWORD:-}
-auth=${POSTGRES_HOST_AUTH_METHOD:-scram-sha-256}
-
-if [ ! -s "$PGDATA/PG_VERSION" ]; then
-  if [ -z "$POSTGRES_PASSWORD" ] && [ "$auth" != trust ]; then
-    echo "error: the database is uninitialized and POSTGRES_PASSWORD is not set;" >&2
-    echo "       set POSTGRES_PASSWORD, or POSTGRES_HOST_AUTH_METHOD=trust to allow connections without one." >&2
-    exit 1
-  fi
-  pwargs=()
-  pwfile=""
-  if [ -n "$POSTGRES_PASSWORD" ]; then
-    pwfile=$(mktemp)
-    printf '%s\n' "$POSTGRES_PASSWORD" >"$pwfile"
-    pwargs=(--pwfile="$pwfile")
-  fi
-  # shellcheck disable=SC2086 # POSTGRES_INITDB_ARGS is a list of arguments
-  initdb -D "$PGDATA" --username="$POSTGRES_USER" "${pwargs[@]}" --auth-local=trust --auth-host="$auth" \
-    --encoding=UTF8 --locale=C.UTF-8 --no-sync ${POSTGRES_INITDB_ARGS:-} >/dev/null
-  [ -n "$pwfile" ] && rm -f "$pwfile"
-  cat >"$PGDATA/pg_hba.conf" <<HBA
-# TYPE  DATABASE     USER  ADDRESS     METHOD
-local   all          all               trust
-host    all          all   0.0.0.0/0   $auth
-host    all          all   ::/0        $auth
-local   replication  all               trust
-host    replication  all   0.0.0.0/0   $auth
-host    replication  all   ::/0        $auth
-HBA
-  printf "\n# docker-entrypoint.sh\nlisten_addresses = '*'\npassword_encryption = scram-sha-256\n" >>"$PGDATA/postgresql.conf"
-
-  shopt -s nullglob
-  scripts=(/docker-entrypoint-initdb.d/*)
-  if [ "$POSTGRES_DB" != postgres ] || [ ${#scripts[@]} -gt 0 ]; then
-    # A server on the socket only, so that readiness probes over TCP wait for the end of initialisation.
-    extra=""
-    [ $# -eq 0 ] || extra=$(printf '%q ' "$@")
-    pg_ctl -D "$PGDATA" -w -t 60 -s -o "-c listen_addresses='' -p 5432 $extra" start
-    psql=(psql -X -q -v ON_ERROR_STOP=1 --no-password --username "$POSTGRES_USER")
-    if [ "$POSTGRES_DB" != postgres ]; then
-      "${psql[@]}" --dbname postgres --set db="$POSTGRES_DB" <<<'CREATE DATABASE :"db";'
-    fi
-    export PGUSER=$POSTGRES_USER PGDATABASE=$POSTGRES_DB
-    for f in "${scripts[@]}"; do
-      case "$f" in
-        *.sh) if [ -x "$f" ]; then "$f"; else bash "$f"; fi ;;
-        *.sql) "${psql[@]}" --dbname "$POSTGRES_DB" -f "$f" ;;
-        *.sql.gz) gunzip -c "$f" | "${psql[@]}" --dbname "$POSTGRES_DB" ;;
-        *) echo "docker-entrypoint.sh: ignoring $f" >&2 ;;
-      esac
-    done
-    pg_ctl -D "$PGDATA" -m fast -w -s stop
-  fi
-  echo "PostgreSQL init process complete; ready for start up."
-fi
-
-exec postgres "$@"
-ENTRYPOINT
-)
-
-# The entrypoint of testdbkit/mariadb: the official mysql / mariadb images' contract.
-MY_ENTRYPOINT=$(cat <<'ENTRYPOINT'
-#!/bin/bash
-# testdbkit/mariadb entrypoint (built by TestDbKit's scripts/docker-setup.sh), after the official images:
-# MYSQL_ROOT_PASSWORD (or MYSQL_ALLOW_EMPTY_PASSWORD / MYSQL_RANDOM_ROOT_PASSWORD), MYSQL_ROOT_HOST
-# (default %), MYSQL_DATABASE, MYSQL_USER, MYSQL_PASSWORD, each also as MARIADB_*, and
-# /docker-entrypoint-initdb.d/*. Arguments starting with '-' go to mariadbd; other commands run as given.
-# The server reads /etc/mysql/testdbkit.cnf only: Testcontainers overwrites /etc/mysql/my.cnf with a
-# client configuration while the server starts.
-set -euo pipefail
-
-case "${1:-}" in -*) set -- mariadbd "$@" ;; esac
-case "${1:-}" in
-  mariadbd | mysqld) shift ;;
-  *) exec "$@" ;;
-esac
-
-var() { # var NAME: MARIADB_NAME, else MYSQL_NAME, else empty
-  local m="MARIADB_$1" y="MYSQL_$1"
-  printf '%s' "${!m:-${!y:-}}"
+# image_var DIR VAR: VAR as DIR/image.env sets it.
+image_var() {
+  [ -f "$1/image.env" ] || fail "no $1/image.env" "restore it from git (git checkout -- scripts/docker)"
+  (
+    # shellcheck disable=SC1091 # one of scripts/docker/*/image.env
+    . "$1/image.env"
+    printf '%s' "${!2:-}"
+  )
 }
-sql_str() { # a quoted SQL string literal
-  local s=${1//\\/\\\\}
-  s=${s//\'/\\\'}
-  printf "'%s'" "$s"
+
+# recipe_of DIR: a short hash of what goes into the image built from DIR (its files, and the functions
+# that bootstrap and import it): an image built from another recipe is rebuilt.
+recipe_of() {
+  {
+    declare -f bootstrap build_image
+    (cd "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
+  } | sha256sum | cut -c1-16
 }
-sql_id() { printf '`%s`' "${1//\`/\`\`}"; }
-
-CNF=/etc/mysql/testdbkit.cnf
-DATADIR=/var/lib/mysql
-SOCKET=/run/mysqld/mysqld.sock
-server=(mariadbd "--defaults-file=$CNF")
-if [ "$(id -u)" = 0 ]; then
-  mkdir -p "$DATADIR" /run/mysqld
-  find "$DATADIR" /run/mysqld \! -user mysql -exec chown mysql:mysql '{}' +
-  server+=(--user=mysql)
-fi
-
-if [ ! -d "$DATADIR/mysql" ]; then
-  root_password=$(var ROOT_PASSWORD)
-  database=$(var DATABASE)
-  user=$(var USER)
-  password=$(var PASSWORD)
-  root_host=$(var ROOT_HOST)
-  root_host=${root_host:-%}
-  allow_empty=${MARIADB_ALLOW_EMPTY_ROOT_PASSWORD:-${MYSQL_ALLOW_EMPTY_PASSWORD:-}}
-  random=$(var RANDOM_ROOT_PASSWORD)
-  if [ "$user" = root ]; then
-    # The official images refuse MYSQL_USER=root; here it means: root, with MYSQL_PASSWORD if no root one.
-    root_password=${root_password:-$password}
-    user=""
-  fi
-  if [ -n "$random" ] && [ -z "$root_password" ]; then
-    root_password=$(head -c 48 /dev/urandom | base64 | tr -d '+/=\n' | cut -c1-32)
-    echo "GENERATED ROOT PASSWORD: $root_password"
-  fi
-  if [ -z "$root_password" ] && [ -z "$allow_empty" ]; then
-    echo "error: the database is uninitialized and no root password option is given;" >&2
-    echo "       set MYSQL_ROOT_PASSWORD, MYSQL_ALLOW_EMPTY_PASSWORD or MYSQL_RANDOM_ROOT_PASSWORD (or their MARIADB_ names)." >&2
-    exit 1
-  fi
-  if [ -n "$user" ] && [ -z "$password" ]; then
-    echo "error: MYSQL_USER is set but MYSQL_PASSWORD is not." >&2
-    exit 1
-  fi
-
-  log=$(mktemp)
-  if ! mariadb-install-db "--defaults-file=$CNF" "${server[@]:2}" --datadir="$DATADIR" \
-    --auth-root-authentication-method=normal --skip-test-db --skip-name-resolve >"$log" 2>&1; then
-    cat "$log" >&2
-    exit 1
-  fi
-  rm -f "$log"
-
-  # A server without networking, so that readiness probes over TCP wait for the end of initialisation.
-  "${server[@]}" --skip-networking --socket="$SOCKET" "$@" &
-  pid=$!
-  client=(mariadb --no-defaults --socket="$SOCKET" --user=root)
-  for _ in $(seq 1 600); do
-    if mariadb-admin --no-defaults --socket="$SOCKET" --user=root ping >/dev/null 2>&1; then break; fi
-    kill -0 "$pid" 2>/dev/null || { echo "error: mariadbd stopped during initialisation" >&2; exit 1; }
-    sleep 0.1
-  done
-
-  sql="SET @@SESSION.SQL_LOG_BIN=0;
-SET @@SESSION.SQL_MODE=REPLACE(@@SESSION.SQL_MODE, 'NO_BACKSLASH_ESCAPES', '');
-DROP USER IF EXISTS 'root'@'127.0.0.1', 'root'@'::1', ''@'localhost';
-EXECUTE IMMEDIATE CONCAT('DROP USER IF EXISTS root@''', @@hostname, ''', ''''@''', @@hostname, '''');"
-  if [ -n "$root_password" ]; then
-    sql+="
-SET PASSWORD FOR 'root'@'localhost' = PASSWORD($(sql_str "$root_password"));"
-  fi
-  if [ "$root_host" != localhost ]; then
-    identified=""
-    [ -n "$root_password" ] && identified=" IDENTIFIED BY $(sql_str "$root_password")"
-    sql+="
-CREATE USER 'root'@$(sql_str "$root_host")$identified;
-GRANT ALL ON *.* TO 'root'@$(sql_str "$root_host") WITH GRANT OPTION;
-GRANT PROXY ON ''@'%' TO 'root'@$(sql_str "$root_host") WITH GRANT OPTION;"
-  fi
-  if [ -n "$database" ]; then
-    sql+="
-CREATE DATABASE IF NOT EXISTS $(sql_id "$database");"
-  fi
-  if [ -n "$user" ]; then
-    sql+="
-CREATE USER $(sql_str "$user")@'%' IDENTIFIED BY $(sql_str "$password");"
-    if [ -n "$database" ]; then
-      sql+="
-GRANT ALL ON $(sql_id "$database").* TO $(sql_str "$user")@'%';"
-    fi
-  fi
-  "${client[@]}" <<<"$sql"
-
-  export MYSQL_PWD=$root_password
-  shopt -s nullglob
-  for f in /docker-entrypoint-initdb.d/*; do
-    case "$f" in
-      *.sh) if [ -x "$f" ]; then "$f"; else bash "$f"; fi ;;
-      *.sql) "${client[@]}" ${database:+"$database"} <"$f" ;;
-      *.sql.gz) gunzip -c "$f" | "${client[@]}" ${database:+"$database"} ;;
-      *) echo "docker-entrypoint.sh: ignoring $f" >&2 ;;
-    esac
-  done
-  unset MYSQL_PWD
-
-  kill -TERM "$pid"
-  wait "$pid" || true
-  echo "MariaDB init process done. Ready for start up."
-fi
-
-exec "${server[@]}" "$@"
-ENTRYPOINT
-)
-
-MY_CNF=$(cat <<'CNF'
-# testdbkit/mariadb server settings; the entrypoint starts mariadbd with --defaults-file=this file.
-[mysqld]
-datadir = /var/lib/mysql
-socket = /run/mysqld/mysqld.sock
-pid-file = /run/mysqld/mysqld.pid
-port = 3306
-bind-address = 0.0.0.0
-skip-name-resolve
-character-set-server = utf8mb4
-collation-server = utf8mb4_general_ci
-!includedir /etc/mysql/conf.d/
-CNF
-)
-
-# A short hash of what goes into an image: an image built from another recipe is rebuilt.
-recipe_of() { printf '%s\n' "$IMAGE_SUITE" "$@" | sha256sum | cut -c1-16; }
-PG_RECIPE=$(recipe_of "$PG_ENTRYPOINT")
-MY_RECIPE=$(recipe_of "$MY_ENTRYPOINT" "$MY_CNF")
 
 image_current() { # image_current NAME RECIPE
   [ "${TESTDBKIT_REBUILD_IMAGES:-}" != 1 ] || return 1
   [ "$("$DOCKER" image inspect --format '{{ index .Config.Labels "org.testdbkit.recipe" }}' "$1" 2>/dev/null)" = "$2" ]
 }
 
-# bootstrap ROOT PACKAGES: a minimal Debian 12 with PACKAGES, services kept from starting.
+# bootstrap ROOT SUITE PACKAGES: a minimal Debian SUITE with PACKAGES, services kept from starting.
 bootstrap() {
-  debootstrap --variant=minbase --include="$2" "$IMAGE_SUITE" "$1" "$MIRROR"
+  debootstrap --variant=minbase --include="$3" "$2" "$1" "$MIRROR"
   rm -rf "$1"/var/cache/apt/archives/*.deb "$1"/var/lib/apt/lists/* "$1"/var/log/*.log "$1"/var/log/apt/*
   printf 'nameserver 127.0.0.1\n' >"$1/etc/resolv.conf" # Docker replaces it in every container
 }
 
-build_postgres() {
-  local root=$WORK/postgres bindir
-  bootstrap "$root" postgresql,postgresql-client
-  bindir=$(cd "$root" && compgen -G 'usr/lib/postgresql/*/bin' | sort -V | tail -n 1)
-  [ -x "$root/$bindir/pg_isready" ] || { echo "no pg_isready under $root/usr/lib/postgresql" >&2; return 1; }
-  # The package's default cluster is not used: the entrypoint initialises PGDATA.
-  rm -rf "$root"/etc/postgresql/*/main "$root"/var/lib/postgresql/*/main
-  chroot "$root" install -d -o postgres -g postgres -m 700 /var/lib/postgresql/data
-  chroot "$root" install -d -o postgres -g postgres -m 2775 /var/run/postgresql
-  printf '%s\n' "$PG_ENTRYPOINT" >"$root/usr/local/bin/docker-entrypoint.sh"
-  chmod 755 "$root/usr/local/bin/docker-entrypoint.sh"
-  tar --numeric-owner -C "$root" -c . | "$DOCKER" import \
-    --change 'ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]' \
-    --change 'CMD ["postgres"]' \
-    --change "ENV PATH=/$bindir:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
-    --change 'ENV PGDATA=/var/lib/postgresql/data' \
-    --change 'ENV LANG=C.UTF-8' \
-    --change 'EXPOSE 5432' \
-    --change 'STOPSIGNAL SIGINT' \
-    --change "LABEL org.testdbkit.recipe=$PG_RECIPE" \
-    - "$PG_IMAGE"
-  rm -rf --one-file-system "$root"
-}
-
-build_mariadb() {
-  local root=$WORK/mariadb
-  bootstrap "$root" mariadb-server,mariadb-client
-  [ -x "$root/usr/bin/mysql" ] || { echo "no mysql client in $root/usr/bin" >&2; return 1; }
-  # The package initialised a data directory; the entrypoint makes a fresh one from the environment.
-  find "$root/var/lib/mysql" -mindepth 1 -delete
-  chroot "$root" install -d -o mysql -g mysql -m 755 /run/mysqld
-  printf '%s\n' "$MY_CNF" >"$root/etc/mysql/testdbkit.cnf"
-  printf '%s\n' "$MY_ENTRYPOINT" >"$root/usr/local/bin/docker-entrypoint.sh"
-  chmod 755 "$root/usr/local/bin/docker-entrypoint.sh"
-  tar --numeric-owner -C "$root" -c . | "$DOCKER" import \
-    --change 'ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]' \
-    --change 'CMD ["mariadbd"]' \
-    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-    --change 'ENV LANG=C.UTF-8' \
-    --change 'EXPOSE 3306' \
-    --change "LABEL org.testdbkit.recipe=$MY_RECIPE" \
-    - "$MY_IMAGE"
+# build_image DIR RECIPE: bootstraps the root that DIR/image.env describes, lets DIR/prepare-root.sh
+# finish it, and imports it with DIR/image.changes and the recipe label.
+build_image() {
+  local dir=$1 recipe=$2 name root line changes=()
+  name=$(image_var "$dir" NAME)
+  root=$WORK/$(basename "$dir")
+  bootstrap "$root" "$(image_var "$dir" SUITE)" "$(image_var "$dir" PACKAGES)"
+  bash "$dir/prepare-root.sh" "$root"
+  while IFS= read -r line || [ -n "$line" ]; do
+    case "$line" in '' | '#'*) continue ;; esac
+    changes+=(--change "$line")
+  done <"$dir/image.changes"
+  tar --numeric-owner -C "$root" -c . |
+    "$DOCKER" import "${changes[@]}" --change "LABEL org.testdbkit.recipe=$recipe" - "$name"
   rm -rf --one-file-system "$root"
 }
 
 ensure_images() {
-  local todo=()
-  image_current "$PG_IMAGE" "$PG_RECIPE" || todo+=(postgres)
-  image_current "$MY_IMAGE" "$MY_RECIPE" || todo+=(mariadb)
+  local image dir recipe todo=() recipes=()
+  for image in "${IMAGES[@]}"; do
+    dir=$IMAGES_DIR/$image
+    recipe=$(recipe_of "$dir")
+    image_current "$(image_var "$dir" NAME)" "$recipe" || { todo+=("$image"); recipes+=("$recipe"); }
+  done
   [ ${#todo[@]} -gt 0 ] || return 0
 
   need_root "building the images with debootstrap"
@@ -531,27 +287,30 @@ ensure_images() {
   MIRROR=$(debian_mirror)
   WORK=$(mktemp -d /var/tmp/testdbkit-images.XXXXXX)
 
-  # Both at once: debootstrap spends much of its time waiting on the mirror and on dpkg's fsyncs.
-  local kind pid i failed=()
-  for kind in "${todo[@]}"; do
-    (set -euo pipefail; "build_$kind") >"$WORK/$kind.log" 2>&1 </dev/null &
+  # All at once: debootstrap spends much of its time waiting on the mirror and on dpkg's fsyncs.
+  local pid i failed=()
+  for i in "${!todo[@]}"; do
+    image=${todo[$i]}
+    (set -euo pipefail; build_image "$IMAGES_DIR/$image" "${recipes[$i]}") >"$WORK/$image.log" 2>&1 </dev/null &
     BUILD_PIDS+=($!)
   done
   for i in "${!todo[@]}"; do
-    kind=${todo[$i]}
+    image=${todo[$i]}
     pid=${BUILD_PIDS[$i]}
-    if ! wait "$pid"; then failed+=("$kind"); fi
-    { echo "--- build of $kind"; cat "$WORK/$kind.log"; } >>"$LOG"
+    if ! wait "$pid"; then failed+=("$image"); fi
+    { echo "--- build of $image"; cat "$WORK/$image.log"; } >>"$LOG"
   done
   BUILD_PIDS=()
   if [ ${#failed[@]} -gt 0 ]; then
-    kind=${failed[0]}
-    fail "building testdbkit/$kind (debootstrap from $MIRROR, then docker import)" \
-      "see the log; a rerun of $0 retries (TESTDBKIT_DEBIAN_MIRROR=URL picks another mirror)" "$WORK/$kind.log"
+    image=${failed[0]}
+    fail "building $(image_var "$IMAGES_DIR/$image" NAME) from $IMAGES_DIR/$image (debootstrap from $MIRROR, then docker import)" \
+      "see the log; a rerun of $0 retries (TESTDBKIT_DEBIAN_MIRROR=URL picks another mirror)" "$WORK/$image.log"
   fi
 }
 
 ensure_engine
 ensure_images
-echo "$PG_IMAGE"
-echo "$MY_IMAGE"
+for image in "${IMAGES[@]}"; do
+  image_var "$IMAGES_DIR/$image" NAME
+  echo
+done
