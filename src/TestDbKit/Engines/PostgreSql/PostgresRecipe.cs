@@ -1,8 +1,8 @@
 using System.Runtime.Versioning;
 using System.Diagnostics;
-using TestDbKit.Engines;
+using TestDbKit.Servers;
 
-namespace TestDbKit.Servers;
+namespace TestDbKit.Engines;
 
 /// <summary>PostgreSQL's <c>initdb</c> and <c>postgres</c>, tuned for throwaway test data.</summary>
 [UnsupportedOSPlatform("windows")]

@@ -1,7 +1,7 @@
 using System.Runtime.Versioning;
-using TestDbKit.Engines;
+using TestDbKit.Servers;
 
-namespace TestDbKit.Servers;
+namespace TestDbKit.Engines;
 
 /// <summary>MariaDB (<c>mariadb-install-db</c> + <c>mariadbd</c>) or MySQL 8 (<c>mysqld --initialize-insecure</c>).</summary>
 [UnsupportedOSPlatform("windows")]
