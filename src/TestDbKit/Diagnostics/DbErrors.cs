@@ -53,7 +53,12 @@ public static class DbErrors
         while (pending.Count > 0)
         {
             var (error, depth) = pending.Pop();
-            kind |= PostgreSqlDialect.Instance.Classify(error) | MySqlDialect.Instance.Classify(error) | Generic(error);
+            foreach (var dialect in EngineRegistry.All)
+            {
+                kind |= dialect.Classify(error);
+            }
+
+            kind |= Generic(error);
             if (depth >= MaxDepth)
             {
                 continue;

@@ -155,12 +155,12 @@ internal abstract class EngineDialect
     public virtual (string Set, string Undo)? DatabaseTimeoutSql(string database, TimeoutKind kind, TimeSpan value) => null;
 
     /// <summary>
-    /// Server-wide variables that set a timeout, with their current and new values, where the engine has no
-    /// per-database scope (MySQL). Null where the engine has no such timeout at all.
+    /// Statements that set a timeout server-wide, where the engine has no per-database scope for it (MySQL), and
+    /// that put back the values the server has now. Null where the engine has no such timeout at all.
     /// </summary>
-    public virtual Task<IReadOnlyList<(string Name, string Old, string New)>?> GlobalTimeoutAsync(
+    public virtual Task<(string Set, string Undo)?> GlobalTimeoutSqlAsync(
         DbConnection admin, TimeoutKind kind, TimeSpan value, CancellationToken ct) =>
-        Task.FromResult<IReadOnlyList<(string Name, string Old, string New)>?>(null);
+        Task.FromResult<(string Set, string Undo)?>(null);
 
     /// <summary>Statements that make sessions of <paramref name="database"/> read-only and undo it, and whether
     /// they reach the whole server (MySQL's <c>read_only</c>, which binds only users without administrative
@@ -227,9 +227,6 @@ internal abstract class EngineDialect
             return connection.State == System.Data.ConnectionState.Open;
         }
     }
-
-    /// <summary>The server's version string.</summary>
-    public abstract string VersionSql { get; }
 
     /// <summary>Quotes an identifier after checking it is one the kit would generate or accept.</summary>
     public abstract string QuoteIdentifier(string name);

@@ -7,40 +7,15 @@ internal sealed class MySqlDialect : EngineDialect
 {
     public static readonly MySqlDialect Instance = new();
 
-    /// <summary>
-    /// The option servers the kit owns start with: MariaDB then counts the rows each table had changed, which
-    /// is how the tracker finds the tables a test wrote to without a trigger on every row (MySqlTracker).
-    /// <c>loose-</c>: MySQL, which has no such option, starts anyway.
-    /// </summary>
-    public const string UserStatisticsOption = "--loose-userstat=1";
-
     public override DbEngine Engine => DbEngine.MySql;
 
-    /// <summary>
-    /// MariaDB's <c>metadata_lock_info</c> plugin lists, live, which sessions hold a table of a database: the
-    /// sessions inside a transaction there. INNODB_TRX, the only other list of open transactions, is a copy
-    /// that InnoDB refreshes only after 0.1 s without readers, so parallel resets reading it keep it stale.
-    /// Installed plugins stay installed across restarts. MySQL has no such plugin (nor the INSTALL SONAME
-    /// syntax): the tracker then falls back to INNODB_TRX.
-    /// </summary>
-    public override async Task PrepareOwnedServerAsync(string adminConnectionString, CancellationToken ct)
-    {
-        await using var admin = await this.OpenAsync(adminConnectionString, ct).ConfigureAwait(false);
-        try
-        {
-            await admin.ExecuteAsync("INSTALL SONAME 'metadata_lock_info'", ct).ConfigureAwait(false);
-        }
-        catch (MySqlException e) when (e.ErrorCode is MySqlErrorCode.ParseError or MySqlErrorCode.CannotOpenLibrary)
-        {
-            // Not MariaDB, or a build without the plugin. (Installing it twice is no error.)
-        }
-    }
+    /// <summary>MariaDB's live lock list (<see cref="MySqlModule.PrepareOwnedServerAsync"/>).</summary>
+    public override Task PrepareOwnedServerAsync(string adminConnectionString, CancellationToken ct) =>
+        MySqlModule.Instance.PrepareOwnedServerAsync(adminConnectionString, ct);
 
     public override string Name => "MySQL";
 
     public override string Key => "mysql";
-
-    public override string VersionSql => "SELECT VERSION()";
 
     public override DbConnection CreateConnection(string connectionString) => new MySqlConnection(connectionString);
 
@@ -236,13 +211,9 @@ internal sealed class MySqlDialect : EngineDialect
 
     protected override async Task<string> SessionsOfDatabaseSqlAsync(DbConnection admin, string database, SessionFilter filter, CancellationToken ct) =>
         SessionsSql(database, filter,
-            filter != SessionFilter.All && await SeesLocksAsync(admin, ct).ConfigureAwait(false) ? InTransactionLiveSql : InTransactionSql);
-
-    /// <summary>Whether MariaDB's metadata_lock_info plugin is active on the server.</summary>
-    internal static async Task<bool> SeesLocksAsync(DbConnection connection, CancellationToken ct) =>
-        Convert.ToInt64(await connection.ScalarAsync(
-            "SELECT COUNT(*) FROM information_schema.PLUGINS WHERE PLUGIN_NAME = 'METADATA_LOCK_INFO' AND PLUGIN_STATUS = 'ACTIVE'", ct).ConfigureAwait(false),
-            System.Globalization.CultureInfo.InvariantCulture) > 0;
+            filter != SessionFilter.All && (await MySqlModule.Instance.FlavourOfAsync(admin, ct).ConfigureAwait(false)).ListsLocksLive
+                ? InTransactionLiveSql
+                : InTransactionSql);
 
     // INNODB_TRX is served from a cache that InnoDB refreshes when it is older than 0.1 s.
     public override TimeSpan TransactionListStaleness => TimeSpan.FromMilliseconds(110);
@@ -252,10 +223,11 @@ internal sealed class MySqlDialect : EngineDialect
     public override (string Set, string Undo, bool ServerWide) ReadOnlySql(string database) =>
         ("SET GLOBAL read_only = ON", "SET GLOBAL read_only = OFF", true);
 
-    public override async Task<IReadOnlyList<(string Name, string Old, string New)>?> GlobalTimeoutAsync(
+    public override async Task<(string Set, string Undo)?> GlobalTimeoutSqlAsync(
         DbConnection admin, TimeoutKind kind, TimeSpan value, CancellationToken ct)
     {
         var inv = System.Globalization.CultureInfo.InvariantCulture;
+        var flavour = await MySqlModule.Instance.FlavourOfAsync(admin, ct).ConfigureAwait(false);
         string[] names;
         string newValue;
         switch (kind)
@@ -265,24 +237,27 @@ internal sealed class MySqlDialect : EngineDialect
                 names = ["wait_timeout", "interactive_timeout"];
                 newValue = Math.Max(1, (long)Math.Ceiling(value.TotalSeconds)).ToString(inv);
                 break;
+            case TimeoutKind.Statement when flavour.Kind == ServerKind.MariaDb:
+                names = ["max_statement_time"]; // seconds, any statement
+                newValue = value.TotalSeconds.ToString("0.###", inv);
+                break;
             case TimeoutKind.Statement:
-                var isMariaDb = Convert.ToString(await admin.ScalarAsync("SELECT VERSION()", ct).ConfigureAwait(false), inv)!
-                    .Contains("MariaDB", StringComparison.OrdinalIgnoreCase);
-                names = [isMariaDb ? "max_statement_time" : "max_execution_time"]; // seconds / milliseconds (SELECT only)
-                newValue = isMariaDb ? value.TotalSeconds.ToString("0.###", inv) : Math.Max(1, (long)value.TotalMilliseconds).ToString(inv);
+                names = ["max_execution_time"]; // milliseconds, SELECT only
+                newValue = Math.Max(1, (long)value.TotalMilliseconds).ToString(inv);
                 break;
             default:
-                return null; // MySQL has no idle-in-transaction timeout
+                return null; // neither MySQL nor MariaDB has an idle-in-transaction timeout
         }
 
-        var result = new List<(string, string, string)>();
+        var old = new List<string>();
         foreach (var name in names)
         {
-            var old = Convert.ToString(await admin.ScalarAsync($"SELECT @@GLOBAL.{name}", ct).ConfigureAwait(false), inv)!;
-            result.Add((name, old, newValue));
+            old.Add(Convert.ToString(await admin.ScalarAsync($"SELECT @@GLOBAL.{name}", ct).ConfigureAwait(false), inv)!);
         }
 
-        return result;
+        // One statement each way: both variables change together or not at all.
+        return ("SET " + string.Join(", ", names.Select(n => $"GLOBAL {n} = {newValue}")),
+            "SET " + string.Join(", ", names.Select((n, i) => $"GLOBAL {n} = {old[i]}")));
     }
 
     public override bool IsMissingDatabase(DbException e) => e is MySqlException { Number: 1049 }; // ER_BAD_DB_ERROR

@@ -13,8 +13,6 @@ internal sealed class PostgreSqlDialect : EngineDialect
 
     public override string Key => "postgres";
 
-    public override string VersionSql => "SHOW server_version";
-
     public override DbConnection CreateConnection(string connectionString) => new NpgsqlConnection(connectionString);
 
     public override string BuildConnectionString(string host, int port, string user, string password, string? database, string applicationName) =>
