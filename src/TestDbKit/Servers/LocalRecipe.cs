@@ -1,4 +1,4 @@
-// The old name, for code not yet moved to ServerStartException (DbServer.cs); remove with its last use.
+// The old name, still used by DbServer.cs (not this change's to edit): remove once it says ServerStartException.
 global using LocalStartException = TestDbKit.Servers.ServerStartException;
 using System.Runtime.Versioning;
 using System.Diagnostics;

@@ -2,6 +2,7 @@ using DotNet.Testcontainers.Images;
 using Microsoft.Extensions.Logging.Abstractions;
 using TestDbKit.Engines;
 using TestDbKit.Servers;
+using TestDbKit.Tests.Servers;
 
 namespace TestDbKit.Tests.EngineModules;
 
@@ -84,10 +85,6 @@ public sealed class EngineRegistryTests
         Assert.All(module.ServerTuning, s => Assert.Contains($"{s.Key}={s.Value}", arguments, StringComparison.Ordinal));
         Assert.EndsWith("tdk_probe_setting=7", arguments, StringComparison.Ordinal); // the user's settings come last and win
 
-        var container = module.BuildContainer(new ContainerRequest("testdbkit/registry-probe:0", "secret", 4321, mine,
-            PullPolicy.Never, new Dictionary<string, string>(), NullLogger.Instance));
-        Assert.Equal("testdbkit/registry-probe:0", container.Image.FullName);
-
         // The binaries are installed on the machines the suite runs on (scripts/install-servers.sh).
         var recipe = module.LocateLocal(null);
         Assert.Same(module, recipe.Module);
@@ -96,6 +93,21 @@ public sealed class EngineRegistryTests
         var command = string.Join(" ", recipe.ServerCommand(new LocalLayout("/tmp/tdk"), 4321, mine));
         Assert.All(module.ServerTuning, s => Assert.Contains($"{s.Key}={s.Value}", command, StringComparison.Ordinal));
         Assert.EndsWith("tdk_probe_setting=7", command, StringComparison.Ordinal);
+    }
+
+    /// <summary>Each engine builds its container (Testcontainers needs a Docker engine even to build one; the
+    /// containers are started in ServerTuningTests).</summary>
+    [Trait("Category", "Docker")]
+    [DockerFact]
+    public async Task Each_engine_supplies_its_container()
+    {
+        foreach (var module in EngineRegistry.Modules)
+        {
+            var settings = new Dictionary<string, string> { ["tdk_probe_setting"] = "7" };
+            await using var container = module.BuildContainer(new ContainerRequest("testdbkit/registry-probe:0", "secret", 4321, settings,
+                PullPolicy.Never, new Dictionary<string, string>(), NullLogger.Instance));
+            Assert.Equal("testdbkit/registry-probe:0", container.Image.FullName);
+        }
     }
 
     /// <summary>The pool metric each engine names is the one its driver really publishes: a connection held open
