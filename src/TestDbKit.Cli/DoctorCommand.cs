@@ -11,8 +11,6 @@ namespace TestDbKit.Cli;
 /// </summary>
 internal static class DoctorCommand
 {
-    private static readonly string[] ExternalVariables = ["TESTDBKIT_POSTGRES", "TESTDBKIT_MYSQL"];
-
     public static Command Create()
     {
         var engine = EngineOption.Create(required: false, "needed with --connection");
@@ -46,7 +44,7 @@ internal static class DoctorCommand
                         _ = LocalRecipe.Locate(dbEngine, null);
                     }
                 }
-                catch (LocalStartException e)
+                catch (ServerStartException e)
                 {
                     why = e.Message;
                 }
@@ -56,7 +54,7 @@ internal static class DoctorCommand
 
             var docker = await DockerProbe.WhyUnavailableAsync(ct: ct).ConfigureAwait(false);
             providers.Add(new { provider = "Docker", engine = "both", available = docker is null, why = docker });
-            foreach (var variable in ExternalVariables)
+            foreach (var variable in Engines.EngineRegistry.Modules.Select(m => m.ConnectionVariable))
             {
                 var set = !string.IsNullOrEmpty(Environment.GetEnvironmentVariable(variable));
                 providers.Add(new { provider = "External", engine = variable, available = set, why = set ? null : $"{variable} is not set" });

@@ -72,13 +72,11 @@ internal sealed class SessionFaults(EngineDialect dialect, string adminConnectio
             }
             else
             {
-                var variables = await dialect.GlobalTimeoutAsync(admin, TimeoutKind.Idle, IdleTimeout, ct).ConfigureAwait(false) ?? [];
-                foreach (var (name, _, value) in variables)
+                if (await dialect.GlobalTimeoutSqlAsync(admin, TimeoutKind.Idle, IdleTimeout, ct).ConfigureAwait(false) is { } global)
                 {
-                    await admin.ExecuteAsync($"SET GLOBAL {name} = {value}", ct).ConfigureAwait(false);
+                    await admin.ExecuteAsync(global.Set, ct).ConfigureAwait(false);
+                    undo.Add(global.Undo);
                 }
-
-                undo.AddRange(variables.Select(v => $"SET GLOBAL {v.Name} = {v.Old}"));
             }
         }
 

@@ -5,7 +5,7 @@ using TestDbKit.Engines;
 namespace TestDbKit;
 
 /// <summary>
-/// What a database exception means, for both engines and both drivers, following inner exceptions.
+/// What a database exception means, for every engine's driver, following inner exceptions.
 /// The drivers' own <c>IsTransient</c> is not enough: MySqlConnector reports a dropped connection as
 /// "Failed to read the result set." with error code 0, or throws a bare <see cref="SocketException"/>.
 /// </summary>
@@ -53,7 +53,12 @@ public static class DbErrors
         while (pending.Count > 0)
         {
             var (error, depth) = pending.Pop();
-            kind |= PostgreSqlDialect.Instance.Classify(error) | MySqlDialect.Instance.Classify(error) | Generic(error);
+            foreach (var dialect in EngineRegistry.All)
+            {
+                kind |= dialect.Classify(error);
+            }
+
+            kind |= Generic(error);
             if (depth >= MaxDepth)
             {
                 continue;

@@ -51,8 +51,7 @@ public static class ResilienceAdvisor
     internal static IReadOnlyList<ResilienceAdvice> Advise(DbEngine engine, ClientPoolSettings client, TimeSpan serverIdle, TimeSpan serverIdleInTransaction)
     {
         var advice = new List<ResilienceAdvice>();
-        var timeoutName = engine == DbEngine.PostgreSql ? "idle_session_timeout" : "wait_timeout";
-        var lostError = engine == DbEngine.PostgreSql ? "57P05 / 'terminating connection due to idle-session timeout'" : "'MySQL server has gone away' / 'Lost connection'";
+        var (timeoutName, lostError) = EngineRegistry.Module(engine).IdleTimeoutAdvice;
         if (!client.Pooling)
         {
             advice.Add(new(AdviceLevel.Info, "Pooling=false",

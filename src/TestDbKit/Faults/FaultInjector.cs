@@ -387,11 +387,8 @@ public sealed class FaultInjector
 
         var server = ServerWide($"change the server's global {kind} timeout");
         await using var admin = await server.OpenAdminConnectionAsync(ct).ConfigureAwait(false);
-        var variables = await Dialect.GlobalTimeoutAsync(admin, kind, timeout, ct).ConfigureAwait(false)
+        return await Dialect.GlobalTimeoutSqlAsync(admin, kind, timeout, ct).ConfigureAwait(false)
             ?? throw new NotSupportedException($"{Dialect.Name} has no {kind} timeout to shorten.");
-        var set = string.Join("; ", variables.Select(v => $"SET GLOBAL {v.Name} = {v.New}"));
-        var undo = string.Join("; ", variables.Select(v => $"SET GLOBAL {v.Name} = {v.Old}"));
-        return (set, undo);
     }
 
     private const string OwnServerAdvice =

@@ -3,21 +3,17 @@ using DotNet.Testcontainers.Builders;
 using DotNet.Testcontainers.Containers;
 using DotNet.Testcontainers.Images;
 using Microsoft.Extensions.Logging;
-using Testcontainers.MySql;
-using Testcontainers.PostgreSql;
 using TestDbKit.Diagnostics;
 using TestDbKit.Engines;
 
 namespace TestDbKit.Servers;
 
-/// <summary>A server in a container, run through Testcontainers' PostgreSQL and MySQL modules.</summary>
+/// <summary>A server in a container, run through the engine's Testcontainers module (each engine's
+/// <see cref="EngineModule.BuildContainer"/>).</summary>
 internal sealed class DockerServer : ServerInstance
 {
     /// <summary>Label on every container the kit starts, so a later run can find leftovers.</summary>
     public const string Label = "org.testdbkit.owner";
-
-    public const string DefaultPostgresImage = "postgres:17";
-    public const string DefaultMySqlImage = "mysql:8.4";
 
     private readonly IContainer _container;
     private readonly Watchdog? _watchdog;
@@ -52,17 +48,19 @@ internal sealed class DockerServer : ServerInstance
             return image;
         }
 
-        var fromEnv = Environment.GetEnvironmentVariable(engine == DbEngine.PostgreSql ? "TESTDBKIT_POSTGRES_IMAGE" : "TESTDBKIT_MYSQL_IMAGE");
-        return fromEnv is { Length: > 0 } ? fromEnv : engine == DbEngine.PostgreSql ? DefaultPostgresImage : DefaultMySqlImage;
+        var module = EngineRegistry.Module(engine);
+        var fromEnv = Environment.GetEnvironmentVariable(module.ImageVariable);
+        return fromEnv is { Length: > 0 } ? fromEnv : module.DefaultImage;
     }
 
     public static async Task<DockerServer> StartAsync(DbEngine engine, DbServerOptions options, ILogger logger, CancellationToken ct)
     {
-        var dialect = EngineDialect.For(engine);
+        var module = EngineRegistry.Module(engine);
+        var dialect = module.Dialect;
         var image = ImageFor(engine, options);
         if (await DockerProbe.WhyUnavailableAsync(ct: ct).ConfigureAwait(false) is { } why)
         {
-            throw new LocalStartException(
+            throw new ServerStartException(
                 $"Cannot start a {dialect.Name} container: {why}. Start a Docker engine (Debian: scripts/docker-setup.sh), " +
                 "point DOCKER_HOST at one, or use another provider (TESTDBKIT_PROVIDER=local).");
         }
@@ -79,38 +77,7 @@ internal sealed class DockerServer : ServerInstance
         // strings (and the pools keyed by them) stay valid across crash and restart faults.
         var hostPort = Ports.Free();
 
-        IContainer container;
-        var innerPort = engine == DbEngine.PostgreSql ? 5432 : 3306;
-        string user;
-        if (engine == DbEngine.PostgreSql)
-        {
-            user = "postgres";
-            container = new PostgreSqlBuilder(image)
-                .WithUsername(user)
-                .WithPassword(password)
-                .WithDatabase("postgres")
-                .WithImagePullPolicy(pull)
-                .WithLabel(labels)
-                .WithLogger(logger) // Testcontainers' own chatter goes where the kit's log goes, not to the console
-                .WithPortBinding(hostPort, innerPort)
-                .WithCommand([.. PostgresArgs(options.Settings)])
-                .Build();
-        }
-        else
-        {
-            user = "root";
-            container = new MySqlBuilder(image)
-                .WithUsername(user)
-                .WithPassword(password)
-                .WithDatabase("testdbkit")
-                .WithImagePullPolicy(pull)
-                .WithLabel(labels)
-                .WithLogger(logger) // Testcontainers' own chatter goes where the kit's log goes, not to the console
-                .WithPortBinding(hostPort, innerPort)
-                .WithCommand([MySqlDialect.UserStatisticsOption, .. options.Settings.Select(s => $"--{s.Key}={s.Value}")])
-                .Build();
-        }
-
+        var container = module.BuildContainer(new ContainerRequest(image, password, hostPort, options.Settings, pull, labels, logger));
         var watchdog = Watchdog.TryStart();
         var clock = System.Diagnostics.Stopwatch.StartNew();
         try
@@ -120,7 +87,7 @@ internal sealed class DockerServer : ServerInstance
             await container.StartAsync(timeout.Token).ConfigureAwait(false);
             watchdog?.WatchContainer(container.Id);
             var host = container.Hostname is "localhost" ? "127.0.0.1" : container.Hostname;
-            var cs = dialect.BuildConnectionString(host, container.GetMappedPublicPort(innerPort), user, password, null, "testdbkit-admin");
+            var cs = dialect.BuildConnectionString(host, container.GetMappedPublicPort(module.ContainerPort), module.AdminUser, password, null, "testdbkit-admin");
             var server = new DockerServer(dialect, container, image, cs, watchdog);
             Log.ServerStarted(logger, server.Description, clock.ElapsedMilliseconds);
             return server;
@@ -130,11 +97,11 @@ internal sealed class DockerServer : ServerInstance
             watchdog?.Dispose();
             await container.DisposeAsync().ConfigureAwait(false);
             var detail = Secrets.Redact(e.GetBaseException().Message, password);
-            throw new LocalStartException(
+            throw new ServerStartException(
                 $"Could not start a {dialect.Name} container from image '{image}' (pull policy: {PullPolicyName()}): {detail}. " +
                 (IsMissingImage(detail)
                     ? $"The image is not on this machine and could not be pulled: build it (scripts/docker-setup.sh builds testdbkit/{dialect.Key}), pull it " +
-                      $"(docker pull {image}), or name a local image with TESTDBKIT_{dialect.Key.ToUpperInvariant()}_IMAGE."
+                      $"(docker pull {image}), or name a local image with {module.ImageVariable}."
                     : "Check that the image runs (docker run) and that the engine has room."));
         }
         catch
@@ -254,15 +221,6 @@ internal sealed class DockerServer : ServerInstance
         }
 
         throw new InvalidOperationException($"{Description} was still running 30 s after docker kill.");
-    }
-
-    private static IEnumerable<string> PostgresArgs(IReadOnlyDictionary<string, string> settings)
-    {
-        // Testcontainers' module adds synchronous_commit=off, which acknowledges a commit before its WAL is
-        // written: a crash fault would then lose writes the client saw succeed. The later -c wins. fsync off
-        // is safe here: a process crash keeps what was written to the kernel.
-        string[] fast = ["fsync=off", "full_page_writes=off", "synchronous_commit=on", "max_connections=200"];
-        return fast.Concat(settings.Select(s => $"{s.Key}={s.Value}")).SelectMany(s => new[] { "-c", s });
     }
 
     private static bool IsMissingImage(string message) =>

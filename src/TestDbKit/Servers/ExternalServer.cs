@@ -26,7 +26,7 @@ internal sealed class ExternalServer : ServerInstance
     public override string Description => $"{_dialect.Name} at {Endpoint} (External)";
 
     /// <summary>Where the connection string comes from, for messages.</summary>
-    public static string VariableFor(DbEngine engine) => engine == DbEngine.PostgreSql ? "TESTDBKIT_POSTGRES" : "TESTDBKIT_MYSQL";
+    public static string VariableFor(DbEngine engine) => EngineRegistry.Module(engine).ConnectionVariable;
 
     public static async Task<ExternalServer> ConnectAsync(EngineDialect dialect, string connectionString, string source, TimeSpan timeout, CancellationToken ct)
     {
@@ -37,7 +37,7 @@ internal sealed class ExternalServer : ServerInstance
         }
         catch (ArgumentException e)
         {
-            throw new LocalStartException($"{e.Message} (connection string from {source})");
+            throw new ServerStartException($"{e.Message} (connection string from {source})");
         }
 
         var password = dialect.PasswordOf(connectionString);
@@ -51,7 +51,7 @@ internal sealed class ExternalServer : ServerInstance
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
         {
             var reason = e is OperationCanceledException ? $"no answer within {timeout.TotalSeconds:0} s" : Secrets.Redact(e.GetBaseException().Message, password);
-            throw new LocalStartException(
+            throw new ServerStartException(
                 $"Could not connect to the external {dialect.Name} server at {endpoint} (from {source}): {reason}. " +
                 "Check that the server runs and accepts TCP connections at that host and port, and that the user and password are right.");
         }

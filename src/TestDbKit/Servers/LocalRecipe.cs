@@ -1,3 +1,5 @@
+// The old name, still used by DbServer.cs (not this change's to edit): remove once it says ServerStartException.
+global using LocalStartException = TestDbKit.Servers.ServerStartException;
 using System.Runtime.Versioning;
 using System.Diagnostics;
 using TestDbKit.Engines;
@@ -18,14 +20,18 @@ internal sealed record LocalLayout(string Root)
     public string Socket => Path.Combine(Root, "mysqld.sock");
 }
 
-/// <summary>How to initialise and run one engine's server binaries. Found by <see cref="Locate"/>.</summary>
+/// <summary>How to initialise and run one engine's server binaries. Found by <see cref="Locate"/>; each engine
+/// supplies its own (<see cref="EngineModule.LocateLocal"/>).</summary>
 [UnsupportedOSPlatform("windows")]
-internal abstract class LocalRecipe
+internal abstract class LocalRecipe(EngineModule module)
 {
     /// <summary>Maximum length of a Unix socket path on Linux, minus a margin.</summary>
     protected const int MaxSocketPath = 100;
 
-    public abstract EngineDialect Dialect { get; }
+    /// <summary>The engine whose binaries these are.</summary>
+    public EngineModule Module { get; } = module;
+
+    public EngineDialect Dialect => Module.Dialect;
 
     /// <summary>What was found, for messages ("PostgreSQL binaries in /usr/lib/postgresql/15/bin").</summary>
     public abstract string Description { get; }
@@ -40,7 +46,7 @@ internal abstract class LocalRecipe
     public abstract int RestartSignal { get; }
 
     /// <summary>The administrator the kit connects as.</summary>
-    public abstract string AdminUser { get; }
+    public string AdminUser => Module.AdminUser;
 
     /// <summary>Creates the data directory's content and sets the administrator's password.</summary>
     public abstract Task InitializeAsync(LocalLayout layout, string password, TimeSpan timeout, CancellationToken ct);
@@ -52,27 +58,22 @@ internal abstract class LocalRecipe
     public virtual bool IsPortConflict(string log) => log.Contains("Address already in use", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Finds the binaries for <paramref name="engine"/>, or says where it looked and how to install them.</summary>
-    public static LocalRecipe Locate(DbEngine engine, string? binDirectory) => engine switch
-    {
-        DbEngine.PostgreSql => PostgresRecipe.Locate(binDirectory),
-        DbEngine.MySql => MySqlRecipe.Locate(binDirectory),
-        _ => throw new ArgumentOutOfRangeException(nameof(engine)),
-    };
+    public static LocalRecipe Locate(DbEngine engine, string? binDirectory) => EngineRegistry.Module(engine).LocateLocal(binDirectory);
 
     /// <summary>Runs a set-up tool and turns a failure into a message with its output.</summary>
-    protected static async Task RunToolAsync(string what, ProcessStartInfo psi, LocalLayout layout, TimeSpan timeout, CancellationToken ct)
+    protected async Task RunToolAsync(string what, ProcessStartInfo psi, LocalLayout layout, TimeSpan timeout, CancellationToken ct)
     {
         var result = await ProcessRunner.RunAsync(psi, timeout, ct).ConfigureAwait(false);
         if (result.ExitCode != 0)
         {
-            throw new LocalStartException(
+            throw new ServerStartException(
                 $"{what} failed (exit code {result.ExitCode}) in {layout.Root}. Its output ends with:\n{result.Output}\n" +
                 Advice(result.Output));
         }
     }
 
     /// <summary>What to do about common set-up failures.</summary>
-    protected static string Advice(string output)
+    protected string Advice(string output)
     {
         if (output.Contains("No space left", StringComparison.OrdinalIgnoreCase) || output.Contains("out of disk space", StringComparison.OrdinalIgnoreCase))
         {
@@ -84,7 +85,7 @@ internal abstract class LocalRecipe
             return "The data folder is not writable for the server: set TESTDBKIT_DATA_ROOT (DbServerOptions.DataRoot) to a writable folder.";
         }
 
-        return "Check the binaries (TESTDBKIT_POSTGRES_BIN / TESTDBKIT_MYSQL_BIN) and the data folder (TESTDBKIT_DATA_ROOT).";
+        return $"Check the binaries ({Module.BinVariable}) and the data folder (TESTDBKIT_DATA_ROOT).";
     }
 
     protected ProcessStartInfo Tool(string file, params string[] args)
@@ -105,8 +106,10 @@ internal abstract class LocalRecipe
     }
 }
 
-/// <summary>A local server could not be set up or started; <see cref="LocalServer"/> adds the context.</summary>
-internal sealed class LocalStartException(string message, bool portConflict = false) : Exception(message)
+/// <summary>A provider could not start or reach a server (Local binaries missing or failing, a container that
+/// would not start, an External server that does not answer); <see cref="DbServer"/> turns it into a
+/// <see cref="DbServerException"/> with the provider's context.</summary>
+internal sealed class ServerStartException(string message, bool portConflict = false) : Exception(message)
 {
     public bool PortConflict { get; } = portConflict;
 }

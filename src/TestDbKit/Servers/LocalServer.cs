@@ -98,7 +98,7 @@ internal sealed class LocalServer : ServerInstance
         catch (Exception e) when (e is IOException or System.ComponentModel.Win32Exception)
         {
             Directory.Delete(layout.Root, recursive: true);
-            throw new LocalStartException($"Could not start the watchdog process (/bin/sh) that guards {layout.Root}: {e.Message}");
+            throw new ServerStartException($"Could not start the watchdog process (/bin/sh) that guards {layout.Root}: {e.Message}");
         }
 
         var server = new LocalServer(recipe, layout, Secrets.NewPassword(), options.Settings, watchdog, logger);
@@ -114,7 +114,7 @@ internal sealed class LocalServer : ServerInstance
                     Log.ServerStarted(logger, server.Description, clock.ElapsedMilliseconds);
                     return server;
                 }
-                catch (LocalStartException e) when (e.PortConflict && options.Port is null && attempt < MaxPortAttempts)
+                catch (ServerStartException e) when (e.PortConflict && options.Port is null && attempt < MaxPortAttempts)
                 {
                     // Someone took the port between our choice and the server's bind: choose again.
                     Log.PortTaken(logger, port);
@@ -259,7 +259,7 @@ internal sealed class LocalServer : ServerInstance
         }
 
         var logStart = File.Exists(Layout.LogFile) ? new FileInfo(Layout.LogFile).Length : 0;
-        _process = Process.Start(psi) ?? throw new LocalStartException($"Could not start {psi.FileName}.");
+        _process = Process.Start(psi) ?? throw new ServerStartException($"Could not start {psi.FileName}.");
         _watchdog?.WatchProcess(_process.Id, _recipe.StopSignal);
         await File.WriteAllTextAsync(Layout.PidFile, _process.Id.ToString(CultureInfo.InvariantCulture), ct).ConfigureAwait(false);
 
@@ -276,7 +276,7 @@ internal sealed class LocalServer : ServerInstance
                 var exitCode = _process.ExitCode;
                 _process.Dispose();
                 _process = null;
-                throw new LocalStartException(
+                throw new ServerStartException(
                     $"The {dialect.Name} server exited with code {exitCode} while starting on 127.0.0.1:{port}. The end of its log:\n{log}",
                     _recipe.IsPortConflict(log));
             }
@@ -294,7 +294,7 @@ internal sealed class LocalServer : ServerInstance
 
             if (clock.Elapsed > timeout)
             {
-                throw new LocalStartException(
+                throw new ServerStartException(
                     $"The {dialect.Name} server on 127.0.0.1:{port} accepted no connection within {timeout.TotalSeconds:0} s " +
                     $"(last error: {Secrets.Redact(last.Message, Password)}). The end of its log:\n{LogSince(logStart)}\n" +
                     "A slow machine may need a longer DbServerOptions.StartTimeout.");
@@ -446,7 +446,7 @@ internal sealed class LocalServer : ServerInstance
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new LocalStartException(
+            throw new ServerStartException(
                 $"Could not create the data directory {layout.Root}: {e.Message} " +
                 "Set TESTDBKIT_DATA_ROOT (DbServerOptions.DataRoot) to a writable folder with a few hundred MB free.");
         }

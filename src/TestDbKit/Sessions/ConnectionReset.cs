@@ -1,8 +1,8 @@
 namespace TestDbKit.Sessions;
 
 /// <summary>
-/// What <c>[ResetConnection]</c> does in both adapters: closes every idle pooled connection of both
-/// drivers, so the next open starts a brand-new server session (Django's <c>close_old_connections()</c>).
+/// What <c>[ResetConnection]</c> does in both adapters: closes every idle pooled connection of every
+/// engine's driver, so the next open starts a brand-new server session (Django's <c>close_old_connections()</c>).
 /// Synchronous on purpose: the drivers clear their pools without I/O waits, so framework hooks that must
 /// be synchronous (xunit's <c>BeforeAfterTestAttribute</c>) can call it without blocking on async work.
 /// </summary>
@@ -16,7 +16,9 @@ internal static class ConnectionReset
     public static void ClearAllPools()
     {
         Interlocked.Increment(ref _generation);
-        Engines.PostgreSqlDialect.Instance.ClearAllPools();
-        Engines.MySqlDialect.Instance.ClearAllPools();
+        foreach (var dialect in Engines.EngineRegistry.All)
+        {
+            dialect.ClearAllPools();
+        }
     }
 }

@@ -1,7 +1,7 @@
 using System.Runtime.Versioning;
-using TestDbKit.Engines;
+using TestDbKit.Servers;
 
-namespace TestDbKit.Servers;
+namespace TestDbKit.Engines;
 
 /// <summary>MariaDB (<c>mariadb-install-db</c> + <c>mariadbd</c>) or MySQL 8 (<c>mysqld --initialize-insecure</c>).</summary>
 [UnsupportedOSPlatform("windows")]
@@ -11,14 +11,13 @@ internal sealed class MySqlRecipe : LocalRecipe
     private readonly string? _installer; // MariaDB's install script; null for MySQL
     private readonly bool _isMariaDb;
 
-    private MySqlRecipe(string server, string? installer, bool isMariaDb)
+    private MySqlRecipe(string server, string? installer, bool isMariaDb, MySqlModule module)
+        : base(module)
     {
         _server = server;
         _installer = installer;
         _isMariaDb = isMariaDb;
     }
-
-    public override EngineDialect Dialect => MySqlDialect.Instance;
 
     public override string Description => $"{(_isMariaDb ? "MariaDB" : "MySQL")} server {_server}";
 
@@ -26,11 +25,9 @@ internal sealed class MySqlRecipe : LocalRecipe
 
     public override int RestartSignal => Native.SIGTERM;
 
-    public override string AdminUser => "root";
-
-    public static MySqlRecipe Locate(string? binDirectory)
+    public static MySqlRecipe Locate(string? binDirectory, MySqlModule module)
     {
-        var explicitDir = binDirectory ?? Environment.GetEnvironmentVariable("TESTDBKIT_MYSQL_BIN");
+        var explicitDir = binDirectory ?? Environment.GetEnvironmentVariable(module.BinVariable);
         List<string> folders = explicitDir is { Length: > 0 }
             ? [explicitDir, Path.Combine(explicitDir, "..", "bin"), Path.Combine(explicitDir, "..", "sbin"), Path.Combine(explicitDir, "..", "scripts")]
             : [.. BinaryLocator.PathFolders(), "/usr/sbin", "/usr/bin", "/usr/local/mysql/bin", "/usr/local/mariadb/bin", "/usr/local/sbin"];
@@ -40,12 +37,12 @@ internal sealed class MySqlRecipe : LocalRecipe
         if (server is null)
         {
             var where = explicitDir is { Length: > 0 }
-                ? $"in {explicitDir} (from {(binDirectory is null ? "TESTDBKIT_MYSQL_BIN" : "DbServerOptions.BinDirectory")})"
+                ? $"in {explicitDir} (from {(binDirectory is null ? module.BinVariable : "DbServerOptions.BinDirectory")})"
                 : "on PATH, in /usr/sbin or /usr/local/mysql/bin";
-            throw new LocalStartException(
+            throw new ServerStartException(
                 $"No MySQL or MariaDB server binary (mariadbd or mysqld) {where}. " +
                 "Install one (Debian/Ubuntu: sudo apt-get install -y mariadb-server, or scripts/install-servers.sh), " +
-                "or set TESTDBKIT_MYSQL_BIN to the folder that holds it.");
+                $"or set {module.BinVariable} to the folder that holds it.");
         }
 
         // MySQL 8 dropped mysql_install_db (it initialises with mysqld --initialize-insecure); MariaDB ships it.
@@ -53,12 +50,12 @@ internal sealed class MySqlRecipe : LocalRecipe
         var isMariaDb = mariadbd is not null || installer is not null;
         if (isMariaDb && installer is null)
         {
-            throw new LocalStartException(
+            throw new ServerStartException(
                 $"Found the MariaDB server {server} but not mariadb-install-db next to it or on PATH. " +
                 "Install the full server package (Debian/Ubuntu: sudo apt-get install -y mariadb-server).");
         }
 
-        return new MySqlRecipe(server, installer, isMariaDb);
+        return new MySqlRecipe(server, installer, isMariaDb, module);
     }
 
     public override async Task InitializeAsync(LocalLayout layout, string password, TimeSpan timeout, CancellationToken ct)
@@ -82,7 +79,7 @@ internal sealed class MySqlRecipe : LocalRecipe
     {
         if (layout.Socket.Length > MaxSocketPath)
         {
-            throw new LocalStartException(
+            throw new ServerStartException(
                 $"The socket path {layout.Socket} is longer than Unix allows. Set TESTDBKIT_DATA_ROOT " +
                 "(DbServerOptions.DataRoot) to a shorter folder.");
         }
@@ -99,27 +96,16 @@ internal sealed class MySqlRecipe : LocalRecipe
             "--tmpdir=" + Path.Combine(layout.Root, "tmp"),
             "--init-file=" + Path.Combine(layout.Root, "init.sql"),
             "--skip-name-resolve",
-            // Written to the OS at each commit, flushed once a second: a server crash loses no commit.
-            "--innodb-flush-log-at-trx-commit=2",
-            "--innodb-doublewrite=0",
-            "--max-connections=300",
         };
-        if (_isMariaDb)
-        {
-            args.Add(MySqlDialect.UserStatisticsOption);
-        }
-        else
+        args.AddRange(Module.SettingArguments(Module.ServerTuning));
+        if (!_isMariaDb)
         {
             args.Add("--mysqlx=OFF"); // its second port would collide between parallel servers
             args.Add("--skip-log-bin");
         }
 
         args.AddRange(RootUser());
-        foreach (var (name, value) in settings)
-        {
-            args.Add($"--{name}={value}");
-        }
-
+        args.AddRange(Module.SettingArguments(settings));
         return args;
     }
 

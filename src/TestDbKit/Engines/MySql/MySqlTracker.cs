@@ -269,7 +269,8 @@ internal sealed class MySqlTracker : ChangeTracker
 
     public override async Task<ChangeMarks> InstallAsync(DbConnection connection, bool triggersOnly, CancellationToken ct)
     {
-        var counters = !triggersOnly && await CountsRowsAsync(connection, ct).ConfigureAwait(false);
+        var flavour = await MySqlModule.Instance.FlavourOfAsync(connection, ct).ConfigureAwait(false);
+        var counters = !triggersOnly && flavour.HasRowCounters && await CountingRowsAsync(connection, ct).ConfigureAwait(false);
         var tables = await connection.ReadColumnAsync(
             "SELECT TABLE_NAME FROM information_schema.TABLES WHERE " + BaseTables + " ORDER BY TABLE_NAME",
             r => r.GetString(0), ct).ConfigureAwait(false);
@@ -290,7 +291,7 @@ internal sealed class MySqlTracker : ChangeTracker
                 : Reset.Replace("{collect}", "", StringComparison.Ordinal).Replace("{mark_all}", TriggerMarkAll, StringComparison.Ordinal)
                     .Replace("{settle}", "", StringComparison.Ordinal).Replace("{settle_refill}", "", StringComparison.Ordinal));
         var seedsLost = SeedsLost.Replace("{seen}", counters ? CounterSeen : "0", StringComparison.Ordinal);
-        var endBusy = await MySqlDialect.SeesLocksAsync(connection, ct).ConfigureAwait(false)
+        var endBusy = flavour.ListsLocksLive
             ? EndBusy.Replace("{busy}", BusyByLocks, StringComparison.Ordinal).Replace("{any}", AnyByLocks, StringComparison.Ordinal)
             : EndBusy.Replace("{busy}", BusyByTransactions, StringComparison.Ordinal).Replace("{any}", AnyByTransactions, StringComparison.Ordinal);
         foreach (var routine in new[] { endBusy, Run, seedsLost, reset })
@@ -338,8 +339,9 @@ internal sealed class MySqlTracker : ChangeTracker
         return seeded;
     }
 
-    /// <summary>MariaDB's per-table row counts are kept while <c>userstat</c> is on; MySQL has no such variable.</summary>
-    private static async Task<bool> CountsRowsAsync(DbConnection connection, CancellationToken ct)
+    /// <summary>Whether a server that can count rows (<see cref="ServerFlavour.HasRowCounters"/>) does so now: MariaDB
+    /// keeps its per-table row counts while <c>userstat</c> is on, a setting that can change while the server runs.</summary>
+    private static async Task<bool> CountingRowsAsync(DbConnection connection, CancellationToken ct)
     {
         var values = await connection.ReadColumnAsync("SHOW GLOBAL VARIABLES LIKE 'userstat'", r => r.GetString(1), ct).ConfigureAwait(false);
         return values is ["ON"];

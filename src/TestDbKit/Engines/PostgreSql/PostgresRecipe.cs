@@ -1,8 +1,8 @@
 using System.Runtime.Versioning;
 using System.Diagnostics;
-using TestDbKit.Engines;
+using TestDbKit.Servers;
 
-namespace TestDbKit.Servers;
+namespace TestDbKit.Engines;
 
 /// <summary>PostgreSQL's <c>initdb</c> and <c>postgres</c>, tuned for throwaway test data.</summary>
 [UnsupportedOSPlatform("windows")]
@@ -10,13 +10,12 @@ internal sealed class PostgresRecipe : LocalRecipe
 {
     private readonly string _bin;
 
-    private PostgresRecipe(string bin, string? runAs)
+    private PostgresRecipe(string bin, string? runAs, PostgreSqlModule module)
+        : base(module)
     {
         _bin = bin;
         RunAs = runAs;
     }
-
-    public override EngineDialect Dialect => PostgreSqlDialect.Instance;
 
     public override string Description => $"PostgreSQL binaries in {_bin}";
 
@@ -28,11 +27,9 @@ internal sealed class PostgresRecipe : LocalRecipe
     // SIGINT is PostgreSQL's fast shutdown: clients are disconnected, data is checkpointed.
     public override int RestartSignal => Native.SIGINT;
 
-    public override string AdminUser => "postgres";
-
-    public static PostgresRecipe Locate(string? binDirectory)
+    public static PostgresRecipe Locate(string? binDirectory, PostgreSqlModule module)
     {
-        var explicitDir = binDirectory ?? Environment.GetEnvironmentVariable("TESTDBKIT_POSTGRES_BIN");
+        var explicitDir = binDirectory ?? Environment.GetEnvironmentVariable(module.BinVariable);
         var folders = explicitDir is { Length: > 0 }
             ? [explicitDir]
             : BinaryLocator.Versioned("/usr/lib/postgresql", "bin")
@@ -45,29 +42,30 @@ internal sealed class PostgresRecipe : LocalRecipe
         if (bin is null)
         {
             var where = explicitDir is { Length: > 0 }
-                ? $"in {explicitDir} (from {(binDirectory is null ? "TESTDBKIT_POSTGRES_BIN" : "DbServerOptions.BinDirectory")})"
+                ? $"in {explicitDir} (from {(binDirectory is null ? module.BinVariable : "DbServerOptions.BinDirectory")})"
                 : "in /usr/lib/postgresql/*/bin, PATH and /usr/local/pgsql/bin";
-            throw new LocalStartException(
+            throw new ServerStartException(
                 $"No PostgreSQL server binaries (postgres and initdb) {where}. " +
                 "Install them (Debian/Ubuntu: sudo apt-get install -y postgresql, or scripts/install-servers.sh), " +
-                "or set TESTDBKIT_POSTGRES_BIN to the folder that holds them.");
+                $"or set {module.BinVariable} to the folder that holds them.");
         }
 
         string? runAs = null;
         if (Environment.IsPrivilegedProcess)
         {
             // PostgreSQL refuses to run as root; the packages create a 'postgres' user for it.
-            runAs = Environment.GetEnvironmentVariable("TESTDBKIT_POSTGRES_OS_USER") ?? "postgres";
+            var osUserVariable = module.ConnectionVariable + "_OS_USER";
+            runAs = Environment.GetEnvironmentVariable(osUserVariable) ?? "postgres";
             if (Native.LookupUser(runAs) is null)
             {
-                throw new LocalStartException(
+                throw new ServerStartException(
                     $"PostgreSQL refuses to run as root, and there is no OS user '{runAs}' to run it as. " +
                     "Create one (useradd --system --home /var/lib/postgresql postgres), name another with " +
-                    "TESTDBKIT_POSTGRES_OS_USER, or run the tests as a non-root user.");
+                    osUserVariable + ", or run the tests as a non-root user.");
             }
         }
 
-        return new PostgresRecipe(bin, runAs);
+        return new PostgresRecipe(bin, runAs, module);
     }
 
     public override async Task InitializeAsync(LocalLayout layout, string password, TimeSpan timeout, CancellationToken ct)
@@ -107,19 +105,9 @@ internal sealed class PostgresRecipe : LocalRecipe
             "-c", "listen_addresses=127.0.0.1",
             // TCP only: the kit never uses the socket, and a long data path would overflow its name.
             "-c", "unix_socket_directories=",
-            // No flush to disk (an OS crash loses the data, a server crash does not): fast, and a chaos test
-            // that crashes the server still finds every commit it was told about.
-            "-c", "fsync=off",
-            "-c", "full_page_writes=off",
-            "-c", "max_connections=200",
-            "-c", "logging_collector=off",
+            "-c", "logging_collector=off", // the log goes to standard error, which the kit reads
         };
-        foreach (var (name, value) in settings)
-        {
-            args.Add("-c");
-            args.Add($"{name}={value}");
-        }
-
+        args.AddRange(Module.SettingArguments(Module.ServerTuning.Concat(settings)));
         return args;
     }
 }

@@ -1,0 +1,102 @@
+using System.Data.Common;
+
+namespace TestDbKit.Engines;
+
+// EngineDialect, part: session administration and fault SQL: listing, ending and probing sessions, timeouts, read-only, locks, the test user.
+internal abstract partial class EngineDialect
+{
+    /// <summary>Creates (or updates) a user with every right on the kit's databases (<c>tdk_…</c>) and none
+    /// on the server, for test sessions that server-wide faults such as read-only must bind; null where the
+    /// engine needs none.</summary>
+    public virtual string? CreateTestUserSql(string user, string password) => null;
+
+    /// <summary>The server's id of the session behind an open connection, read without a round trip.</summary>
+    public abstract long SessionIdOf(DbConnection connection);
+
+    /// <summary>Ends the server session with this id.</summary>
+    public abstract string KillSessionSql(long sessionId);
+
+    /// <summary>Cancels the statement the session is running; the session lives on.</summary>
+    public abstract string CancelQuerySql(long sessionId);
+
+    /// <summary>How stale the server's list of open transactions may be (MySQL refreshes INNODB_TRX at most
+    /// every 0.1 s): wait this long before reading it to see every transaction begun before the wait.</summary>
+    public virtual TimeSpan TransactionListStaleness => TimeSpan.Zero;
+
+    /// <summary>Ids of the client sessions on <paramref name="database"/> that <paramref name="filter"/> picks,
+    /// except the kit's control sessions and the session asking.</summary>
+    public abstract string SessionsOfDatabaseSql(string database, SessionFilter filter = SessionFilter.All);
+
+    /// <summary><see cref="SessionsOfDatabaseSql"/> as this server can best answer it (what it offers may differ
+    /// between servers of one engine).</summary>
+    protected virtual Task<string> SessionsOfDatabaseSqlAsync(DbConnection admin, string database, SessionFilter filter, CancellationToken ct) =>
+        Task.FromResult(SessionsOfDatabaseSql(database, filter));
+
+    /// <summary>Ends the sessions of <paramref name="database"/> that <paramref name="filter"/> picks, through an
+    /// administrator's connection, never the kit's control sessions; says how many it ended.</summary>
+    public async Task<int> EndSessionsAsync(DbConnection admin, string database, SessionFilter filter, CancellationToken ct)
+    {
+        var ids = await admin.ReadColumnAsync(await SessionsOfDatabaseSqlAsync(admin, database, filter, ct).ConfigureAwait(false),
+            r => Convert.ToInt64(r.GetValue(0), System.Globalization.CultureInfo.InvariantCulture), ct).ConfigureAwait(false);
+        var ended = 0;
+        foreach (var id in ids)
+        {
+            try
+            {
+                await admin.ExecuteAsync(KillSessionSql(id), ct).ConfigureAwait(false);
+                ended++;
+            }
+            catch (DbException)
+            {
+                // It ended on its own between the list and the kill.
+            }
+        }
+
+        return ended;
+    }
+
+    /// <summary>Statements that make new sessions of <paramref name="database"/> use <paramref name="value"/> for a
+    /// timeout setting, and that undo it; null where the engine has no per-database scope for it.</summary>
+    public virtual (string Set, string Undo)? DatabaseTimeoutSql(string database, TimeoutKind kind, TimeSpan value) => null;
+
+    /// <summary>
+    /// Statements that set a timeout server-wide, where the engine has no per-database scope for it (MySQL), and
+    /// that put back the values the server has now. Null where the engine has no such timeout at all.
+    /// </summary>
+    public virtual Task<(string Set, string Undo)?> GlobalTimeoutSqlAsync(
+        DbConnection admin, TimeoutKind kind, TimeSpan value, CancellationToken ct) =>
+        Task.FromResult<(string Set, string Undo)?>(null);
+
+    /// <summary>Statements that make sessions of <paramref name="database"/> read-only and undo it, and whether
+    /// they reach the whole server (MySQL's <c>read_only</c>, which binds only users without administrative
+    /// rights) rather than this database's new sessions (PostgreSQL).</summary>
+    public abstract (string Set, string Undo, bool ServerWide) ReadOnlySql(string database);
+
+    /// <summary>Takes a lock on <paramref name="table"/> that blocks every other session's reads and writes,
+    /// held by the session that ran it until <see cref="ReleaseTableLockSql"/>.</summary>
+    public abstract string LockTableSql(string table);
+
+    public abstract string ReleaseTableLockSql { get; }
+
+    /// <summary>Whether the session behind an open connection still answers, asked without reading the
+    /// connection's transaction state. A statement that fails in a failed transaction (PostgreSQL 25P02) still
+    /// shows the session alive; disposing the connection rolls it back.</summary>
+    public virtual async Task<bool> IsAliveAsync(DbConnection connection, CancellationToken ct)
+    {
+        try
+        {
+            await using var command = connection.CreateCommand();
+            command.CommandText = "SELECT 1";
+            await command.ExecuteScalarAsync(ct).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception e) when (DbErrors.IsConnectionLostUncounted(e) || e is InvalidOperationException)
+        {
+            return false;
+        }
+        catch (DbException)
+        {
+            return connection.State == System.Data.ConnectionState.Open;
+        }
+    }
+}

@@ -1,0 +1,50 @@
+using System.Data.Common;
+using Npgsql;
+
+namespace TestDbKit.Engines;
+
+// PostgreSqlDialect, part: session administration and fault SQL: listing, ending and probing sessions, timeouts, read-only, locks, the test user.
+internal sealed partial class PostgreSqlDialect
+{
+    public override long SessionIdOf(DbConnection connection) => ((NpgsqlConnection)connection).ProcessID;
+
+    // Waits (up to 5 s) until the session is gone, so the client's next command surely meets a dead session
+    // (PostgreSQL 14+).
+    public override string KillSessionSql(long sessionId) => $"SELECT pg_terminate_backend({sessionId}, 5000)";
+
+    public override string CancelQuerySql(long sessionId) => $"SELECT pg_cancel_backend({sessionId})";
+
+    // The server marks a session idle before it tells the client it is ready, so an idle session is never
+    // listed busy for lack of time.
+    public override string SessionsOfDatabaseSql(string database, SessionFilter filter = SessionFilter.All) =>
+        $"SELECT pid FROM pg_stat_activity WHERE datname = '{Validated(database)}' AND backend_type = 'client backend' " +
+        $"AND pid <> pg_backend_pid() AND application_name <> '{ControlApplicationName}'" + filter switch
+        {
+            SessionFilter.Idle => " AND state = 'idle'",
+            SessionFilter.Busy => " AND state IS DISTINCT FROM 'idle'",
+            _ => "",
+        };
+
+    public override (string Set, string Undo)? DatabaseTimeoutSql(string database, TimeoutKind kind, TimeSpan value)
+    {
+        var setting = kind switch
+        {
+            TimeoutKind.Idle => "idle_session_timeout",
+            TimeoutKind.IdleInTransaction => "idle_in_transaction_session_timeout",
+            _ => "statement_timeout",
+        };
+        var db = QuoteIdentifier(database);
+        var ms = Math.Max(1, (long)value.TotalMilliseconds);
+        return ($"ALTER DATABASE {db} SET {setting} = {ms}", $"ALTER DATABASE {db} RESET {setting}");
+    }
+
+    public override (string Set, string Undo, bool ServerWide) ReadOnlySql(string database)
+    {
+        var db = QuoteIdentifier(database);
+        return ($"ALTER DATABASE {db} SET default_transaction_read_only = on", $"ALTER DATABASE {db} RESET default_transaction_read_only", false);
+    }
+
+    public override string LockTableSql(string table) => $"BEGIN; LOCK TABLE {QuoteIdentifier(table)} IN ACCESS EXCLUSIVE MODE";
+
+    public override string ReleaseTableLockSql => "ROLLBACK";
+}
