@@ -11,6 +11,10 @@ namespace TestDbKit.NUnit;
 /// alive, also when tests of one fixture instance run at the same time
 /// (<c>[Parallelizable(ParallelScope.All)]</c>). Whatever a test breaks is cleaned up before the next test.
 /// </summary>
+/// <remarks>Configure the server, the pool and the connection string from code by overriding
+/// <see cref="Configure"/> (per fixture) or with <see cref="TestDbConfigurationAttribute"/> (per assembly). What the
+/// kit says about a test (leaked connections, a discarded connection, a failed reset) goes to that test's
+/// <c>TestContext.Out</c>.</remarks>
 public abstract class ResilientDbTestBase
 {
     // NUnit may run the tests of one fixture instance in parallel: state is per test, not per instance.
@@ -51,6 +55,14 @@ public abstract class ResilientDbTestBase
     /// <param name="connection">An open connection to the database being built.</param>
     protected virtual Task CreateSchemaAsync(DbConnection connection) => Task.CompletedTask;
 
+    /// <summary>Configures this fixture's server, pool and connection string from code. Runs before every test,
+    /// after the assembly's <see cref="TestDbConfigurationAttribute"/>, and sees what it set; what stays unset
+    /// is taken from the <c>TESTDBKIT_*</c> variables, then the defaults.</summary>
+    /// <param name="options">The options so far; change what this fixture needs.</param>
+    protected virtual void Configure(TestDbOptions options)
+    {
+    }
+
     /// <summary>Starts the test's database session (NUnit runs base-class set-ups first).</summary>
     [SetUp]
     public async Task StartDatabaseSessionAsync()
@@ -59,7 +71,9 @@ public abstract class ResilientDbTestBase
         // A method-level [ResetConnection] marks the test; a fixture-level one is found on the class.
         var reset = test.Properties.ContainsKey(ResetConnectionAttribute.Property)
             || Attribute.IsDefined(GetType(), typeof(ResetConnectionAttribute), inherit: true);
-        var options = SessionFactory.For(GetType(), test.FullName, Engine, _isolation, CreateSchemaAsync, reset);
+        // The test's own writer, taken now: the kit may write from TearDown and from its own threads.
+        var output = TestContext.Out;
+        var options = SessionOptionsResolver.For(GetType(), test.FullName, Engine, _isolation, Configure, CreateSchemaAsync, reset, new TestOutput(output.WriteLine));
         var session = await TestSession.StartAsync(options, TestContext.CurrentContext.CancellationToken).ConfigureAwait(false);
         _sessions[test.ID] = session;
     }
@@ -70,7 +84,7 @@ public abstract class ResilientDbTestBase
     {
         if (_sessions.TryRemove(TestContext.CurrentContext.Test.ID, out var session))
         {
-            SessionFactory.Report(await session.EndAsync(CancellationToken.None).ConfigureAwait(false));
+            await session.EndAsync(CancellationToken.None).ConfigureAwait(false); // what the test left behind goes to its output
         }
     }
 }

@@ -1,6 +1,7 @@
 using System.Data.Common;
 using TestDbKit.Sessions;
 using Xunit;
+using Xunit.Abstractions;
 
 namespace TestDbKit.Xunit;
 
@@ -20,9 +21,13 @@ namespace TestDbKit.Xunit;
 /// }
 /// </code>
 /// </example>
+/// <remarks>Configure the server, the pool and the connection string from code by overriding
+/// <see cref="Configure"/> (per class) or with <see cref="TestDbConfigurationAttribute"/> (per assembly); take an
+/// <see cref="ITestOutputHelper"/> in the constructor to see the kit's messages in the test's output.</remarks>
 public abstract class ResilientDbTestBase : IAsyncLifetime
 {
     private readonly IsolationMode _isolation;
+    private readonly TestOutput? _output;
     /// <summary>Breaks this test's database on purpose (kills sessions, cancels statements, holds locks,
     /// shortens timeouts); every fault is undone when the test ends, pass or fail. Faults that reach the whole
     /// server (crash, restart, freeze, connection exhaustion, MySQL's global timeouts and read-only) need
@@ -38,6 +43,19 @@ public abstract class ResilientDbTestBase : IAsyncLifetime
     {
         Engine = engine;
         _isolation = isolation;
+    }
+
+    /// <summary>Creates the base for tests on <paramref name="engine"/> whose output (xunit's test output) gets
+    /// what the kit says about the test: leaked connections, a broken connection it discarded, a failed reset,
+    /// a server start.</summary>
+    /// <param name="output">The test's output, as xunit passes it to the test class's constructor.</param>
+    /// <param name="engine">The engine the tests run on; PostgreSQL when omitted.</param>
+    /// <param name="isolation">How tests are kept apart; <see cref="IsolationMode.Reset"/> when omitted.</param>
+    protected ResilientDbTestBase(ITestOutputHelper output, DbEngine engine = DbEngine.PostgreSql, IsolationMode isolation = IsolationMode.Reset)
+        : this(engine, isolation)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        _output = new TestOutput(output.WriteLine);
     }
 
     /// <summary>The engine this test runs on.</summary>
@@ -58,10 +76,18 @@ public abstract class ResilientDbTestBase : IAsyncLifetime
     /// <param name="connection">An open connection to the database being built.</param>
     protected virtual Task CreateSchemaAsync(DbConnection connection) => Task.CompletedTask;
 
+    /// <summary>Configures this class's server, pool and connection string from code. Runs before every test,
+    /// after the assembly's <see cref="TestDbConfigurationAttribute"/>, and sees what it set; what stays unset
+    /// is taken from the <c>TESTDBKIT_*</c> variables, then the defaults.</summary>
+    /// <param name="options">The options so far; change what this class needs.</param>
+    protected virtual void Configure(TestDbOptions options)
+    {
+    }
+
     /// <inheritdoc />
     async Task IAsyncLifetime.InitializeAsync()
     {
-        var options = SessionFactory.For(GetType(), GetType().FullName ?? GetType().Name, Engine, _isolation, CreateSchemaAsync, resetBefore: false);
+        var options = SessionOptionsResolver.For(GetType(), GetType().FullName ?? GetType().Name, Engine, _isolation, Configure, CreateSchemaAsync, resetBefore: false, _output);
         _session = await TestSession.StartAsync(options, CancellationToken.None).ConfigureAwait(false);
     }
 
@@ -70,7 +96,7 @@ public abstract class ResilientDbTestBase : IAsyncLifetime
     {
         if (_session is not null)
         {
-            SessionFactory.Report(await _session.EndAsync(CancellationToken.None).ConfigureAwait(false));
+            await _session.EndAsync(CancellationToken.None).ConfigureAwait(false); // what the test left behind goes to its output
         }
     }
 }

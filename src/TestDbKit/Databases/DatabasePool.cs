@@ -1,7 +1,6 @@
 using System.Data.Common;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
 using Respawn;
 using TestDbKit.Databases;
 using TestDbKit.Diagnostics;
@@ -33,6 +32,10 @@ public sealed class DatabasePool : IAsyncDisposable
     private readonly List<Task> _background = [];
     private readonly CancellationTokenSource _disposing = new();
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> _alive = new();
+
+    // Per database, the shaped connection strings tests were handed (TestDbOptions.ConnectionString): each is a
+    // driver pool of its own, cleared with the kit's when the database's sessions end or it is dropped.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, System.Collections.Concurrent.ConcurrentDictionary<string, byte>> _shaped = new();
     private TaskCompletionSource _capacityFreed = NewSignal();
     private string? _template;
     private int _count; // databases alive or being created: leased + ready + in flight
@@ -42,7 +45,7 @@ public sealed class DatabasePool : IAsyncDisposable
     {
         _server = server;
         _options = options;
-        _logger = options.LoggerFactory?.CreateLogger("TestDbKit.DatabasePool") ?? NullLogger.Instance;
+        _logger = KitLogger.For(options.LoggerFactory, "TestDbKit.DatabasePool");
         _max = options.EffectiveMaxDatabases;
         _leases = new SemaphoreSlim(_max, _max);
     }
@@ -52,6 +55,12 @@ public sealed class DatabasePool : IAsyncDisposable
 
     /// <summary>How tests are kept apart.</summary>
     public IsolationMode Isolation => _options.Isolation;
+
+    /// <summary>How many databases may be leased at once.</summary>
+    internal int MaxDatabases => _max;
+
+    /// <summary>How many more leases would be granted now without waiting.</summary>
+    internal int FreeLeases => _leases.CurrentCount;
 
     /// <summary>Whether resets use the kit's change tracking (false: Respawn, where tracking could not be installed).</summary>
     public bool IsTracking { get; private set; }
@@ -105,7 +114,11 @@ public sealed class DatabasePool : IAsyncDisposable
     /// Leases a database no other test is using. Waits when <see cref="DatabasePoolOptions.MaxDatabases"/>
     /// are out. Dispose the lease to give it back; the pool then makes it clean for the next test.
     /// </summary>
-    public async ValueTask<TestDatabase> LeaseAsync(CancellationToken ct = default)
+    public ValueTask<TestDatabase> LeaseAsync(CancellationToken ct = default) => LeaseAsync(shape: null, output: null, ct);
+
+    /// <summary>Leases a database whose connection string is shaped by <paramref name="shape"/> (see
+    /// <see cref="TestDbOptions.ConnectionString"/>), for the test whose output is <paramref name="output"/>.</summary>
+    internal async ValueTask<TestDatabase> LeaseAsync(Action<DbConnectionStringBuilder>? shape, Sessions.TestOutput? output, CancellationToken ct)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         await _leases.WaitAsync(ct).ConfigureAwait(false);
@@ -113,7 +126,20 @@ public sealed class DatabasePool : IAsyncDisposable
         {
             var database = await TakeAsync(ct).ConfigureAwait(false);
             TopUp();
-            return new TestDatabase(this, database);
+            try
+            {
+                return new TestDatabase(this, database, TestConnectionString(database.Name, shape), output);
+            }
+            catch
+            {
+                // The user's shape failed before anyone used the database: it is still clean.
+                if (!_ready.Writer.TryWrite(database))
+                {
+                    await ForgetAsync(database).ConfigureAwait(false);
+                }
+
+                throw;
+            }
         }
         catch
         {
@@ -263,7 +289,7 @@ public sealed class DatabasePool : IAsyncDisposable
         if (ended > 0)
         {
             // The reset's own pooled session may have been among them.
-            Dialect.ClearPool(TestConnectionString(name));
+            ClearTestPools(name);
             Dialect.ClearPool(RespawnConnectionString(name));
         }
     }
@@ -340,6 +366,8 @@ public sealed class DatabasePool : IAsyncDisposable
 
     private void RunInBackground(Func<CancellationToken, Task> work)
     {
+        // Background work outlives the test that caused it: it must not write to that test's output.
+        using var noFlow = ExecutionContext.SuppressFlow();
         var task = Task.Run(async () =>
         {
             try
@@ -452,7 +480,8 @@ public sealed class DatabasePool : IAsyncDisposable
         try
         {
             Dialect.ClearPool(RespawnConnectionString(name));
-            Dialect.ClearPool(TestConnectionString(name));
+            ClearTestPools(name);
+            _shaped.TryRemove(name, out _);
             await using var admin = await _server.OpenAdminConnectionAsync(ct).ConfigureAwait(false);
             await admin.ExecuteAsync(Dialect.DropDatabaseSql(name), ct).ConfigureAwait(false);
         }
@@ -472,10 +501,40 @@ public sealed class DatabasePool : IAsyncDisposable
 
     /// <summary>What tests connect with: tagged with the database's name, so each database has pools of its
     /// own and the drivers' metrics tell how many of its connections are out (see <see cref="PoolUsage"/>).</summary>
-    internal string TestConnectionString(string name)
+    internal string TestConnectionString(string name) => TestConnectionString(name, shape: null);
+
+    /// <summary>What tests connect with, shaped first by <paramref name="shape"/> (the user's driver options); the
+    /// kit's tag and transaction settings are applied after it, so the shape cannot undo them.</summary>
+    /// <exception cref="InvalidOperationException"><paramref name="shape"/> threw; the message says what to check.</exception>
+    internal string TestConnectionString(string name, Action<DbConnectionStringBuilder>? shape)
     {
-        var cs = Dialect.WithApplicationName(_server.TestConnectionStringFor(name), TestApplicationName(name));
-        return _options.Isolation == IsolationMode.Transaction ? Dialect.ForAmbientTransaction(cs) : cs;
+        var cs = _server.TestConnectionStringFor(name);
+        if (shape is not null)
+        {
+            cs = ConnectionStrings.Shape(Dialect.CreateConnection(cs), cs, shape, Dialect.Name);
+        }
+
+        cs = Dialect.WithApplicationName(cs, TestApplicationName(name));
+        cs = _options.Isolation == IsolationMode.Transaction ? Dialect.ForAmbientTransaction(cs) : cs;
+        if (shape is not null)
+        {
+            _shaped.GetOrAdd(name, _ => new()).TryAdd(cs, 0);
+        }
+
+        return cs;
+    }
+
+    /// <summary>Clears the driver pools of every connection string tests of <paramref name="name"/> used.</summary>
+    private void ClearTestPools(string name)
+    {
+        Dialect.ClearPool(TestConnectionString(name));
+        if (_shaped.TryGetValue(name, out var shaped))
+        {
+            foreach (var cs in shaped.Keys)
+            {
+                Dialect.ClearPool(cs);
+            }
+        }
     }
 
     /// <summary>The application name of test sessions on <paramref name="name"/> (PostgreSQL

@@ -35,3 +35,38 @@ internal static partial class Log
     [LoggerMessage(10, LogLevel.Information, "Janitor dropped {Database}, left behind by run {RunId} at {Created:u}")]
     public static partial void JanitorDropped(ILogger logger, string database, string runId, DateTime created);
 }
+
+/// <summary>
+/// The kit's logger: what the user's <see cref="ILoggerFactory"/> gets (nothing without one), and, for
+/// information and warnings, the output of the test the kit is working for (<see cref="Sessions.TestOutput.Current"/>),
+/// so that a server start, a failed reset or a dropped database shows beside the test that saw it.
+/// </summary>
+internal sealed class KitLogger(ILogger inner) : ILogger
+{
+    /// <summary>The kit's logger over <paramref name="factory"/>'s <paramref name="category"/>, or over nothing.</summary>
+    public static ILogger For(ILoggerFactory? factory, string category) =>
+        new KitLogger(factory?.CreateLogger(category) ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+
+    /// <inheritdoc />
+    public IDisposable? BeginScope<TState>(TState state)
+        where TState : notnull => inner.BeginScope(state);
+
+    /// <inheritdoc />
+    public bool IsEnabled(LogLevel logLevel) =>
+        inner.IsEnabled(logLevel) || (logLevel >= LogLevel.Information && logLevel != LogLevel.None && Sessions.TestOutput.Current is not null);
+
+    /// <inheritdoc />
+    public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+    {
+        ArgumentNullException.ThrowIfNull(formatter);
+        if (inner.IsEnabled(logLevel))
+        {
+            inner.Log(logLevel, eventId, state, exception, formatter);
+        }
+
+        if (logLevel >= LogLevel.Information && logLevel != LogLevel.None && Sessions.TestOutput.Current is { } output)
+        {
+            Sessions.TestOutput.Write(output, $"{logLevel}: {formatter(state, exception)}");
+        }
+    }
+}

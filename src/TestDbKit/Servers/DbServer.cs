@@ -1,7 +1,7 @@
 using System.Data.Common;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
 using TestDbKit.Engines;
+using TestDbKit.Options;
 using TestDbKit.Servers;
 
 namespace TestDbKit;
@@ -18,7 +18,8 @@ namespace TestDbKit;
 /// </example>
 public sealed class DbServer : IAsyncDisposable
 {
-    private static readonly OnceCache<DbEngine, DbServer> SharedServers = new();
+    // The run-wide servers: one per engine and server options (the defaults: the one SharedAsync(engine) returns).
+    private static readonly OnceCache<(DbEngine Engine, ServerKey Options), DbServer> SharedServers = new();
 
     private (string User, string Password)? _testUser;
 
@@ -82,7 +83,14 @@ public sealed class DbServer : IAsyncDisposable
     /// <param name="engine">The engine to run.</param>
     /// <param name="ct">Stops this caller's wait; the start itself goes on for the others.</param>
     public static Task<DbServer> SharedAsync(DbEngine engine, CancellationToken ct = default) =>
-        SharedServers.GetAsync(engine, StartSharedAsync, ct);
+        SharedForAsync(engine, new DbServerOptions(), ct);
+
+    /// <summary>The run-wide server for <paramref name="engine"/> and <paramref name="options"/>: tests whose options
+    /// pick the same server (<see cref="ServerKey"/>: provider, image, binaries, ...) share one; the defaults pick
+    /// the one <see cref="SharedAsync"/> returns. The first caller's logger and
+    /// start budget are the ones used.</summary>
+    internal static Task<DbServer> SharedForAsync(DbEngine engine, DbServerOptions options, CancellationToken ct) =>
+        SharedServers.GetAsync((engine, ServerKey.Of(options)), key => StartSharedAsync(key.Engine, options), ct);
 
     /// <summary>The administrator's connection string aimed at <paramref name="database"/>.</summary>
     public string ConnectionStringFor(string database)
@@ -148,9 +156,9 @@ public sealed class DbServer : IAsyncDisposable
         _testUser = user;
     }
 
-    private static async Task<DbServer> StartSharedAsync(DbEngine engine)
+    private static async Task<DbServer> StartSharedAsync(DbEngine engine, DbServerOptions options)
     {
-        var instance = await ServerFactory.CreateAsync(engine, new DbServerOptions(), CancellationToken.None).ConfigureAwait(false);
+        var instance = await ServerFactory.CreateAsync(engine, options, CancellationToken.None).ConfigureAwait(false);
         return new DbServer(engine, instance, isShared: true);
     }
 }
@@ -181,7 +189,8 @@ internal static class ServerFactory
     private static async Task<ServerInstance> StartAsync(DbEngine engine, DbServerOptions options, Func<int>? portSource, CancellationToken ct)
     {
         var dialect = EngineDialect.For(engine);
-        var logger = options.LoggerFactory?.CreateLogger("TestDbKit") ?? NullLogger.Instance;
+        var logger = Diagnostics.KitLogger.For(options.LoggerFactory, "TestDbKit");
+        // Code wins; TESTDBKIT_PROVIDER decides what code leaves at Auto (KitEnvironment).
         var provider = options.Provider == DbServerProvider.Auto ? ProviderFromEnvironment(engine) : options.Provider;
         ValidateSettings(engine, provider, options.Settings);
         try
@@ -200,7 +209,7 @@ internal static class ServerFactory
                 case DbServerProvider.External:
                     var (cs, source) = ExternalConnectionString(engine, options)
                         ?? throw new LocalStartException(
-                            $"The External provider needs a connection string: set {ExternalServer.VariableFor(engine)} or DbServerOptions.ConnectionString.");
+                            $"The External provider needs a connection string: set {KitEnvironment.ExternalVariable(engine)} or DbServerOptions.ConnectionString.");
                     return await ConnectExternalAsync(dialect, cs, source, options, ct).ConfigureAwait(false);
                 default:
                     return await AutoAsync(engine, options, logger, portSource, ct).ConfigureAwait(false);
@@ -267,7 +276,7 @@ internal static class ServerFactory
             }
         }
 
-        tried.Add($"External: {ExternalServer.VariableFor(engine)} is not set. Set it to a connection string of a server where the kit may create databases.");
+        tried.Add($"External: {KitEnvironment.ExternalVariable(engine)} is not set. Set it to a connection string of a server where the kit may create databases.");
         throw new DbServerException(
             engine,
             DbServerProvider.Auto,
@@ -294,22 +303,19 @@ internal static class ServerFactory
             return (cs, "DbServerOptions.ConnectionString");
         }
 
-        var variable = ExternalServer.VariableFor(engine);
-        return Environment.GetEnvironmentVariable(variable) is { Length: > 0 } fromEnv ? (fromEnv, variable) : null;
+        return KitEnvironment.ExternalConnectionString(engine);
     }
 
     private static DbServerProvider ProviderFromEnvironment(DbEngine engine)
     {
-        var value = Environment.GetEnvironmentVariable("TESTDBKIT_PROVIDER");
-        if (string.IsNullOrWhiteSpace(value))
+        try
         {
-            return DbServerProvider.Auto;
+            return KitEnvironment.ProviderOrAuto();
         }
-
-        return Enum.TryParse<DbServerProvider>(value.Trim(), ignoreCase: true, out var provider) && Enum.IsDefined(provider)
-            ? provider
-            : throw new DbServerException(engine, DbServerProvider.Auto,
-                $"TESTDBKIT_PROVIDER='{value}' is not a provider. Use auto, local, docker or external, or unset it.");
+        catch (ArgumentException e)
+        {
+            throw new DbServerException(engine, DbServerProvider.Auto, e.Message);
+        }
     }
 
     private static void ValidateSettings(DbEngine engine, DbServerProvider provider, IReadOnlyDictionary<string, string> settings)

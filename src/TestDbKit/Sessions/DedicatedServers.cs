@@ -12,8 +12,10 @@ internal sealed record PoolScope(Type SchemaOwner, Type? DedicatedTo);
 /// </summary>
 internal static class DedicatedServers
 {
-    private static readonly OnceCache<(Type TestClass, DbEngine Engine), DbServer> Servers = new();
+    private static readonly OnceCache<(Type TestClass, DbEngine Engine, Options.ServerKey Options), DbServer> Servers = new();
 
-    public static Task<DbServer> GetAsync(Type testClass, DbEngine engine, CancellationToken ct) =>
-        Servers.GetAsync((testClass, engine), k => DbServer.StartAsync(k.Engine, ct: CancellationToken.None), ct);
+    /// <summary>The class's server for <paramref name="engine"/>, started with <paramref name="options"/> (the
+    /// class's <see cref="TestDbOptions"/>) on first use.</summary>
+    public static Task<DbServer> GetAsync(Type testClass, DbEngine engine, DbServerOptions options, CancellationToken ct) =>
+        Servers.GetAsync((testClass, engine, Options.ServerKey.Of(options)), k => DbServer.StartAsync(k.Engine, options, CancellationToken.None), ct);
 }

@@ -1,20 +1,33 @@
 using System.Data.Common;
+using TestDbKit.Options;
 
 namespace TestDbKit.Sessions;
 
-/// <summary>One <see cref="DatabasePool"/> per engine, schema and isolation mode for the whole test run, on the
-/// shared server; or per test class too when the class has a server of its own (<see cref="PoolScope"/>).</summary>
+/// <summary>One <see cref="DatabasePool"/> per engine, schema, pool options and server for the whole test run,
+/// on the server the options pick (the run-wide shared one for the defaults); or per test class too when the
+/// class has a server of its own (<see cref="PoolScope"/>). Options are part of the key: two classes of one
+/// schema that ask for different pool options (another MaxDatabases, isolation, ...) get a pool each, never
+/// each other's.</summary>
 internal static class PoolRegistry
 {
     // A failed schema is reported to every test that asks, but not kept: a fix is picked up.
-    private static readonly OnceCache<(DbEngine Engine, object SchemaKey, IsolationMode Isolation), DatabasePool> Pools = new();
+    private static readonly OnceCache<(DbEngine Engine, object SchemaKey, PoolKey Pool, ServerKey Server), DatabasePool> Pools = new();
 
-    public static Task<DatabasePool> GetAsync(DbEngine engine, object schemaKey, Func<DbConnection, Task> createSchema, IsolationMode isolation, CancellationToken ct) =>
-        Pools.GetAsync((engine, schemaKey, isolation), async key =>
+    public static Task<DatabasePool> GetAsync(
+        DbEngine engine, object schemaKey, Func<DbConnection, Task> createSchema, IsolationMode isolation, DatabasePoolOptions pool, DbServerOptions server, CancellationToken ct) =>
+        Pools.GetAsync((engine, schemaKey, PoolKey.Of(pool, isolation), ServerKey.Of(server)), async key =>
         {
-            var server = key.SchemaKey is PoolScope { DedicatedTo: { } testClass }
-                ? await DedicatedServers.GetAsync(testClass, key.Engine, CancellationToken.None).ConfigureAwait(false)
-                : await DbServer.SharedAsync(key.Engine).ConfigureAwait(false);
-            return await DatabasePool.CreateAsync(server, new DatabasePoolOptions { CreateSchema = createSchema, Isolation = key.Isolation }).ConfigureAwait(false);
+            var host = key.SchemaKey is PoolScope { DedicatedTo: { } testClass }
+                ? await DedicatedServers.GetAsync(testClass, key.Engine, server, CancellationToken.None).ConfigureAwait(false)
+                : await DbServer.SharedForAsync(key.Engine, server, CancellationToken.None).ConfigureAwait(false);
+            return await DatabasePool.CreateAsync(host, new DatabasePoolOptions
+            {
+                CreateSchema = createSchema,
+                Isolation = isolation,
+                MaxDatabases = pool.MaxDatabases,
+                ResetSequences = pool.ResetSequences,
+                StaleDatabaseAge = pool.StaleDatabaseAge,
+                LoggerFactory = pool.LoggerFactory,
+            }).ConfigureAwait(false);
         }, ct);
 }

@@ -10,4 +10,17 @@ internal sealed record SessionOptions(
     object SchemaKey,
     IsolationMode Isolation,
     bool ResetConnectionBefore,
-    bool FailOnLeak);
+    bool FailOnLeak)
+{
+    /// <summary>The server the test's pool lives on (the shared one for the defaults).</summary>
+    public DbServerOptions Server { get; init; } = new();
+
+    /// <summary>The pool's options, without schema and isolation (those are above).</summary>
+    public DatabasePoolOptions Pool { get; init; } = new();
+
+    /// <summary>Shapes the connection string the test's database hands out, or null.</summary>
+    public Action<DbConnectionStringBuilder>? ShapeConnectionString { get; init; }
+
+    /// <summary>The test's output in its framework; null: standard error.</summary>
+    public TestOutput? Output { get; init; }
+}

@@ -37,19 +37,21 @@ internal sealed class TestSession
 
     public static async Task<TestSession> StartAsync(SessionOptions options, CancellationToken ct)
     {
+        TestOutput.Enter(options.Output); // what the kit says while it starts the session is this test's
         if (options.ResetConnectionBefore)
         {
             ConnectionReset.ClearAllPools();
         }
 
-        var pool = await PoolRegistry.GetAsync(options.Engine, options.SchemaKey, options.CreateSchema, options.Isolation, ct).ConfigureAwait(false);
+        var pool = await PoolRegistry.GetAsync(options.Engine, options.SchemaKey, options.CreateSchema, options.Isolation, options.Pool, options.Server, ct).ConfigureAwait(false);
         return await StartAsync(options, pool, ct).ConfigureAwait(false);
     }
 
     /// <summary>Starts a session on a database of <paramref name="pool"/>.</summary>
     public static async Task<TestSession> StartAsync(SessionOptions options, DatabasePool pool, CancellationToken ct)
     {
-        var database = await pool.LeaseAsync(ct).ConfigureAwait(false);
+        TestOutput.Enter(options.Output);
+        var database = await pool.LeaseAsync(options.ShapeConnectionString, options.Output, ct).ConfigureAwait(false);
         try
         {
             var generation = ConnectionReset.Generation;
@@ -103,6 +105,7 @@ internal sealed class TestSession
     /// </summary>
     public async Task<SessionReport> EndAsync(CancellationToken ct)
     {
+        TestOutput.Enter(_options.Output); // what the kit says while it cleans up (and resets the database) is this test's
         try
         {
             return await EndCoreAsync(ct).ConfigureAwait(false);
@@ -163,6 +166,12 @@ internal sealed class TestSession
         }
 
         Diagnostics.RunLog.TestEnded(report.ConnectionDiscarded, report.LeakedConnections, report.LeakedConnections > 0 ? report.ToString() : null);
+        if (!report.IsClean)
+        {
+            // The test's own output shows what it left behind (the run report has it too, above).
+            TestOutput.Write(_options.Output, report.ToString());
+        }
+
         if (report.LeakedConnections > 0 && _options.FailOnLeak)
         {
             throw new ConnectionLeakException(report.ToString());

@@ -1,0 +1,147 @@
+using System.Globalization;
+using TestDbKit.Engines;
+
+namespace TestDbKit.Options;
+
+/// <summary>
+/// Every <c>TESTDBKIT_*</c> variable the kit reads, named once, and the one place that reads them.
+/// <para>Precedence, the same for every variable: what code sets (<see cref="DbServerOptions"/>,
+/// <see cref="TestDbOptions"/> from a test class's <c>Configure</c> over the assembly's
+/// <see cref="TestDbConfigurationAttribute"/>) wins; a variable fills in what code leaves unset, so CI switches
+/// a suite that sets nothing without code changes; the built-in default comes last. An empty variable counts
+/// as unset.</para>
+/// <para>Engine-specific names are built from the engine's key (<c>postgres</c>, <c>mysql</c>), never from a
+/// branch on the engine: <c>TESTDBKIT_POSTGRES_IMAGE</c>, <c>TESTDBKIT_MYSQL_BIN</c>, ...</para>
+/// </summary>
+internal static class KitEnvironment
+{
+    /// <summary>The provider for every <see cref="DbServerProvider.Auto"/> request: auto, local, docker, external.</summary>
+    public const string Provider = "TESTDBKIT_PROVIDER";
+
+    /// <summary>Local: the folder under which data directories are made.</summary>
+    public const string DataRoot = "TESTDBKIT_DATA_ROOT";
+
+    /// <summary>Docker: the image pull policy (never, missing, always).</summary>
+    public const string DockerPull = "TESTDBKIT_DOCKER_PULL";
+
+    /// <summary>The per-user folder where servers the kit owns are registered (the owner sockets).</summary>
+    public const string RunDir = "TESTDBKIT_RUN_DIR";
+
+    /// <summary>The folder the run report is written to; no report without it.</summary>
+    public const string ReportDir = "TESTDBKIT_REPORT_DIR";
+
+    /// <summary>The run report's file name (without extension).</summary>
+    public const string ReportName = "TESTDBKIT_REPORT_NAME";
+
+    /// <summary>The chaos seed a run replays.</summary>
+    public const string ChaosSeed = "TESTDBKIT_CHAOS_SEED";
+
+    /// <summary>1 allows session-level chaos on servers the kit does not own.</summary>
+    public const string AllowChaos = "TESTDBKIT_ALLOW_CHAOS";
+
+    // Values a test sets for its own async flow only, so tests of the precedence never touch the process
+    // environment (which tests running beside them read).
+    private static readonly AsyncLocal<IReadOnlyDictionary<string, string?>?> Overrides = new();
+
+    /// <summary>External: the connection string of the server to use (<c>TESTDBKIT_POSTGRES</c>, <c>TESTDBKIT_MYSQL</c>).</summary>
+    public static string ExternalVariable(DbEngine engine) => Prefix(engine);
+
+    /// <summary>Docker: the image (<c>TESTDBKIT_POSTGRES_IMAGE</c>, <c>TESTDBKIT_MYSQL_IMAGE</c>).</summary>
+    public static string ImageVariable(DbEngine engine) => Prefix(engine) + "_IMAGE";
+
+    /// <summary>Local: the folder of the server binaries (<c>TESTDBKIT_POSTGRES_BIN</c>, <c>TESTDBKIT_MYSQL_BIN</c>).</summary>
+    public static string BinVariable(DbEngine engine) => Prefix(engine) + "_BIN";
+
+    /// <summary>Local, as root: the OS user the server runs as (<c>TESTDBKIT_POSTGRES_OS_USER</c>).</summary>
+    public static string OsUserVariable(DbEngine engine) => Prefix(engine) + "_OS_USER";
+
+    /// <summary>Every variable the kit reads, for documentation and <c>testdbkit doctor</c>.</summary>
+    public static IReadOnlyList<string> All =>
+    [
+        Provider, DataRoot, DockerPull, RunDir, ReportDir, ReportName, ChaosSeed, AllowChaos,
+        .. EngineRegistry.All.SelectMany(d => new[] { ExternalVariable(d.Engine), ImageVariable(d.Engine), BinVariable(d.Engine), OsUserVariable(d.Engine) }),
+    ];
+
+    /// <summary>The variable's value, or null when it is unset or empty.</summary>
+    public static string? Get(string variable)
+    {
+        if (Overrides.Value is { } overrides && overrides.TryGetValue(variable, out var overridden))
+        {
+            return string.IsNullOrEmpty(overridden) ? null : overridden;
+        }
+
+        return Environment.GetEnvironmentVariable(variable) is { Length: > 0 } value ? value : null;
+    }
+
+    /// <summary>The provider the variable forces, or <see cref="DbServerProvider.Auto"/>.</summary>
+    /// <exception cref="ArgumentException">The value is not a provider; the message says which are.</exception>
+    public static DbServerProvider ProviderOrAuto()
+    {
+        var value = Get(Provider);
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            return DbServerProvider.Auto;
+        }
+
+        return Enum.TryParse<DbServerProvider>(value.Trim(), ignoreCase: true, out var provider) && Enum.IsDefined(provider)
+            ? provider
+            : throw new ArgumentException($"{Provider}='{value}' is not a provider. Use auto, local, docker or external, or unset it.");
+    }
+
+    /// <summary>The external server's connection string from the variable, with the variable's name; null when unset.</summary>
+    public static (string ConnectionString, string Variable)? ExternalConnectionString(DbEngine engine) =>
+        Get(ExternalVariable(engine)) is { } value ? (value, ExternalVariable(engine)) : null;
+
+    /// <summary>The image from the variable, or null.</summary>
+    public static string? Image(DbEngine engine) => Get(ImageVariable(engine));
+
+    /// <summary>The binaries' folder from the variable, or null.</summary>
+    public static string? BinDirectory(DbEngine engine) => Get(BinVariable(engine));
+
+    /// <summary>The OS user from the variable, or null.</summary>
+    public static string? OsUser(DbEngine engine) => Get(OsUserVariable(engine));
+
+    /// <summary>The data root from the variable, or null.</summary>
+    public static string? DataRootFolder => Get(DataRoot);
+
+    /// <summary>The pull policy's word from the variable, lower case; <c>missing</c> when unset.</summary>
+    public static string DockerPullPolicy => (Get(DockerPull) ?? "missing").ToLower(CultureInfo.InvariantCulture);
+
+    /// <summary>The run folder from the variable, or null.</summary>
+    public static string? RunFolder => Get(RunDir);
+
+    /// <summary>The report folder from the variable, or null.</summary>
+    public static string? ReportFolder => Get(ReportDir);
+
+    /// <summary>The report name from the variable, or null.</summary>
+    public static string? ReportFileName => Get(ReportName);
+
+    /// <summary>The chaos seed from the variable, or null when unset or not a number.</summary>
+    public static int? ChaosSeedValue =>
+        int.TryParse(Get(ChaosSeed), NumberStyles.Integer, CultureInfo.InvariantCulture, out var seed) ? seed : null;
+
+    /// <summary>Whether <c>TESTDBKIT_ALLOW_CHAOS=1</c>.</summary>
+    public static bool ChaosAllowed => Get(AllowChaos) == "1";
+
+    /// <summary>Makes the kit see <paramref name="variables"/> (a null value: unset) instead of the process
+    /// environment's, in this async flow only, until disposed. For tests of the precedence.</summary>
+    public static IDisposable Override(IReadOnlyDictionary<string, string?> variables)
+    {
+        var before = Overrides.Value;
+        var merged = new Dictionary<string, string?>(before ?? new Dictionary<string, string?>());
+        foreach (var (name, value) in variables)
+        {
+            merged[name] = value;
+        }
+
+        Overrides.Value = merged;
+        return new Restore(before);
+    }
+
+    private static string Prefix(DbEngine engine) => "TESTDBKIT_" + EngineDialect.For(engine).Key.ToUpperInvariant();
+
+    private sealed class Restore(IReadOnlyDictionary<string, string?>? before) : IDisposable
+    {
+        public void Dispose() => Overrides.Value = before;
+    }
+}

@@ -1,0 +1,91 @@
+using System.Data.Common;
+using System.Xml.Linq;
+using TestDbKit.Tests.Common;
+using TestDbKit.Xunit;
+using Xunit.Abstractions;
+
+namespace TestDbKit.Xunit.Tests
+{
+    /// <summary>
+    /// A class configures the base from code (<c>Configure</c>): its pool has the MaxDatabases it asked for and its
+    /// connections the driver option it added. A sibling with the same schema and no <c>Configure</c> keeps the
+    /// defaults: options are part of the pool's key, so neither sees the other's pool.
+    /// </summary>
+    public abstract class ConfiguredFromCode(DbEngine engine) : ResilientDbTestBase(engine)
+    {
+        protected override Task CreateSchemaAsync(DbConnection connection) => Health.CreateItemsAsync(connection, Engine);
+    }
+
+    public abstract class ConfiguredTests(DbEngine engine) : ConfiguredFromCode(engine)
+    {
+        protected override void Configure(TestDbOptions options)
+        {
+            Assert.Equal(Engine, options.Engine);
+            options.MaxDatabases = 1;
+            ConfiguredConnections.AddDriverOption(options);
+        }
+
+        [Fact]
+        public void The_pool_has_the_MaxDatabases_the_class_asked_for()
+        {
+            Assert.Equal(1, Database.Pool.MaxDatabases);
+            Assert.Equal(0, Database.Pool.FreeLeases); // this test holds the one database
+        }
+
+        [Fact]
+        public Task The_driver_option_reaches_every_connection_of_the_test() =>
+            ConfiguredConnections.ExpectDriverOptionAsync(Database, Connection);
+    }
+
+    public abstract class UnconfiguredTests(DbEngine engine) : ConfiguredFromCode(engine)
+    {
+        [Fact]
+        public void The_same_schema_without_Configure_keeps_the_defaults()
+        {
+            Assert.Equal(Math.Max(4, Environment.ProcessorCount * 2), Database.Pool.MaxDatabases);
+            Assert.DoesNotContain(ConfiguredConnections.Zone, Database.ConnectionString, StringComparison.OrdinalIgnoreCase);
+            Assert.DoesNotContain("AllowUserVariables", Database.ConnectionString, StringComparison.OrdinalIgnoreCase);
+            Assert.DoesNotContain("Allow User Variables", Database.ConnectionString, StringComparison.OrdinalIgnoreCase);
+        }
+    }
+
+    public sealed class PostgresConfiguredTests() : ConfiguredTests(DbEngine.PostgreSql);
+    public sealed class MySqlConfiguredTests() : ConfiguredTests(DbEngine.MySql);
+    public sealed class PostgresUnconfiguredTests() : UnconfiguredTests(DbEngine.PostgreSql);
+    public sealed class MySqlUnconfiguredTests() : UnconfiguredTests(DbEngine.MySql);
+
+    /// <summary>
+    /// What the kit says about a test reaches xunit's own test output when the class takes an
+    /// <see cref="ITestOutputHelper"/>: the probe leaks a connection (in a child run), and the kit's report of it
+    /// must be in that test's output in the TRX, not only on the test host's standard error.
+    /// </summary>
+    public sealed class KitOutputTests
+    {
+        [Fact]
+        public async Task The_kits_report_is_in_the_tests_own_output()
+        {
+            const string probe = "OutputProbes.PostgresOutputProbe.Leaks_and_the_kit_says_so";
+            var (results, output) = await ChildTestRuns.RunAsync(typeof(KitOutputTests).Assembly.Location, "FullyQualifiedName~TestDbKit.Xunit.Tests.OutputProbes.", TimeSpan.FromMinutes(3),
+                document => document.Descendants(ChildTestRuns.Trx + "UnitTestResult")
+                    .Where(r => ((string?)r.Attribute("testName") ?? "").EndsWith(probe, StringComparison.Ordinal))
+                    .Descendants(ChildTestRuns.Trx + "StdOut")
+                    .Select(e => new XElement("test-output", "TEST OUTPUT:\n" + e.Value)));
+            var context = $"child run:\n{output}";
+            var result = Assert.Single(results, r => r.Name.EndsWith(probe, StringComparison.Ordinal));
+            Assert.True(result.Outcome == "Passed", $"the probe should pass (the leak is only reported): {result.Message}\n{context}");
+            var testOutput = output[(output.IndexOf("TEST OUTPUT:\n", StringComparison.Ordinal) is var at and >= 0 ? at : output.Length)..];
+            Assert.True(testOutput.Contains("[TestDbKit] TestDbKit.Xunit.Tests.OutputProbes.PostgresOutputProbe: left 1 connection(s) open", StringComparison.Ordinal),
+                $"the kit's leak report is not in the test's own output\n{context}");
+        }
+    }
+}
+
+namespace TestDbKit.Xunit.Tests.OutputProbes
+{
+    /// <summary>Leaks a connection so the kit has something to say; runs only in the child run of <see cref="KitOutputTests"/>.</summary>
+    public sealed class PostgresOutputProbe(ITestOutputHelper output) : ResilientDbTestBase(output, DbEngine.PostgreSql)
+    {
+        [ChildRunFact]
+        public Task Leaks_and_the_kit_says_so() => LeakingTests.LeakAConnectionTheKitHandedOutAsync(Database);
+    }
+}
