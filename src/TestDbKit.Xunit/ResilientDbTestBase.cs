@@ -51,6 +51,8 @@ public abstract class ResilientDbTestBase : IAsyncLifetime
     /// <param name="output">The test's output, as xunit passes it to the test class's constructor.</param>
     /// <param name="engine">The engine the tests run on; PostgreSQL when omitted.</param>
     /// <param name="isolation">How tests are kept apart; <see cref="IsolationMode.Reset"/> when omitted.</param>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("ApiDesign", "RS0026:Do not add multiple public overloads with optional parameters",
+        Justification = "The two constructors differ in their first, required parameter's type, so no call can be ambiguous.")]
     protected ResilientDbTestBase(ITestOutputHelper output, DbEngine engine = DbEngine.PostgreSql, IsolationMode isolation = IsolationMode.Reset)
         : this(engine, isolation)
     {
