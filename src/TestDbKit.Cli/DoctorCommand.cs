@@ -56,7 +56,7 @@ internal static class DoctorCommand
             providers.Add(new { provider = "Docker", engine = "both", available = docker is null, why = docker });
             foreach (var variable in Engines.EngineRegistry.Modules.Select(m => m.ConnectionVariable))
             {
-                var set = !string.IsNullOrEmpty(Environment.GetEnvironmentVariable(variable));
+                var set = Options.KitEnvironment.Get(variable) is not null;
                 providers.Add(new { provider = "External", engine = variable, available = set, why = set ? null : $"{variable} is not set" });
             }
 

@@ -10,8 +10,8 @@ namespace TestDbKit.Options;
 /// <see cref="TestDbConfigurationAttribute"/>) wins; a variable fills in what code leaves unset, so CI switches
 /// a suite that sets nothing without code changes; the built-in default comes last. An empty variable counts
 /// as unset.</para>
-/// <para>Engine-specific names are built from the engine's key (<c>postgres</c>, <c>mysql</c>), never from a
-/// branch on the engine: <c>TESTDBKIT_POSTGRES_IMAGE</c>, <c>TESTDBKIT_MYSQL_BIN</c>, ...</para>
+/// <para>Engine-specific names come from the engine's module (built from its key, <c>postgres</c>, <c>mysql</c>),
+/// never from a branch on the engine: <c>TESTDBKIT_POSTGRES_IMAGE</c>, <c>TESTDBKIT_MYSQL_BIN</c>, ...</para>
 /// </summary>
 internal static class KitEnvironment
 {
@@ -44,16 +44,16 @@ internal static class KitEnvironment
     private static readonly AsyncLocal<IReadOnlyDictionary<string, string?>?> Overrides = new();
 
     /// <summary>External: the connection string of the server to use (<c>TESTDBKIT_POSTGRES</c>, <c>TESTDBKIT_MYSQL</c>).</summary>
-    public static string ExternalVariable(DbEngine engine) => Prefix(engine);
+    public static string ExternalVariable(DbEngine engine) => EngineRegistry.Module(engine).ConnectionVariable;
 
     /// <summary>Docker: the image (<c>TESTDBKIT_POSTGRES_IMAGE</c>, <c>TESTDBKIT_MYSQL_IMAGE</c>).</summary>
-    public static string ImageVariable(DbEngine engine) => Prefix(engine) + "_IMAGE";
+    public static string ImageVariable(DbEngine engine) => EngineRegistry.Module(engine).ImageVariable;
 
     /// <summary>Local: the folder of the server binaries (<c>TESTDBKIT_POSTGRES_BIN</c>, <c>TESTDBKIT_MYSQL_BIN</c>).</summary>
-    public static string BinVariable(DbEngine engine) => Prefix(engine) + "_BIN";
+    public static string BinVariable(DbEngine engine) => EngineRegistry.Module(engine).BinVariable;
 
     /// <summary>Local, as root: the OS user the server runs as (<c>TESTDBKIT_POSTGRES_OS_USER</c>).</summary>
-    public static string OsUserVariable(DbEngine engine) => Prefix(engine) + "_OS_USER";
+    public static string OsUserVariable(DbEngine engine) => EngineRegistry.Module(engine).ConnectionVariable + "_OS_USER";
 
     /// <summary>Every variable the kit reads, for documentation and <c>testdbkit doctor</c>.</summary>
     public static IReadOnlyList<string> All =>
@@ -137,8 +137,6 @@ internal static class KitEnvironment
         Overrides.Value = merged;
         return new Restore(before);
     }
-
-    private static string Prefix(DbEngine engine) => "TESTDBKIT_" + EngineDialect.For(engine).Key.ToUpperInvariant();
 
     private sealed class Restore(IReadOnlyDictionary<string, string?>? before) : IDisposable
     {

@@ -200,7 +200,7 @@ internal static class ServerFactory
                 case DbServerProvider.Local:
                     if (OperatingSystem.IsWindows() || !OperatingSystem.IsLinux())
                     {
-                        throw new LocalStartException("The Local provider runs on Linux (it watches its servers through /proc); elsewhere use Docker or External.");
+                        throw new ServerStartException("The Local provider runs on Linux (it watches its servers through /proc); elsewhere use Docker or External.");
                     }
 
                     return await LocalServer.StartAsync(LocalRecipe.Locate(engine, options.BinDirectory), options, logger, portSource, ct).ConfigureAwait(false);
@@ -208,14 +208,14 @@ internal static class ServerFactory
                     return await DockerServer.StartAsync(engine, options, logger, ct).ConfigureAwait(false);
                 case DbServerProvider.External:
                     var (cs, source) = ExternalConnectionString(engine, options)
-                        ?? throw new LocalStartException(
+                        ?? throw new ServerStartException(
                             $"The External provider needs a connection string: set {KitEnvironment.ExternalVariable(engine)} or DbServerOptions.ConnectionString.");
                     return await ConnectExternalAsync(dialect, cs, source, options, ct).ConfigureAwait(false);
                 default:
                     return await AutoAsync(engine, options, logger, portSource, ct).ConfigureAwait(false);
             }
         }
-        catch (LocalStartException e)
+        catch (ServerStartException e)
         {
             throw new DbServerException(engine, provider, e.Message);
         }
@@ -241,7 +241,7 @@ internal static class ServerFactory
             {
                 recipe = LocalRecipe.Locate(engine, options.BinDirectory);
             }
-            catch (LocalStartException e)
+            catch (ServerStartException e)
             {
                 tried.Add("Local: " + e.Message);
             }
@@ -254,7 +254,7 @@ internal static class ServerFactory
             {
                 return await LocalServer.StartAsync(recipe, options, logger, portSource, ct).ConfigureAwait(false);
             }
-            catch (LocalStartException e)
+            catch (ServerStartException e)
             {
                 throw new DbServerException(engine, DbServerProvider.Local, e.Message);
             }
@@ -270,7 +270,7 @@ internal static class ServerFactory
             {
                 return await DockerServer.StartAsync(engine, options, logger, ct).ConfigureAwait(false);
             }
-            catch (LocalStartException e)
+            catch (ServerStartException e)
             {
                 throw new DbServerException(engine, DbServerProvider.Docker, e.Message);
             }
@@ -288,7 +288,7 @@ internal static class ServerFactory
     {
         if (options.Settings.Count > 0)
         {
-            throw new LocalStartException(
+            throw new ServerStartException(
                 $"Server settings ({string.Join(", ", options.Settings.Keys)}) can only be applied to a server the kit starts; " +
                 $"the {dialect.Name} server from {source} is external. Use the Local or Docker provider, or set them on that server.");
         }

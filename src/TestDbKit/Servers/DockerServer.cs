@@ -49,7 +49,7 @@ internal sealed class DockerServer : ServerInstance
         }
 
         var module = EngineRegistry.Module(engine);
-        var fromEnv = Environment.GetEnvironmentVariable(module.ImageVariable);
+        var fromEnv = Options.KitEnvironment.Image(module.Engine);
         return fromEnv is { Length: > 0 } ? fromEnv : module.DefaultImage;
     }
 
@@ -230,7 +230,7 @@ internal sealed class DockerServer : ServerInstance
         || message.Contains("pull access denied", StringComparison.OrdinalIgnoreCase);
 
     private static string PullPolicyName() =>
-        (Environment.GetEnvironmentVariable("TESTDBKIT_DOCKER_PULL") ?? "missing").ToLower(CultureInfo.InvariantCulture);
+        Options.KitEnvironment.DockerPullPolicy;
 
     /// <summary><c>TESTDBKIT_DOCKER_PULL</c>: never (offline CI with local images), missing (default), always.</summary>
     private static Func<Docker.DotNet.Models.ImageInspectResponse, bool> PullPolicyFromEnvironment() => PullPolicyName() switch
@@ -238,6 +238,6 @@ internal sealed class DockerServer : ServerInstance
         "never" => PullPolicy.Never,
         "always" => PullPolicy.Always,
         "missing" or "" => PullPolicy.Missing,
-        var other => throw new ArgumentException($"TESTDBKIT_DOCKER_PULL={other} is not a pull policy; use never, missing or always."),
+        var other => throw new ArgumentException($"{Options.KitEnvironment.DockerPull}={other} is not a pull policy; use never, missing or always."),
     };
 }

@@ -1,5 +1,3 @@
-// The old name, still used by DbServer.cs (not this change's to edit): remove once it says ServerStartException.
-global using LocalStartException = TestDbKit.Servers.ServerStartException;
 using System.Runtime.Versioning;
 using System.Diagnostics;
 using TestDbKit.Engines;
@@ -85,7 +83,7 @@ internal abstract class LocalRecipe(EngineModule module)
             return "The data folder is not writable for the server: set TESTDBKIT_DATA_ROOT (DbServerOptions.DataRoot) to a writable folder.";
         }
 
-        return $"Check the binaries ({Module.BinVariable}) and the data folder (TESTDBKIT_DATA_ROOT).";
+        return $"Check the binaries ({Module.BinVariable}) and the data folder ({Options.KitEnvironment.DataRoot}).";
     }
 
     protected ProcessStartInfo Tool(string file, params string[] args)

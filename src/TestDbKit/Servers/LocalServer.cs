@@ -59,7 +59,7 @@ internal sealed class LocalServer : ServerInstance
     /// </summary>
     public static string DefaultDataRoot()
     {
-        if (Environment.GetEnvironmentVariable("TESTDBKIT_DATA_ROOT") is { Length: > 0 } fromEnv)
+        if (Options.KitEnvironment.DataRootFolder is { } fromEnv)
         {
             return fromEnv;
         }

@@ -27,7 +27,7 @@ internal sealed class MySqlRecipe : LocalRecipe
 
     public static MySqlRecipe Locate(string? binDirectory, MySqlModule module)
     {
-        var explicitDir = binDirectory ?? Environment.GetEnvironmentVariable(module.BinVariable);
+        var explicitDir = binDirectory ?? Options.KitEnvironment.BinDirectory(module.Engine);
         List<string> folders = explicitDir is { Length: > 0 }
             ? [explicitDir, Path.Combine(explicitDir, "..", "bin"), Path.Combine(explicitDir, "..", "sbin"), Path.Combine(explicitDir, "..", "scripts")]
             : [.. BinaryLocator.PathFolders(), "/usr/sbin", "/usr/bin", "/usr/local/mysql/bin", "/usr/local/mariadb/bin", "/usr/local/sbin"];

@@ -29,7 +29,7 @@ internal sealed class PostgresRecipe : LocalRecipe
 
     public static PostgresRecipe Locate(string? binDirectory, PostgreSqlModule module)
     {
-        var explicitDir = binDirectory ?? Environment.GetEnvironmentVariable(module.BinVariable);
+        var explicitDir = binDirectory ?? Options.KitEnvironment.BinDirectory(module.Engine);
         var folders = explicitDir is { Length: > 0 }
             ? [explicitDir]
             : BinaryLocator.Versioned("/usr/lib/postgresql", "bin")
@@ -54,14 +54,13 @@ internal sealed class PostgresRecipe : LocalRecipe
         if (Environment.IsPrivilegedProcess)
         {
             // PostgreSQL refuses to run as root; the packages create a 'postgres' user for it.
-            var osUserVariable = module.ConnectionVariable + "_OS_USER";
-            runAs = Environment.GetEnvironmentVariable(osUserVariable) ?? "postgres";
+            runAs = Options.KitEnvironment.OsUser(module.Engine) ?? "postgres";
             if (Native.LookupUser(runAs) is null)
             {
                 throw new ServerStartException(
                     $"PostgreSQL refuses to run as root, and there is no OS user '{runAs}' to run it as. " +
                     "Create one (useradd --system --home /var/lib/postgresql postgres), name another with " +
-                    osUserVariable + ", or run the tests as a non-root user.");
+                    Options.KitEnvironment.OsUserVariable(module.Engine) + ", or run the tests as a non-root user.");
             }
         }
 
