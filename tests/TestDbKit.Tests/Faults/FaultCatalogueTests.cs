@@ -3,6 +3,7 @@ using System.Reflection;
 using System.Runtime.Loader;
 using TestDbKit.Diagnostics;
 using TestDbKit.Faults;
+using TestDbKit.Servers;
 
 namespace TestDbKit.Tests.Faults;
 
@@ -112,6 +113,64 @@ public sealed class FaultCatalogueTests
         }
 
         Assert.Null(FaultCatalogue.Find(poke.Name));
+    }
+
+    [Fact]
+    public async Task The_owner_socket_runs_a_server_kind_it_knows_only_from_the_catalogue_and_holds_then_undoes_it()
+    {
+        var poke = new ServerPoke();
+        await using var server = await DbServer.StartAsync(DbEngine.PostgreSql, new DbServerOptions { Provider = DbServerProvider.Local });
+        await using var control = ServerControl.Register(server);
+
+        // Premise: the owner does not know the word before the kind is in the catalogue.
+        var unknown = await Assert.ThrowsAsync<InvalidOperationException>(() => ServerControl.RequestAsync(control.Served, poke, TimeSpan.FromMilliseconds(50), CancellationToken.None));
+        Assert.Contains("Unknown request 'server-poke 50'", unknown.Message, StringComparison.Ordinal);
+        Assert.Contains("crash, exhaust MS, freeze MS, restart", unknown.Message, StringComparison.Ordinal); // the words come from the catalogue
+        Assert.Equal(0, poke.Injected);
+
+        using (FaultCatalogue.Register(poke))
+        {
+            await ServerControl.RequestAsync(control.Served, poke, TimeSpan.FromMilliseconds(300), CancellationToken.None);
+        }
+
+        // The owner injected it into the server it started, held it for the hold, and undid it before answering.
+        Assert.Equal(1, poke.Injected);
+        Assert.Equal(1, poke.Undone);
+        Assert.Same(server, poke.Server);
+        Assert.InRange(poke.Held.TotalMilliseconds, 290, 60_000);
+    }
+
+    /// <summary>A throwaway server-scope kind: records what it was injected into and how long it was held.</summary>
+    private sealed class ServerPoke : ServerFaultKind
+    {
+        public override string Name => "server-poke";
+
+        public override string Summary => "a throwaway server fault that counts";
+
+        public override bool Lasting => true;
+
+        public override string Doing => "poke the server";
+
+        public int Injected { get; private set; }
+
+        public int Undone { get; private set; }
+
+        public DbServer? Server { get; private set; }
+
+        public TimeSpan Held { get; private set; }
+
+        public override Task<IAsyncDisposable?> InjectOnAsync(DbServer server, CancellationToken ct)
+        {
+            Server = server;
+            Injected++;
+            var since = System.Diagnostics.Stopwatch.StartNew();
+            return Task.FromResult<IAsyncDisposable?>(new FaultInjector.Undo(() =>
+            {
+                Held = since.Elapsed;
+                Undone++;
+                return Task.CompletedTask;
+            }));
+        }
     }
 
     /// <summary>A throwaway fault kind, declared here and nowhere else: it counts its injections and undos.</summary>
