@@ -25,6 +25,9 @@ internal static class ChaosCommand
 
     private static string[] AllFaults => [.. Offered.Select(k => k.Name)];
 
+    /// <summary>What runs when <c>--faults</c> is not given: the session-level faults any kit server can take.</summary>
+    private static string[] DefaultFaults => [FaultCatalogue.Get<KillAllSessions>().Name, FaultCatalogue.Get<IdleTimeout>().Name];
+
     public static Command Create()
     {
         var engine = EngineOption.Create(required: true);
@@ -35,7 +38,7 @@ internal static class ChaosCommand
         var maxHold = TimeOption("--max-hold", $"the longest a lasting fault ({string.Join(", ", Offered.Where(k => k.Lasting).Select(k => k.Name))}) lasts; the shortest is {ChaosPlanner.MinimumHold.TotalMilliseconds:0}ms (default 2s)");
         var faults = new Option<string[]>("--faults")
         {
-            Description = "comma-separated, from: " + string.Join(", ", AllFaults) + " (default: kill,idle)",
+            Description = "comma-separated, from: " + string.Join(", ", AllFaults) + $" (default: {string.Join(",", DefaultFaults)})",
             CustomParser = r => [.. r.Tokens.SelectMany(t => t.Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))],
         };
         faults.Validators.Add(r =>
@@ -66,7 +69,7 @@ internal static class ChaosCommand
                 result.GetValue(duration) ?? TimeSpan.FromSeconds(60),
                 result.GetValue(interval) ?? TimeSpan.FromSeconds(5),
                 result.GetValue(maxHold) ?? TimeSpan.FromSeconds(2),
-                [.. (result.GetValue(faults) ?? ["kill", "idle"]).Distinct(StringComparer.Ordinal)],
+                [.. (result.GetValue(faults) ?? DefaultFaults).Distinct(StringComparer.Ordinal)],
                 result.GetValue(report),
                 result.GetValue(json));
             return await RunAsync(options, ct).ConfigureAwait(false);
