@@ -5,6 +5,7 @@ using System.Globalization;
 using System.Text.Json;
 using TestDbKit.Diagnostics;
 using TestDbKit.Engines;
+using TestDbKit.Faults;
 using TestDbKit.Servers;
 
 namespace TestDbKit.Cli;
@@ -14,12 +15,18 @@ namespace TestDbKit.Cli;
 /// test suite) uses it. Server-level faults (crash, restart, freeze) are asked of the <c>testdbkit serve</c>
 /// that owns the server; session-level ones (kill, idle) run as SQL on the kit's <c>tdk_…</c> databases only.
 /// A server no <c>testdbkit serve</c> owns is refused, unless <c>TESTDBKIT_ALLOW_CHAOS=1</c>, and then only
-/// session-level faults run.
+/// session-level faults run. The faults it offers, their names and their help come from the fault catalogue:
+/// every kind a whole-server target can drive.
 /// </summary>
 internal static class ChaosCommand
 {
-    private static readonly string[] AllFaults = ["kill", "idle", "freeze", "crash", "restart"];
-    private static readonly string[] ServerFaults = ["freeze", "crash", "restart"];
+    /// <summary>The faults <c>--faults</c> accepts: the catalogue's kinds a whole server can take, by name.</summary>
+    internal static IReadOnlyList<FaultKind> Offered => FaultCatalogue.DrivenBy(FaultTargets.Server);
+
+    private static string[] AllFaults => [.. Offered.Select(k => k.Name)];
+
+    /// <summary>What runs when <c>--faults</c> is not given: the session-level faults any kit server can take.</summary>
+    private static string[] DefaultFaults => [FaultCatalogue.Get<KillAllSessions>().Name, FaultCatalogue.Get<IdleTimeout>().Name];
 
     public static Command Create()
     {
@@ -28,10 +35,10 @@ internal static class ChaosCommand
         var seed = new Option<int?>("--seed") { Description = "the seed: the same seed injects the same faults after the same pauses (default: TESTDBKIT_CHAOS_SEED, else random, printed)" };
         var duration = TimeOption("--duration", "how long to inject faults, e.g. 60s, 2m, 500ms (default 60s)");
         var interval = TimeOption("--interval", "the mean pause between faults, drawn from an exponential distribution (default 5s)");
-        var maxHold = TimeOption("--max-hold", "the longest a lasting fault (freeze, idle) lasts (default 2s)");
+        var maxHold = TimeOption("--max-hold", $"the longest a lasting fault ({string.Join(", ", Offered.Where(k => k.Lasting).Select(k => k.Name))}) lasts; the shortest is {ChaosPlanner.MinimumHold.TotalMilliseconds:0}ms (default 2s)");
         var faults = new Option<string[]>("--faults")
         {
-            Description = "comma-separated, from: " + string.Join(", ", AllFaults) + " (default: kill,idle)",
+            Description = "comma-separated, from: " + string.Join(", ", AllFaults) + $" (default: {string.Join(",", DefaultFaults)})",
             CustomParser = r => [.. r.Tokens.SelectMany(t => t.Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))],
         };
         faults.Validators.Add(r =>
@@ -48,7 +55,8 @@ internal static class ChaosCommand
         });
         var report = new Option<string?>("--report") { Description = "also write a self-contained HTML report (timeline, times to recover, seed) to this file" };
         var json = new Option<bool>("--json") { Description = "print one JSON object at the end instead of text (faults still show on stderr as they happen)" };
-        var command = new Command("chaos", "Inject a seeded schedule of faults into a server started by 'testdbkit serve' while a test suite uses it.")
+        var command = new Command("chaos", "Inject a seeded schedule of faults into a server started by 'testdbkit serve' while a test suite uses it. Faults:\n"
+            + string.Join("\n", Offered.Select(k => $"  {k.Name,-10} {k.Summary}{(k.Scope == FaultScope.Server ? " (needs a server testdbkit serve owns)" : "")}")))
         {
             engine, connection, seed, duration, interval, maxHold, faults, report, json,
         };
@@ -61,26 +69,12 @@ internal static class ChaosCommand
                 result.GetValue(duration) ?? TimeSpan.FromSeconds(60),
                 result.GetValue(interval) ?? TimeSpan.FromSeconds(5),
                 result.GetValue(maxHold) ?? TimeSpan.FromSeconds(2),
-                [.. (result.GetValue(faults) ?? ["kill", "idle"]).Distinct(StringComparer.Ordinal)],
+                [.. (result.GetValue(faults) ?? DefaultFaults).Distinct(StringComparer.Ordinal)],
                 result.GetValue(report),
                 result.GetValue(json));
             return await RunAsync(options, ct).ConfigureAwait(false);
         });
         return command;
-    }
-
-    /// <summary>One planned fault: the pause before it, which, and how long it lasts if it lasts.</summary>
-    internal static IEnumerable<(TimeSpan Pause, string Fault, TimeSpan Hold)> Plan(int seed, IReadOnlyList<string> faults, TimeSpan interval, TimeSpan maxHold)
-    {
-        var random = new Random(seed);
-        while (true)
-        {
-            // Every draw happens whatever the fault, so a seed gives the same schedule on any server.
-            var pause = TimeSpan.FromMilliseconds(-Math.Log(1 - random.NextDouble()) * interval.TotalMilliseconds);
-            var fault = faults[random.Next(faults.Count)];
-            var hold = TimeSpan.FromMilliseconds(random.Next(100, Math.Max(101, (int)maxHold.TotalMilliseconds + 1)));
-            yield return (pause, fault, fault is "freeze" or "idle" ? hold : TimeSpan.Zero);
-        }
     }
 
     private static async Task<int> RunAsync(ChaosRun run, CancellationToken ct)
@@ -109,15 +103,17 @@ internal static class ChaosCommand
                     "(kill, idle) on the kit's tdk_ databases of a server the kit does not own, set TESTDBKIT_ALLOW_CHAOS=1.").ConfigureAwait(false);
             }
 
-            if (run.Faults.Intersect(ServerFaults, StringComparer.Ordinal).ToList() is { Count: > 0 } serverLevel)
+            if (run.Faults.Where(f => KindOf(f).Scope == FaultScope.Server).ToList() is { Count: > 0 } serverLevel)
             {
+                var allowed = Offered.Where(k => k.Scope != FaultScope.Server).Select(k => k.Name).ToList();
                 return await FailAsync(ExitCodes.Refused,
-                    $"refused: {string.Join(", ", serverLevel)} need a server the kit owns, and {where} is not one (TESTDBKIT_ALLOW_CHAOS=1 allows only kill and idle). " +
+                    $"refused: {string.Join(", ", serverLevel)} need a server the kit owns, and {where} is not one (TESTDBKIT_ALLOW_CHAOS=1 allows only {string.Join(", ", allowed)}). " +
                     "Start the server with 'testdbkit serve', or leave those faults out.").ConfigureAwait(false);
             }
         }
 
-        var sessions = new SessionFaults(dialect, run.ConnectionString, served is not null);
+        var target = $"{dialect.Name} {endpoint.Host}:{endpoint.Port}";
+        var sessions = new SessionFaults(dialect, run.ConnectionString, served, target);
         try
         {
             await using var probe = await dialect.OpenAsync(dialect.ForProbe(run.ConnectionString, TimeSpan.FromSeconds(10)), ct).ConfigureAwait(false);
@@ -127,9 +123,10 @@ internal static class ChaosCommand
             return await FailAsync(ExitCodes.Unreachable, Secrets.Redact($"could not connect to {where}: {e.Message} Check that 'testdbkit serve' still runs and the connection string is the one it printed.", password)).ConfigureAwait(false);
         }
 
-        if (run.Faults.Contains("idle") && sessions.WhyNoIdleFault() is { } noIdle)
+        var idle = FaultCatalogue.Get<IdleTimeout>();
+        if (run.Faults.Contains(idle.Name) && sessions.WhyNoIdleFault() is { } noIdle)
         {
-            return await FailAsync(ExitCodes.Refused, $"refused: the idle fault cannot run on {where}: {noIdle}. Leave 'idle' out of --faults.").ConfigureAwait(false);
+            return await FailAsync(ExitCodes.Refused, $"refused: the {idle.Name} fault cannot run on {where}: {noIdle}. Leave '{idle.Name}' out of --faults.").ConfigureAwait(false);
         }
 
         RunLog.Name = "testdbkit-chaos";
@@ -143,8 +140,7 @@ internal static class ChaosCommand
         using var stop = new StopSignals(ct);
         var events = new List<ChaosRecord>();
         var started = Stopwatch.GetTimestamp();
-        var target = $"{dialect.Name} {endpoint.Host}:{endpoint.Port}";
-        foreach (var (pause, fault, hold) in Plan(run.Seed, run.Faults, run.Interval, run.MaxHold))
+        foreach (var (pause, fault, hold) in ChaosPlanner.Plan(run.Seed, [.. run.Faults.Select(KindOf)], run.Interval, run.MaxHold))
         {
             var left = run.Duration - Stopwatch.GetElapsedTime(started);
             if (left <= pause || stop.Token.IsCancellationRequested)
@@ -161,7 +157,7 @@ internal static class ChaosCommand
                 break;
             }
 
-            var record = await InjectAsync(fault, hold, sessions, served, target, started, stop.Token).ConfigureAwait(false);
+            var record = await InjectAsync(fault, hold, sessions, started, stop.Token).ConfigureAwait(false);
             events.Add(record);
             var line = record.ToString();
             if (run.Json)
@@ -175,7 +171,7 @@ internal static class ChaosCommand
         }
 
         var summary = RunReport.Capture();
-        var failed = events.Count(e => e.Error is not null || e.BackAfter is null && ServerFaults.Contains(e.Fault));
+        var failed = events.Count(e => e.Error is not null || e.BackAfter is null && KindOf(e.Fault).Scope == FaultScope.Server);
         if (run.ReportPath is { } path)
         {
             await summary.WriteHtmlAsync(path, CancellationToken.None).ConfigureAwait(false);
@@ -218,7 +214,10 @@ internal static class ChaosCommand
         return failed > 0 ? ExitCodes.Problems : ExitCodes.Ok;
     }
 
-    private static async Task<ChaosRecord> InjectAsync(string fault, TimeSpan hold, SessionFaults sessions, ServedServer? served, string target, long started, CancellationToken ct)
+    private static FaultKind KindOf(string name) =>
+        FaultCatalogue.Find(name) ?? throw new ArgumentException($"'{name}' is not a fault; choose from {string.Join(", ", AllFaults)}.", nameof(name));
+
+    private static async Task<ChaosRecord> InjectAsync(FaultKind fault, TimeSpan hold, SessionFaults sessions, long started, CancellationToken ct)
     {
         var at = Stopwatch.GetElapsedTime(started);
         var began = Stopwatch.GetTimestamp();
@@ -227,28 +226,14 @@ internal static class ChaosCommand
         TimeSpan? backAfter = null;
         try
         {
-            switch (fault)
+            // A lasting fault is held through a stop and then undone, as it never outlives the run.
+            var outcome = await fault.RunAsync(sessions, hold, ct, holdThroughStop: true).ConfigureAwait(false);
+            detail = outcome.Detail;
+            if (fault.Scope == FaultScope.Server)
             {
-                case "kill":
-                    FaultLog.Record("kill sessions of tdk_ databases", target);
-                    detail = $"{await sessions.KillSessionsAsync(ct).ConfigureAwait(false)} session(s) ended";
-                    break;
-                case "idle":
-                    FaultLog.Record("idle timeout", target);
-                    await using (await sessions.ShortenIdleTimeoutAsync(ct).ConfigureAwait(false))
-                    {
-                        await Task.Delay(hold, CancellationToken.None).ConfigureAwait(false); // undone even when stopping
-                    }
-
-                    detail = $"sessions opened meanwhile timed out after {SessionFaults.IdleTimeout.TotalSeconds:0} s idle";
-                    break;
-                default:
-                    FaultLog.Record(fault + " server", target);
-                    await ServerControl.RequestAsync(served!, fault, hold, ct).ConfigureAwait(false);
-                    backAfter = await sessions.TimeUntilAnswersAsync(began, ct).ConfigureAwait(false);
-                    RunLog.Recovery(backAfter ?? Stopwatch.GetElapsedTime(began), backAfter is not null, $"server answers again after {fault}");
-                    detail = backAfter is null ? "the server did not answer again within a minute" : "server answers again";
-                    break;
+                backAfter = await sessions.TimeUntilAnswersAsync(began, ct).ConfigureAwait(false);
+                RunLog.Recovery(backAfter ?? Stopwatch.GetElapsedTime(began), backAfter is not null, $"server answers again after {fault.Name}");
+                detail = backAfter is null ? "the server did not answer again within a minute" : "server answers again";
             }
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
@@ -256,7 +241,7 @@ internal static class ChaosCommand
             error = e.Message;
         }
 
-        return new ChaosRecord(at, fault, hold, detail, backAfter, error);
+        return new ChaosRecord(at, fault.Name, fault.Lasting ? hold : TimeSpan.Zero, detail, backAfter, error);
     }
 
     private static Option<TimeSpan?> TimeOption(string name, string description) => new(name)

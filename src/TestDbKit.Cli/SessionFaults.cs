@@ -2,40 +2,84 @@ using System.Data.Common;
 using System.Diagnostics;
 using System.Globalization;
 using TestDbKit.Databases;
+using TestDbKit.Diagnostics;
 using TestDbKit.Engines;
+using TestDbKit.Faults;
+using TestDbKit.Servers;
 
 namespace TestDbKit.Cli;
 
 /// <summary>
-/// Session-level faults for <c>testdbkit chaos</c>, through SQL on the administrator's connection. They touch
-/// only the kit's databases (named <c>tdk_…</c>) and never the kit's control sessions: the dialect's session
-/// list leaves those out, as it does for FaultInjector.
+/// A whole server as a target of the fault catalogue, for <c>testdbkit chaos</c>: database-scope faults run as
+/// SQL on the administrator's connection and touch only the kit's databases (named <c>tdk_…</c>), never the
+/// kit's control sessions (the dialect's session list leaves those out, as it does for FaultInjector);
+/// server-scope faults are asked of the <c>testdbkit serve</c> that owns the server (<paramref name="served"/>).
 /// </summary>
-internal sealed class SessionFaults(EngineDialect dialect, string adminConnectionString, bool serverIsOwned)
+internal sealed class SessionFaults(EngineDialect dialect, string adminConnectionString, ServedServer? served, string where) : IFaultTarget
 {
+
     /// <summary>The idle timeout sessions opened during an idle fault get: short enough that a pooled
     /// connection idle between two tests dies.</summary>
-    public static readonly TimeSpan IdleTimeout = TimeSpan.FromSeconds(1);
+    public static readonly TimeSpan IdleTimeout = TimeoutFault.DefaultTimeout;
 
     private readonly string _admin = dialect.ForProbe(adminConnectionString, TimeSpan.FromSeconds(5));
 
-    /// <summary>Ends every client session on the kit's databases; returns how many.</summary>
-    public async Task<int> KillSessionsAsync(CancellationToken ct)
+    public EngineDialect Dialect => dialect;
+
+    public NetworkFaults Network => throw new NotSupportedException("testdbkit chaos has no network proxy: network faults run inside a test (FaultInjector.Network).");
+
+    public string Where(FaultScope scope) => where;
+
+    public void Consent(string what)
+    {
+        // The command refused a server the kit does not own unless TESTDBKIT_ALLOW_CHAOS=1 allowed it.
+    }
+
+    public async Task ExecuteAsAdminAsync(string sql, CancellationToken ct)
+    {
+        await using var admin = await dialect.OpenAsync(_admin, ct).ConfigureAwait(false);
+        await admin.ExecuteAsync(sql, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Ends the client sessions <paramref name="filter"/> selects on every kit database; returns how many.</summary>
+    public async Task<int> EndSessionsAsync(SessionFilter filter, CancellationToken ct)
     {
         await using var admin = await dialect.OpenAsync(_admin, ct).ConfigureAwait(false);
         var killed = 0;
         foreach (var database in await KitDatabasesAsync(admin, ct).ConfigureAwait(false))
         {
-            killed += await dialect.EndSessionsAsync(admin, database, SessionFilter.All, ct).ConfigureAwait(false);
+            killed += await dialect.EndSessionsAsync(admin, database, filter, ct).ConfigureAwait(false);
         }
 
         return killed;
     }
 
+    /// <summary>The idle timeout only, at <see cref="IdleTimeout"/>: what <c>testdbkit chaos</c> offers.</summary>
+    public Task<IAsyncDisposable> ShortenTimeoutAsync(TimeoutKind kind, TimeSpan timeout, CancellationToken ct) =>
+        kind == TimeoutKind.Idle && timeout == IdleTimeout
+            ? ShortenIdleTimeoutAsync(ct)
+            : throw new NotSupportedException($"testdbkit chaos shortens only the idle timeout, to {IdleTimeout.TotalSeconds:0} s.");
+
+    /// <summary>Asks the owner of the server; a server no <c>testdbkit serve</c> owns is refused.</summary>
+    public async Task<FaultOutcome> OnServerAsync(ServerFaultKind kind, TimeSpan hold, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(kind);
+        if (served is null)
+        {
+            throw new InvalidOperationException($"{kind.Name} needs a server the kit owns, and {where} is not one.");
+        }
+
+        FaultLog.Record(kind, where);
+        await ServerControl.RequestAsync(served, kind, hold, ct).ConfigureAwait(false);
+        return new FaultOutcome(null); // the owner held and undid it
+    }
+
+    public Task<FaultOutcome> InjectAsync(FaultKind kind, FaultArgs args, CancellationToken ct) => kind.InjectAsync(this, args, ct);
+
     /// <summary>Whether this server allows the idle fault: per database on PostgreSQL; server-wide on MySQL,
     /// so only on a server the kit owns.</summary>
     public string? WhyNoIdleFault() =>
-        dialect.DatabaseTimeoutSql(DatabaseNames.Prefix + "x", TimeoutKind.Idle, IdleTimeout) is null && !serverIsOwned
+        dialect.DatabaseTimeoutSql(DatabaseNames.Prefix + "x", TimeoutKind.Idle, IdleTimeout) is null && served is null
             ? $"{dialect.Name}'s idle timeout (wait_timeout) is global to the server: on a server the kit does not own it would touch sessions outside the kit's databases"
             : null;
 

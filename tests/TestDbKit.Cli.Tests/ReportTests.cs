@@ -31,8 +31,8 @@ public sealed class ReportTests
         var text = await File.ReadAllTextAsync(Path.Combine(dir, name + ".txt"));
         Assert.Contains($"TestDbKit run report: {name}", text, StringComparison.Ordinal);
         Assert.Contains("Tests (base classes): 2 ", text, StringComparison.Ordinal);
-        Assert.Matches(@"Faults injected: \d+ \(.*kill all sessions [3-9]\d*", text);
-        Assert.Matches(@"kill session 1\b", text);
+        Assert.Matches(@"Faults injected: \d+ \(.*\bkill [3-9]\d*", text);
+        Assert.Matches(@"\bkill-session 1\b", text);
         Assert.Contains($"Chaos seeds: {ReportWorkload.Seed} (ChaosSchedule)", text, StringComparison.Ordinal);
         Assert.Matches(@"Client errors: [1-9]\d* \(.*connection lost [1-9]", text);
 
@@ -44,7 +44,7 @@ public sealed class ReportTests
         var html = await File.ReadAllTextAsync(Path.Combine(dir, name + ".html"));
         Assert.StartsWith("<!DOCTYPE html>", html, StringComparison.Ordinal);
         Assert.Contains("<svg", html, StringComparison.Ordinal);
-        Assert.Contains("fault: kill all sessions", html, StringComparison.Ordinal);
+        Assert.Contains(">fault: kill<", html, StringComparison.Ordinal); // the row of the catalogue's "kill"
         Assert.Contains("error: connection lost", html, StringComparison.Ordinal);
         Assert.Contains($"Chaos seed: <b>{ReportWorkload.Seed}</b>", html, StringComparison.Ordinal);
         AssertSameRun(text, html);

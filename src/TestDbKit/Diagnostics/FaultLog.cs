@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using TestDbKit.Faults;
 
 namespace TestDbKit.Diagnostics;
 
@@ -7,9 +8,12 @@ namespace TestDbKit.Diagnostics;
 /// the flow that injected it.</summary>
 internal static class FaultLog
 {
-    public static void Record(string fault, string target)
+    /// <summary>Records a fault of <paramref name="kind"/> (grouped in reports by its catalogue name) on
+    /// <paramref name="target"/>, with its values, if any, as <paramref name="detail"/> ("500 ms", a table).</summary>
+    public static void Record(FaultKind kind, string target, string? detail = null)
     {
-        var entry = new FaultEvent(Stopwatch.GetTimestamp(), DateTimeOffset.UtcNow, fault, target);
+        ArgumentNullException.ThrowIfNull(kind);
+        var entry = new FaultEvent(Stopwatch.GetTimestamp(), DateTimeOffset.UtcNow, kind.Name, detail, target);
         RunLog.Book.Fault(entry);
         foreach (var book in RunScope.OpenBooks())
         {
@@ -22,27 +26,17 @@ internal static class FaultLog
     /// <summary>The faults kept so far (the last 10,000).</summary>
     public static IReadOnlyList<FaultEvent> All => RunLog.Book.Faults;
 
-    /// <summary>A fault's kind, without its values and target: "Idle timeout 500 ms" is an "Idle timeout",
-    /// "hold lock on orders" a "hold lock".</summary>
-    public static string KindOf(string fault)
-    {
-        var words = new List<string>();
-        foreach (var word in fault.Split(' ', StringSplitOptions.RemoveEmptyEntries))
-        {
-            if (word == "on" || word.Any(char.IsDigit))
-            {
-                break;
-            }
-
-            words.Add(word);
-        }
-
-        return words.Count == 0 ? fault : string.Join(' ', words);
-    }
+    /// <summary>The catalogue name of a recorded fault text (<see cref="FaultEvent.Fault"/>): the fault kind's
+    /// name it begins with. Where the event is at hand, read <see cref="FaultEvent.Kind"/> instead.</summary>
+    public static string KindOf(string fault) => FaultCatalogue.KindOf(fault);
 
     public static IReadOnlyList<FaultEvent> Between(long fromTimestamp, long toTimestamp) =>
         [.. All.Where(e => e.Timestamp >= fromTimestamp && e.Timestamp <= toTimestamp)];
 }
 
-/// <summary>One injected fault.</summary>
-internal sealed record FaultEvent(long Timestamp, DateTimeOffset At, string Fault, string Target);
+/// <summary>One injected fault: its kind (the catalogue's name), its values if any, and where.</summary>
+internal sealed record FaultEvent(long Timestamp, DateTimeOffset At, string Kind, string? Detail, string Target)
+{
+    /// <summary>The kind and its values, as timelines show it: "idle 500 ms", "kill".</summary>
+    public string Fault => Detail is null ? Kind : Kind + " " + Detail;
+}

@@ -48,7 +48,7 @@ public sealed class RunReport
     /// <summary>What each test that leaked connections left, by test name.</summary>
     public IReadOnlyList<string> Leaks { get; private init; } = [];
 
-    /// <summary>Faults injected, by kind (e.g. "kill all sessions": 12).</summary>
+    /// <summary>Faults injected, by kind by the fault catalogue's name (e.g. "kill": 12).</summary>
     public IReadOnlyDictionary<string, int> FaultsByKind { get; private init; } = new Dictionary<string, int>();
 
     /// <summary>Errors the clients met (asked of <see cref="DbErrors"/> or seen inside

@@ -109,9 +109,8 @@ internal static class RunReportHtml
         var plot = ChartWidth - LabelWidth - 20;
         double X(long t) => LabelWidth + ((t - from) / span * plot);
 
-        // Grouped once (a fault's kind is parsed from its text): a write must not cost rows x events.
-        var kindOf = new Dictionary<string, string>(StringComparer.Ordinal);
-        var faultsByKind = report.Faults.GroupBy(f => kindOf.TryGetValue(f.Fault, out var k) ? k : kindOf[f.Fault] = FaultLog.KindOf(f.Fault), StringComparer.Ordinal)
+        // Grouped once, by the fault kind's catalogue name: a write must not cost rows x events.
+        var faultsByKind = report.Faults.GroupBy(f => f.Kind, StringComparer.Ordinal)
             .ToDictionary(g => g.Key, g => g.ToList(), StringComparer.Ordinal);
         var errorsByKind = report.Errors.GroupBy(e => e.Classification, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.ToList(), StringComparer.Ordinal);
         var faultKinds = faultsByKind.Keys.Order(StringComparer.Ordinal).ToList();

@@ -1,10 +1,12 @@
 using System.Diagnostics;
 using System.Globalization;
 using TestDbKit.Diagnostics;
+using TestDbKit.Faults;
 
 namespace TestDbKit;
 
-/// <summary>A fault a <see cref="ChaosSchedule"/> can inject.</summary>
+/// <summary>A fault a <see cref="ChaosSchedule"/> can inject: the public name of a kind of the kit's fault
+/// catalogue, which says what it does, how it is undone and how it is spelled in logs and reports.</summary>
 public enum ChaosFault
 {
     /// <summary>Every session of the test's database is killed (idle pooled ones too).</summary>
@@ -39,7 +41,8 @@ public sealed class ChaosOptions
     /// <summary>The mean pause between faults (pauses are drawn from an exponential distribution). Default 300 ms.</summary>
     public TimeSpan MeanInterval { get; init; } = TimeSpan.FromMilliseconds(300);
 
-    /// <summary>The longest a lasting fault (latency, stall, freeze) lasts. Default 200 ms.</summary>
+    /// <summary>The longest a lasting fault (latency, stall, freeze) lasts; a lasting fault is held for at least
+    /// 10 ms, or this when it is shorter (the same rule as <c>testdbkit chaos --max-hold</c>). Default 200 ms.</summary>
     public TimeSpan MaxDuration { get; init; } = TimeSpan.FromMilliseconds(200);
 }
 
@@ -50,9 +53,12 @@ public sealed class ChaosOptions
 /// <param name="Error">Why injecting it failed, if it did.</param>
 public sealed record ChaosEvent(TimeSpan At, ChaosFault Fault, TimeSpan Duration, string? Error = null)
 {
+    /// <summary>The fault's name in the kit's fault catalogue: the spelling of logs, reports and <c>testdbkit chaos</c>.</summary>
+    public string Kind => FaultCatalogue.Find(Fault)?.Name ?? Fault.ToString();
+
     /// <inheritdoc />
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-        $"{At.TotalMilliseconds,8:0} ms  {Fault}{(Duration > TimeSpan.Zero ? $" for {Duration.TotalMilliseconds:0} ms" : "")}{(Error is null ? "" : $"  (failed: {Error})")}");
+        $"{At.TotalMilliseconds,8:0} ms  {Kind}{(Duration > TimeSpan.Zero ? $" for {Duration.TotalMilliseconds:0} ms" : "")}{(Error is null ? "" : $"  (failed: {Error})")}");
 }
 
 /// <summary>
@@ -72,6 +78,7 @@ public sealed class ChaosSchedule : IAsyncDisposable
 {
     private readonly FaultInjector _faults;
     private readonly ChaosOptions _options;
+    private readonly IReadOnlyList<FaultKind> _kinds;
     private readonly CancellationTokenSource _stop = new();
     private readonly List<ChaosEvent> _events = [];
     private readonly Task _loop;
@@ -81,6 +88,7 @@ public sealed class ChaosSchedule : IAsyncDisposable
     {
         _faults = faults;
         _options = options;
+        _kinds = KindsOf(options);
         Seed = seed;
         _loop = Task.Run(() => RunAsync(_stop.Token));
     }
@@ -112,6 +120,8 @@ public sealed class ChaosSchedule : IAsyncDisposable
             throw new ArgumentException("A chaos schedule needs at least one fault, and a mean interval and a maximum duration above zero.", nameof(options));
         }
 
+        KindsOf(options); // an unknown fault fails here, not in the background
+
         var seed = options.Seed ?? SeedFromEnvironment() ?? Random.Shared.Next();
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"[TestDbKit] chaos schedule seed {seed} (replay: TESTDBKIT_CHAOS_SEED={seed})"));
         RunLog.Seed(seed, nameof(ChaosSchedule));
@@ -127,8 +137,8 @@ public sealed class ChaosSchedule : IAsyncDisposable
     public static IReadOnlyList<ChaosEvent> Plan(int seed, ChaosOptions options, int count)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var random = new Random(seed);
-        return [.. Enumerable.Range(0, count).Select(_ => Next(random, options))];
+        var kinds = KindsOf(options);
+        return [.. ChaosPlanner.Plan(seed, kinds, options.MeanInterval, options.MaxDuration).Take(count).Select(p => new ChaosEvent(p.Pause, p.Kind.Chaos!.Value, p.Hold))];
     }
 
     /// <summary>Stops injecting, undoes a lasting fault still active, and returns what was injected.</summary>
@@ -156,27 +166,31 @@ public sealed class ChaosSchedule : IAsyncDisposable
     public override string ToString() =>
         string.Create(CultureInfo.InvariantCulture, $"chaos seed {Seed}, {Events.Count} fault(s):\n") + string.Join("\n", Events);
 
-    private static ChaosEvent Next(Random random, ChaosOptions options)
+    /// <summary>The catalogue's kinds for <paramref name="options"/>' faults; each must be one a test database can take.</summary>
+    private static List<FaultKind> KindsOf(ChaosOptions options)
     {
-        var pause = TimeSpan.FromMilliseconds(-Math.Log(1 - random.NextDouble()) * options.MeanInterval.TotalMilliseconds);
-        var fault = options.Faults[random.Next(options.Faults.Count)];
-        var lasting = fault is ChaosFault.NetworkLatency or ChaosFault.NetworkStall or ChaosFault.FreezeServer;
-        var duration = lasting ? TimeSpan.FromMilliseconds(random.Next(10, (int)options.MaxDuration.TotalMilliseconds + 1)) : TimeSpan.Zero;
-        return new ChaosEvent(pause, fault, duration);
+        var kinds = options.Faults.Select(FaultCatalogue.For).ToList();
+        if (kinds.FirstOrDefault(k => !k.Targets.HasFlag(FaultTargets.Database)) is { } unfit)
+        {
+            throw new ArgumentException($"The '{unfit.Name}' fault cannot be injected into a test database by a schedule.", nameof(options));
+        }
+
+        return kinds;
     }
 
     private async Task RunAsync(CancellationToken ct)
     {
-        var random = new Random(Seed);
-        while (!ct.IsCancellationRequested)
+        using var plan = ChaosPlanner.Plan(Seed, _kinds, _options.MeanInterval, _options.MaxDuration).GetEnumerator();
+        while (!ct.IsCancellationRequested && plan.MoveNext())
         {
-            var planned = Next(random, _options);
+            var next = plan.Current;
+            var planned = new ChaosEvent(next.Pause, next.Kind.Chaos!.Value, next.Hold);
             await Task.Delay(planned.At, ct).ConfigureAwait(false);
             var at = Stopwatch.GetElapsedTime(_started);
             string? error = null;
             try
             {
-                await InjectAsync(planned, ct).ConfigureAwait(false);
+                await next.Kind.RunAsync(_faults.Target, next.Hold, ct).ConfigureAwait(false);
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
@@ -187,51 +201,6 @@ public sealed class ChaosSchedule : IAsyncDisposable
             {
                 _events.Add(planned with { At = at, Error = error });
             }
-        }
-    }
-
-    private async Task InjectAsync(ChaosEvent planned, CancellationToken ct)
-    {
-        IAsyncDisposable? lasting = planned.Fault switch
-        {
-            ChaosFault.KillSessions => await KillAsync().ConfigureAwait(false),
-            ChaosFault.NetworkReset => await ResetAsync().ConfigureAwait(false),
-            ChaosFault.NetworkLatency => await _faults.Network.AddLatencyAsync(TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(25), ct: ct).ConfigureAwait(false),
-            ChaosFault.NetworkStall => await _faults.Network.StallAsync(ct: ct).ConfigureAwait(false),
-            ChaosFault.CrashServer => await CrashAsync().ConfigureAwait(false),
-            ChaosFault.FreezeServer => await _faults.FreezeServerAsync(ct).ConfigureAwait(false),
-            _ => null,
-        };
-        if (lasting is null)
-        {
-            return;
-        }
-
-        try
-        {
-            await Task.Delay(planned.Duration, ct).ConfigureAwait(false);
-        }
-        finally
-        {
-            await lasting.DisposeAsync().ConfigureAwait(false); // undone even when the schedule stops mid-fault
-        }
-
-        async Task<IAsyncDisposable?> KillAsync()
-        {
-            await _faults.KillAllSessionsAsync(ct).ConfigureAwait(false);
-            return null;
-        }
-
-        async Task<IAsyncDisposable?> ResetAsync()
-        {
-            await _faults.Network.ResetConnectionsAsync(ct).ConfigureAwait(false);
-            return null;
-        }
-
-        async Task<IAsyncDisposable?> CrashAsync()
-        {
-            await _faults.CrashServerAsync(ct).ConfigureAwait(false);
-            return null;
         }
     }
 }

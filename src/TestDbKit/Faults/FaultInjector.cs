@@ -2,6 +2,7 @@ using System.Data.Common;
 using System.Net;
 using TestDbKit.Diagnostics;
 using TestDbKit.Engines;
+using TestDbKit.Faults;
 
 namespace TestDbKit;
 
@@ -35,7 +36,14 @@ public sealed class FaultInjector
 
     private NetworkFaults? _network;
 
-    internal FaultInjector(TestDatabase database) => _database = database;
+    internal FaultInjector(TestDatabase database)
+    {
+        _database = database;
+        Target = new DatabaseTarget(this);
+    }
+
+    /// <summary>This database as a target of the fault catalogue: what schedules and the generic path drive.</summary>
+    internal DatabaseTarget Target { get; }
 
     /// <summary>Network faults through a TCP proxy of this test's own: connect with
     /// <see cref="NetworkFaults.ConnectionString"/> and degrade or cut the traffic.</summary>
@@ -75,17 +83,13 @@ public sealed class FaultInjector
     /// failover would. The connection's next command fails with a lost connection.</summary>
     /// <param name="connection">An open connection to this test's database.</param>
     /// <param name="ct">Cancels the kill.</param>
-    public async Task KillSessionAsync(DbConnection connection, CancellationToken ct = default)
-    {
-        CheckExternal("kill a session");
-        FaultLog.Record("kill session", _database.Name);
-        await ExecuteAsAdminAsync(Dialect.KillSessionSql(SessionOf(connection)), ct).ConfigureAwait(false);
-    }
+    public Task KillSessionAsync(DbConnection connection, CancellationToken ct = default) =>
+        FaultCatalogue.Get<KillSession>().InjectAsync(Target, () => SessionOf(connection), ct);
 
     /// <summary>Ends every session on this test's database, idle pooled ones included (the production
     /// "server has gone away" case), except the kit's own. Returns how many it ended.</summary>
     /// <param name="ct">Cancels the kill.</param>
-    public Task<int> KillAllSessionsAsync(CancellationToken ct = default) => KillSessionsAsync(SessionFilter.All, "kill all sessions", ct);
+    public Task<int> KillAllSessionsAsync(CancellationToken ct = default) => CountAsync(FaultCatalogue.Get<KillAllSessions>(), ct);
 
     /// <summary>
     /// Ends the idle sessions of this test's database: connected, not running a statement and not inside a
@@ -97,22 +101,18 @@ public sealed class FaultInjector
     /// of open transactions from a cache of that age. Returns how many it ended.
     /// </summary>
     /// <param name="ct">Cancels the kill.</param>
-    public Task<int> KillIdleSessionsAsync(CancellationToken ct = default) => KillSessionsAsync(SessionFilter.Idle, "kill idle sessions", ct);
+    public Task<int> KillIdleSessionsAsync(CancellationToken ct = default) => CountAsync(FaultCatalogue.Get<KillIdleSessions>(), ct);
 
     /// <summary>Ends the busy sessions of this test's database: those running a statement or holding a
     /// transaction open (a failover in the middle of a request). Returns how many it ended.</summary>
     /// <param name="ct">Cancels the kill.</param>
-    public Task<int> KillBusySessionsAsync(CancellationToken ct = default) => KillSessionsAsync(SessionFilter.Busy, "kill busy sessions", ct);
+    public Task<int> KillBusySessionsAsync(CancellationToken ct = default) => CountAsync(FaultCatalogue.Get<KillBusySessions>(), ct);
 
     /// <summary>Cancels the statement <paramref name="connection"/> is running; the session survives.</summary>
     /// <param name="connection">A connection to this test's database, typically busy in another task.</param>
     /// <param name="ct">Cancels the request.</param>
-    public async Task CancelQueryAsync(DbConnection connection, CancellationToken ct = default)
-    {
-        CheckExternal("cancel a query");
-        FaultLog.Record("cancel query", _database.Name);
-        await ExecuteAsAdminAsync(Dialect.CancelQuerySql(SessionOf(connection)), ct).ConfigureAwait(false);
-    }
+    public Task CancelQueryAsync(DbConnection connection, CancellationToken ct = default) =>
+        FaultCatalogue.Get<CancelQuery>().InjectAsync(Target, () => SessionOf(connection), ct);
 
     /// <summary>
     /// Holds a lock on <paramref name="table"/> that blocks every other session's reads and writes of it,
@@ -120,39 +120,8 @@ public sealed class FaultInjector
     /// </summary>
     /// <param name="table">A table of this test's database (unqualified name).</param>
     /// <param name="ct">Cancels taking the lock.</param>
-    public async Task<IAsyncDisposable> HoldLockAsync(string table, CancellationToken ct = default)
-    {
-        FaultLog.Record($"hold lock on {table}", _database.Name);
-        ArgumentException.ThrowIfNullOrWhiteSpace(table);
-        var sql = Dialect.LockTableSql(table); // validates the name before anything runs
-        var holder = Dialect.CreateConnection(Dialect.WithApplicationName(_database.Server.ConnectionStringFor(_database.Name), "testdbkit-fault"));
-        try
-        {
-            await holder.OpenAsync(ct).ConfigureAwait(false);
-            await holder.ExecuteAsync(sql, ct).ConfigureAwait(false);
-        }
-        catch
-        {
-            await holder.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
-
-        return Track(new Undo(async () =>
-        {
-            try
-            {
-                await holder.ExecuteAsync(Dialect.ReleaseTableLockSql, CancellationToken.None).ConfigureAwait(false);
-            }
-            catch (Exception e) when (DbErrors.IsConnectionLostUncounted(e) || e is InvalidOperationException)
-            {
-                // The holder's session was killed (a kill-all fault, or the leak cleanup): its lock went with it.
-            }
-            finally
-            {
-                await holder.DisposeAsync().ConfigureAwait(false);
-            }
-        }));
-    }
+    public async Task<IAsyncDisposable> HoldLockAsync(string table, CancellationToken ct = default) =>
+        Track(await FaultCatalogue.Get<HoldLock>().InjectAsync(Target, _database.Server.ConnectionStringFor(_database.Name), table, ct).ConfigureAwait(false));
 
     /// <summary>
     /// Makes the server close sessions of this database that stay idle longer than <paramref name="timeout"/>
@@ -164,7 +133,7 @@ public sealed class FaultInjector
     /// <exception cref="NotSupportedException">MySQL's wait_timeout is global to the server: it needs a server of the test's own.</exception>
     /// <exception cref="InvalidOperationException">An External server without <c>TESTDBKIT_ALLOW_CHAOS=1</c>, or MySQL's global setting on one.</exception>
     public Task<IAsyncDisposable> SetIdleTimeoutAsync(TimeSpan timeout, CancellationToken ct = default) =>
-        SetTimeoutAsync(TimeoutKind.Idle, timeout, ct);
+        SetTimeoutAsync(FaultCatalogue.Get<IdleTimeout>(), timeout, ct);
 
     /// <summary>Makes the server close sessions of this database that stay idle inside a transaction
     /// longer than <paramref name="timeout"/> (PostgreSQL <c>idle_in_transaction_session_timeout</c>).</summary>
@@ -172,7 +141,7 @@ public sealed class FaultInjector
     /// <param name="ct">Cancels the change.</param>
     /// <exception cref="NotSupportedException">MySQL has no such timeout per database.</exception>
     public Task<IAsyncDisposable> SetIdleInTransactionTimeoutAsync(TimeSpan timeout, CancellationToken ct = default) =>
-        SetTimeoutAsync(TimeoutKind.IdleInTransaction, timeout, ct);
+        SetTimeoutAsync(FaultCatalogue.Get<IdleInTransactionTimeout>(), timeout, ct);
 
     /// <summary>Makes the server cancel statements on this database that run longer than
     /// <paramref name="timeout"/> (PostgreSQL <c>statement_timeout</c>).</summary>
@@ -181,7 +150,7 @@ public sealed class FaultInjector
     /// <exception cref="NotSupportedException">MySQL's statement timeout is global to the server: it needs a server of the test's own.</exception>
     /// <exception cref="InvalidOperationException">An External server without <c>TESTDBKIT_ALLOW_CHAOS=1</c>, or MySQL's global setting on one.</exception>
     public Task<IAsyncDisposable> SetStatementTimeoutAsync(TimeSpan timeout, CancellationToken ct = default) =>
-        SetTimeoutAsync(TimeoutKind.Statement, timeout, ct);
+        SetTimeoutAsync(FaultCatalogue.Get<StatementTimeout>(), timeout, ct);
 
     /// <summary>
     /// Kills the server without warning (SIGKILL to every process of it, as the OOM killer or a power cut of
@@ -190,25 +159,13 @@ public sealed class FaultInjector
     /// </summary>
     /// <param name="ct">Cancels waiting for the restart.</param>
     /// <exception cref="InvalidOperationException">The shared server (put <see cref="DedicatedServerAttribute"/> on the test class), or an External server.</exception>
-    public async Task CrashServerAsync(CancellationToken ct = default)
-    {
-        var server = ServerWide("crash the server");
-        FaultLog.Record("crash server", server.ToString());
-        await server.Instance.CrashAsync(ct).ConfigureAwait(false);
-        Dialect.ClearAllPools(); // every pooled session of this server died with it
-    }
+    public Task CrashServerAsync(CancellationToken ct = default) => InjectAsync(FaultCatalogue.Get<Crash>(), new FaultArgs(TimeSpan.Zero), ct);
 
     /// <summary>Shuts the server down cleanly and starts it again on the same port and data. Needs a
     /// server of the test's own.</summary>
     /// <param name="ct">Cancels waiting for the restart.</param>
     /// <exception cref="InvalidOperationException">The shared server (put <see cref="DedicatedServerAttribute"/> on the test class), or an External server.</exception>
-    public async Task RestartServerAsync(CancellationToken ct = default)
-    {
-        var server = ServerWide("restart the server");
-        FaultLog.Record("restart server", server.ToString());
-        await server.Instance.RestartAsync(ct).ConfigureAwait(false);
-        Dialect.ClearAllPools();
-    }
+    public Task RestartServerAsync(CancellationToken ct = default) => InjectAsync(FaultCatalogue.Get<Restart>(), new FaultArgs(TimeSpan.Zero), ct);
 
     /// <summary>
     /// Freezes every process of the server (SIGSTOP) until the returned handle is disposed: connections stay
@@ -216,13 +173,7 @@ public sealed class FaultInjector
     /// </summary>
     /// <param name="ct">Cancels the request.</param>
     /// <exception cref="InvalidOperationException">The shared server (put <see cref="DedicatedServerAttribute"/> on the test class), or an External server.</exception>
-    public async Task<IAsyncDisposable> FreezeServerAsync(CancellationToken ct = default)
-    {
-        var server = ServerWide("freeze the server");
-        FaultLog.Record("freeze server", server.ToString());
-        await server.Instance.FreezeAsync(ct).ConfigureAwait(false);
-        return Track(new Undo(() => server.Instance.ThawAsync(CancellationToken.None)));
-    }
+    public Task<IAsyncDisposable> FreezeServerAsync(CancellationToken ct = default) => LastingAsync(FaultCatalogue.Get<Freeze>(), new FaultArgs(TimeSpan.Zero), ct);
 
     /// <summary>
     /// Makes this database read-only, as a failover that left the application on a replica would: writes
@@ -234,20 +185,7 @@ public sealed class FaultInjector
     /// </summary>
     /// <param name="ct">Cancels the change.</param>
     /// <exception cref="InvalidOperationException">MySQL on the shared or an External server; PostgreSQL on an External server without <c>TESTDBKIT_ALLOW_CHAOS=1</c>.</exception>
-    public async Task<IAsyncDisposable> SetReadOnlyAsync(CancellationToken ct = default)
-    {
-        var (set, undo, serverWide) = Dialect.ReadOnlySql(_database.Name);
-        if (serverWide && !ServerWide("make the server read-only").HasTestUser)
-        {
-            throw new NotSupportedException(
-                $"{Dialect.Name}'s read_only does not bind administrators, and this test's sessions log in as one; a read-only fault " +
-                "needs a server started by DbServer.StartAsync (or [DedicatedServer]), where they log in as the kit's test user.");
-        }
-
-        CheckExternal("make the database read-only");
-        FaultLog.Record("read-only", _database.Name);
-        return await ChangeSettingAsync(set, undo, ct).ConfigureAwait(false);
-    }
+    public Task<IAsyncDisposable> SetReadOnlyAsync(CancellationToken ct = default) => LastingAsync(FaultCatalogue.Get<ReadOnly>(), new FaultArgs(TimeSpan.Zero), ct);
 
     /// <summary>
     /// Takes every connection the server allows, so new ones fail with "too many connections" (PostgreSQL
@@ -255,60 +193,23 @@ public sealed class FaultInjector
     /// </summary>
     /// <param name="ct">Cancels taking them (those taken are released).</param>
     /// <exception cref="InvalidOperationException">The shared server (put <see cref="DedicatedServerAttribute"/> on the test class), or an External server.</exception>
-    public async Task<IAsyncDisposable> ExhaustConnectionsAsync(CancellationToken ct = default)
+    public Task<IAsyncDisposable> ExhaustConnectionsAsync(CancellationToken ct = default) => LastingAsync(FaultCatalogue.Get<ExhaustConnections>(), new FaultArgs(TimeSpan.Zero), ct);
+
+    /// <summary>The generic path: injects any kind of the catalogue this target can drive; a lasting one is undone
+    /// by disposing the returned outcome's handle, and in any case when the database goes back to the pool.</summary>
+    internal async Task<FaultOutcome> InjectAsync(FaultKind kind, FaultArgs args, CancellationToken ct)
     {
-        var server = ServerWide("exhaust the server's connections");
-        FaultLog.Record("exhaust connections", server.ToString());
-        var holders = new List<DbConnection>();
-        var cs = Dialect.ForProbe(Dialect.WithApplicationName(server.AdminConnectionString, "testdbkit-fault"), TimeSpan.FromSeconds(10));
-        try
-        {
-            for (var full = false; !full && holders.Count < 5000;)
-            {
-                // A batch at a time: opening hundreds one by one would take seconds.
-                var batch = Enumerable.Range(0, 16).Select(_ => Dialect.CreateConnection(cs)).ToList();
-                var opened = await Task.WhenAll(batch.Select(async c =>
-                {
-                    try
-                    {
-                        await c.OpenAsync(ct).ConfigureAwait(false);
-                        return true;
-                    }
-                    catch (DbException e) when (Dialect.IsTooManyConnections(e))
-                    {
-                        return false;
-                    }
-                })).ConfigureAwait(false);
-                for (var i = 0; i < batch.Count; i++)
-                {
-                    if (opened[i])
-                    {
-                        holders.Add(batch[i]);
-                    }
-                    else
-                    {
-                        full = true;
-                        await batch[i].DisposeAsync().ConfigureAwait(false);
-                    }
-                }
-            }
-        }
-        catch
-        {
-            await CloseAllAsync(holders).ConfigureAwait(false);
-            throw;
-        }
-
-        return Track(new Undo(() => CloseAllAsync(holders)));
-
-        static async Task CloseAllAsync(List<DbConnection> connections)
-        {
-            foreach (var connection in connections)
-            {
-                await connection.DisposeAsync().ConfigureAwait(false);
-            }
-        }
+        ArgumentNullException.ThrowIfNull(kind);
+        var outcome = await kind.InjectAsync(Target, args, ct).ConfigureAwait(false);
+        return outcome.Undo is { } undo ? outcome with { Undo = Track(undo) } : outcome;
     }
+
+    private async Task<IAsyncDisposable> LastingAsync(FaultKind kind, FaultArgs args, CancellationToken ct) =>
+        (await InjectAsync(kind, args, ct).ConfigureAwait(false)).Undo
+        ?? throw new InvalidOperationException($"The '{kind.Name}' fault returned nothing to undo it with.");
+
+    private async Task<int> CountAsync(FaultKind kind, CancellationToken ct) =>
+        (await InjectAsync(kind, new FaultArgs(TimeSpan.Zero), ct).ConfigureAwait(false)).Count ?? 0;
 
     /// <summary>Undoes every fault still active; the pool calls it when the database comes back.</summary>
     internal async Task UndoAllAsync()
@@ -341,16 +242,13 @@ public sealed class FaultInjector
         }
     }
 
-    private async Task<IAsyncDisposable> SetTimeoutAsync(TimeoutKind kind, TimeSpan timeout, CancellationToken ct)
+    private Task<IAsyncDisposable> SetTimeoutAsync(TimeoutFault kind, TimeSpan timeout, CancellationToken ct) =>
+        LastingAsync(kind, new FaultArgs(TimeSpan.Zero) { Timeout = timeout }, ct);
+
+    /// <summary>The server timeout change behind the timeout kinds: per database where the engine has it, else
+    /// global (a server of the test's own only).</summary>
+    private async Task<IAsyncDisposable> ShortenTimeoutAsync(TimeoutKind kind, TimeSpan timeout, CancellationToken ct)
     {
-        if (timeout <= TimeSpan.Zero || timeout > TimeSpan.FromDays(1))
-        {
-            throw new ArgumentOutOfRangeException(nameof(timeout), timeout, "A timeout fault must be longer than zero and at most a day.");
-        }
-
-        CheckExternal($"shorten the {kind} timeout");
-        FaultLog.Record($"{kind} timeout {timeout.TotalMilliseconds:0} ms", _database.Name);
-
         var (set, undo) = Dialect.DatabaseTimeoutSql(_database.Name, kind, timeout) ?? await GlobalTimeoutSqlAsync(kind, timeout, ct).ConfigureAwait(false);
         return await ChangeSettingAsync(set, undo, ct).ConfigureAwait(false);
     }
@@ -361,11 +259,11 @@ public sealed class FaultInjector
     {
         await ExecuteAsAdminAsync(set, ct).ConfigureAwait(false);
         Dialect.ClearPool(_database.ConnectionString);
-        return Track(new Undo(async () =>
+        return new Undo(async () =>
         {
             await ExecuteAsAdminAsync(undo, CancellationToken.None).ConfigureAwait(false);
             Dialect.ClearPool(_database.ConnectionString);
-        }));
+        });
     }
 
     private async Task ExecuteAsAdminAsync(string sql, CancellationToken ct)
@@ -432,20 +330,6 @@ public sealed class FaultInjector
         }
     }
 
-    private async Task<int> KillSessionsAsync(SessionFilter filter, string fault, CancellationToken ct)
-    {
-        CheckExternal(fault);
-        FaultLog.Record(fault, _database.Name);
-        if (filter != SessionFilter.All && Dialect.TransactionListStaleness > TimeSpan.Zero)
-        {
-            // Telling idle from busy reads the server's list of transactions; wait until it shows those
-            // begun before this call.
-            await Task.Delay(Dialect.TransactionListStaleness, ct).ConfigureAwait(false);
-        }
-
-        return await _database.EndSessionsAsync(filter, ct).ConfigureAwait(false);
-    }
-
     private long SessionOf(DbConnection connection)
     {
         ArgumentNullException.ThrowIfNull(connection);
@@ -465,8 +349,9 @@ public sealed class FaultInjector
         return Dialect.SessionIdOf(connection);
     }
 
-    private Undo Track(Undo undo)
+    private Undo Track(IAsyncDisposable fault)
     {
+        var undo = fault as Undo ?? new Undo(() => fault.DisposeAsync().AsTask());
         lock (_active)
         {
             _active.Add(undo);
@@ -480,6 +365,40 @@ public sealed class FaultInjector
             }
         };
         return undo;
+    }
+
+    /// <summary>The leased database as a target of the catalogue: its sessions and settings, its network proxy,
+    /// and its server when the test has one of its own. Refuses what <see cref="FaultInjector"/> refuses.</summary>
+    internal sealed class DatabaseTarget(FaultInjector injector) : IFaultTarget
+    {
+        public EngineDialect Dialect => injector.Dialect;
+
+        /// <summary>The test database's name.</summary>
+        public string Name => injector._database.Name;
+
+        public NetworkFaults Network => injector.Network;
+
+        public string Where(FaultScope scope) => scope == FaultScope.Server ? injector._database.Server.ToString() : Name;
+
+        public void Consent(string what) => injector.CheckExternal(what);
+
+        /// <summary>The server, if a fault that reaches all of it may touch it; throws why not.</summary>
+        public DbServer ServerWide(string what) => injector.ServerWide(what);
+
+        public Task ExecuteAsAdminAsync(string sql, CancellationToken ct) => injector.ExecuteAsAdminAsync(sql, ct);
+
+        public Task<int> EndSessionsAsync(SessionFilter filter, CancellationToken ct) => injector._database.EndSessionsAsync(filter, ct);
+
+        public Task<IAsyncDisposable> ShortenTimeoutAsync(TimeoutKind kind, TimeSpan timeout, CancellationToken ct) => injector.ShortenTimeoutAsync(kind, timeout, ct);
+
+        /// <summary>Runs a setting change as the administrator; the handle restores it.</summary>
+        public Task<IAsyncDisposable> ChangeSettingAsync(string set, string undo, CancellationToken ct) => injector.ChangeSettingAsync(set, undo, ct);
+
+        public Task<FaultOutcome> OnServerAsync(ServerFaultKind kind, TimeSpan hold, CancellationToken ct) =>
+            kind.InjectHereAsync(this, ServerWide(kind.Doing), ct);
+
+        /// <summary>Injects <paramref name="kind"/> here, keeping a lasting fault's undo until the lease ends.</summary>
+        public Task<FaultOutcome> InjectAsync(FaultKind kind, FaultArgs args, CancellationToken ct) => injector.InjectAsync(kind, args, ct);
     }
 
     /// <summary>A fault's undo: runs once, whoever disposes first (the test, the pool, or testdbkit chaos).</summary>

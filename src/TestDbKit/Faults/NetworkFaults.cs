@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
-using TestDbKit.Diagnostics;
+using TestDbKit.Faults;
 
 namespace TestDbKit;
 
@@ -50,26 +50,26 @@ public sealed class NetworkFaults : IAsyncDisposable
             throw new ArgumentOutOfRangeException(nameof(latency), "Latency must be positive and jitter between zero and the latency.");
         }
 
-        return AddAsync(new Toxic(direction) { Latency = latency, Jitter = jitter }, $"latency {latency.TotalMilliseconds:0}±{jitter.TotalMilliseconds:0} ms {direction}");
+        return AddAsync(new Toxic(direction) { Latency = latency, Jitter = jitter }, FaultCatalogue.Get<NetworkLatency>(), $"{latency.TotalMilliseconds:0}±{jitter.TotalMilliseconds:0} ms {direction}");
     }
 
     /// <summary>Lets at most <paramref name="bytesPerSecond"/> through per connection and direction.</summary>
     public Task<IAsyncDisposable> LimitBandwidthAsync(long bytesPerSecond, NetworkDirection direction = NetworkDirection.Both, CancellationToken ct = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(bytesPerSecond, 1);
-        return AddAsync(new Toxic(direction) { BytesPerSecond = bytesPerSecond }, $"bandwidth {bytesPerSecond} B/s {direction}");
+        return AddAsync(new Toxic(direction) { BytesPerSecond = bytesPerSecond }, FaultCatalogue.Get<NetworkBandwidth>(), $"{bytesPerSecond} B/s {direction}");
     }
 
     /// <summary>Holds all traffic (a black hole: connections stay open, nothing arrives) until disposed;
     /// what was held is then delivered.</summary>
     public Task<IAsyncDisposable> StallAsync(NetworkDirection direction = NetworkDirection.Both, CancellationToken ct = default) =>
-        AddAsync(new Toxic(direction) { Stall = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously) }, $"stall {direction}");
+        AddAsync(new Toxic(direction) { Stall = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously) }, FaultCatalogue.Get<NetworkStall>(), $"{direction}");
 
     /// <summary>Closes every open connection through the proxy with a TCP reset, as a failed network
     /// device or a firewall would. Returns how many it reset.</summary>
     public Task<int> ResetConnectionsAsync(CancellationToken ct = default)
     {
-        FaultLog.Record("network: reset connections", _target);
+        FaultCatalogue.Get<NetworkReset>().Record(_target);
         var links = _links.Keys.ToList();
         foreach (var link in links)
         {
@@ -82,7 +82,7 @@ public sealed class NetworkFaults : IAsyncDisposable
     /// <summary>Resets every new connection at once (the server looks unreachable) until disposed.</summary>
     public Task<IAsyncDisposable> RefuseNewConnectionsAsync(CancellationToken ct = default)
     {
-        FaultLog.Record("network: refuse new connections", _target);
+        FaultCatalogue.Get<NetworkRefuse>().Record(_target);
         lock (_gate)
         {
             _refuseNew = true;
@@ -102,7 +102,7 @@ public sealed class NetworkFaults : IAsyncDisposable
     public Task<IAsyncDisposable> CloseAfterBytesAsync(long bytes, NetworkDirection direction = NetworkDirection.ToClient, CancellationToken ct = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(bytes, 0);
-        return AddAsync(new Toxic(direction) { CloseAfterBytes = bytes }, $"cut after {bytes} bytes {direction}");
+        return AddAsync(new Toxic(direction) { CloseAfterBytes = bytes }, FaultCatalogue.Get<NetworkCut>(), $"after {bytes} bytes {direction}");
     }
 
     /// <summary>
@@ -111,7 +111,7 @@ public sealed class NetworkFaults : IAsyncDisposable
     /// proves that retrying it does not apply it twice. Armed for one COMMIT on any proxied connection.
     /// </summary>
     public Task<IAsyncDisposable> AmbiguousCommitAsync(CancellationToken ct = default) =>
-        AddAsync(new Toxic(NetworkDirection.ToServer) { CutAfterCommit = true }, "ambiguous commit");
+        AddAsync(new Toxic(NetworkDirection.ToServer) { CutAfterCommit = true }, FaultCatalogue.Get<AmbiguousCommit>(), null);
 
     /// <summary>Stops the proxy and closes every connection through it.</summary>
     public async ValueTask DisposeAsync()
@@ -150,10 +150,10 @@ public sealed class NetworkFaults : IAsyncDisposable
         _stop.Dispose();
     }
 
-    private Task<IAsyncDisposable> AddAsync(Toxic toxic, string what)
+    private Task<IAsyncDisposable> AddAsync(Toxic toxic, NetworkFaultKind kind, string? detail)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        FaultLog.Record("network: " + what, _target);
+        kind.Record(_target, detail);
         lock (_gate)
         {
             _toxics.Add(toxic);

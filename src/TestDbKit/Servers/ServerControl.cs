@@ -3,6 +3,8 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
+using TestDbKit.Engines;
+using TestDbKit.Faults;
 
 namespace TestDbKit.Servers;
 
@@ -15,6 +17,9 @@ internal sealed record ServedServer(string Engine, string Host, int Port, int Pi
 /// socket beside it; only the process that started the server can crash, restart or freeze it, so
 /// <c>testdbkit chaos</c> asks it. A server with no live registration is not the kit's.
 /// </summary>
+/// <remarks>The words on the socket are <c>hello</c> and the names of the fault catalogue's server-scope kinds
+/// (<see cref="ServerFaultKind"/>): <c>NAME</c> for an instant one, <c>NAME MS</c> for a lasting one, which the
+/// owner holds for MS (at most a minute) and undoes itself.</remarks>
 internal sealed class ServerControl : IAsyncDisposable
 {
     private static readonly TimeSpan LongestFreeze = TimeSpan.FromMinutes(1);
@@ -157,11 +162,13 @@ internal sealed class ServerControl : IAsyncDisposable
         return null;
     }
 
-    /// <summary>Asks the owner of <paramref name="served"/> to crash, restart or freeze its server (for
-    /// <paramref name="hold"/>); returns when the server is back (crash, restart) or thawed (freeze).</summary>
-    public static async Task RequestAsync(ServedServer served, string fault, TimeSpan hold, CancellationToken ct)
+    /// <summary>Asks the owner of <paramref name="served"/> to inject <paramref name="kind"/> into its server (a
+    /// lasting one held for <paramref name="hold"/>); returns when the fault is over: the server back (crash,
+    /// restart) or the fault undone (freeze).</summary>
+    public static async Task RequestAsync(ServedServer served, ServerFaultKind kind, TimeSpan hold, CancellationToken ct)
     {
-        var request = fault == "freeze" ? string.Create(CultureInfo.InvariantCulture, $"freeze {(long)hold.TotalMilliseconds}") : fault;
+        ArgumentNullException.ThrowIfNull(kind);
+        var request = kind.Lasting ? string.Create(CultureInfo.InvariantCulture, $"{kind.Name} {(long)hold.TotalMilliseconds}") : kind.Name;
         using var reply = await AskAsync(served, request, LongestFreeze + TimeSpan.FromMinutes(1), ct).ConfigureAwait(false);
         if (!reply.RootElement.GetProperty("ok").GetBoolean())
         {
@@ -291,33 +298,29 @@ internal sealed class ServerControl : IAsyncDisposable
             return JsonSerializer.Serialize(new { ok = true, engine = Served.Engine, port = Served.Port, provider = Served.Provider });
         }
 
+        var kind = FaultCatalogue.Find(parts[0]) as ServerFaultKind;
+        long ms = 0;
+        if (kind is null || (kind.Lasting && (parts.Length != 2 || !long.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out ms))))
+        {
+            var words = FaultCatalogue.All.OfType<ServerFaultKind>().Select(k => k.Lasting ? k.Name + " MS" : k.Name);
+            return JsonSerializer.Serialize(new { ok = false, error = $"Unknown request '{request}': use hello, {string.Join(", ", words)}." });
+        }
+
         await _oneAtATime.WaitAsync(ct).ConfigureAwait(false);
         try
         {
-            switch (parts[0])
+            var undo = (await kind.InjectHereAsync(new OwnedServer(_server), _server, ct, record: false).ConfigureAwait(false)).Undo;
+            if (undo is not null)
             {
-                case "crash":
-                    await _server.Instance.CrashAsync(ct).ConfigureAwait(false);
-                    break;
-                case "restart":
-                    await _server.Instance.RestartAsync(ct).ConfigureAwait(false);
-                    break;
-                case "freeze" when parts.Length == 2 && long.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var ms):
-                    var hold = TimeSpan.FromMilliseconds(Math.Min(ms, (long)LongestFreeze.TotalMilliseconds));
-                    await _server.Instance.FreezeAsync(ct).ConfigureAwait(false);
-                    try
-                    {
-                        // The owner thaws, not the asker: a frozen server outlives no chaos process that died.
-                        await Task.Delay(hold, ct).ConfigureAwait(false);
-                    }
-                    finally
-                    {
-                        await _server.Instance.ThawAsync(CancellationToken.None).ConfigureAwait(false);
-                    }
-
-                    break;
-                default:
-                    return JsonSerializer.Serialize(new { ok = false, error = $"Unknown request '{request}': use hello, crash, restart or freeze MS." });
+                try
+                {
+                    // The owner undoes, not the asker: a frozen server outlives no chaos process that died.
+                    await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(ms, (long)LongestFreeze.TotalMilliseconds)), ct).ConfigureAwait(false);
+                }
+                finally
+                {
+                    await undo.DisposeAsync().ConfigureAwait(false);
+                }
             }
         }
         finally
@@ -327,4 +330,34 @@ internal sealed class ServerControl : IAsyncDisposable
 
         return JsonSerializer.Serialize(new { ok = true });
     }
+}
+
+/// <summary>The server this process started, as a target of the fault catalogue's server-scope kinds run on its
+/// owner's socket (the asker checked everything else).</summary>
+internal sealed class OwnedServer(DbServer server) : IFaultTarget
+{
+    public EngineDialect Dialect => server.Dialect;
+
+    public NetworkFaults Network => throw new NotSupportedException("A whole server has no network proxy of the kit.");
+
+    public string Where(FaultScope scope) => server.ToString();
+
+    public void Consent(string what)
+    {
+        // The kit started this server: nobody else's sessions live on it.
+    }
+
+    public async Task ExecuteAsAdminAsync(string sql, CancellationToken ct)
+    {
+        await using var admin = await server.OpenAdminConnectionAsync(ct).ConfigureAwait(false);
+        await admin.ExecuteAsync(sql, ct).ConfigureAwait(false);
+    }
+
+    public Task<int> EndSessionsAsync(SessionFilter filter, CancellationToken ct) => throw new NotSupportedException("The owner socket runs server-scope faults only.");
+
+    public Task<IAsyncDisposable> ShortenTimeoutAsync(TimeoutKind kind, TimeSpan timeout, CancellationToken ct) => throw new NotSupportedException("The owner socket runs server-scope faults only.");
+
+    public Task<FaultOutcome> OnServerAsync(ServerFaultKind kind, TimeSpan hold, CancellationToken ct) => kind.InjectHereAsync(this, server, ct, record: false);
+
+    public Task<FaultOutcome> InjectAsync(FaultKind kind, FaultArgs args, CancellationToken ct) => kind.InjectAsync(this, args, ct);
 }

@@ -99,7 +99,7 @@ public sealed class RecoveryFiguresTests
         Assert.Equal(1, report.FailedRecoveries);
         Assert.Equal(times.Min(), report.MedianRecoveryTime);
         Assert.Equal(times.Max(), report.MaxRecoveryTime);
-        Assert.Equal(new Dictionary<string, int> { ["kill session"] = 3 }, report.FaultsByKind);
+        Assert.Equal(new Dictionary<string, int> { ["kill-session"] = 3 }, report.FaultsByKind);
         Assert.Contains(
             $"Recoveries: 2 (time to recover p50 {RunReport.Milliseconds(times.Min())}, max {RunReport.Milliseconds(times.Max())}); failed: 1",
             report.ToString(),

@@ -51,7 +51,7 @@ public sealed class RecoveryResultTests
             TimeSpan.FromSeconds(10),
             minimumErrors: 1);
 
-        Assert.Equal($"kill session on {db.Name}", Assert.Single(result.Faults));
+        Assert.Equal($"kill-session on {db.Name}", Assert.Single(result.Faults));
         Assert.NotEmpty(result.Errors);
 
         // Timed from the fault, which came before the first error: so at least from the fault's end to now.

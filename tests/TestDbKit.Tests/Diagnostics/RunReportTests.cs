@@ -1,5 +1,6 @@
 using System.Data.Common;
 using TestDbKit.Diagnostics;
+using TestDbKit.Faults;
 using TestDbKit.Tests.Databases;
 
 namespace TestDbKit.Tests.Diagnostics;
@@ -37,7 +38,7 @@ public sealed class RunReportTests
             minimumErrors: 1);
 
         var mine = scope.Capture();
-        Assert.Equal(new Dictionary<string, int> { ["kill session"] = 1 }, mine.FaultsByKind);
+        Assert.Equal(new Dictionary<string, int> { ["kill-session"] = 1 }, mine.FaultsByKind);
         Assert.Equal(db.Name, Assert.Single(mine.Faults).Target);
 
         // Every error the operation met was the lost connection, and the report counts exactly those.
@@ -62,7 +63,7 @@ public sealed class RunReportTests
         using var scope = RunScope.Begin();
         var mine = new TimeoutException("mine");
         Assert.True(DbErrors.IsTransient(mine));
-        FaultLog.Record("kill session", "mine");
+        FaultLog.Record(FaultCatalogue.Get<KillSession>(), "mine");
         await Task.Run(() => RunLog.Recovery(TimeSpan.FromMilliseconds(7), recovered: true, "mine")); // a task it starts is its own
 
         // Another test: its own flow, which never saw this scope (the flow is not passed on).
@@ -73,8 +74,8 @@ public sealed class RunReportTests
             other = Task.Run(() =>
             {
                 Assert.True(DbErrors.IsTransient(theirs));
-                FaultLog.Record("kill session", "theirs");
-                FaultLog.Record("hold lock on theirs", "theirs");
+                FaultLog.Record(FaultCatalogue.Get<KillSession>(), "theirs");
+                FaultLog.Record(FaultCatalogue.Get<HoldLock>(), "theirs", "theirs");
                 RunLog.Recovery(TimeSpan.FromMilliseconds(9), recovered: false, "theirs");
             });
         }
@@ -87,22 +88,22 @@ public sealed class RunReportTests
         Assert.Contains(RunLog.RecoveriesSoFar, r => r.What == "theirs");
 
         var report = scope.Capture();
-        Assert.Equal(new Dictionary<string, int> { ["kill session"] = 1 }, report.FaultsByKind);
+        Assert.Equal(new Dictionary<string, int> { ["kill-session"] = 1 }, report.FaultsByKind);
         Assert.Equal(new Dictionary<string, int> { ["other transient"] = 1 }, report.ErrorsByClassification);
         Assert.Equal([TimeSpan.FromMilliseconds(7)], report.RecoveryTimes);
         Assert.Equal(0, report.FailedRecoveries);
 
         // A closed scope records nothing more.
         scope.Dispose();
-        FaultLog.Record("kill session", "after");
-        Assert.Equal(1, scope.Capture().FaultsByKind["kill session"]);
+        FaultLog.Record(FaultCatalogue.Get<KillSession>(), "after");
+        Assert.Equal(1, scope.Capture().FaultsByKind["kill-session"]);
     }
 
     [Fact]
     public async Task Everything_from_data_is_html_encoded_and_the_page_needs_nothing_from_elsewhere()
     {
         using var scope = RunScope.Begin();
-        FaultLog.Record("<script>alert(1)</script>", "db\"&'");
+        FaultLog.Record(FaultCatalogue.Get<HoldLock>(), "db\"&'", "<script>alert(1)</script>");
         RunLog.ClientError(new InvalidOperationException("<img src=x onerror=alert(2)>"));
         var path = Path.Combine(Path.GetTempPath(), $"tdk-report-{Guid.NewGuid():N}", "nested", "report.html");
         await scope.Capture().WriteHtmlAsync(path);
@@ -127,11 +128,11 @@ public sealed class RunReportTests
         using var scope = RunScope.Begin();
         for (var i = 0; i < 2_000; i++)
         {
-            FaultLog.Record("pixel test", "t");
+            FaultLog.Record(FaultCatalogue.Get<HoldLock>(), "t", "pixel-test");
         }
 
         var html = RunReportHtml.Render(scope.Capture());
-        var marks = System.Text.RegularExpressions.Regex.Matches(html, @"<title>[\d:.]+ pixel test on t(?: \(and (\d+) more here\))?</title>");
+        var marks = System.Text.RegularExpressions.Regex.Matches(html, @"<title>[\d:.]+ lock pixel-test on t(?: \(and (\d+) more here\))?</title>");
         Assert.InRange(marks.Count, 1, 800); // at most one per pixel of the 750-pixel plot
         Assert.Equal(2_000, marks.Sum(m => 1 + (m.Groups[1].Success ? int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : 0)));
     }
@@ -150,12 +151,15 @@ public sealed class RunReportTests
     }
 
     [Theory]
-    [InlineData("kill all sessions", "kill all sessions")]
-    [InlineData("Idle timeout 500 ms", "Idle timeout")]
-    [InlineData("hold lock on orders", "hold lock")]
-    [InlineData("network: latency 50 ms ± 25 ms Both", "network: latency")]
+    [InlineData("kill", "kill")]
+    [InlineData("kill-idle", "kill-idle")]
+    [InlineData("idle 500 ms", "idle")]
+    [InlineData("idle-in-transaction 500 ms", "idle-in-transaction")]
+    [InlineData("lock orders", "lock")]
+    [InlineData("network-latency 50±25 ms Both", "network-latency")]
+    [InlineData("killer 3", "killer 3")]
     [InlineData("42", "42")]
-    public void Faults_are_grouped_by_kind_without_their_values(string fault, string kind) =>
+    public void A_fault_text_is_grouped_by_the_catalogue_kind_it_names(string fault, string kind) =>
         Assert.Equal(kind, FaultLog.KindOf(fault));
 
     [Theory]

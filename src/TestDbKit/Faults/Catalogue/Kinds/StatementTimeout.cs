@@ -1,0 +1,20 @@
+using System.Globalization;
+using TestDbKit.Engines;
+
+namespace TestDbKit.Faults;
+
+/// <summary>"statement-timeout": the server cancels statements that run longer than the timeout (PostgreSQL
+/// <c>statement_timeout</c>; MySQL <c>max_statement_time</c>, global, on an owned server only).</summary>
+internal sealed class StatementTimeout : TimeoutFault
+{
+    public override string Name => "statement-timeout";
+
+    public override string Summary => "statements of sessions opened meanwhile are cancelled after a short time";
+
+    public override FaultTargets Targets => FaultTargets.Database;
+
+    protected override TimeoutKind Kind => TimeoutKind.Statement;
+
+    protected override string Effect(TimeSpan timeout) =>
+        string.Create(CultureInfo.InvariantCulture, $"statements were cancelled after {timeout.TotalSeconds:0.###} s");
+}
