@@ -95,7 +95,7 @@ internal static class ChaosCommand
         var served = await ServerControl.FindAsync(run.Engine, endpoint.Host, endpoint.Port, ct).ConfigureAwait(false);
         if (served is null)
         {
-            if (Environment.GetEnvironmentVariable("TESTDBKIT_ALLOW_CHAOS") != "1")
+            if (!Options.KitEnvironment.ChaosAllowed)
             {
                 return await FailAsync(ExitCodes.Refused,
                     $"refused: {where} is not a server the kit owns (no 'testdbkit serve' of this user registered it in {ServerControl.RunFolder()}). " +

@@ -26,10 +26,6 @@ internal static class FaultLog
     /// <summary>The faults kept so far (the last 10,000).</summary>
     public static IReadOnlyList<FaultEvent> All => RunLog.Book.Faults;
 
-    /// <summary>The catalogue name of a recorded fault text (<see cref="FaultEvent.Fault"/>): the fault kind's
-    /// name it begins with. Where the event is at hand, read <see cref="FaultEvent.Kind"/> instead.</summary>
-    public static string KindOf(string fault) => FaultCatalogue.KindOf(fault);
-
     public static IReadOnlyList<FaultEvent> Between(long fromTimestamp, long toTimestamp) =>
         [.. All.Where(e => e.Timestamp >= fromTimestamp && e.Timestamp <= toTimestamp)];
 }

@@ -59,7 +59,7 @@ internal sealed class RunBook
     public void Fault(FaultEvent fault)
     {
         _faults.Enqueue(fault);
-        _faultCounts.AddOrUpdate(FaultLog.KindOf(fault.Fault), 1, (_, n) => n + 1);
+        _faultCounts.AddOrUpdate(fault.Kind, 1, (_, n) => n + 1);
         while (_faults.Count > MaxFaults && _faults.TryDequeue(out _))
         {
             // Bounded in long chaos runs; the counts stay exact.
@@ -119,7 +119,7 @@ internal sealed class RunBook
 /// using var scope = RunScope.Begin();
 /// await db.Faults.KillSessionAsync(connection);
 /// ...
-/// Assert.Equal(1, scope.Capture().FaultsByKind["kill session"]);
+/// Assert.Equal(1, scope.Capture().FaultsByKind["kill-session"]);
 /// </code>
 /// </example>
 internal sealed class RunScope : IDisposable

@@ -35,7 +35,7 @@ internal static class RunLog
     [System.Diagnostics.CodeAnalysis.SuppressMessage("Usage", "CA2255", Justification = "The report must be written by every process that loads the kit, whichever of its types it touches first.")]
     internal static void HookExit()
     {
-        if (Environment.GetEnvironmentVariable("TESTDBKIT_REPORT_DIR") is { Length: > 0 } && Interlocked.Exchange(ref _exitHooked, 1) == 0)
+        if (Options.KitEnvironment.ReportFolder is not null && Interlocked.Exchange(ref _exitHooked, 1) == 0)
         {
             // vstest kills its testhost 100 ms after asking it to end (VSTEST_TESTHOST_SHUTDOWN_TIMEOUT), which may
             // land before or inside the exit handler: the exit cannot be counted on. So the report is written
@@ -172,7 +172,7 @@ internal static class RunLog
     /// </summary>
     internal static void WriteToReportDir(bool fromCheckpoint)
     {
-        if (!WriteAtExit || Environment.GetEnvironmentVariable("TESTDBKIT_REPORT_DIR") is not { Length: > 0 } dir)
+        if (!WriteAtExit || Options.KitEnvironment.ReportFolder is not { } dir)
         {
             return;
         }
@@ -273,7 +273,7 @@ internal static class RunLog
     /// </summary>
     private static (string Name, bool Sure) FindName()
     {
-        if (Environment.GetEnvironmentVariable("TESTDBKIT_REPORT_NAME") is { Length: > 0 } fromEnv)
+        if (Options.KitEnvironment.ReportFileName is { } fromEnv)
         {
             return (fromEnv, true);
         }

@@ -123,14 +123,13 @@ public sealed class ChaosSchedule : IAsyncDisposable
         KindsOf(options); // an unknown fault fails here, not in the background
 
         var seed = options.Seed ?? SeedFromEnvironment() ?? Random.Shared.Next();
-        Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"[TestDbKit] chaos schedule seed {seed} (replay: TESTDBKIT_CHAOS_SEED={seed})"));
+        Sessions.TestOutput.Say(string.Create(CultureInfo.InvariantCulture, $"chaos schedule seed {seed} (replay: {Options.KitEnvironment.ChaosSeed}={seed})"));
         RunLog.Seed(seed, nameof(ChaosSchedule));
         return new ChaosSchedule(faults, options, seed);
     }
 
     /// <summary>The seed a run replays: <c>TESTDBKIT_CHAOS_SEED</c>, for schedules in tests and for <c>testdbkit chaos</c>.</summary>
-    internal static int? SeedFromEnvironment() =>
-        int.TryParse(Environment.GetEnvironmentVariable("TESTDBKIT_CHAOS_SEED"), NumberStyles.Integer, CultureInfo.InvariantCulture, out var seed) ? seed : null;
+    internal static int? SeedFromEnvironment() => Options.KitEnvironment.ChaosSeedValue;
 
     /// <summary>The first <paramref name="count"/> faults a schedule with this seed injects, and the pause
     /// before each, without injecting anything.</summary>

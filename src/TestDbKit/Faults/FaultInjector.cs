@@ -73,11 +73,11 @@ public sealed class FaultInjector
         }
     }
 
-    private const string ChaosVariable = "TESTDBKIT_ALLOW_CHAOS";
+    private const string ChaosVariable = Options.KitEnvironment.AllowChaos;
 
     private EngineDialect Dialect => _database.Server.Dialect;
 
-    private static bool ChaosAllowed => Environment.GetEnvironmentVariable(ChaosVariable) == "1";
+    private static bool ChaosAllowed => Options.KitEnvironment.ChaosAllowed;
 
     /// <summary>Ends the server session behind <paramref name="connection"/>, as an operator's kill or a
     /// failover would. The connection's next command fails with a lost connection.</summary>

@@ -47,7 +47,7 @@ internal sealed class ServerControl : IAsyncDisposable
     /// folder only when there is no home, since another user could create that one first.</summary>
     public static string RunFolder()
     {
-        if (Environment.GetEnvironmentVariable("TESTDBKIT_RUN_DIR") is { Length: > 0 } fromEnv)
+        if (Options.KitEnvironment.RunFolder is { } fromEnv)
         {
             return fromEnv;
         }

@@ -31,12 +31,6 @@ internal static class FaultCatalogue
         Kinds.Values.FirstOrDefault(k => k.Chaos == fault)
         ?? throw new ArgumentException($"No fault kind is ChaosFault {fault}; known: {string.Join(", ", All.Where(k => k.Chaos is not null).Select(k => k.Chaos))}.", nameof(fault));
 
-    /// <summary>The kind a recorded fault text begins with (the longest name that is the whole text or followed by
-    /// a space), for callers that still hold only a <see cref="Diagnostics.FaultEvent.Fault"/> text.</summary>
-    public static string KindOf(string fault) =>
-        Kinds.Keys.Where(n => fault.Length == n.Length ? fault == n : fault.StartsWith(n + " ", StringComparison.Ordinal))
-            .OrderByDescending(n => n.Length).FirstOrDefault() ?? fault;
-
     /// <summary>Adds <paramref name="kind"/> until the returned handle is disposed: how a test proves that a kind
     /// declared nowhere else reaches every driver.</summary>
     internal static IDisposable Register(FaultKind kind)
