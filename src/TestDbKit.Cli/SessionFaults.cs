@@ -79,8 +79,9 @@ internal sealed class SessionFaults(EngineDialect dialect, string adminConnectio
     /// <summary>Whether this server allows the idle fault: per database on PostgreSQL; server-wide on MySQL,
     /// so only on a server the kit owns.</summary>
     public string? WhyNoIdleFault() =>
-        dialect.DatabaseTimeoutSql(DatabaseNames.Prefix + "x", TimeoutKind.Idle, IdleTimeout) is null && served is null
-            ? $"{dialect.Name}'s idle timeout (wait_timeout) is global to the server: on a server the kit does not own it would touch sessions outside the kit's databases"
+        !dialect.HasDatabaseTimeouts && served is null
+            ? $"{dialect.Name}'s idle timeout ({Engines.EngineRegistry.Module(dialect.Engine).IdleTimeoutAdvice.Setting}) is global to the server: " +
+              "on a server the kit does not own it would touch sessions outside the kit's databases"
             : null;
 
     /// <summary>Gives sessions of the kit's databases opened from now on <see cref="IdleTimeout"/> until the
@@ -90,7 +91,7 @@ internal sealed class SessionFaults(EngineDialect dialect, string adminConnectio
         var undo = new List<string>();
         await using (var admin = await dialect.OpenAsync(_admin, ct).ConfigureAwait(false))
         {
-            if (dialect.DatabaseTimeoutSql(DatabaseNames.Prefix + "x", TimeoutKind.Idle, IdleTimeout) is not null)
+            if (dialect.HasDatabaseTimeouts)
             {
                 try
                 {

@@ -55,6 +55,10 @@ internal abstract partial class EngineDialect
         return ended;
     }
 
+    /// <summary>Whether the engine can set timeouts for one database's sessions (PostgreSQL's <c>ALTER DATABASE ..
+    /// SET</c>); where it cannot (MySQL), they are server-wide and <see cref="DatabaseTimeoutSql"/> gives null.</summary>
+    public virtual bool HasDatabaseTimeouts => false;
+
     /// <summary>Statements that make new sessions of <paramref name="database"/> use <paramref name="value"/> for a
     /// timeout setting, and that undo it; null where the engine has no per-database scope for it.</summary>
     public virtual (string Set, string Undo)? DatabaseTimeoutSql(string database, TimeoutKind kind, TimeSpan value) => null;

@@ -62,10 +62,6 @@ internal abstract class FaultKind
     /// <summary>The public <see cref="ChaosFault"/> value a <see cref="ChaosSchedule"/> names it by, if any.</summary>
     public virtual ChaosFault? Chaos => null;
 
-    /// <summary>Why <paramref name="target"/> cannot take this fault at all (engine or provider), before anything
-    /// runs; null when it can try. The default asks nothing: the injection itself refuses with the reason.</summary>
-    public virtual string? WhyNot(IFaultTarget target) => null;
-
     /// <summary>Injects the fault through the generic path (schedules, the CLI, the owner socket).</summary>
     public virtual Task<FaultOutcome> InjectAsync(IFaultTarget target, FaultArgs args, CancellationToken ct) =>
         throw new NotSupportedException($"The '{Name}' fault needs arguments of its own (a connection, a table, a value): inject it through its FaultInjector method.");
