@@ -39,12 +39,12 @@ internal static class Faults
             await using var db = await pool.LeaseAsync();
             var faults = new (string Name, Func<Task> Inject, string Cs, int Runs, bool FaultTimed)[]
             {
-                ("kill all sessions", async () => await db.Faults.KillAllSessionsAsync(), db.ConnectionString, 30, false),
-                ("kill idle sessions", async () => await db.Faults.KillIdleSessionsAsync(), db.ConnectionString, 30, false),
-                ("network reset (proxy)", async () => await db.Faults.Network.ResetConnectionsAsync(), db.Faults.Network.ConnectionString, 30, false),
-                ("freeze, after the thaw", async () => await (await db.Faults.FreezeServerAsync()).DisposeAsync(), db.ConnectionString, 30, false),
-                ("restart server", async () => await db.Faults.RestartServerAsync(), db.ConnectionString, 10, true),
-                ("crash server", async () => await db.Faults.CrashServerAsync(), db.ConnectionString, 10, true),
+                ("kill", async () => await db.Faults.KillAllSessionsAsync(), db.ConnectionString, 30, false),
+                ("kill-idle", async () => await db.Faults.KillIdleSessionsAsync(), db.ConnectionString, 30, false),
+                ("network-reset", async () => await db.Faults.Network.ResetConnectionsAsync(), db.Faults.Network.ConnectionString, 30, false),
+                ("freeze (after the thaw)", async () => await (await db.Faults.FreezeServerAsync()).DisposeAsync(), db.ConnectionString, 30, false),
+                ("restart", async () => await db.Faults.RestartServerAsync(), db.ConnectionString, 10, true),
+                ("crash", async () => await db.Faults.CrashServerAsync(), db.ConnectionString, 10, true),
             };
             foreach (var (name, inject, cs, runs, faultTimed) in faults)
             {

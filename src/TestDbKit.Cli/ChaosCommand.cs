@@ -13,7 +13,7 @@ namespace TestDbKit.Cli;
 /// <summary>
 /// <c>testdbkit chaos</c>: a seeded schedule of faults against a server of the kit while another process (the
 /// test suite) uses it. Server-level faults (crash, restart, freeze) are asked of the <c>testdbkit serve</c>
-/// that owns the server; session-level ones (kill, idle) run as SQL on the kit's <c>tdk_…</c> databases only.
+/// that owns the server; session-level ones (kill, kill-idle, kill-busy, idle) run as SQL on the kit's <c>tdk_…</c> databases only.
 /// A server no <c>testdbkit serve</c> owns is refused, unless <c>TESTDBKIT_ALLOW_CHAOS=1</c>, and then only
 /// session-level faults run. The faults it offers, their names and their help come from the fault catalogue:
 /// every kind a whole-server target can drive.
@@ -100,14 +100,13 @@ internal static class ChaosCommand
                 return await FailAsync(ExitCodes.Refused,
                     $"refused: {where} is not a server the kit owns (no 'testdbkit serve' of this user registered it in {ServerControl.RunFolder()}). " +
                     "Chaos breaks servers: start one with 'testdbkit serve' and pass the connection string it prints. To run session-level faults " +
-                    "(kill, idle) on the kit's tdk_ databases of a server the kit does not own, set TESTDBKIT_ALLOW_CHAOS=1.").ConfigureAwait(false);
+                    $"({string.Join(", ", SessionLevel)}) on the kit's tdk_ databases of a server the kit does not own, set {Options.KitEnvironment.AllowChaos}=1.").ConfigureAwait(false);
             }
 
             if (run.Faults.Where(f => KindOf(f).Scope == FaultScope.Server).ToList() is { Count: > 0 } serverLevel)
             {
-                var allowed = Offered.Where(k => k.Scope != FaultScope.Server).Select(k => k.Name).ToList();
                 return await FailAsync(ExitCodes.Refused,
-                    $"refused: {string.Join(", ", serverLevel)} need a server the kit owns, and {where} is not one (TESTDBKIT_ALLOW_CHAOS=1 allows only {string.Join(", ", allowed)}). " +
+                    $"refused: {string.Join(", ", serverLevel)} need a server the kit owns, and {where} is not one ({Options.KitEnvironment.AllowChaos}=1 allows only {string.Join(", ", SessionLevel)}). " +
                     "Start the server with 'testdbkit serve', or leave those faults out.").ConfigureAwait(false);
             }
         }
@@ -213,6 +212,9 @@ internal static class ChaosCommand
 
         return failed > 0 ? ExitCodes.Problems : ExitCodes.Ok;
     }
+
+    /// <summary>The offered faults that are not whole-server ones: what a server the kit does not own may take.</summary>
+    private static IEnumerable<string> SessionLevel => Offered.Where(k => k.Scope != FaultScope.Server).Select(k => k.Name);
 
     private static FaultKind KindOf(string name) =>
         FaultCatalogue.Find(name) ?? throw new ArgumentException($"'{name}' is not a fault; choose from {string.Join(", ", AllFaults)}.", nameof(name));

@@ -20,9 +20,12 @@ internal enum ServerKind
 /// tracker needs no trigger while counting is on.</param>
 /// <param name="ListsLocksLive">The server lists, live, which sessions hold a table (MariaDB's
 /// <c>metadata_lock_info</c> plugin, which the kit installs on its own servers).</param>
-internal sealed record ServerFlavour(ServerKind Kind, bool HasRowCounters, bool ListsLocksLive)
+/// <param name="StatementTimeoutCoversAll">The server's statement timeout stops any statement (PostgreSQL's
+/// <c>statement_timeout</c>, MariaDB's <c>max_statement_time</c>), not only SELECTs (MySQL's <c>max_execution_time</c>).</param>
+internal sealed record ServerFlavour(ServerKind Kind, bool HasRowCounters, bool ListsLocksLive, bool StatementTimeoutCoversAll)
 {
-    public static readonly ServerFlavour PostgreSql = new(ServerKind.PostgreSql, HasRowCounters: false, ListsLocksLive: true);
+    public static readonly ServerFlavour PostgreSql = new(
+        ServerKind.PostgreSql, HasRowCounters: false, ListsLocksLive: true, StatementTimeoutCoversAll: true);
 
     /// <summary>Human name for messages.</summary>
     public string Name => Kind switch

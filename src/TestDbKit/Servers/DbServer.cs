@@ -90,7 +90,7 @@ public sealed class DbServer : IAsyncDisposable
     /// the one <see cref="SharedAsync"/> returns. The first caller's logger and
     /// start budget are the ones used.</summary>
     internal static Task<DbServer> SharedForAsync(DbEngine engine, DbServerOptions options, CancellationToken ct) =>
-        SharedServers.GetAsync((engine, ServerKey.Of(options)), key => StartSharedAsync(key.Engine, options), ct);
+        SharedServers.GetAsync((engine, ServerKey.Of(engine, options)), key => StartSharedAsync(key.Engine, options), ct);
 
     /// <summary>The administrator's connection string aimed at <paramref name="database"/>.</summary>
     public string ConnectionStringFor(string database)

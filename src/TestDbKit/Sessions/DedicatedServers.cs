@@ -17,5 +17,5 @@ internal static class DedicatedServers
     /// <summary>The class's server for <paramref name="engine"/>, started with <paramref name="options"/> (the
     /// class's <see cref="TestDbOptions"/>) on first use.</summary>
     public static Task<DbServer> GetAsync(Type testClass, DbEngine engine, DbServerOptions options, CancellationToken ct) =>
-        Servers.GetAsync((testClass, engine, Options.ServerKey.Of(options)), k => DbServer.StartAsync(k.Engine, options, CancellationToken.None), ct);
+        Servers.GetAsync((testClass, engine, Options.ServerKey.Of(engine, options)), k => DbServer.StartAsync(k.Engine, options, CancellationToken.None), ct);
 }

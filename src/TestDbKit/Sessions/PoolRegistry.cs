@@ -15,7 +15,7 @@ internal static class PoolRegistry
 
     public static Task<DatabasePool> GetAsync(
         DbEngine engine, object schemaKey, Func<DbConnection, Task> createSchema, IsolationMode isolation, DatabasePoolOptions pool, DbServerOptions server, CancellationToken ct) =>
-        Pools.GetAsync((engine, schemaKey, PoolKey.Of(pool, isolation), ServerKey.Of(server)), async key =>
+        Pools.GetAsync((engine, schemaKey, PoolKey.Of(pool, isolation), ServerKey.Of(engine, server)), async key =>
         {
             var host = key.SchemaKey is PoolScope { DedicatedTo: { } testClass }
                 ? await DedicatedServers.GetAsync(testClass, key.Engine, server, CancellationToken.None).ConfigureAwait(false)

@@ -147,6 +147,7 @@ public sealed class EngineRegistryTests
             : version.Contains("MariaDB", StringComparison.OrdinalIgnoreCase) ? ServerKind.MariaDb : ServerKind.MySql;
         Assert.Equal(expected, flavour.Kind);
         Assert.Equal(expected == ServerKind.MariaDb, flavour.HasRowCounters);
+        Assert.True(flavour.StatementTimeoutCoversAll, $"{flavour}'s statement timeout stops any statement, not only SELECTs");
         if (expected == ServerKind.MariaDb)
         {
             Assert.True(flavour.ListsLocksLive, "the kit installs metadata_lock_info on the servers it starts");

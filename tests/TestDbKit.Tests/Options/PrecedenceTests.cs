@@ -134,4 +134,22 @@ public sealed class PrecedenceTests
         Assert.Equal(DbServerProvider.External, server.Provider);
         Assert.Equal(1, Convert.ToInt32(await server.ScalarAsync("SELECT 1")));
     }
+
+    [Fact]
+    public async Task Options_that_name_what_the_variables_name_share_one_server()
+    {
+        var real = await DbServer.SharedAsync(DbEngine.PostgreSql);
+        using var env = KitEnvironment.Override(new Dictionary<string, string?>
+        {
+            [KitEnvironment.Provider] = "external",
+            ["TESTDBKIT_POSTGRES"] = real.AdminConnectionString,
+        });
+
+        var fromVariables = await DbServer.SharedForAsync(DbEngine.PostgreSql, new DbServerOptions(), CancellationToken.None);
+        Assert.Equal(DbServerProvider.External, fromVariables.Provider); // the premise: the variables are in force
+
+        var fromCode = await DbServer.SharedForAsync(DbEngine.PostgreSql,
+            new DbServerOptions { Provider = DbServerProvider.External, ConnectionString = real.AdminConnectionString }, CancellationToken.None);
+        Assert.Same(fromVariables, fromCode);
+    }
 }

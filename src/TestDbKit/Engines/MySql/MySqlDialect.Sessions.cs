@@ -96,7 +96,7 @@ internal sealed partial class MySqlDialect
                 names = ["wait_timeout", "interactive_timeout"];
                 newValue = Math.Max(1, (long)Math.Ceiling(value.TotalSeconds)).ToString(inv);
                 break;
-            case TimeoutKind.Statement when flavour.Kind == ServerKind.MariaDb:
+            case TimeoutKind.Statement when flavour.StatementTimeoutCoversAll:
                 names = ["max_statement_time"]; // seconds, any statement
                 newValue = value.TotalSeconds.ToString("0.###", inv);
                 break;

@@ -104,6 +104,7 @@ internal sealed class MySqlModule : EngineModule
         return new ServerFlavour(
             mariaDb ? ServerKind.MariaDb : ServerKind.MySql,
             HasRowCounters: mariaDb,
-            ListsLocksLive: locks);
+            ListsLocksLive: locks,
+            StatementTimeoutCoversAll: mariaDb);
     }
 }
