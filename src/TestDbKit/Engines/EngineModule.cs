@@ -35,6 +35,10 @@ internal abstract class EngineModule
     /// <summary>The Local provider's folder of server binaries (<c>TESTDBKIT_POSTGRES_BIN</c>, ...).</summary>
     public string BinVariable => ConnectionVariable + "_BIN";
 
+    /// <summary>The Local provider's OS user to run the server as when the tests run as root, for an engine that
+    /// refuses to run as root (<c>TESTDBKIT_POSTGRES_OS_USER</c>); null where the engine needs none.</summary>
+    public virtual string? OsUserVariable => null;
+
     /// <summary>The image the Docker provider runs when none is named.</summary>
     public abstract string DefaultImage { get; }
 

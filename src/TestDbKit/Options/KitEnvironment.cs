@@ -53,13 +53,13 @@ internal static class KitEnvironment
     public static string BinVariable(DbEngine engine) => EngineRegistry.Module(engine).BinVariable;
 
     /// <summary>Local, as root: the OS user the server runs as (<c>TESTDBKIT_POSTGRES_OS_USER</c>).</summary>
-    public static string OsUserVariable(DbEngine engine) => EngineRegistry.Module(engine).ConnectionVariable + "_OS_USER";
+    public static string? OsUserVariable(DbEngine engine) => EngineRegistry.Module(engine).OsUserVariable;
 
     /// <summary>Every variable the kit reads, for documentation and <c>testdbkit doctor</c>.</summary>
     public static IReadOnlyList<string> All =>
     [
         Provider, DataRoot, DockerPull, RunDir, ReportDir, ReportName, ChaosSeed, AllowChaos,
-        .. EngineRegistry.All.SelectMany(d => new[] { ExternalVariable(d.Engine), ImageVariable(d.Engine), BinVariable(d.Engine), OsUserVariable(d.Engine) }),
+        .. EngineRegistry.All.SelectMany(d => new[] { ExternalVariable(d.Engine), ImageVariable(d.Engine), BinVariable(d.Engine), OsUserVariable(d.Engine) }.OfType<string>()),
     ];
 
     /// <summary>The variable's value, or null when it is unset or empty.</summary>
@@ -99,7 +99,7 @@ internal static class KitEnvironment
     public static string? BinDirectory(DbEngine engine) => Get(BinVariable(engine));
 
     /// <summary>The OS user from the variable, or null.</summary>
-    public static string? OsUser(DbEngine engine) => Get(OsUserVariable(engine));
+    public static string? OsUser(DbEngine engine) => OsUserVariable(engine) is { } variable ? Get(variable) : null;
 
     /// <summary>The data root from the variable, or null.</summary>
     public static string? DataRootFolder => Get(DataRoot);

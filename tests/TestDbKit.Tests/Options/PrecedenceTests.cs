@@ -79,6 +79,9 @@ public sealed class PrecedenceTests
         Assert.Equal("TESTDBKIT_POSTGRES_IMAGE", KitEnvironment.ImageVariable(DbEngine.PostgreSql));
         Assert.Equal("TESTDBKIT_MYSQL_BIN", KitEnvironment.BinVariable(DbEngine.MySql));
         Assert.Equal("TESTDBKIT_POSTGRES_OS_USER", KitEnvironment.OsUserVariable(DbEngine.PostgreSql));
+        Assert.Null(KitEnvironment.OsUserVariable(DbEngine.MySql)); // MariaDB runs as root with --user=root: no such variable
+        Assert.Contains("TESTDBKIT_POSTGRES_OS_USER", KitEnvironment.All);
+        Assert.DoesNotContain("TESTDBKIT_MYSQL_OS_USER", KitEnvironment.All);
         Assert.Equal(KitEnvironment.All.Count, KitEnvironment.All.Distinct(StringComparer.Ordinal).Count());
     }
 

@@ -18,6 +18,8 @@ internal sealed class PostgreSqlModule : EngineModule
 
     public override int ContainerPort => 5432;
 
+    public override string? OsUserVariable => ConnectionVariable + "_OS_USER";
+
     public override string AdminUser => "postgres";
 
     // No flush to disk (an OS crash loses the data, a server crash does not): fast, and a chaos test that
