@@ -41,7 +41,7 @@ internal static class DoctorCommand
                     }
                     else
                     {
-                        _ = LocalRecipe.Locate(dbEngine, null);
+                        _ = LocalRecipe.Locate(dbEngine, Options.ResolvedServerOptions.Of(dbEngine, new DbServerOptions()).BinDirectory);
                     }
                 }
                 catch (ServerStartException e)

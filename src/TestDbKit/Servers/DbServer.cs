@@ -190,8 +190,14 @@ internal static class ServerFactory
     {
         var dialect = EngineDialect.For(engine);
         var logger = Diagnostics.KitLogger.For(options.LoggerFactory, "TestDbKit");
-        // Code wins; TESTDBKIT_PROVIDER decides what code leaves at Auto (KitEnvironment).
-        var provider = options.Provider == DbServerProvider.Auto ? ProviderFromEnvironment(engine) : options.Provider;
+        // Code wins; the variables fill in what code left unset (TESTDBKIT_PROVIDER decides what it left at Auto).
+        var resolved = ResolvedServerOptions.Of(engine, options);
+        if (resolved.ProviderError is { } providerError)
+        {
+            throw new DbServerException(engine, DbServerProvider.Auto, providerError);
+        }
+
+        var provider = resolved.Provider;
         ValidateSettings(engine, provider, options.Settings);
         try
         {
@@ -203,16 +209,16 @@ internal static class ServerFactory
                         throw new ServerStartException("The Local provider runs on Linux (it watches its servers through /proc); elsewhere use Docker or External.");
                     }
 
-                    return await LocalServer.StartAsync(LocalRecipe.Locate(engine, options.BinDirectory), options, logger, portSource, ct).ConfigureAwait(false);
+                    return await LocalServer.StartAsync(LocalRecipe.Locate(engine, resolved.BinDirectory), resolved, logger, portSource, ct).ConfigureAwait(false);
                 case DbServerProvider.Docker:
-                    return await DockerServer.StartAsync(engine, options, logger, ct).ConfigureAwait(false);
+                    return await DockerServer.StartAsync(engine, resolved, logger, ct).ConfigureAwait(false);
                 case DbServerProvider.External:
-                    var (cs, source) = ExternalConnectionString(engine, options)
+                    var (cs, source) = resolved.ConnectionString
                         ?? throw new ServerStartException(
                             $"The External provider needs a connection string: set {KitEnvironment.ExternalVariable(engine)} or DbServerOptions.ConnectionString.");
                     return await ConnectExternalAsync(dialect, cs, source, options, ct).ConfigureAwait(false);
                 default:
-                    return await AutoAsync(engine, options, logger, portSource, ct).ConfigureAwait(false);
+                    return await AutoAsync(engine, resolved, logger, portSource, ct).ConfigureAwait(false);
             }
         }
         catch (ServerStartException e)
@@ -221,12 +227,12 @@ internal static class ServerFactory
         }
     }
 
-    private static async Task<ServerInstance> AutoAsync(DbEngine engine, DbServerOptions options, ILogger logger, Func<int>? portSource, CancellationToken ct)
+    private static async Task<ServerInstance> AutoAsync(DbEngine engine, ResolvedServerOptions resolved, ILogger logger, Func<int>? portSource, CancellationToken ct)
     {
         var dialect = EngineDialect.For(engine);
-        if (ExternalConnectionString(engine, options) is var (cs, source))
+        if (resolved.ConnectionString is var (cs, source))
         {
-            return await ConnectExternalAsync(dialect, cs, source, options, ct).ConfigureAwait(false);
+            return await ConnectExternalAsync(dialect, cs, source, resolved.Options, ct).ConfigureAwait(false);
         }
 
         var tried = new List<string>();
@@ -239,7 +245,7 @@ internal static class ServerFactory
         {
             try
             {
-                recipe = LocalRecipe.Locate(engine, options.BinDirectory);
+                recipe = LocalRecipe.Locate(engine, resolved.BinDirectory);
             }
             catch (ServerStartException e)
             {
@@ -252,7 +258,7 @@ internal static class ServerFactory
             // Binaries exist: a failure to start them is the error to report, not a reason to try Docker.
             try
             {
-                return await LocalServer.StartAsync(recipe, options, logger, portSource, ct).ConfigureAwait(false);
+                return await LocalServer.StartAsync(recipe, resolved, logger, portSource, ct).ConfigureAwait(false);
             }
             catch (ServerStartException e)
             {
@@ -268,7 +274,7 @@ internal static class ServerFactory
         {
             try
             {
-                return await DockerServer.StartAsync(engine, options, logger, ct).ConfigureAwait(false);
+                return await DockerServer.StartAsync(engine, resolved, logger, ct).ConfigureAwait(false);
             }
             catch (ServerStartException e)
             {
@@ -294,28 +300,6 @@ internal static class ServerFactory
         }
 
         return ExternalServer.ConnectAsync(dialect, cs, source, options.StartTimeout, ct);
-    }
-
-    private static (string ConnectionString, string Source)? ExternalConnectionString(DbEngine engine, DbServerOptions options)
-    {
-        if (options.ConnectionString is { Length: > 0 } cs)
-        {
-            return (cs, "DbServerOptions.ConnectionString");
-        }
-
-        return KitEnvironment.ExternalConnectionString(engine);
-    }
-
-    private static DbServerProvider ProviderFromEnvironment(DbEngine engine)
-    {
-        try
-        {
-            return KitEnvironment.ProviderOrAuto();
-        }
-        catch (ArgumentException e)
-        {
-            throw new DbServerException(engine, DbServerProvider.Auto, e.Message);
-        }
     }
 
     private static void ValidateSettings(DbEngine engine, DbServerProvider provider, IReadOnlyDictionary<string, string> settings)

@@ -41,23 +41,12 @@ internal sealed class DockerServer : ServerInstance
     public override string Description =>
         $"{Dialect.Name} in container {_container.Id[..Math.Min(12, _container.Id.Length)]} ({Image}) on {_container.Hostname}:{Dialect.Parse(AdminConnectionString).Port}";
 
-    public static string ImageFor(DbEngine engine, DbServerOptions options)
-    {
-        if (options.Image is { Length: > 0 } image)
-        {
-            return image;
-        }
-
-        var module = EngineRegistry.Module(engine);
-        var fromEnv = Options.KitEnvironment.Image(module.Engine);
-        return fromEnv is { Length: > 0 } ? fromEnv : module.DefaultImage;
-    }
-
-    public static async Task<DockerServer> StartAsync(DbEngine engine, DbServerOptions options, ILogger logger, CancellationToken ct)
+    public static async Task<DockerServer> StartAsync(DbEngine engine, Options.ResolvedServerOptions resolved, ILogger logger, CancellationToken ct)
     {
         var module = EngineRegistry.Module(engine);
         var dialect = module.Dialect;
-        var image = ImageFor(engine, options);
+        var options = resolved.Options;
+        var image = resolved.Image;
         if (await DockerProbe.WhyUnavailableAsync(ct: ct).ConfigureAwait(false) is { } why)
         {
             throw new ServerStartException(

@@ -59,11 +59,6 @@ internal sealed class LocalServer : ServerInstance
     /// </summary>
     public static string DefaultDataRoot()
     {
-        if (Options.KitEnvironment.DataRootFolder is { } fromEnv)
-        {
-            return fromEnv;
-        }
-
         var folder = "testdbkit-" + (Environment.IsPrivilegedProcess ? "root" : Environment.UserName);
         const long room = 2L << 30; // containers often get a 64 MB /dev/shm: too small to be worth it
         try
@@ -81,10 +76,11 @@ internal sealed class LocalServer : ServerInstance
         return Path.Combine(Path.GetTempPath(), folder);
     }
 
-    public static async Task<LocalServer> StartAsync(LocalRecipe recipe, DbServerOptions options, ILogger logger, Func<int>? portSource, CancellationToken ct)
+    public static async Task<LocalServer> StartAsync(LocalRecipe recipe, Options.ResolvedServerOptions resolved, ILogger logger, Func<int>? portSource, CancellationToken ct)
     {
         var clock = Stopwatch.StartNew();
-        var root = options.DataRoot ?? DefaultDataRoot();
+        var options = resolved.Options;
+        var root = resolved.DataRoot ?? DefaultDataRoot();
         var layout = new LocalLayout(Path.Combine(root, $"{recipe.Dialect.Key}-{Secrets.NewId()}"));
         CreateDirectories(root, layout, recipe.RunAs);
         SweepStale(root, logger);

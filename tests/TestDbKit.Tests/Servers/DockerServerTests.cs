@@ -112,7 +112,7 @@ public sealed class DockerServerFaultTests
     [DockerFact]
     public async Task Containers_left_by_a_dead_process_are_swept()
     {
-        var image = DockerServer.ImageFor(DbEngine.PostgreSql, new DbServerOptions());
+        var image = TestDbKit.Options.ResolvedServerOptions.Of(DbEngine.PostgreSql, new DbServerOptions()).Image;
         var container = new DotNet.Testcontainers.Builders.ContainerBuilder(image)
             .WithEnvironment("POSTGRES_PASSWORD", "x")
             .WithImagePullPolicy(DotNet.Testcontainers.Images.PullPolicy.Never)

@@ -55,7 +55,7 @@ internal sealed class MySqlModule : EngineModule
             .Build();
 
     [UnsupportedOSPlatform("windows")]
-    public override LocalRecipe LocateLocal(string? binDirectory) => MySqlRecipe.Locate(binDirectory, this);
+    public override LocalRecipe LocateLocal(Options.Sourced? binDirectory) => MySqlRecipe.Locate(binDirectory, this);
 
     public override DriverPoolMetrics PoolMetrics => MySqlPoolMetrics.Instance;
 

@@ -25,9 +25,9 @@ internal sealed class MySqlRecipe : LocalRecipe
 
     public override int RestartSignal => Native.SIGTERM;
 
-    public static MySqlRecipe Locate(string? binDirectory, MySqlModule module)
+    public static MySqlRecipe Locate(Options.Sourced? binDirectory, MySqlModule module)
     {
-        var explicitDir = binDirectory ?? Options.KitEnvironment.BinDirectory(module.Engine);
+        var explicitDir = binDirectory?.Value;
         List<string> folders = explicitDir is { Length: > 0 }
             ? [explicitDir, Path.Combine(explicitDir, "..", "bin"), Path.Combine(explicitDir, "..", "sbin"), Path.Combine(explicitDir, "..", "scripts")]
             : [.. BinaryLocator.PathFolders(), "/usr/sbin", "/usr/bin", "/usr/local/mysql/bin", "/usr/local/mariadb/bin", "/usr/local/sbin"];
@@ -37,7 +37,7 @@ internal sealed class MySqlRecipe : LocalRecipe
         if (server is null)
         {
             var where = explicitDir is { Length: > 0 }
-                ? $"in {explicitDir} (from {(binDirectory is null ? module.BinVariable : "DbServerOptions.BinDirectory")})"
+                ? $"in {explicitDir} (from {binDirectory?.Source})"
                 : "on PATH, in /usr/sbin or /usr/local/mysql/bin";
             throw new ServerStartException(
                 $"No MySQL or MariaDB server binary (mariadbd or mysqld) {where}. " +

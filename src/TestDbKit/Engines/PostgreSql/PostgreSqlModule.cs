@@ -50,7 +50,7 @@ internal sealed class PostgreSqlModule : EngineModule
             .Build();
 
     [UnsupportedOSPlatform("windows")]
-    public override LocalRecipe LocateLocal(string? binDirectory) => PostgresRecipe.Locate(binDirectory, this);
+    public override LocalRecipe LocateLocal(Options.Sourced? binDirectory) => PostgresRecipe.Locate(binDirectory, this);
 
     public override DriverPoolMetrics PoolMetrics => NpgsqlPoolMetrics.Instance;
 

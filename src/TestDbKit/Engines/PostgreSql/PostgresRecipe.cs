@@ -27,9 +27,9 @@ internal sealed class PostgresRecipe : LocalRecipe
     // SIGINT is PostgreSQL's fast shutdown: clients are disconnected, data is checkpointed.
     public override int RestartSignal => Native.SIGINT;
 
-    public static PostgresRecipe Locate(string? binDirectory, PostgreSqlModule module)
+    public static PostgresRecipe Locate(Options.Sourced? binDirectory, PostgreSqlModule module)
     {
-        var explicitDir = binDirectory ?? Options.KitEnvironment.BinDirectory(module.Engine);
+        var explicitDir = binDirectory?.Value;
         var folders = explicitDir is { Length: > 0 }
             ? [explicitDir]
             : BinaryLocator.Versioned("/usr/lib/postgresql", "bin")
@@ -42,7 +42,7 @@ internal sealed class PostgresRecipe : LocalRecipe
         if (bin is null)
         {
             var where = explicitDir is { Length: > 0 }
-                ? $"in {explicitDir} (from {(binDirectory is null ? module.BinVariable : "DbServerOptions.BinDirectory")})"
+                ? $"in {explicitDir} (from {binDirectory?.Source})"
                 : "in /usr/lib/postgresql/*/bin, PATH and /usr/local/pgsql/bin";
             throw new ServerStartException(
                 $"No PostgreSQL server binaries (postgres and initdb) {where}. " +
