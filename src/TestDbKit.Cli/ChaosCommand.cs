@@ -69,7 +69,8 @@ internal static class ChaosCommand
                 result.GetValue(duration) ?? TimeSpan.FromSeconds(60),
                 result.GetValue(interval) ?? TimeSpan.FromSeconds(5),
                 result.GetValue(maxHold) ?? TimeSpan.FromSeconds(2),
-                [.. (result.GetValue(faults) ?? DefaultFaults).Distinct(StringComparer.Ordinal)],
+                // An option left out parses as an empty list, not null.
+                [.. (result.GetValue(faults) is { Length: > 0 } chosen ? chosen : DefaultFaults).Distinct(StringComparer.Ordinal)],
                 result.GetValue(report),
                 result.GetValue(json));
             return await RunAsync(options, ct).ConfigureAwait(false);

@@ -68,4 +68,19 @@ public sealed class ChaosCatalogueTests
         await using var after = await database.OpenConnectionAsync(); // and the exhaust was undone
         await after.ExecuteAsync("SELECT 1");
     }
+
+    [Fact]
+    public async Task Chaos_without_faults_runs_the_default_kinds()
+    {
+        await using var serve = await ServeProcess.StartAsync("postgres");
+        var (code, output, errors) = await CliProcess.RunAsync("chaos", "--engine", "postgres", "--connection", serve.ConnectionString,
+            "--seed", "5", "--duration", "2s", "--interval", "200ms", "--max-hold", "100ms", "--json");
+
+        Assert.True(code == 0, $"chaos exited with {code}:\n{output}\n{errors}");
+        Assert.Contains("faults kill,idle", errors, StringComparison.Ordinal);
+        using var json = JsonDocument.Parse(output);
+        var kinds = json.RootElement.GetProperty("faults").EnumerateArray().Select(f => f.GetProperty("fault").GetString()).ToList();
+        Assert.NotEmpty(kinds);
+        Assert.All(kinds, k => Assert.Contains(k, new[] { "kill", "idle" }));
+    }
 }
