@@ -85,11 +85,11 @@ internal sealed class DockerServer : ServerInstance
         {
             watchdog?.Dispose();
             await container.DisposeAsync().ConfigureAwait(false);
-            var detail = Secrets.Redact(e.GetBaseException().Message, password);
+            var detail = Secrets.Redact(e.GetBaseException().Message, password).TrimEnd().TrimEnd('.'); // the sentence below adds its own
             throw new ServerStartException(
                 $"Could not start a {dialect.Name} container from image '{image}' (pull policy: {PullPolicyName()}): {detail}. " +
                 (IsMissingImage(detail)
-                    ? $"The image is not on this machine and could not be pulled: build it (scripts/docker-setup.sh builds testdbkit/{dialect.Key}), pull it " +
+                    ? $"The image is not on this machine and could not be pulled: build one (this repository's scripts/docker-setup.sh builds testdbkit/{dialect.Key}), pull it " +
                       $"(docker pull {image}), or name a local image with {module.ImageVariable}."
                     : "Check that the image runs (docker run) and that the engine has room."));
         }
