@@ -43,6 +43,9 @@ internal static partial class Log
 /// </summary>
 internal sealed class KitLogger(ILogger inner) : ILogger
 {
+    /// <summary>The user's logger alone, without the copy to the test's output: for chatty libraries.</summary>
+    public ILogger Inner => inner;
+
     /// <summary>The kit's logger over <paramref name="factory"/>'s <paramref name="category"/>, or over nothing.</summary>
     public static ILogger For(ILoggerFactory? factory, string category) =>
         new KitLogger(factory?.CreateLogger(category) ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
@@ -68,5 +71,37 @@ internal sealed class KitLogger(ILogger inner) : ILogger
         {
             Sessions.TestOutput.Write(output, $"{logLevel}: {formatter(state, exception)}");
         }
+    }
+}
+
+/// <summary>
+/// A logger for a library that may log a secret the kit gave it (Testcontainers logs each command it runs in a
+/// container, and MySQL's readiness probe passes the administrator's password on the command line): every
+/// message reaches <paramref name="inner"/> with <paramref name="secret"/> replaced.
+/// </summary>
+internal sealed class RedactingLogger(ILogger inner, string secret) : ILogger
+{
+    /// <inheritdoc />
+    public IDisposable? BeginScope<TState>(TState state)
+        where TState : notnull => inner.BeginScope(state);
+
+    /// <inheritdoc />
+    public bool IsEnabled(LogLevel logLevel) => inner.IsEnabled(logLevel);
+
+    /// <inheritdoc />
+    public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+    {
+        ArgumentNullException.ThrowIfNull(formatter);
+        if (inner.IsEnabled(logLevel))
+        {
+            // The exception's text is part of what the formatter gives most loggers; it is redacted with the message.
+            var message = Secrets.Redact(formatter(state, exception), secret);
+            inner.Log(logLevel, eventId, message, exception is null ? null : new RedactedException(Secrets.Redact(exception.ToString(), secret)), static (m, _) => m);
+        }
+    }
+
+    private sealed class RedactedException(string text) : Exception(text)
+    {
+        public override string ToString() => Message;
     }
 }

@@ -66,7 +66,10 @@ internal sealed class DockerServer : ServerInstance
         // strings (and the pools keyed by them) stay valid across crash and restart faults.
         var hostPort = Ports.Free();
 
-        var container = module.BuildContainer(new ContainerRequest(image, password, hostPort, options.Settings, pull, labels, logger));
+        // Testcontainers gets the user's logger alone (its chatter is not the test's output), with the password
+        // redacted: it logs every command it runs in the container, and MySQL's readiness probe passes the password.
+        var containerLogger = new Diagnostics.RedactingLogger(logger is Diagnostics.KitLogger kit ? kit.Inner : logger, password);
+        var container = module.BuildContainer(new ContainerRequest(image, password, hostPort, options.Settings, pull, labels, containerLogger));
         var watchdog = Watchdog.TryStart();
         var clock = System.Diagnostics.Stopwatch.StartNew();
         try

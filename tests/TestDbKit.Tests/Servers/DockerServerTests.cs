@@ -32,6 +32,23 @@ public sealed class DockerServerTests
         Assert.Equal(DbServerProvider.Docker, server.Provider);
         Assert.Equal(1, Convert.ToInt32(await server.ScalarAsync("SELECT 1")));
     }
+
+    [DockerFact]
+    public async Task Testcontainers_talks_to_the_users_log_only_and_never_names_the_password()
+    {
+        var lines = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        using var logs = new LogCollector();
+        TestDbKit.Sessions.TestOutput.Enter(new TestDbKit.Sessions.TestOutput(lines.Enqueue)); // this test's flow only
+        await using var server = await DbServer.StartAsync(DbEngine.MySql, new DbServerOptions { Provider = DbServerProvider.Docker, LoggerFactory = logs });
+        var password = server.Dialect.PasswordOf(server.AdminConnectionString)!;
+
+        // The premise: Testcontainers logged the commands it ran in the container.
+        Assert.True(logs.Entries.Any(e => e.Message.StartsWith("Execute ", StringComparison.Ordinal)), "Testcontainers logged no command:\n" + logs);
+        Assert.DoesNotContain(lines, l => l.Contains("Execute ", StringComparison.Ordinal)); // its chatter is not the test's output
+        Assert.Contains(lines, l => l.Contains("Started ", StringComparison.Ordinal)); // the kit's own words are
+        Assert.DoesNotContain(logs.Entries, e => e.Message.Contains(password, StringComparison.Ordinal));
+        Assert.DoesNotContain(lines, l => l.Contains(password, StringComparison.Ordinal));
+    }
 }
 
 /// <summary>Sets <c>TESTDBKIT_DOCKER_PULL</c>, a process-wide variable that every Docker start reads: runs in the

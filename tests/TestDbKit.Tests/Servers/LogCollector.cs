@@ -22,7 +22,7 @@ internal sealed class LogCollector : ILoggerProvider, ILoggerFactory
     /// <summary>Every message so far, one a line, for failure messages.</summary>
     public override string ToString() => string.Join("\n", _entries.Select(e => $"{e.Level} {e.Category}: {e.Message}"));
 
-    public sealed record Entry(string Category, LogLevel Level, EventId Id, string Message);
+    public sealed record Entry(string Category, LogLevel Level, EventId Id, string Message, Exception? Error = null);
 
     private sealed class Collecting(LogCollector owner, string category) : ILogger
     {
@@ -32,6 +32,6 @@ internal sealed class LogCollector : ILoggerProvider, ILoggerFactory
         public bool IsEnabled(LogLevel logLevel) => logLevel != LogLevel.None;
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            owner._entries.Enqueue(new Entry(category, logLevel, eventId, formatter(state, exception)));
+            owner._entries.Enqueue(new Entry(category, logLevel, eventId, formatter(state, exception), exception));
     }
 }
