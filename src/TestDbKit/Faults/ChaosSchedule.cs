@@ -123,7 +123,7 @@ public sealed class ChaosSchedule : IAsyncDisposable
         KindsOf(options); // an unknown fault fails here, not in the background
 
         var seed = options.Seed ?? SeedFromEnvironment() ?? Random.Shared.Next();
-        Sessions.TestOutput.Say(string.Create(CultureInfo.InvariantCulture, $"chaos schedule seed {seed} (replay: {Options.KitEnvironment.ChaosSeed}={seed})"));
+        faults.Database.Say(string.Create(CultureInfo.InvariantCulture, $"chaos schedule seed {seed} (replay: {Options.KitEnvironment.ChaosSeed}={seed})"));
         RunLog.Seed(seed, nameof(ChaosSchedule));
         return new ChaosSchedule(faults, options, seed);
     }

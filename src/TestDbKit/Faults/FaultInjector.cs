@@ -77,6 +77,9 @@ public sealed class FaultInjector
 
     private EngineDialect Dialect => _database.Server.Dialect;
 
+    /// <summary>The database these faults break (its test's output gets what the kit says about them).</summary>
+    internal TestDatabase Database => _database;
+
     private static bool ChaosAllowed => Options.KitEnvironment.ChaosAllowed;
 
     /// <summary>Ends the server session behind <paramref name="connection"/>, as an operator's kill or a

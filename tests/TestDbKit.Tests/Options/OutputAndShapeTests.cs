@@ -48,6 +48,21 @@ public sealed class OutputAndShapeTests
     }
 
     [Fact]
+    public async Task A_chaos_schedules_seed_goes_to_the_output_of_the_test_holding_the_database()
+    {
+        var lines = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        await using var pool = await PoolSetup.CreatePoolAsync(DbEngine.PostgreSql, Schemas.Small(DbEngine.PostgreSql), maxDatabases: 1);
+        await using var database = await pool.LeaseAsync(shape: null, new TestOutput(lines.Enqueue), default);
+        Assert.Null(TestOutput.Current); // the premise: as in a test's body, no output is current in this flow
+
+        await using (ChaosSchedule.Start(database.Faults, new ChaosOptions { Seed = 4242, Faults = [ChaosFault.KillSessions], MeanInterval = TimeSpan.FromHours(1) }))
+        {
+        }
+
+        Assert.Contains(lines, l => l.Contains("chaos schedule seed 4242", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task A_shape_that_fails_is_a_clear_error_and_the_database_goes_back()
     {
         await using var pool = await PoolSetup.CreatePoolAsync(DbEngine.PostgreSql, Schemas.Small(DbEngine.PostgreSql), maxDatabases: 1);
