@@ -26,14 +26,14 @@ internal static class PoolUsage
         {
             InstrumentPublished = (instrument, l) =>
             {
-                if (MetricsOf(instrument) is not null)
+                if (MetricsOf(instrument) is { } metrics)
                 {
-                    l.EnableMeasurementEvents(instrument);
+                    l.EnableMeasurementEvents(instrument, metrics); // found once: measurements come on every open and close
                 }
             },
         };
-        listener.SetMeasurementEventCallback<int>((instrument, value, tags, _) => MetricsOf(instrument)?.OnMeasurement(value, tags));
-        listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) => MetricsOf(instrument)?.OnMeasurement(value, tags));
+        listener.SetMeasurementEventCallback<int>((_, value, tags, metrics) => ((DriverPoolMetrics)metrics!).OnMeasurement(value, tags));
+        listener.SetMeasurementEventCallback<long>((_, value, tags, metrics) => ((DriverPoolMetrics)metrics!).OnMeasurement(value, tags));
         listener.Start();
         return listener;
     }

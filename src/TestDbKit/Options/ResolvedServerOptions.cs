@@ -3,7 +3,11 @@ using TestDbKit.Engines;
 namespace TestDbKit.Options;
 
 /// <summary>A value and where it came from (an option or a variable), for messages that say what to change.</summary>
-internal readonly record struct Sourced(string Value, string Source);
+internal readonly record struct Sourced(string Value, string Source)
+{
+    /// <summary>Only where it came from: the value may be a connection string with its password.</summary>
+    public override string ToString() => Source;
+}
 
 /// <summary>
 /// A <see cref="DbServerOptions"/> with the <c>TESTDBKIT_*</c> variables filled in where code left it unset, and
@@ -52,6 +56,9 @@ internal sealed record ResolvedServerOptions(
                 : KitEnvironment.BinDirectory(engine) is { } binFromEnv ? new Sourced(binFromEnv, module.BinVariable) : null,
             options.DataRoot is { Length: > 0 } root ? root : KitEnvironment.DataRootFolder);
     }
+
+    /// <summary>Never the connection string, which holds a password.</summary>
+    public override string ToString() => $"{Provider} server options";
 
     /// <summary>Which server these options pick.</summary>
     public ServerKey Key => new(

@@ -25,9 +25,6 @@ internal sealed class ExternalServer : ServerInstance
 
     public override string Description => $"{_dialect.Name} at {Endpoint} (External)";
 
-    /// <summary>Where the connection string comes from, for messages.</summary>
-    public static string VariableFor(DbEngine engine) => EngineRegistry.Module(engine).ConnectionVariable;
-
     public static async Task<ExternalServer> ConnectAsync(EngineDialect dialect, string connectionString, string source, TimeSpan timeout, CancellationToken ct)
     {
         Endpoint endpoint;

@@ -50,7 +50,7 @@ public sealed class EngineRegistryTests
         }
 
         Assert.All(EngineRegistry.Modules, m => Assert.StartsWith("TESTDBKIT_", m.ConnectionVariable, StringComparison.Ordinal));
-        Assert.All(EngineRegistry.Modules, m => Assert.Equal(m.ConnectionVariable, ExternalServer.VariableFor(m.Engine)));
+        Assert.All(EngineRegistry.Modules, m => Assert.Equal(m.ConnectionVariable, TestDbKit.Options.KitEnvironment.ExternalVariable(m.Engine)));
     }
 
     [Theory]

@@ -72,7 +72,7 @@ public sealed class PrecedenceTests
     {
         foreach (var dialect in Engines.EngineRegistry.All)
         {
-            Assert.Equal(ExternalServer.VariableFor(dialect.Engine), KitEnvironment.ExternalVariable(dialect.Engine));
+            Assert.Equal(Engines.EngineRegistry.Module(dialect.Engine).ConnectionVariable, KitEnvironment.ExternalVariable(dialect.Engine));
             Assert.StartsWith("TESTDBKIT_" + dialect.Key.ToUpperInvariant(), KitEnvironment.ImageVariable(dialect.Engine), StringComparison.Ordinal);
         }
 

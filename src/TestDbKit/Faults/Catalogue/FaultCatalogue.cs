@@ -18,7 +18,7 @@ internal static class FaultCatalogue
     public static IReadOnlyList<FaultKind> DrivenBy(FaultTargets targets) => [.. All.Where(k => (k.Targets & targets) == targets)];
 
     /// <summary>The built-in kind of type <typeparamref name="T"/>.</summary>
-    public static T Get<T>() where T : FaultKind => Kinds.Values.OfType<T>().Single();
+    public static T Get<T>() where T : FaultKind => Builtin<T>.Instance;
 
     /// <summary>The kind named <paramref name="name"/> (exactly), or null.</summary>
     public static FaultKind? Find(string name) => Kinds.GetValueOrDefault(name);
@@ -28,7 +28,7 @@ internal static class FaultCatalogue
 
     /// <summary>The kind a schedule names <paramref name="fault"/>.</summary>
     public static FaultKind For(ChaosFault fault) =>
-        Kinds.Values.FirstOrDefault(k => k.Chaos == fault)
+        Find(fault)
         ?? throw new ArgumentException($"No fault kind is ChaosFault {fault}; known: {string.Join(", ", All.Where(k => k.Chaos is not null).Select(k => k.Chaos))}.", nameof(fault));
 
     /// <summary>Adds <paramref name="kind"/> until the returned handle is disposed: how a test proves that a kind
@@ -62,5 +62,12 @@ internal static class FaultCatalogue
     private sealed class Registration(FaultKind kind) : IDisposable
     {
         public void Dispose() => Kinds.TryRemove(KeyValuePair.Create(kind.Name, kind));
+    }
+
+    // Looked up once per kind: every FaultInjector call asks for its kind.
+    private static class Builtin<T>
+        where T : FaultKind
+    {
+        public static readonly T Instance = Kinds.Values.OfType<T>().Single();
     }
 }
