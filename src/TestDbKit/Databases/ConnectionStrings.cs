@@ -3,24 +3,16 @@ using System.Data.Common;
 namespace TestDbKit.Databases;
 
 /// <summary>Applies a user's <see cref="TestDbOptions.ConnectionString"/> to a connection string through the
-/// driver's own builder, found from the driver's connection (its provider factory), so no engine is named here.</summary>
+/// driver's own builder (the dialect's), so keywords and value types are the driver's.</summary>
 internal static class ConnectionStrings
 {
-    /// <summary>Runs <paramref name="shape"/> on the driver's builder holding <paramref name="connectionString"/>.</summary>
-    /// <param name="connection">An unopened connection of the driver (disposed here).</param>
-    /// <param name="connectionString">The string to shape; it holds a password, which no message repeats.</param>
+    /// <summary>Runs <paramref name="shape"/> on <paramref name="builder"/> and gives the string it then holds.</summary>
+    /// <param name="builder">The driver's builder holding the string to shape; it holds a password, which no message repeats.</param>
     /// <param name="shape">The user's callback.</param>
     /// <param name="engineName">The engine's name, for the message.</param>
     /// <exception cref="InvalidOperationException">The callback threw (an unknown keyword, a bad value).</exception>
-    public static string Shape(DbConnection connection, string connectionString, Action<DbConnectionStringBuilder> shape, string engineName)
+    public static string Shape(DbConnectionStringBuilder builder, Action<DbConnectionStringBuilder> shape, string engineName)
     {
-        DbConnectionStringBuilder builder;
-        using (connection)
-        {
-            builder = DbProviderFactories.GetFactory(connection)?.CreateConnectionStringBuilder() ?? new DbConnectionStringBuilder();
-        }
-
-        builder.ConnectionString = connectionString;
         try
         {
             shape(builder);

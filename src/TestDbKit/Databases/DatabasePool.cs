@@ -511,7 +511,7 @@ public sealed class DatabasePool : IAsyncDisposable
         var cs = _server.TestConnectionStringFor(name);
         if (shape is not null)
         {
-            cs = ConnectionStrings.Shape(Dialect.CreateConnection(cs), cs, shape, Dialect.Name);
+            cs = ConnectionStrings.Shape(Dialect.CreateBuilder(cs), shape, Dialect.Name);
         }
 
         cs = Dialect.WithApplicationName(cs, TestApplicationName(name));

@@ -39,6 +39,10 @@ internal abstract partial class EngineDialect
     /// <summary>The password in a connection string, to keep it out of messages.</summary>
     public abstract string? PasswordOf(string connectionString);
 
+    /// <summary>The driver's own builder holding <paramref name="connectionString"/> (its keywords, aliases and
+    /// value types); throws <see cref="ArgumentException"/> (without the password) when the string is malformed.</summary>
+    public abstract DbConnectionStringBuilder CreateBuilder(string connectionString);
+
     /// <summary>The password, or null when the connection string cannot even be parsed.</summary>
     public string? PasswordOfOrNull(string connectionString)
     {

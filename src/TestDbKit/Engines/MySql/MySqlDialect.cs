@@ -40,6 +40,8 @@ internal sealed partial class MySqlDialect : EngineDialect
 
     public override string? PasswordOf(string connectionString) => Builder(connectionString).Password;
 
+    public override DbConnectionStringBuilder CreateBuilder(string connectionString) => Builder(connectionString);
+
     public override string ForProbe(string connectionString, TimeSpan connectTimeout)
     {
         var b = Builder(connectionString);
