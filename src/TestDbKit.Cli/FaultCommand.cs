@@ -27,7 +27,6 @@ internal static class FaultCommand
     public static Command Create()
     {
         var kindArgument = new Argument<string>("KIND") { Description = "the fault (listed below)", HelpName = "KIND" };
-        kindArgument.AcceptOnlyFromAmong([.. Kinds.Select(k => k.Name)]);
         var engine = EngineOption.Create(required: false, "needed with a driver connection string; a URL names its engine");
         var connection = ConnectionInput.Option("the administrator's connection string or URL that 'testdbkit serve' printed (its admin object)");
         var database = new Option<string?>("--database") { Description = "limit the fault to this kit database (tdk_...); default: every tdk_ database" };
@@ -43,8 +42,14 @@ internal static class FaultCommand
         ConnectionInput.Validate(command, engine, connection);
         command.Validators.Add(r =>
         {
-            if (r.GetValue(kindArgument) is not { } name || FaultCatalogue.Find(name) is not { } kind)
+            if (r.GetValue(kindArgument) is not { } name)
             {
+                return;
+            }
+
+            if (FaultCatalogue.Find(name) is not { } kind)
+            {
+                r.AddError($"'{name}' is not a fault; choose from {string.Join(", ", Kinds.Select(k => k.Name))}.");
                 return;
             }
 

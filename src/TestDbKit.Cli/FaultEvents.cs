@@ -13,6 +13,9 @@ internal sealed class FaultEvents(bool json, TextWriter output)
 {
     private readonly Lock _one = new();
 
+    /// <summary>JSON as pipelines read it: '+' and other URL characters written as they are, not escaped.</summary>
+    public static readonly JsonSerializerOptions JsonOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     public void Started(string fault, string target, TimeSpan? value) =>
         Write(new { @event = "started", fault, target, value = value is { } v ? Time(v) : null, time = Now() },
             $"started {fault} on {target}" + (value is { } t ? $" ({Time(t)})" : ""));
@@ -36,7 +39,7 @@ internal sealed class FaultEvents(bool json, TextWriter output)
     {
         lock (_one)
         {
-            output.WriteLine(json ? JsonSerializer.Serialize(line) : text);
+            output.WriteLine(json ? JsonSerializer.Serialize(line, JsonOptions) : text);
             output.Flush();
         }
     }

@@ -96,7 +96,7 @@ internal static class FaultRunner
         {
             if (await target.WhyNotAsync(kind, ct).ConfigureAwait(false) is { } why)
             {
-                throw new Refusal(ExitCodes.Refused, $"refused: the {kind.Name} fault cannot run on {where}: {why}.");
+                throw new Refusal(ExitCodes.Refused, $"refused: the {kind.Name} fault cannot run on {where}: {why.TrimEnd('.')}.");
             }
         }
 

@@ -78,27 +78,14 @@ internal sealed class SessionFaults(EngineDialect dialect, string adminConnectio
     }
 
     /// <summary>Gives sessions of the kit database(s) opened from now on <paramref name="timeout"/> for
-    /// <paramref name="kind"/> until the returned handle is disposed.</summary>
+    /// <paramref name="kind"/> until the returned handle is disposed (per database on both engines; on MySQL through
+    /// the kit's settings table, for sessions of its test user).</summary>
     public async Task<IAsyncDisposable> ShortenTimeoutAsync(TimeoutKind kind, TimeSpan timeout, CancellationToken ct)
     {
         await using var admin = await dialect.OpenAsync(_admin, ct).ConfigureAwait(false);
-        if (dialect.HasDatabaseTimeouts)
-        {
-            var names = await KitDatabasesAsync(admin, ct).ConfigureAwait(false);
-            return await ChangeEachAsync(admin, names.Select(n => dialect.DatabaseTimeoutSql(n, kind, timeout)!.Value), ct).ConfigureAwait(false);
-        }
-
-        if (kind != TimeoutKind.Idle || WhyNoIdleFault() is not null)
-        {
-            throw new NotSupportedException(WhyNoIdleFault() ?? $"{dialect.Name} has no per-database {kind} timeout here: only the idle timeout, server-wide, on a server the kit owns");
-        }
-
-        if (await dialect.GlobalTimeoutSqlAsync(admin, TimeoutKind.Idle, timeout, ct).ConfigureAwait(false) is not { } global)
-        {
-            return new FaultInjector.Undo(() => Task.CompletedTask);
-        }
-
-        return await ChangeEachAsync(admin, [global], ct).ConfigureAwait(false);
+        var names = await KitDatabasesAsync(admin, ct).ConfigureAwait(false);
+        return await ChangeEachAsync(admin, names.Select(n => dialect.DatabaseTimeoutSql(n, kind, timeout)
+            ?? throw new NotSupportedException($"{dialect.Name} has no per-database {kind} timeout.")), ct).ConfigureAwait(false);
     }
 
     /// <summary>Makes new sessions of the kit database(s) read-only until the handle is disposed.</summary>
@@ -142,28 +129,17 @@ internal sealed class SessionFaults(EngineDialect dialect, string adminConnectio
 
     public Task<FaultOutcome> InjectAsync(FaultKind kind, FaultArgs args, CancellationToken ct) => kind.InjectAsync(this, args, ct);
 
-    /// <summary>Whether this server allows the idle fault where the engine has no per-database timeout: only on a
-    /// server the kit owns, since it is server-wide there.</summary>
-    public string? WhyNoIdleFault() =>
-        !dialect.HasDatabaseTimeouts && served is null
-            ? $"{dialect.Name}'s idle timeout ({EngineRegistry.Module(dialect.Engine).IdleTimeoutAdvice.Setting}) is global to the server: " +
-              "on a server the kit does not own it would touch sessions outside the kit's databases"
-            : null;
-
-    /// <summary>Why <paramref name="kind"/> cannot act on this server's kit database(s), or null when it can.</summary>
-    public Task<string?> WhyNotAsync(FaultKind kind, CancellationToken ct)
+    /// <summary>Why <paramref name="kind"/> cannot act on this server's kit database(s), or null when it can: the
+    /// per-database settings (timeouts, read-only) need the server to apply them (on MySQL, the kit's hook).</summary>
+    public async Task<string?> WhyNotAsync(FaultKind kind, CancellationToken ct)
     {
-        _ = ct;
-        string? why = kind switch
+        if (kind is not (TimeoutFault or ReadOnly))
         {
-            TimeoutFault when dialect.HasDatabaseTimeouts => null,
-            IdleTimeout when database is not null => $"{dialect.Name}'s idle timeout is global to the server here, so it cannot be limited to {database}",
-            IdleTimeout => WhyNoIdleFault(),
-            TimeoutFault => $"{dialect.Name} has no per-database setting for it here",
-            ReadOnly when dialect.ReadOnlySql(DatabaseNames.Prefix + "x").ServerWide => $"{dialect.Name}'s read-only setting reaches the whole server here, not one database's sessions",
-            _ => null,
-        };
-        return Task.FromResult(why);
+            return null;
+        }
+
+        await using var admin = await dialect.OpenAsync(_admin, ct).ConfigureAwait(false);
+        return await dialect.WhyNoDatabaseSettingsAsync(admin, ct).ConfigureAwait(false);
     }
 
     /// <summary>The named kit database exists, or why not.</summary>
