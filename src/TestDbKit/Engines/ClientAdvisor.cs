@@ -66,7 +66,7 @@ internal abstract class ClientAdvisor
 
     /// <summary>The finding when the server keeps idle sessions forever, or ends none the client could reuse.</summary>
     public static ResilienceAdvice NoServerTimeout(string setting, ServerTimeouts server) =>
-        new(AdviceLevel.Info, $"{setting} vs server {server.IdleSetting}", $"The server ends no idle sessions ({server.IdleSetting} is off).", "Nothing to change.")
+        new(AdviceLevel.Info, setting, $"The server ends no idle sessions ({server.IdleSetting} is off).", "Nothing to change.")
         {
             Kind = AdviceKinds.IdleTimeout,
         };

@@ -50,7 +50,7 @@ public sealed class ResilienceAdvisorTests
         var ct = CancellationToken.None;
         await using var target = await TimeoutTarget.CreateAsync(engine);
         double[] seconds = engine == DbEngine.PostgreSql
-            ? [0.5, 1, 1.5, 2, 2.5, 3, 4, 5, 10, 11, 59, 60, 61, 3600]
+            ? [0, 0.5, 1, 1.5, 2, 2.5, 3, 4, 5, 10, 11, 59, 60, 61, 3600]
             : [1, 2, 3, 4, 5, 6, 10, 11, 59, 60, 61, 3600];
         var clients = ClientAdvisors.All.Where(c => c.Supports(engine)).ToList();
         Assert.True(clients.Count >= 5, $"premise: {engine} has its driver, its Python driver, SQLAlchemy, Django and EF Core");
@@ -76,7 +76,9 @@ public sealed class ResilienceAdvisorTests
         var where = $"{client.Key} at {timeout.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s from [{string.Join(", ", settings)}]";
         for (var round = 0; ; round++)
         {
-            var open = (await AdviseAsync(engine, client, cs, settings, ct)).Where(a => a.Level > AdviceLevel.Info).ToList();
+            var all = await AdviseAsync(engine, client, cs, settings, ct);
+            Assert.All(all, a => Assert.True(a.Setting.Split(" vs server ").Length <= 2 && a.Kind.Length > 0, $"{where}: '{a}' ({a.Kind})"));
+            var open = all.Where(a => a.Level > AdviceLevel.Info).ToList();
             if (open.Count == 0)
             {
                 return;

@@ -24,6 +24,6 @@ internal sealed class PyMySqlAdvisor : ClientAdvisor
             {
                 Kind = AdviceKinds.Reconnect,
             }
-            : NoServerTimeout("ping", server),
+            : NoServerTimeout($"ping vs server {server.IdleSetting}", server),
     ];
 }

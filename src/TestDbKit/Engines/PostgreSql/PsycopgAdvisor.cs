@@ -27,7 +27,7 @@ internal sealed class PsycopgAdvisor : ClientAdvisor
                 {
                     Kind = AdviceKinds.Reconnect,
                 }
-                : NoServerTimeout("reconnect", server),
+                : NoServerTimeout($"reconnect vs server {server.IdleSetting}", server),
         };
         advice.AddRange(IdleInTransaction(server,
             "Keep transactions short; after an OperationalError inside one, the connection is unusable: close it and reconnect."));
