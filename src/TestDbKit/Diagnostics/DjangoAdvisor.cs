@@ -37,44 +37,37 @@ internal sealed class DjangoAdvisor : ClientAdvisor
         }
         else if (healthChecks)
         {
-            advice.Add(new(AdviceLevel.Info, setting,
+            advice.Add(Advice(AdviceLevel.Info, AdviceKinds.IdleTimeout, setting,
                 "CONN_HEALTH_CHECKS=True tests a reused connection at the start of each request and reconnects a dead one (Django 4.1+).",
-                "Nothing to change.") { Kind = AdviceKinds.IdleTimeout });
+                "Nothing to change."));
         }
         else if (maxAge == 0)
         {
-            advice.Add(new(AdviceLevel.Info, setting,
+            advice.Add(Advice(AdviceLevel.Info, AdviceKinds.IdleTimeout, setting,
                 "CONN_MAX_AGE=0 closes the connection at the end of each request: none can go stale between requests, but each request pays for a connect.",
-                "Nothing to change.") { Kind = AdviceKinds.IdleTimeout });
+                "Nothing to change."));
         }
         else if (maxAge is > 0 && maxAge.Value < server.Idle.TotalSeconds)
         {
-            advice.Add(new(AdviceLevel.Info, setting,
+            advice.Add(Advice(AdviceLevel.Info, AdviceKinds.IdleTimeout, setting,
                 $"CONN_MAX_AGE={maxAge} closes a connection older than that at the next request's start, before the server's {Seconds(server.Idle)}.",
-                "Nothing to change.") { Kind = AdviceKinds.IdleTimeout });
+                "Nothing to change."));
         }
         else
         {
             var finding = (maxAge is null ? "CONN_MAX_AGE=None keeps connections for ever" : $"CONN_MAX_AGE={maxAge} is not below the server's timeout") +
                 $": a connection idle between requests for {Seconds(server.Idle)} is closed by the server, and the next request's first query raises django.db.utils.OperationalError ({server.LostError}).";
             var n = WholeSecondsBelow(server.Idle) ?? 0;
-            advice.Add(new(AdviceLevel.Problem, setting, finding,
+            advice.Add(Advice(AdviceLevel.Problem, AdviceKinds.IdleTimeout, setting, finding,
                 (n > 0
                     ? $"Set DATABASES[...][\"CONN_MAX_AGE\"] = {Whole(n)} (strictly below the server's {Seconds(server.Idle)})"
                     : $"At {Seconds(server.Idle)} keep no connection between requests: set DATABASES[...][\"CONN_MAX_AGE\"] = 0, or give the server a longer {server.IdleSetting}") +
-                ", or, on Django 4.1+, CONN_HEALTH_CHECKS = True.")
-            {
-                Kind = AdviceKinds.IdleTimeout,
-                Apply = new Dictionary<string, string> { ["CONN_MAX_AGE"] = Whole(n) },
-            });
+                ", or, on Django 4.1+, CONN_HEALTH_CHECKS = True.", ("CONN_MAX_AGE", Whole(n))));
         }
 
-        advice.Add(new(AdviceLevel.Info, "close_old_connections()",
+        advice.Add(Advice(AdviceLevel.Info, AdviceKinds.Reconnect, "close_old_connections()",
             "Outside the request cycle (management commands, Celery tasks, threads) Django neither applies CONN_MAX_AGE nor runs health checks: a long-running worker keeps its connection until the server drops it.",
-            "Call django.db.close_old_connections() before each unit of work in such code.")
-        {
-            Kind = AdviceKinds.Reconnect,
-        });
+            "Call django.db.close_old_connections() before each unit of work in such code."));
         advice.AddRange(IdleInTransaction(server, "Keep transaction.atomic() blocks short; never wait on other services inside one."));
         return advice;
     }

@@ -35,16 +35,12 @@ internal sealed class EfCoreAdvisor : ClientAdvisor
         var advice = new List<ResilienceAdvice>(clients.Driver.Advise(engine, settings, server));
         var retries = (settings.Flag(Retry) ?? false) || settings.Text(Strategy) is { Length: > 0 };
         advice.Add(retries
-            ? new(AdviceLevel.Info, Retry,
+            ? Advice(AdviceLevel.Info, AdviceKinds.Retry, Retry,
                 "Failed units of work are retried on transient errors (a dropped connection among them).",
-                "Wrap user-initiated transactions in strategy.ExecuteAsync(...) so the whole transaction is retried.") { Kind = AdviceKinds.Retry }
-            : new(AdviceLevel.Warning, Retry,
+                "Wrap user-initiated transactions in strategy.ExecuteAsync(...) so the whole transaction is retried.")
+            : Advice(AdviceLevel.Warning, AdviceKinds.Retry, Retry,
                 "No execution strategy: a connection the server or the network dropped fails SaveChanges or the query outright, though a retry would succeed.",
-                $"Use {clients.EfCoreRetryCall} (or a custom execution strategy); wrap user-initiated transactions in strategy.ExecuteAsync(...).")
-            {
-                Kind = AdviceKinds.Retry,
-                Apply = new Dictionary<string, string> { [Retry] = "true" },
-            });
+                $"Use {clients.EfCoreRetryCall} (or a custom execution strategy); wrap user-initiated transactions in strategy.ExecuteAsync(...)."));
         return advice;
     }
 }

@@ -64,24 +64,22 @@ internal abstract class ClientAdvisor
     /// <summary>A whole number for a setting's value.</summary>
     public static string Whole(int n) => n.ToString(CultureInfo.InvariantCulture);
 
+    /// <summary>A finding; <paramref name="apply"/> are the settings that clear it.</summary>
+    public static ResilienceAdvice Advice(AdviceLevel level, string kind, string setting, string finding, string fix, params (string Key, string Value)[] apply) =>
+        new(level, setting, finding, fix) { Kind = kind, Apply = apply.ToDictionary(a => a.Key, a => a.Value) };
+
     /// <summary>The finding when the server keeps idle sessions forever, or ends none the client could reuse.</summary>
     public static ResilienceAdvice NoServerTimeout(string setting, ServerTimeouts server) =>
-        new(AdviceLevel.Info, setting, $"The server ends no idle sessions ({server.IdleSetting} is off).", "Nothing to change.")
-        {
-            Kind = AdviceKinds.IdleTimeout,
-        };
+        Advice(AdviceLevel.Info, AdviceKinds.IdleTimeout, setting, $"The server ends no idle sessions ({server.IdleSetting} is off).", "Nothing to change.");
 
     /// <summary>The idle-in-transaction note, when the server has that timeout.</summary>
     public static IEnumerable<ResilienceAdvice> IdleInTransaction(ServerTimeouts server, string whatToDo)
     {
         if (server.IdleInTransaction > TimeSpan.Zero)
         {
-            yield return new(AdviceLevel.Info, "idle_in_transaction_session_timeout",
+            yield return Advice(AdviceLevel.Info, AdviceKinds.IdleInTransaction, "idle_in_transaction_session_timeout",
                 $"A session that keeps a transaction open and idle for {Seconds(server.IdleInTransaction)} is ended by the server (25P03).",
-                whatToDo)
-            {
-                Kind = AdviceKinds.IdleInTransaction,
-            };
+                whatToDo);
         }
     }
 }
@@ -154,7 +152,9 @@ internal sealed class ClientSettings
 
 /// <summary>
 /// A .NET driver as a client: its settings are its connection string's keywords, so a <c>--setting</c> goes into
-/// the connection string through the driver's own builder, which refuses a keyword it does not have.
+/// the connection string through the driver's own builder, which refuses a keyword it does not have. The
+/// findings every driver shares (pooling off, keepalive, session reset, idle in transaction) are made here; a
+/// driver supplies how it reads its pool and how it retires idle connections.
 /// </summary>
 internal abstract class DriverAdvisor : ClientAdvisor
 {
@@ -182,13 +182,47 @@ internal abstract class DriverAdvisor : ClientAdvisor
         return new ClientSettings(builder.ConnectionString, []);
     }
 
+    public sealed override IReadOnlyList<ResilienceAdvice> Advise(DbEngine engine, ClientSettings settings, ServerTimeouts server)
+    {
+        var builder = EngineRegistry.For(Engine).CreateBuilder(settings.ConnectionString);
+        var pool = PoolOf(builder);
+        var advice = new List<ResilienceAdvice>
+        {
+            pool.Pooling
+                ? IdleAdvice(builder, server)
+                : Advice(AdviceLevel.Info, AdviceKinds.Pooling, "Pooling=false",
+                    "Every open makes a new connection: no pooled connection can go stale, but each open pays for a handshake.",
+                    $"Keep pooling on where the server's idle timeout allows, with {pool.SafeSetting}."),
+        };
+        advice.AddRange(IdleInTransaction(server, "Keep transactions short; never wait on user input or other services inside one."));
+        if (pool.Pooling && !pool.Keepalive)
+        {
+            advice.Add(Advice(AdviceLevel.Warning, AdviceKinds.Keepalive, "Keepalive",
+                "No keepalive of the driver's own (the OS default waits two hours): a firewall or NAT that forgets idle flows leaves pooled connections dead without either side knowing, until the next use fails.",
+                "Set Keepalive=30.", ("Keepalive", "30")));
+        }
+
+        if (pool.Pooling && !pool.Resets)
+        {
+            advice.Add(Advice(AdviceLevel.Warning, AdviceKinds.SessionReset, pool.Reset.Key,
+                "Pooled sessions are handed out without being reset: session variables, temporary tables and an open transaction of one use leak into the next.",
+                $"Set {pool.Reset.Key}={pool.Reset.Value}.", pool.Reset));
+        }
+
+        return advice;
+    }
+
+    /// <summary>What the driver's pool is set to: <paramref name="Reset"/> is the setting and value that reset
+    /// sessions; <paramref name="SafeSetting"/> names what keeps pooled connections below a server timeout.</summary>
+    protected sealed record DriverPool(bool Pooling, bool Keepalive, bool Resets, (string Key, string Value) Reset, string SafeSetting);
+
+    protected abstract DriverPool PoolOf(DbConnectionStringBuilder builder);
+
+    /// <summary>The idle-timeout finding for a pooling connection string.</summary>
+    protected abstract ResilienceAdvice IdleAdvice(DbConnectionStringBuilder builder, ServerTimeouts server);
+
     /// <summary>Throws <see cref="ClientInputException"/> for settings the driver itself would refuse on open.</summary>
     protected virtual void Validate(DbConnectionStringBuilder builder)
     {
     }
-
-    /// <summary>The builder for <paramref name="settings"/>' connection string.</summary>
-    protected TBuilder Builder<TBuilder>(ClientSettings settings)
-        where TBuilder : DbConnectionStringBuilder =>
-        (TBuilder)EngineRegistry.For(Engine).CreateBuilder(settings.ConnectionString);
 }

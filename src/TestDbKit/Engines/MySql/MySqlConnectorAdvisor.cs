@@ -1,3 +1,4 @@
+using System.Data.Common;
 using MySqlConnector;
 
 namespace TestDbKit.Engines;
@@ -21,54 +22,18 @@ internal sealed class MySqlConnectorAdvisor : DriverAdvisor
 
     public override DbEngine Engine => DbEngine.MySql;
 
-    public override IReadOnlyList<ResilienceAdvice> Advise(DbEngine engine, ClientSettings settings, ServerTimeouts server)
+    protected override DriverPool PoolOf(DbConnectionStringBuilder builder)
     {
-        var b = Builder<MySqlConnectionStringBuilder>(settings);
-        var advice = new List<ResilienceAdvice>();
-        if (!b.Pooling)
-        {
-            advice.Add(new(AdviceLevel.Info, "Pooling=false",
-                "Every open makes a new connection: no pooled connection can go stale, but each open pays for a handshake.",
-                "Keep pooling on, with ConnectionReset=true.")
-            {
-                Kind = AdviceKinds.Pooling,
-            });
-        }
-        else
-        {
-            advice.Add(IdleAdvice(b, server));
-        }
-
-        if (b.Pooling && b.Keepalive == 0)
-        {
-            advice.Add(new(AdviceLevel.Warning, "Keepalive",
-                "No TCP keepalive of its own (the OS default waits two hours): a firewall or NAT that forgets idle flows leaves pooled connections dead without either side knowing, until the next use fails.",
-                "Set Keepalive=30 (seconds of idle before TCP keepalive probes).")
-            {
-                Kind = AdviceKinds.Keepalive,
-                Apply = new Dictionary<string, string> { ["Keepalive"] = "30" },
-            });
-        }
-
-        if (b.Pooling && !b.ConnectionReset)
-        {
-            advice.Add(new(AdviceLevel.Warning, "ConnectionReset",
-                "Pooled sessions are handed out without being reset: session variables, temporary tables and an open transaction of one use leak into the next, and a session the server dropped is not noticed until it fails.",
-                "Set ConnectionReset=true.")
-            {
-                Kind = AdviceKinds.SessionReset,
-                Apply = new Dictionary<string, string> { ["ConnectionReset"] = "true" },
-            });
-        }
-
-        return advice;
+        var b = (MySqlConnectionStringBuilder)builder;
+        return new(b.Pooling, b.Keepalive > 0, b.ConnectionReset, ("ConnectionReset", "true"), "ConnectionReset=true");
     }
 
     /// <summary>The longest a session can sit idle in the pool before the reaper closes it.</summary>
     private static int IdleWorst(int idleTimeout) => idleTimeout + Math.Max(1, Math.Min(60, idleTimeout / 2));
 
-    private static ResilienceAdvice IdleAdvice(MySqlConnectionStringBuilder b, ServerTimeouts server)
+    protected override ResilienceAdvice IdleAdvice(DbConnectionStringBuilder builder, ServerTimeouts server)
     {
+        var b = (MySqlConnectionStringBuilder)builder;
         var setting = $"ConnectionIdleTimeout vs server {server.IdleSetting}";
         if (server.Idle <= TimeSpan.Zero)
         {
@@ -77,17 +42,17 @@ internal sealed class MySqlConnectorAdvisor : DriverAdvisor
 
         if (b.ConnectionReset)
         {
-            return new(AdviceLevel.Info, setting,
+            return Advice(AdviceLevel.Info, AdviceKinds.IdleTimeout, setting,
                 $"ConnectionReset=true resets each pooled session as it is taken from the pool; one the server dropped after {Seconds(server.Idle)} fails the reset and is replaced, at one round trip per open.",
-                "Nothing to change.") { Kind = AdviceKinds.IdleTimeout };
+                "Nothing to change.");
         }
 
         var idle = (int)b.ConnectionIdleTimeout;
         if (idle > 0 && IdleWorst(idle) < server.Idle.TotalSeconds)
         {
-            return new(AdviceLevel.Info, setting,
+            return Advice(AdviceLevel.Info, AdviceKinds.IdleTimeout, setting,
                 $"Idle pooled sessions are closed within {IdleWorst(idle)} s (ConnectionIdleTimeout={idle} plus the reaper's interval), before the server's {Seconds(server.Idle)}.",
-                "Nothing to change.") { Kind = AdviceKinds.IdleTimeout };
+                "Nothing to change.");
         }
 
         var finding = (idle > 0 ? $"With ConnectionReset=false a pooled session may sit idle for up to {IdleWorst(idle)} s (ConnectionIdleTimeout={idle} plus the reaper's interval of max(1, min(60, {idle}/2)) s)"
@@ -96,21 +61,13 @@ internal sealed class MySqlConnectorAdvisor : DriverAdvisor
         var fit = WholeSecondsBelow(server.Idle) is { } below
             ? Enumerable.Range(1, below).Reverse().FirstOrDefault(n => IdleWorst(n) < server.Idle.TotalSeconds)
             : 0;
-        if (fit > 0)
-        {
-            return new(AdviceLevel.Problem, setting, finding,
-                $"Set ConnectionIdleTimeout={Whole(fit)} (it and the reaper's interval, {Whole(IdleWorst(fit) - fit)} s, stay strictly below the server's {Seconds(server.Idle)}), or ConnectionReset=true; and retry on DbErrors.IsTransient.")
-            {
-                Kind = AdviceKinds.IdleTimeout,
-                Apply = new Dictionary<string, string> { ["ConnectionIdleTimeout"] = Whole(fit) },
-            };
-        }
-
-        return new(AdviceLevel.Problem, setting, finding + $" At {Seconds(server.Idle)} no idle timeout can help: the reaper runs at most once a second and ConnectionIdleTimeout is whole seconds.",
-            $"Set ConnectionReset=true (each pooled session is checked as it is opened, and replaced if the server dropped it), or give the server a longer {server.IdleSetting}; and retry on DbErrors.IsTransient.")
-        {
-            Kind = AdviceKinds.IdleTimeout,
-            Apply = new Dictionary<string, string> { ["ConnectionReset"] = "true" },
-        };
+        return fit > 0
+            ? Advice(AdviceLevel.Problem, AdviceKinds.IdleTimeout, setting, finding,
+                $"Set ConnectionIdleTimeout={Whole(fit)} (it and the reaper's interval, {Whole(IdleWorst(fit) - fit)} s, stay strictly below the server's {Seconds(server.Idle)}), or ConnectionReset=true; and retry on DbErrors.IsTransient.",
+                ("ConnectionIdleTimeout", Whole(fit)))
+            : Advice(AdviceLevel.Problem, AdviceKinds.IdleTimeout, setting,
+                finding + $" At {Seconds(server.Idle)} no idle timeout can help: the reaper runs at most once a second and ConnectionIdleTimeout is whole seconds.",
+                $"Set ConnectionReset=true (each pooled session is checked as it is opened, and replaced if the server dropped it), or give the server a longer {server.IdleSetting}; and retry on DbErrors.IsTransient.",
+                ("ConnectionReset", "true"));
     }
 }

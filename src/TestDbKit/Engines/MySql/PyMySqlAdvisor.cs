@@ -18,12 +18,9 @@ internal sealed class PyMySqlAdvisor : ClientAdvisor
     public override IReadOnlyList<ResilienceAdvice> Advise(DbEngine engine, ClientSettings settings, ServerTimeouts server) =>
     [
         server.Idle > TimeSpan.Zero
-            ? new(AdviceLevel.Info, $"ping vs server {server.IdleSetting}",
+            ? Advice(AdviceLevel.Info, AdviceKinds.Reconnect, $"ping vs server {server.IdleSetting}",
                 $"PyMySQL keeps no pool: a connection your code keeps open and idle for {Seconds(server.Idle)} is closed by the server, and its next query raises pymysql.err.OperationalError ({server.LostError}).",
                 "Call connection.ping(reconnect=True) before using a connection that may have idled that long (it reconnects a dropped one); or catch OperationalError 2006/2013, reconnect and retry the unit of work; or take connections from a pool that pings (SQLAlchemy pool_pre_ping=True).")
-            {
-                Kind = AdviceKinds.Reconnect,
-            }
             : NoServerTimeout($"ping vs server {server.IdleSetting}", server),
     ];
 }

@@ -1,3 +1,4 @@
+using System.Data.Common;
 using Npgsql;
 
 namespace TestDbKit.Engines;
@@ -22,7 +23,7 @@ internal sealed class NpgsqlAdvisor : DriverAdvisor
 
     public override DbEngine Engine => DbEngine.PostgreSql;
 
-    protected override void Validate(System.Data.Common.DbConnectionStringBuilder builder)
+    protected override void Validate(DbConnectionStringBuilder builder)
     {
         var b = (NpgsqlConnectionStringBuilder)builder;
         if (b.Pooling && b.ConnectionIdleLifetime < b.ConnectionPruningInterval)
@@ -33,52 +34,15 @@ internal sealed class NpgsqlAdvisor : DriverAdvisor
         }
     }
 
-    public override IReadOnlyList<ResilienceAdvice> Advise(DbEngine engine, ClientSettings settings, ServerTimeouts server)
+    protected override DriverPool PoolOf(DbConnectionStringBuilder builder)
     {
-        var b = Builder<NpgsqlConnectionStringBuilder>(settings);
-        var advice = new List<ResilienceAdvice>();
-        if (!b.Pooling)
-        {
-            advice.Add(new(AdviceLevel.Info, "Pooling=false",
-                "Every open makes a new connection: no pooled connection can go stale, but each open pays for a handshake.",
-                "Keep pooling on where the server's idle timeout allows, with Connection Lifetime below it.")
-            {
-                Kind = AdviceKinds.Pooling,
-            });
-        }
-        else
-        {
-            advice.Add(IdleAdvice(b, server));
-        }
-
-        advice.AddRange(IdleInTransaction(server, "Keep transactions short; never wait on user input or other services inside one."));
-        if (b.Pooling && b.KeepAlive <= 0)
-        {
-            advice.Add(new(AdviceLevel.Warning, "Keepalive",
-                "No keepalive: a firewall or NAT that forgets idle flows leaves pooled connections dead without either side knowing, until the next use fails.",
-                "Set Keepalive=30 (seconds between keepalive queries on idle connections), or keep Connection Lifetime shorter than such devices' idle limit.")
-            {
-                Kind = AdviceKinds.Keepalive,
-                Apply = new Dictionary<string, string> { ["Keepalive"] = "30" },
-            });
-        }
-
-        if (b.Pooling && b.NoResetOnClose)
-        {
-            advice.Add(new(AdviceLevel.Warning, "No Reset On Close",
-                "Pooled sessions are handed out without being reset: session variables, temporary tables and prepared state of one use leak into the next.",
-                "Set No Reset On Close=false.")
-            {
-                Kind = AdviceKinds.SessionReset,
-                Apply = new Dictionary<string, string> { ["No Reset On Close"] = "false" },
-            });
-        }
-
-        return advice;
+        var b = (NpgsqlConnectionStringBuilder)builder;
+        return new(b.Pooling, b.KeepAlive > 0, !b.NoResetOnClose, ("No Reset On Close", "false"), "Connection Lifetime below it");
     }
 
-    private static ResilienceAdvice IdleAdvice(NpgsqlConnectionStringBuilder b, ServerTimeouts server)
+    protected override ResilienceAdvice IdleAdvice(DbConnectionStringBuilder builder, ServerTimeouts server)
     {
+        var b = (NpgsqlConnectionStringBuilder)builder;
         var setting = $"Connection Lifetime vs server {server.IdleSetting}";
         if (server.Idle <= TimeSpan.Zero)
         {
@@ -91,36 +55,28 @@ internal sealed class NpgsqlAdvisor : DriverAdvisor
         var idleWorst = TimeSpan.FromSeconds(((2 * samples) - 1) * pruning);
         if (lifetime > TimeSpan.Zero && lifetime < server.Idle)
         {
-            return new(AdviceLevel.Info, setting,
+            return Advice(AdviceLevel.Info, AdviceKinds.IdleTimeout, setting,
                 $"A pooled connection older than Connection Lifetime={b.ConnectionLifetime} is closed when taken from the pool, so none is reused after idling for the server's {Seconds(server.Idle)}.",
-                "Nothing to change.") { Kind = AdviceKinds.IdleTimeout };
+                "Nothing to change.");
         }
 
         if (idleWorst < server.Idle)
         {
-            return new(AdviceLevel.Info, setting,
+            return Advice(AdviceLevel.Info, AdviceKinds.IdleTimeout, setting,
                 $"Idle pooled connections are pruned within {Seconds(idleWorst)} (Connection Idle Lifetime={b.ConnectionIdleLifetime}, Connection Pruning Interval={b.ConnectionPruningInterval}), before the server's {Seconds(server.Idle)}.",
-                "Nothing to change.") { Kind = AdviceKinds.IdleTimeout };
+                "Nothing to change.");
         }
 
         var finding = $"A pooled connection may sit idle for up to {Seconds(idleWorst)} (Connection Idle Lifetime={b.ConnectionIdleLifetime} is enforced by sampling every Connection Pruning Interval={b.ConnectionPruningInterval} s" +
             (lifetime > TimeSpan.Zero ? $"; Connection Lifetime={b.ConnectionLifetime} is not below the timeout" : "; Connection Lifetime is off") +
             $"), but the server closes sessions idle for {Seconds(server.Idle)}: the next use of such a connection fails with {server.LostError}.";
-        if (WholeSecondsBelow(server.Idle) is { } n)
-        {
-            return new(AdviceLevel.Problem, setting, finding,
-                $"Set Connection Lifetime={Whole(n)} (strictly below the server's {Seconds(server.Idle)}: Npgsql closes an older connection when it is taken from the pool), and retry on DbErrors.IsTransient.")
-            {
-                Kind = AdviceKinds.IdleTimeout,
-                Apply = new Dictionary<string, string> { ["Connection Lifetime"] = Whole(n) },
-            };
-        }
-
-        return new(AdviceLevel.Problem, setting, finding + $" At {Seconds(server.Idle)} no pool setting can help: Npgsql's lifetimes are whole seconds (1 s at least), and it has no validate-on-borrow.",
-            $"Set Pooling=false for this server (every open is a new session), or give the server a longer {server.IdleSetting}; and retry on DbErrors.IsTransient.")
-        {
-            Kind = AdviceKinds.IdleTimeout,
-            Apply = new Dictionary<string, string> { ["Pooling"] = "false" },
-        };
+        return WholeSecondsBelow(server.Idle) is { } n
+            ? Advice(AdviceLevel.Problem, AdviceKinds.IdleTimeout, setting, finding,
+                $"Set Connection Lifetime={Whole(n)} (strictly below the server's {Seconds(server.Idle)}: Npgsql closes an older connection when it is taken from the pool), and retry on DbErrors.IsTransient.",
+                ("Connection Lifetime", Whole(n)))
+            : Advice(AdviceLevel.Problem, AdviceKinds.IdleTimeout, setting,
+                finding + $" At {Seconds(server.Idle)} no pool setting can help: Npgsql's lifetimes are whole seconds (1 s at least), and it has no validate-on-borrow.",
+                $"Set Pooling=false for this server (every open is a new session), or give the server a longer {server.IdleSetting}; and retry on DbErrors.IsTransient.",
+                ("Pooling", "false"));
     }
 }

@@ -21,12 +21,9 @@ internal sealed class PsycopgAdvisor : ClientAdvisor
         var advice = new List<ResilienceAdvice>
         {
             server.Idle > TimeSpan.Zero
-                ? new(AdviceLevel.Info, $"reconnect vs server {server.IdleSetting}",
+                ? Advice(AdviceLevel.Info, AdviceKinds.Reconnect, $"reconnect vs server {server.IdleSetting}",
                     $"psycopg keeps no pool: a connection your code keeps open and idle for {Seconds(server.Idle)} is closed by the server, and its next use raises psycopg2.OperationalError ({server.LostError}).",
                     "Before reusing a long-held connection, check connection.closed and reconnect when it is non-zero; or catch OperationalError, reconnect and retry the unit of work; or take connections from a pool that pings (SQLAlchemy pool_pre_ping=True).")
-                {
-                    Kind = AdviceKinds.Reconnect,
-                }
                 : NoServerTimeout($"reconnect vs server {server.IdleSetting}", server),
         };
         advice.AddRange(IdleInTransaction(server,
@@ -36,23 +33,15 @@ internal sealed class PsycopgAdvisor : ClientAdvisor
         var (idleSet, idle) = settings.Seconds("keepalives_idle");
         if (keepalives == false)
         {
-            advice.Add(new(AdviceLevel.Warning, "keepalives",
+            advice.Add(Advice(AdviceLevel.Warning, AdviceKinds.Keepalive, "keepalives",
                 "TCP keepalives are off: a firewall or NAT that forgets idle flows leaves the connection dead without either side knowing, until the next use fails (or hangs).",
-                "Set keepalives=1 and keepalives_idle=30 (libpq parameters: in the URL query or connect()'s arguments).")
-            {
-                Kind = AdviceKinds.Keepalive,
-                Apply = new Dictionary<string, string> { ["keepalives"] = "1", ["keepalives_idle"] = "30" },
-            });
+                "Set keepalives=1 and keepalives_idle=30 (libpq parameters: in the URL query or connect()'s arguments).", ("keepalives", "1"), ("keepalives_idle", "30")));
         }
         else if (!idleSet || idle is null or <= 0)
         {
-            advice.Add(new(AdviceLevel.Warning, "keepalives_idle",
+            advice.Add(Advice(AdviceLevel.Warning, AdviceKinds.Keepalive, "keepalives_idle",
                 "libpq's keepalives wait the OS default before the first probe (two hours on Linux): a NAT or firewall that forgets idle flows sooner leaves the connection dead until the next use fails.",
-                "Set keepalives_idle=30 (a libpq parameter: in the URL query or connect()'s arguments).")
-            {
-                Kind = AdviceKinds.Keepalive,
-                Apply = new Dictionary<string, string> { ["keepalives_idle"] = "30" },
-            });
+                "Set keepalives_idle=30 (a libpq parameter: in the URL query or connect()'s arguments).", ("keepalives_idle", "30")));
         }
 
         return advice;
