@@ -40,7 +40,7 @@ internal sealed class EfCoreAdvisor : ClientAdvisor
                 "Wrap user-initiated transactions in strategy.ExecuteAsync(...) so the whole transaction is retried.")
             : Advice(AdviceLevel.Warning, AdviceKinds.Retry, Retry,
                 "No execution strategy: a connection the server or the network dropped fails SaveChanges or the query outright, though a retry would succeed.",
-                $"Use {clients.EfCoreRetryCall} (or a custom execution strategy); wrap user-initiated transactions in strategy.ExecuteAsync(...)."));
+                $"Use {clients.EfCoreRetryCall} (or a custom execution strategy); wrap user-initiated transactions in strategy.ExecuteAsync(...).", (Retry, "true")));
         return advice;
     }
 }
