@@ -22,7 +22,7 @@ internal sealed class SqlAlchemyAdvisor : ClientAdvisor
     public override IReadOnlyList<ResilienceAdvice> Advise(DbEngine engine, ClientSettings settings, ServerTimeouts server)
     {
         var advice = new List<ResilienceAdvice>();
-        var (_, recycle) = settings.Seconds("pool_recycle", "none");
+        var (_, recycle) = settings.Seconds("pool_recycle");
         var prePing = settings.Flag("pool_pre_ping") ?? false;
         var setting = $"pool_recycle vs server {server.IdleSetting}";
         if (settings.Text("poolclass") is { } pool && pool.EndsWith("NullPool", StringComparison.Ordinal))
