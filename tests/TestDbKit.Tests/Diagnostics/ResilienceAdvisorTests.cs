@@ -131,6 +131,24 @@ public sealed class ResilienceAdvisorTests
     }
 
     [Fact]
+    public void Every_registered_engine_has_its_clients_and_every_client_is_found_by_its_key()
+    {
+        foreach (var module in EngineRegistry.Modules)
+        {
+            var clients = EngineClients.For(module.Engine);
+            Assert.Equal(module.Engine, clients.Driver.Engine);
+            Assert.True(clients.Python.Supports(module.Engine));
+            Assert.Same(clients.Driver, ClientAdvisors.Default(module.Engine));
+            Assert.All(clients.Schemes, scheme => Assert.Same(clients, EngineClients.ForScheme(scheme + "+somedriver")));
+        }
+
+        Assert.All(ClientAdvisors.All, c => Assert.Same(c, ClientAdvisors.Find(c.Key.ToUpperInvariant())));
+        Assert.Equal(ClientAdvisors.Keys.Count, ClientAdvisors.Keys.Distinct().Count());
+        Assert.Throws<ArgumentOutOfRangeException>(() => EngineClients.For((DbEngine)99));
+        Assert.Throws<ArgumentException>(() => ClientAdvisors.Find("jdbc"));
+    }
+
+    [Fact]
     public void A_malformed_setting_is_refused_with_its_name_and_what_it_takes()
     {
         var cs = "Host=127.0.0.1;Port=1;Username=u;Password=sekrit-77";
