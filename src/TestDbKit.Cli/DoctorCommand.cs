@@ -1,119 +1,131 @@
 using System.CommandLine;
 using System.Text.Json;
-using TestDbKit.Servers;
+using System.Text.Json.Serialization;
+using TestDbKit.Cli.Doctor;
+using TestDbKit.Diagnostics;
+using TestDbKit.Engines;
 
 namespace TestDbKit.Cli;
 
 /// <summary>
-/// <c>testdbkit doctor</c>: which providers can serve here and why not, and, for a connection string, what
-/// its pool settings will break against the server's idle timeouts. Exit code 0: fine; 1: problems found;
-/// 2: the server could not be reached.
+/// <c>testdbkit doctor</c>: which providers can serve here and why not, and, for a connection, what its client's
+/// pool settings will break against the server's idle timeouts, in that client's own settings (<c>--client</c>).
+/// Exit code 0: fine; 1: problems found; 2: the server could not be reached; 64: malformed input (the command
+/// line, a connection string, a URL or a setting).
 /// </summary>
 internal static class DoctorCommand
 {
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        DictionaryKeyPolicy = null, // apply's keys are the client's own setting names
+        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+    };
+
     public static Command Create()
     {
-        var engine = EngineOption.Create(required: false, "needed with --connection");
-        var connection = new Option<string?>("--connection") { Description = "a connection string to check (its password is never printed)" };
-        var json = new Option<bool>("--json") { Description = "print one JSON object instead of text" };
-        var command = new Command("doctor", "Say which providers can serve here, and what a connection string's pool settings will break.")
+        var engine = EngineOption.Create(required: false, "needed with a connection string; a URL names its engine");
+        var connection = new Option<string?>("--connection")
         {
-            engine, connection, json,
+            Description = "the application's connection string or URL (postgresql://, postgresql+psycopg2://, mysql://, mysql+pymysql://; query parameters are read as settings); the password is never printed",
+        };
+        var client = new Option<string?>("--client") { Description = "the client to advise, in its own settings: " + string.Join(", ", ClientAdvisors.Keys) + " (default: the engine's .NET driver)" };
+        client.AcceptOnlyFromAmong([.. ClientAdvisors.Keys]);
+        var setting = new Option<string[]>("--setting")
+        {
+            Description = "a client setting as name=value, repeatable (e.g. --setting pool_recycle=3600 --setting pool_pre_ping=true); for a .NET driver, a connection-string keyword",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var json = new Option<bool>("--json") { Description = "print one JSON object instead of text" };
+        var command = new Command("doctor", "Say which providers can serve here, and what a client's pool settings will break against the server's idle timeouts.")
+        {
+            engine, connection, client, setting, json,
         };
         command.Validators.Add(r =>
         {
-            if (r.GetValue(connection) is { Length: > 0 } && r.GetValue(engine) is null)
+            var hasConnection = r.GetValue(connection) is { Length: > 0 };
+            if (!hasConnection && (r.GetValue(client) is not null || r.GetValue(setting) is { Length: > 0 }))
             {
-                r.AddError("--connection needs --engine " + string.Join(" or --engine ", Engines.EngineRegistry.Keys) + ".");
+                r.AddError("--client and --setting need --connection (the server whose idle timeout the advice is measured against).");
             }
         });
         command.SetAction(async (result, ct) =>
         {
-            var providers = new List<object>();
-            foreach (var dbEngine in Engines.EngineRegistry.All.Select(e => e.Engine))
-            {
-                string? why = null;
-                try
-                {
-                    if (!OperatingSystem.IsLinux())
-                    {
-                        why = "the Local provider runs on Linux only";
-                    }
-                    else
-                    {
-                        _ = LocalRecipe.Locate(dbEngine, Options.ResolvedServerOptions.Of(dbEngine, new DbServerOptions()).BinDirectory);
-                    }
-                }
-                catch (ServerStartException e)
-                {
-                    why = e.Message;
-                }
-
-                providers.Add(new { provider = "Local", engine = dbEngine.ToString(), available = why is null, why });
-            }
-
-            var docker = await DockerProbe.WhyUnavailableAsync(ct: ct).ConfigureAwait(false);
-            providers.Add(new { provider = "Docker", engine = "both", available = docker is null, why = docker });
-            foreach (var variable in Engines.EngineRegistry.Modules.Select(m => m.ConnectionVariable))
-            {
-                var set = Options.KitEnvironment.Get(variable) is not null;
-                providers.Add(new { provider = "External", engine = variable, available = set, why = set ? null : $"{variable} is not set" });
-            }
-
+            var providers = await ProviderRow.AllAsync(ct).ConfigureAwait(false);
+            DoctorRequest? request = null;
             IReadOnlyList<ResilienceAdvice> advice = [];
             string? error = null;
+            var code = ExitCodes.Ok;
             if (result.GetValue(connection) is { Length: > 0 } cs)
             {
-                var dbEngine = EngineOption.Parse(result.GetValue(engine)!);
                 try
                 {
-                    advice = await ResilienceAdvisor.AdviseAsync(dbEngine, cs, ct).ConfigureAwait(false);
+                    request = DoctorRequest.Parse(cs, result.GetValue(engine), result.GetValue(client), result.GetValue(setting) ?? []);
                 }
-                catch (Exception e) when (e is System.Data.Common.DbException or ArgumentException or InvalidOperationException or IOException)
+                catch (ClientInputException e)
                 {
-                    var password = Engines.EngineDialect.For(dbEngine).PasswordOfOrNull(cs);
-                    error = Diagnostics.Secrets.Redact($"Could not check the connection string against its server: {e.Message}", password);
+                    await Console.Error.WriteLineAsync("testdbkit: doctor: " + e.Message).ConfigureAwait(false);
+                    await Console.Error.WriteLineAsync("Run 'testdbkit doctor --help' for usage.").ConfigureAwait(false);
+                    return ExitCodes.Usage;
+                }
+
+                try
+                {
+                    advice = await ResilienceAdvisor.AdviseAsync(request.Engine, request.Client, request.Settings, ct).ConfigureAwait(false);
+                    code = advice.Any(a => a.Level == AdviceLevel.Problem) ? ExitCodes.Problems : ExitCodes.Ok;
+                }
+                catch (ClientInputException e)
+                {
+                    await Console.Error.WriteLineAsync("testdbkit: doctor: " + Secrets.Redact(e.Message, request.Password)).ConfigureAwait(false);
+                    return ExitCodes.Usage;
+                }
+                catch (Exception e) when (e is System.Data.Common.DbException or InvalidOperationException or IOException or System.Net.Sockets.SocketException or TimeoutException)
+                {
+                    var endpoint = EngineDialect.For(request.Engine).Parse(request.Settings.ConnectionString);
+                    error = Secrets.Redact($"Could not reach the {EngineDialect.For(request.Engine).Name} server at {endpoint} to read its idle timeouts: {e.Message}", request.Password);
+                    code = ExitCodes.Unreachable;
                 }
             }
 
             if (result.GetValue(json))
             {
-                Console.WriteLine(JsonSerializer.Serialize(new
-                {
+                Console.WriteLine(JsonSerializer.Serialize(new DoctorOutput(
                     providers,
-                    advice = advice.Select(a => new { level = a.Level.ToString(), a.Setting, a.Finding, a.Fix }),
-                    error,
-                }));
+                    request is null ? null : EngineRegistry.For(request.Engine).Key,
+                    request?.Client.Key,
+                    [.. advice.Select(a => new AdviceOutput(a.Level.ToString(), a.Kind, a.Setting, a.Finding, a.Fix, a.Apply))],
+                    error), Json));
             }
             else
             {
                 foreach (var p in providers)
                 {
-                    Console.WriteLine(Describe(p));
+                    Console.WriteLine(p);
+                }
+
+                if (request is not null && error is null)
+                {
+                    Console.WriteLine($"Advice for {request.Client.Name} on {EngineDialect.For(request.Engine).Name}:");
                 }
 
                 foreach (var a in advice)
                 {
-                    Console.WriteLine(a);
-                }
-
-                if (error is not null)
-                {
-                    await Console.Error.WriteLineAsync("testdbkit doctor: " + error).ConfigureAwait(false);
+                    Console.WriteLine(a + (a.Apply.Count == 0 ? "" : " Apply: " + string.Join(" ", a.Apply.Select(kv => $"--setting \"{kv.Key}={kv.Value}\""))));
                 }
             }
 
-            return error is not null ? ExitCodes.Unreachable : advice.Any(a => a.Level == AdviceLevel.Problem) ? ExitCodes.Problems : ExitCodes.Ok;
+            if (error is not null)
+            {
+                await Console.Error.WriteLineAsync("testdbkit doctor: " + error).ConfigureAwait(false);
+            }
+
+            return code;
         });
         return command;
     }
 
-    private static string Describe(object provider)
-    {
-        var json = JsonSerializer.SerializeToElement(provider);
-        var name = $"{json.GetProperty("provider").GetString()} ({json.GetProperty("engine").GetString()})";
-        return json.GetProperty("available").GetBoolean()
-            ? $"{name}: available"
-            : $"{name}: not available: {json.GetProperty("why").GetString()}";
-    }
+    /// <summary>doctor's JSON: keys in camelCase.</summary>
+    private sealed record DoctorOutput(IReadOnlyList<ProviderRow> Providers, string? Engine, string? Client, IReadOnlyList<AdviceOutput> Advice, string? Error);
+
+    private sealed record AdviceOutput(string Level, string Kind, string Setting, string Finding, string Fix, IReadOnlyDictionary<string, string> Apply);
 }

@@ -6,40 +6,6 @@ namespace TestDbKit.Cli.Tests;
 /// <summary>The tool run as a process, as a pipeline runs it.</summary>
 public sealed class CliTests
 {
-    [Fact]
-    public async Task Doctor_lists_the_providers_and_exits_zero()
-    {
-        var (code, stdout, _) = await RunAsync("doctor");
-        Assert.Equal(0, code);
-        Assert.Contains("Local (PostgreSql): available", stdout, StringComparison.Ordinal);
-        Assert.Contains("External (TESTDBKIT_MYSQL)", stdout, StringComparison.Ordinal);
-    }
-
-    [Theory]
-    [InlineData(DbEngine.PostgreSql, "postgres", "idle_session_timeout", "60s")]
-    [InlineData(DbEngine.MySql, "mysql", "wait_timeout", "60")]
-    public async Task Doctor_finds_a_pool_that_outlives_the_servers_idle_timeout(DbEngine engine, string name, string setting, string value)
-    {
-        await using var server = await DbServer.StartAsync(engine, new DbServerOptions
-        {
-            Provider = DbServerProvider.Local,
-            Settings = new Dictionary<string, string> { [setting] = value },
-        });
-        var (code, stdout, _) = await RunAsync("doctor", "--engine", name, "--connection", server.AdminConnectionString, "--json");
-        Assert.Equal(1, code);
-        using var json = JsonDocument.Parse(stdout);
-        Assert.Contains(json.RootElement.GetProperty("advice").EnumerateArray(), a => a.GetProperty("level").GetString() == "Problem");
-    }
-
-    [Fact]
-    public async Task Doctor_says_when_it_cannot_reach_the_server_without_printing_the_password()
-    {
-        var (code, stdout, stderr) = await RunAsync("doctor", "--engine", "postgres", "--connection", "Host=127.0.0.1;Port=1;Password=sekrit-99;Timeout=2");
-        Assert.Equal(2, code);
-        Assert.Contains("127.0.0.1:1", stderr, StringComparison.Ordinal);
-        Assert.DoesNotContain("sekrit-99", stdout + stderr, StringComparison.Ordinal);
-    }
-
     [Theory]
     [InlineData("doctor", "--engine", "oracle")]
     [InlineData("doctor", "--connection", "Host=x")]

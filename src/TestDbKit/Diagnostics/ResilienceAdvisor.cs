@@ -1,4 +1,3 @@
-using System.Globalization;
 using TestDbKit.Engines;
 
 namespace TestDbKit;
@@ -23,79 +22,66 @@ public enum AdviceLevel
 /// <param name="Fix">What to change.</param>
 public sealed record ResilienceAdvice(AdviceLevel Level, string Setting, string Finding, string Fix)
 {
+    /// <summary>What the finding is about, as a stable lower-case name a pipeline can match on: <c>idle-timeout</c>
+    /// (the pool against the server's idle timeout), <c>keepalive</c>, <c>session-reset</c>, <c>pooling</c>,
+    /// <c>retry</c>, <c>reconnect</c>, <c>transaction-recovery</c>, <c>idle-in-transaction</c>.</summary>
+    public string Kind { get; init; } = "";
+
+    /// <summary>The client settings that clear this finding, in the client's own names (for a .NET driver, its
+    /// connection-string keywords): with them applied, asking again gives no finding of this kind above
+    /// <see cref="AdviceLevel.Info"/>. Empty for information, and for advice about code rather than settings.</summary>
+    public IReadOnlyDictionary<string, string> Apply { get; init; } = new Dictionary<string, string>();
+
     /// <inheritdoc />
     public override string ToString() => $"{Level}: {Setting}: {Finding} Fix: {Fix}";
 }
 
 /// <summary>
 /// Compares a client's pool settings with the server's idle timeouts and says what will break and what to
-/// change: what Django's CONN_MAX_AGE and SQLAlchemy's pool_recycle / pool_pre_ping teach, made automatic.
+/// change: what Django's CONN_MAX_AGE and SQLAlchemy's pool_recycle / pool_pre_ping teach, made automatic. The fix
+/// of every finding clears it: a value is whole seconds strictly below the server's timeout, allowing for how the
+/// driver enforces it, and where no pool setting can be below it the advice says so and names what helps.
 /// </summary>
 public static class ResilienceAdvisor
 {
-    /// <summary>Reads the server's timeouts over <paramref name="connectionString"/> and advises on the pool
-    /// settings in it. The password is never part of the advice.</summary>
+    /// <summary>Reads the server's timeouts over <paramref name="connectionString"/> and advises on the .NET
+    /// driver's pool settings in it (Npgsql, MySqlConnector). The password is never part of the advice.</summary>
     /// <param name="engine">The engine the connection string is for.</param>
     /// <param name="connectionString">The application's connection string, pool settings included.</param>
     /// <param name="ct">Cancels the server round trip.</param>
+    /// <exception cref="ArgumentException">The connection string is malformed, or holds settings the driver refuses.</exception>
     public static async Task<IReadOnlyList<ResilienceAdvice>> AdviseAsync(DbEngine engine, string connectionString, CancellationToken ct = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
+        var client = Diagnostics.ClientAdvisors.Default(engine);
+        ClientSettings settings;
+        try
+        {
+            settings = client.Prepare(engine, connectionString, []);
+        }
+        catch (ClientInputException e)
+        {
+            throw new ArgumentException(e.Message, nameof(connectionString), e);
+        }
+
+        return await AdviseAsync(engine, client, settings, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Reads the server's timeouts over <paramref name="settings"/>' connection string and advises
+    /// <paramref name="client"/> in its own settings.</summary>
+    internal static async Task<IReadOnlyList<ResilienceAdvice>> AdviseAsync(DbEngine engine, ClientAdvisor client, ClientSettings settings, CancellationToken ct)
+    {
+        var server = await ServerTimeoutsAsync(engine, settings.ConnectionString, ct).ConfigureAwait(false);
+        return client.Advise(engine, settings, server);
+    }
+
+    /// <summary>The server's idle timeouts as a session of <paramref name="connectionString"/> sees them.</summary>
+    internal static async Task<ServerTimeouts> ServerTimeoutsAsync(DbEngine engine, string connectionString, CancellationToken ct)
+    {
         var dialect = EngineDialect.For(engine);
-        var client = dialect.PoolSettingsOf(connectionString);
         await using var connection = await dialect.OpenAsync(dialect.ForProbe(connectionString, TimeSpan.FromSeconds(15)), ct).ConfigureAwait(false);
         var (idle, idleInTransaction) = await dialect.ServerTimeoutsAsync(connection, ct).ConfigureAwait(false);
-        return Advise(engine, client, idle, idleInTransaction);
+        var (setting, lostError) = EngineRegistry.Module(engine).IdleTimeoutAdvice;
+        return new ServerTimeouts(idle, idleInTransaction, setting, lostError);
     }
-
-    internal static IReadOnlyList<ResilienceAdvice> Advise(DbEngine engine, ClientPoolSettings client, TimeSpan serverIdle, TimeSpan serverIdleInTransaction)
-    {
-        var advice = new List<ResilienceAdvice>();
-        var (timeoutName, lostError) = EngineRegistry.Module(engine).IdleTimeoutAdvice;
-        if (!client.Pooling)
-        {
-            advice.Add(new(AdviceLevel.Info, "Pooling=false",
-                "Every open makes a new connection: no pooled connection can go stale, but each open pays for a handshake.",
-                "Keep pooling on, with the idle lifetime below the server's idle timeout."));
-        }
-        else if (serverIdle > TimeSpan.Zero && client.IdleLifetime >= serverIdle && (client.Lifetime <= TimeSpan.Zero || client.Lifetime >= serverIdle))
-        {
-            var target = TimeSpan.FromSeconds(Math.Max(1, Math.Floor(serverIdle.TotalSeconds * 0.8)));
-            advice.Add(new(AdviceLevel.Problem, $"{client.IdleLifetimeName} vs server {timeoutName}",
-                $"Pooled connections may sit idle for {Seconds(client.IdleLifetime)}, but the server closes sessions idle for {Seconds(serverIdle)}: " +
-                $"the next use of such a connection fails with {lostError}.",
-                $"Set {client.IdleLifetimeName}={target.TotalSeconds.ToString(CultureInfo.InvariantCulture)} (below the server's timeout), and retry on DbErrors.IsTransient."));
-        }
-        else if (serverIdle > TimeSpan.Zero)
-        {
-            advice.Add(new(AdviceLevel.Info, $"{client.IdleLifetimeName} vs server {timeoutName}",
-                $"Pooled connections are closed after {Seconds(client.IdleLifetime)} idle, before the server's {Seconds(serverIdle)}.",
-                "Nothing to change."));
-        }
-
-        if (serverIdleInTransaction > TimeSpan.Zero)
-        {
-            advice.Add(new(AdviceLevel.Info, "idle_in_transaction_session_timeout",
-                $"A session that keeps a transaction open and idle for {Seconds(serverIdleInTransaction)} is ended by the server (25P03).",
-                "Keep transactions short; never wait on user input or other services inside one."));
-        }
-
-        if (client.Pooling && client.Keepalive <= TimeSpan.Zero)
-        {
-            advice.Add(new(AdviceLevel.Warning, client.KeepaliveName,
-                "No TCP keepalive: a firewall or NAT that forgets idle flows leaves pooled connections dead without either side knowing, until the next use fails.",
-                $"Set {client.KeepaliveName}=30, or keep the idle lifetime shorter than such devices' idle limit."));
-        }
-
-        if (client.Pooling && !client.ResetsSessions)
-        {
-            advice.Add(new(AdviceLevel.Warning, client.ResetName,
-                "Pooled sessions are handed out without being reset: session variables, temporary tables and an open transaction of one use leak into the next.",
-                $"Use {client.ResetName}."));
-        }
-
-        return advice;
-    }
-
-    private static string Seconds(TimeSpan t) => t.TotalSeconds.ToString("0.#", CultureInfo.InvariantCulture) + " s";
 }
