@@ -23,6 +23,7 @@ cd "$(dirname "$0")/../.."
 engine="${1:?usage: examples/ci/python-tests.sh postgres|mysql}"
 read -r -a testdbkit <<<"${TESTDBKIT:-testdbkit}"
 python="${PYTHON:-python3}"
+export PYTHONDONTWRITEBYTECODE=1 # no __pycache__ in the source tree
 mkdir -p artifacts
 work="$(mktemp -d)"
 serve_pid=""
