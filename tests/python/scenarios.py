@@ -217,6 +217,7 @@ def transaction_scenario(tool, engine, how):
                 lasting = Fault(tool, "idle-in-transaction", info["admin"]["url"], engine=engine,
                                 database=info["database"], value=FAULT_TIMEOUT, hold="60s")
                 lasting.__enter__()
+                app.dispose()  # the pool's session predates the fault; the transaction's must be new
             try:
                 connection = app.connect()
                 transaction = connection.begin()
