@@ -3,7 +3,8 @@ using TestDbKit.Engines;
 
 namespace TestDbKit.Cli;
 
-/// <summary>The <c>--engine</c> option every command shares: its values are the registry's keys.</summary>
+/// <summary>The <c>--engine</c> option every command shares: its values are the registry's keys, and the names
+/// <c>serve --json</c> prints as <c>engine</c> (the URL schemes: postgresql, mysql, and mariadb).</summary>
 internal static class EngineOption
 {
     public static Option<string> Create(bool required, string? extra = null)
@@ -13,10 +14,10 @@ internal static class EngineOption
             Description = string.Join(" or ", EngineRegistry.Keys) + (extra is null ? "" : $" ({extra})"),
             Required = required,
         };
-        option.AcceptOnlyFromAmong([.. EngineRegistry.Keys]);
+        option.AcceptOnlyFromAmong([.. EngineRegistry.Keys, .. ServerUrls.OtherNames]);
         return option;
     }
 
     /// <summary>The engine the parsed value names.</summary>
-    public static DbEngine Parse(string key) => EngineRegistry.FromKey(key).Engine;
+    public static DbEngine Parse(string key) => EngineRegistry.FromKey(ServerUrls.KeyOf(key) ?? key).Engine;
 }

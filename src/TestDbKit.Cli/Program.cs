@@ -2,12 +2,11 @@ using System.CommandLine;
 using TestDbKit.Cli;
 using TestDbKit.Diagnostics;
 
-// Exit codes a pipeline can act on: see ExitCodes (0 fine, 1 problems found, 2 a server could not be started
-// or reached, 3 chaos refused the server, 64 the command line is wrong).
-var root = new RootCommand("testdbkit: throwaway PostgreSQL and MySQL servers, chaos and resilience checks for test pipelines.");
-root.Subcommands.Add(ServeCommand.Create());
-root.Subcommands.Add(ChaosCommand.Create());
-root.Subcommands.Add(DoctorCommand.Create());
+// Exit codes a pipeline can act on: see ExitCodes (0 fine, 1 problems found or a fault failed, 2 a server could not
+// be started or reached, 3 a fault was refused, 64 malformed input).
+var root = ToolHelp.Root(
+    "testdbkit: throwaway PostgreSQL and MySQL servers, faults on purpose and resilience checks for test pipelines in any language.",
+    ServeCommand.Create(), FaultCommand.Create(), ChaosCommand.Create(), DoctorCommand.Create());
 var parsed = root.Parse(args);
 if (parsed.Errors.Count > 0)
 {
@@ -20,6 +19,6 @@ if (parsed.Errors.Count > 0)
     return ExitCodes.Usage;
 }
 
-// Only a chaos run is worth a report in TESTDBKIT_REPORT_DIR; serve and doctor inject nothing.
-RunLog.WriteAtExit = parsed.CommandResult.Command.Name == "chaos";
+// Only runs that inject faults are worth a report in TESTDBKIT_REPORT_DIR; serve and doctor inject nothing.
+RunLog.WriteAtExit = parsed.CommandResult.Command.Name is "chaos" or "fault";
 return await parsed.InvokeAsync().ConfigureAwait(false);

@@ -1,11 +1,15 @@
 using System.CommandLine;
 using System.Text.Json;
+using System.Text.RegularExpressions;
+using TestDbKit.Databases;
+using TestDbKit.Engines;
 using TestDbKit.Servers;
 
 namespace TestDbKit.Cli;
 
-/// <summary><c>testdbkit serve</c>: starts a server, prints how to reach it, and runs until stopped.</summary>
-internal static class ServeCommand
+/// <summary><c>testdbkit serve</c>: starts a server (and, with <c>--database</c>, a kit database on it), prints how
+/// to reach it, and runs until stopped.</summary>
+internal static partial class ServeCommand
 {
     public static Command Create()
     {
@@ -19,11 +23,23 @@ internal static class ServeCommand
                 r.AddError("--port must be between 1 and 65535.");
             }
         });
-        var json = new Option<bool>("--json") { Description = "print one JSON object instead of text" };
-
-        var command = new Command("serve", "Start a throwaway server, print its connection string, and run until stopped (Ctrl+C or SIGTERM).")
+        var database = new Option<string?>("--database")
         {
-            engine, provider, port, json,
+            Description = $"also create the kit database {DatabaseNames.Prefix}NAME (a name already starting {DatabaseNames.Prefix} is kept) and print its fields, " +
+                "with the kit's test user on MySQL so per-database faults reach its sessions",
+        };
+        database.Validators.Add(r =>
+        {
+            if (r.GetValue(database) is { } name && !DatabaseName().IsMatch(name))
+            {
+                r.AddError($"--database: '{name}' is not a database name the kit creates: use letters, digits and '_' (at most 48).");
+            }
+        });
+        var json = new Option<bool>("--json") { Description = "print one JSON object (host, port, user, password, database, URLs, admin, ...) instead of text" };
+
+        var command = new Command("serve", "Start a throwaway server, print how to reach it, and run until stopped (Ctrl+C or SIGTERM).")
+        {
+            engine, provider, port, database, json,
         };
         command.SetAction(async (result, ct) =>
         {
@@ -52,12 +68,23 @@ internal static class ServeCommand
 
             await using (server.ConfigureAwait(false))
             {
-                // Registered so that `testdbkit chaos` knows the server is the kit's and can ask for
+                Dictionary<string, object?> fields;
+                try
+                {
+                    fields = await DescribeAsync(server, result.GetValue(database), ct).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is System.Data.Common.DbException or InvalidOperationException or IOException)
+                {
+                    await Console.Error.WriteLineAsync($"testdbkit serve: the server started, but preparing it failed: {e.Message}").ConfigureAwait(false);
+                    return ExitCodes.Unreachable;
+                }
+
+                // Registered so that `testdbkit fault` and `chaos` know the server is the kit's and can ask for
                 // server-level faults, which only this process (the server's owner) can do.
                 var control = await RegisterAsync(server).ConfigureAwait(false);
                 try
                 {
-                    await RunAsync(server, control, result.GetValue(json), ct).ConfigureAwait(false);
+                    await RunAsync(server, fields, control, result.GetValue(json), ct).ConfigureAwait(false);
                 }
                 finally
                 {
@@ -73,7 +100,60 @@ internal static class ServeCommand
         return command;
     }
 
-    /// <summary>Registers an owned server for chaos; a failure costs only chaos, so serving goes on.</summary>
+    [GeneratedRegex("^[A-Za-z0-9_]{1,48}$")]
+    private static partial Regex DatabaseName();
+
+    /// <summary>The fields of <c>serve --json</c> but <c>pid</c>, <c>folder</c> and <c>control</c>: the server's
+    /// engine, flavour and version; how the test sessions connect (the database's, with the test user on MySQL,
+    /// when one was created); and how the administrator does (what <c>fault</c> and <c>chaos</c> take).</summary>
+    private static async Task<Dictionary<string, object?>> DescribeAsync(DbServer server, string? database, CancellationToken ct)
+    {
+        var dialect = server.Dialect;
+        string flavour;
+        string version;
+        await using (var admin = await server.OpenAdminConnectionAsync(ct).ConfigureAwait(false))
+        {
+            flavour = (await EngineRegistry.Module(server.Engine).FlavourOfAsync(admin, ct).ConfigureAwait(false)).Kind.ToString().ToLowerInvariant();
+            // MariaDB announces itself to old clients as "5.5.5-10.11.x-MariaDB"; the part after is its version.
+            version = admin.ServerVersion is var v && v.StartsWith("5.5.5-", StringComparison.Ordinal) ? v["5.5.5-".Length..] : admin.ServerVersion;
+            if (database is not null)
+            {
+                database = database.StartsWith(DatabaseNames.Prefix, StringComparison.Ordinal) ? database : DatabaseNames.Prefix + database;
+                await admin.ExecuteAsync(dialect.CreateDatabaseSql(database, null), ct).ConfigureAwait(false);
+            }
+        }
+
+        var adminCs = server.AdminConnectionString;
+        var adminEnd = dialect.Parse(adminCs);
+        var adminPassword = dialect.PasswordOf(adminCs);
+        var cs = database is null ? adminCs : server.TestConnectionStringFor(database);
+        var end = dialect.Parse(cs);
+        var password = dialect.PasswordOf(cs);
+        return new Dictionary<string, object?>
+        {
+            ["engine"] = ServerUrls.EngineName(dialect),
+            ["flavour"] = flavour,
+            ["version"] = version,
+            ["provider"] = server.Provider.ToString(),
+            ["host"] = end.Host,
+            ["port"] = end.Port,
+            ["user"] = end.User,
+            ["password"] = password,
+            ["database"] = database,
+            ["connectionString"] = cs,
+            ["url"] = ServerUrls.Url(dialect, end.Host, end.Port, end.User, password, database),
+            ["urls"] = new Dictionary<string, string> { ["sqlalchemy"] = ServerUrls.SqlAlchemyUrl(dialect, end.Host, end.Port, end.User, password, database) },
+            ["admin"] = new Dictionary<string, object?>
+            {
+                ["user"] = adminEnd.User,
+                ["password"] = adminPassword,
+                ["connectionString"] = adminCs,
+                ["url"] = ServerUrls.Url(dialect, adminEnd.Host, adminEnd.Port, adminEnd.User, adminPassword, null),
+            },
+        };
+    }
+
+    /// <summary>Registers an owned server for faults; a failure costs only faults, so serving goes on.</summary>
     private static async Task<ServerControl?> RegisterAsync(DbServer server)
     {
         if (!server.IsOwned)
@@ -87,30 +167,27 @@ internal static class ServeCommand
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or System.Net.Sockets.SocketException)
         {
-            await Console.Error.WriteLineAsync($"testdbkit serve: warning: 'testdbkit chaos' will not be able to break this server: {e.Message}").ConfigureAwait(false);
+            await Console.Error.WriteLineAsync($"testdbkit serve: warning: 'testdbkit fault' and 'chaos' will not be able to break this server: {e.Message}").ConfigureAwait(false);
             return null;
         }
     }
 
-    private static async Task RunAsync(DbServer server, ServerControl? control, bool json, CancellationToken ct)
+    private static async Task RunAsync(DbServer server, Dictionary<string, object?> fields, ServerControl? control, bool json, CancellationToken ct)
     {
         if (json)
         {
-            Console.WriteLine(JsonSerializer.Serialize(new
-            {
-                engine = server.Engine.ToString(),
-                provider = server.Provider.ToString(),
-                connectionString = server.AdminConnectionString,
-                pid = server.Instance.ProcessId,
-                folder = server.Instance.Folder,
-                control = control?.Served.Socket,
-            }));
+            fields["pid"] = server.Instance.ProcessId;
+            fields["folder"] = server.Instance.Folder;
+            fields["control"] = control?.Served.Socket;
+            Console.WriteLine(JsonSerializer.Serialize(fields, FaultEvents.JsonOptions));
         }
         else
         {
-            Console.WriteLine(server.AdminConnectionString);
-            await Console.Error.WriteLineAsync($"Serving {server}. Stop with Ctrl+C.").ConfigureAwait(false);
+            Console.WriteLine(fields["connectionString"]);
+            await Console.Error.WriteLineAsync($"Serving {server}{(fields["database"] is { } db ? $", database {db}" : "")}. Stop with Ctrl+C.").ConfigureAwait(false);
         }
+
+        Console.Out.Flush();
 
         // SIGTERM (a pipeline's stop) and Ctrl+C end the wait; the server is then stopped and deleted.
         using var stop = new StopSignals(ct);

@@ -10,25 +10,31 @@ using TestDbKit.Servers;
 namespace TestDbKit.Cli;
 
 /// <summary>
-/// A whole server as a target of the fault catalogue, for <c>testdbkit chaos</c>: database-scope faults run as
-/// SQL on the administrator's connection and touch only the kit's databases (named <c>tdk_…</c>), never the
-/// kit's control sessions (the dialect's session list leaves those out, as it does for FaultInjector);
-/// server-scope faults are asked of the <c>testdbkit serve</c> that owns the server (<paramref name="served"/>).
+/// A server as a target of the fault catalogue, for <c>testdbkit fault</c> and <c>chaos</c>: database-scope faults
+/// run as SQL on the administrator's connection and touch only the kit's databases (named <c>tdk_…</c>), or only
+/// <paramref name="database"/> when one is named, never the kit's control sessions (the dialect's session list
+/// leaves those out, as it does for FaultInjector); server-scope faults are asked of the <c>testdbkit serve</c> that
+/// owns the server (<paramref name="served"/>), which undoes a lasting one when the asker lets go or dies.
 /// </summary>
-internal sealed class SessionFaults(EngineDialect dialect, string adminConnectionString, ServedServer? served, string where) : IFaultTarget
+internal sealed class SessionFaults(EngineDialect dialect, string adminConnectionString, ServedServer? served, string where, string? database = null) : IFaultTarget
 {
-
-    /// <summary>The idle timeout sessions opened during an idle fault get: short enough that a pooled
-    /// connection idle between two tests dies.</summary>
-    public static readonly TimeSpan IdleTimeout = TimeoutFault.DefaultTimeout;
-
     private readonly string _admin = dialect.ForProbe(adminConnectionString, TimeSpan.FromSeconds(5));
 
     public EngineDialect Dialect => dialect;
 
-    public NetworkFaults Network => throw new NotSupportedException("testdbkit chaos has no network proxy: network faults run inside a test (FaultInjector.Network).");
+    /// <summary>The administrator's connection string the command was given.</summary>
+    public string AdminConnectionString => adminConnectionString;
 
-    public string Where(FaultScope scope) => where;
+    /// <summary>The one kit database faults are limited to, or null for every <c>tdk_</c> database.</summary>
+    public string? Database => database;
+
+    public NetworkFaults Network => throw new NotSupportedException(NoProxy);
+
+    /// <summary>Why the network kinds are refused here.</summary>
+    public const string NoProxy = "network faults act on the kit's TCP proxy in front of a test's database, and testdbkit has none: " +
+        "inject them inside a test (FaultInjector.Network)";
+
+    public string Where(FaultScope scope) => scope == FaultScope.Server || database is null ? where : database;
 
     public void Consent(string what)
     {
@@ -41,26 +47,68 @@ internal sealed class SessionFaults(EngineDialect dialect, string adminConnectio
         await admin.ExecuteAsync(sql, ct).ConfigureAwait(false);
     }
 
-    /// <summary>Ends the client sessions <paramref name="filter"/> selects on every kit database; returns how many.</summary>
+    /// <summary>Ends the client sessions <paramref name="filter"/> selects on the kit database(s); returns how many.</summary>
     public async Task<int> EndSessionsAsync(SessionFilter filter, CancellationToken ct)
     {
         await using var admin = await dialect.OpenAsync(_admin, ct).ConfigureAwait(false);
         var killed = 0;
-        foreach (var database in await KitDatabasesAsync(admin, ct).ConfigureAwait(false))
+        foreach (var name in await KitDatabasesAsync(admin, ct).ConfigureAwait(false))
         {
-            killed += await dialect.EndSessionsAsync(admin, database, filter, ct).ConfigureAwait(false);
+            killed += await dialect.EndSessionsAsync(admin, name, filter, ct).ConfigureAwait(false);
         }
 
         return killed;
     }
 
-    /// <summary>The idle timeout only, at <see cref="IdleTimeout"/>: what <c>testdbkit chaos</c> offers.</summary>
-    public Task<IAsyncDisposable> ShortenTimeoutAsync(TimeoutKind kind, TimeSpan timeout, CancellationToken ct) =>
-        kind == TimeoutKind.Idle && timeout == IdleTimeout
-            ? ShortenIdleTimeoutAsync(ct)
-            : throw new NotSupportedException($"testdbkit chaos shortens only the idle timeout, to {IdleTimeout.TotalSeconds:0} s.");
+    /// <summary>Whether session <paramref name="id"/> is a client session of the kit database(s): what
+    /// <c>fault kill-session/cancel --session</c> may touch.</summary>
+    public async Task<bool> IsKitSessionAsync(long id, CancellationToken ct)
+    {
+        await using var admin = await dialect.OpenAsync(_admin, ct).ConfigureAwait(false);
+        foreach (var name in await KitDatabasesAsync(admin, ct).ConfigureAwait(false))
+        {
+            var ids = await admin.ReadColumnAsync(dialect.SessionsOfDatabaseSql(name), r => Convert.ToInt64(r.GetValue(0), CultureInfo.InvariantCulture), ct).ConfigureAwait(false);
+            if (ids.Contains(id))
+            {
+                return true;
+            }
+        }
 
-    /// <summary>Asks the owner of the server; a server no <c>testdbkit serve</c> owns is refused.</summary>
+        return false;
+    }
+
+    /// <summary>Gives sessions of the kit database(s) opened from now on <paramref name="timeout"/> for
+    /// <paramref name="kind"/> until the returned handle is disposed (per database on both engines; on MySQL through
+    /// the kit's settings table, for sessions of its test user).</summary>
+    public async Task<IAsyncDisposable> ShortenTimeoutAsync(TimeoutKind kind, TimeSpan timeout, CancellationToken ct)
+    {
+        await using var admin = await dialect.OpenAsync(_admin, ct).ConfigureAwait(false);
+        var names = await KitDatabasesAsync(admin, ct).ConfigureAwait(false);
+        return await ChangeEachAsync(admin, names.Select(n => dialect.DatabaseTimeoutSql(n, kind, timeout)
+            ?? throw new NotSupportedException($"{dialect.Name} has no per-database {kind} timeout.")), ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Makes new sessions of the kit database(s) read-only until the handle is disposed.</summary>
+    public async Task<IAsyncDisposable> ReadOnlyAsync(CancellationToken ct)
+    {
+        await using var admin = await dialect.OpenAsync(_admin, ct).ConfigureAwait(false);
+        var changes = new List<(string, string)>();
+        foreach (var name in await KitDatabasesAsync(admin, ct).ConfigureAwait(false))
+        {
+            var (set, undo, serverWide) = dialect.ReadOnlySql(name);
+            if (serverWide)
+            {
+                throw new NotSupportedException($"{dialect.Name}'s read-only setting reaches the whole server here, not one database's sessions");
+            }
+
+            changes.Add((set, undo));
+        }
+
+        return await ChangeEachAsync(admin, changes, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Asks the owner of the server; a server no <c>testdbkit serve</c> owns is refused. A lasting fault is
+    /// held by the owner until the returned handle is disposed (or this process dies), then undone by it.</summary>
     public async Task<FaultOutcome> OnServerAsync(ServerFaultKind kind, TimeSpan hold, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(kind);
@@ -70,59 +118,62 @@ internal sealed class SessionFaults(EngineDialect dialect, string adminConnectio
         }
 
         FaultLog.Record(kind, where);
+        if (kind.Lasting)
+        {
+            return new FaultOutcome(await ServerControl.HoldAsync(served, kind, ct).ConfigureAwait(false));
+        }
+
         await ServerControl.RequestAsync(served, kind, hold, ct).ConfigureAwait(false);
-        return new FaultOutcome(null); // the owner held and undid it
+        return new FaultOutcome(null);
     }
 
     public Task<FaultOutcome> InjectAsync(FaultKind kind, FaultArgs args, CancellationToken ct) => kind.InjectAsync(this, args, ct);
 
-    /// <summary>Whether this server allows the idle fault: per database on PostgreSQL; server-wide on MySQL,
-    /// so only on a server the kit owns.</summary>
-    public string? WhyNoIdleFault() =>
-        !dialect.HasDatabaseTimeouts && served is null
-            ? $"{dialect.Name}'s idle timeout ({Engines.EngineRegistry.Module(dialect.Engine).IdleTimeoutAdvice.Setting}) is global to the server: " +
-              "on a server the kit does not own it would touch sessions outside the kit's databases"
-            : null;
+    /// <summary>Why <paramref name="kind"/> cannot act on this server's kit database(s), or null when it can: the
+    /// per-database settings (timeouts, read-only) need the server to apply them (on MySQL, the kit's hook).</summary>
+    public async Task<string?> WhyNotAsync(FaultKind kind, CancellationToken ct)
+    {
+        if (kind is not (TimeoutFault or ReadOnly))
+        {
+            return null;
+        }
 
-    /// <summary>Gives sessions of the kit's databases opened from now on <see cref="IdleTimeout"/> until the
-    /// returned handle is disposed (PostgreSQL per database; MySQL server-wide, on a kit-owned server).</summary>
-    public async Task<IAsyncDisposable> ShortenIdleTimeoutAsync(CancellationToken ct)
+        await using var admin = await dialect.OpenAsync(_admin, ct).ConfigureAwait(false);
+        return await dialect.WhyNoDatabaseSettingsAsync(admin, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>The named kit database exists, or why not.</summary>
+    public async Task<string?> WhyNoDatabaseAsync(CancellationToken ct)
+    {
+        if (database is null)
+        {
+            return null;
+        }
+
+        await using var admin = await dialect.OpenAsync(_admin, ct).ConfigureAwait(false);
+        var all = await admin.ReadColumnAsync(dialect.ListDatabasesSql(DatabaseNames.Prefix), r => r.GetString(0), ct).ConfigureAwait(false);
+        return all.Contains(database, StringComparer.Ordinal) ? null : $"there is no database '{database}' on {where}";
+    }
+
+    /// <summary>Runs each change; undoes those done when one fails; the handle undoes them all.</summary>
+    private async Task<IAsyncDisposable> ChangeEachAsync(DbConnection admin, IEnumerable<(string Set, string Undo)> changes, CancellationToken ct)
     {
         var undo = new List<string>();
-        await using (var admin = await dialect.OpenAsync(_admin, ct).ConfigureAwait(false))
+        try
         {
-            if (dialect.HasDatabaseTimeouts)
+            foreach (var (set, reset) in changes)
             {
-                try
+                // The test suite drops databases all the time (clones, replaced pools): skip those gone.
+                if (await TryExecuteAsync(admin, set, ct).ConfigureAwait(false))
                 {
-                    foreach (var database in await KitDatabasesAsync(admin, ct).ConfigureAwait(false))
-                    {
-                        var (set, reset) = dialect.DatabaseTimeoutSql(database, TimeoutKind.Idle, IdleTimeout)!.Value;
-                        // The test suite drops databases all the time (clones, replaced pools): skip those gone.
-                        if (await TryExecuteAsync(admin, set, ct).ConfigureAwait(false))
-                        {
-                            undo.Add(reset);
-                        }
-                    }
-                }
-                catch
-                {
-                    await UndoAsync(undo).ConfigureAwait(false); // never leave a half-set fault behind
-                    throw;
+                    undo.Add(reset);
                 }
             }
-            else if (WhyNoIdleFault() is { } why)
-            {
-                throw new NotSupportedException(why + ".");
-            }
-            else
-            {
-                if (await dialect.GlobalTimeoutSqlAsync(admin, TimeoutKind.Idle, IdleTimeout, ct).ConfigureAwait(false) is { } global)
-                {
-                    await admin.ExecuteAsync(global.Set, ct).ConfigureAwait(false);
-                    undo.Add(global.Undo);
-                }
-            }
+        }
+        catch
+        {
+            await UndoAsync(undo).ConfigureAwait(false); // never leave a half-set fault behind
+            throw;
         }
 
         return new FaultInjector.Undo(() => UndoAsync(undo));
@@ -176,5 +227,7 @@ internal sealed class SessionFaults(EngineDialect dialect, string adminConnectio
     }
 
     private async Task<IReadOnlyList<string>> KitDatabasesAsync(DbConnection admin, CancellationToken ct) =>
-        await admin.ReadColumnAsync(dialect.ListDatabasesSql(DatabaseNames.Prefix), r => r.GetString(0), ct).ConfigureAwait(false);
+        database is { } one
+            ? [one]
+            : await admin.ReadColumnAsync(dialect.ListDatabasesSql(DatabaseNames.Prefix), r => r.GetString(0), ct).ConfigureAwait(false);
 }

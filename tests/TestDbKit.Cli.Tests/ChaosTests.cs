@@ -269,33 +269,3 @@ public sealed class ChaosTests
         return Convert.ToString(await command.ExecuteScalarAsync(), CultureInfo.InvariantCulture)!;
     }
 }
-
-/// <summary>A <c>testdbkit serve</c> child process, stopped with SIGTERM on dispose.</summary>
-internal sealed class ServeProcess : IAsyncDisposable
-{
-    private readonly Process _process;
-
-    private ServeProcess(Process process, string connectionString)
-    {
-        _process = process;
-        ConnectionString = connectionString;
-    }
-
-    public string ConnectionString { get; }
-
-    public static async Task<ServeProcess> StartAsync(string engine)
-    {
-        var process = Process.Start(CliProcess.Start(["serve", "--engine", engine, "--provider", "local", "--json"]))!;
-        _ = process.StandardError.ReadToEndAsync(); // progress lines; drained so the child never blocks on them
-        var line = await process.StandardOutput.ReadLineAsync(new CancellationTokenSource(TimeSpan.FromSeconds(90)).Token);
-        using var json = JsonDocument.Parse(line ?? throw new InvalidOperationException("testdbkit serve ended without printing its server."));
-        return new ServeProcess(process, json.RootElement.GetProperty("connectionString").GetString()!);
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        Process.Start("kill", ["-TERM", _process.Id.ToString(CultureInfo.InvariantCulture)])!.WaitForExit();
-        await _process.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(60)).Token);
-        _process.Dispose();
-    }
-}

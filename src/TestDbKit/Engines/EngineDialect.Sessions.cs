@@ -55,13 +55,29 @@ internal abstract partial class EngineDialect
         return ended;
     }
 
-    /// <summary>Whether the engine can set timeouts for one database's sessions (PostgreSQL's <c>ALTER DATABASE ..
-    /// SET</c>); where it cannot (MySQL), they are server-wide and <see cref="DatabaseTimeoutSql"/> gives null.</summary>
-    public virtual bool HasDatabaseTimeouts => false;
+    /// <summary>Whether <see cref="DatabaseTimeoutSql"/> gives statements for one database's sessions (both engines
+    /// now: PostgreSQL's <c>ALTER DATABASE .. SET</c>; on MySQL rows of the kit's settings table, which take effect
+    /// only where <see cref="WhyNoDatabaseSettingsAsync"/> says so). Kept for callers written before MySQL had them.</summary>
+    public virtual bool HasDatabaseTimeouts => true;
 
     /// <summary>Statements that make new sessions of <paramref name="database"/> use <paramref name="value"/> for a
-    /// timeout setting, and that undo it; null where the engine has no per-database scope for it.</summary>
-    public virtual (string Set, string Undo)? DatabaseTimeoutSql(string database, TimeoutKind kind, TimeSpan value) => null;
+    /// timeout setting, and that undo it. Never null for <see cref="TimeoutKind.Idle"/>,
+    /// <see cref="TimeoutKind.IdleInTransaction"/> and <see cref="TimeoutKind.Statement"/> (MySQL 8, which has no
+    /// idle-in-transaction timeout, applies its nearest, <c>wait_timeout</c>). On MySQL they take effect only on a
+    /// server with the kit's hook (<see cref="WhyNoDatabaseSettingsAsync"/>) and for sessions of a user without
+    /// administrative rights.</summary>
+    public abstract (string Set, string Undo)? DatabaseTimeoutSql(string database, TimeoutKind kind, TimeSpan value);
+
+    /// <summary>Null when per-database settings (<see cref="DatabaseTimeoutSql"/>, <see cref="ReadOnlySql"/>) take
+    /// effect on the server <paramref name="admin"/> is connected to (PostgreSQL: always; MySQL: when the kit's
+    /// control schema and <c>init_connect</c> hook are installed), else a sentence saying why not and what to do.</summary>
+    /// <param name="admin">An open administrator's connection.</param>
+    /// <param name="ct">Cancels the question.</param>
+    public virtual Task<string?> WhyNoDatabaseSettingsAsync(DbConnection admin, CancellationToken ct) => Task.FromResult<string?>(null);
+
+    /// <summary>Statements to run as the administrator after <paramref name="database"/> was dropped, removing
+    /// what the kit kept about it outside it (MySQL: its row of per-database settings); null where nothing is kept.</summary>
+    public virtual string? ForgetDatabaseSettingsSql(string database) => null;
 
     /// <summary>
     /// Statements that set a timeout server-wide, where the engine has no per-database scope for it (MySQL), and
@@ -71,9 +87,10 @@ internal abstract partial class EngineDialect
         DbConnection admin, TimeoutKind kind, TimeSpan value, CancellationToken ct) =>
         Task.FromResult<(string Set, string Undo)?>(null);
 
-    /// <summary>Statements that make sessions of <paramref name="database"/> read-only and undo it, and whether
-    /// they reach the whole server (MySQL's <c>read_only</c>, which binds only users without administrative
-    /// rights) rather than this database's new sessions (PostgreSQL).</summary>
+    /// <summary>Statements that make sessions of <paramref name="database"/> opened from now on read-only and undo
+    /// it, and whether they reach the whole server rather than this database's sessions (false on both engines:
+    /// PostgreSQL per database; MySQL through the kit's per-database settings, see
+    /// <see cref="WhyNoDatabaseSettingsAsync"/>).</summary>
     public abstract (string Set, string Undo, bool ServerWide) ReadOnlySql(string database);
 
     /// <summary>Takes a lock on <paramref name="table"/> that blocks every other session's reads and writes,

@@ -103,7 +103,7 @@ internal abstract partial class EngineDialect
     public static bool IsValidSettingValue(string value) =>
         value.Length <= 1024 && !value.Any(c => char.IsControl(c));
 
-    protected static string Validated(string name)
+    internal static string Validated(string name)
     {
         if (name.Length is 0 or > 63 || !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-' or '$'))
         {

@@ -19,7 +19,9 @@ internal sealed record ServedServer(string Engine, string Host, int Port, int Pi
 /// </summary>
 /// <remarks>The words on the socket are <c>hello</c> and the names of the fault catalogue's server-scope kinds
 /// (<see cref="ServerFaultKind"/>): <c>NAME</c> for an instant one, <c>NAME MS</c> for a lasting one, which the
-/// owner holds for MS (at most a minute) and undoes itself.</remarks>
+/// owner holds for MS (at most a minute) and undoes itself, and <c>NAME hold</c> for a lasting one held as long as
+/// the asker wants: the owner answers <c>{"ok":true,"started":true}</c> once the fault is in effect, then undoes it
+/// when the asker writes <c>end</c> or its end of the socket closes (it died), and answers again.</remarks>
 internal sealed class ServerControl : IAsyncDisposable
 {
     private static readonly TimeSpan LongestFreeze = TimeSpan.FromMinutes(1);
@@ -176,6 +178,76 @@ internal sealed class ServerControl : IAsyncDisposable
         }
     }
 
+    /// <summary>Asks the owner of <paramref name="served"/> to inject the lasting <paramref name="kind"/> and hold
+    /// it; returns once it is in effect. Disposing the handle asks the owner to undo it and waits until it is; if
+    /// this process dies first, the owner sees its socket close and undoes it all the same.</summary>
+    public static async Task<IAsyncDisposable> HoldAsync(ServedServer served, ServerFaultKind kind, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(served);
+        ArgumentNullException.ThrowIfNull(kind);
+        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            deadline.CancelAfter(LongestFreeze);
+            await socket.ConnectAsync(new UnixDomainSocketEndPoint(served.Socket), deadline.Token).ConfigureAwait(false);
+            var stream = new NetworkStream(socket, ownsSocket: true);
+            var reader = new StreamReader(stream, Encoding.UTF8);
+            await stream.WriteAsync(Encoding.UTF8.GetBytes(kind.Name + " hold\n"), deadline.Token).ConfigureAwait(false);
+            using (var reply = await ReadReplyAsync(served, reader, kind.Name, deadline.Token).ConfigureAwait(false))
+            {
+                if (!reply.RootElement.GetProperty("ok").GetBoolean())
+                {
+                    throw new InvalidOperationException(reply.RootElement.GetProperty("error").GetString());
+                }
+            }
+
+            return new Held(served, kind, stream, reader);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    private static async Task<JsonDocument> ReadReplyAsync(ServedServer served, StreamReader reader, string request, CancellationToken ct)
+    {
+        var line = await reader.ReadLineAsync(ct).ConfigureAwait(false)
+            ?? throw new IOException($"testdbkit serve (pid {served.Pid}) closed the control socket without answering '{request}'.");
+        return JsonDocument.Parse(line);
+    }
+
+    /// <summary>A lasting fault the owner holds for this process.</summary>
+    private sealed class Held(ServedServer served, ServerFaultKind kind, NetworkStream stream, StreamReader reader) : IAsyncDisposable
+    {
+        private int _done;
+
+        public async ValueTask DisposeAsync()
+        {
+            if (Interlocked.Exchange(ref _done, 1) != 0)
+            {
+                return;
+            }
+
+            try
+            {
+                using var deadline = new CancellationTokenSource(LongestFreeze);
+                await stream.WriteAsync(Encoding.UTF8.GetBytes("end\n"), deadline.Token).ConfigureAwait(false);
+                using var reply = await ReadReplyAsync(served, reader, kind.Name + " end", deadline.Token).ConfigureAwait(false);
+                if (!reply.RootElement.GetProperty("ok").GetBoolean())
+                {
+                    throw new InvalidOperationException(reply.RootElement.GetProperty("error").GetString());
+                }
+            }
+            finally
+            {
+                reader.Dispose();
+                await stream.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         TryDelete(_registration);
@@ -272,7 +344,7 @@ internal sealed class ServerControl : IAsyncDisposable
             try
             {
                 var request = await reader.ReadLineAsync(ct).ConfigureAwait(false) ?? "";
-                reply = await DoAsync(request.Trim(), ct).ConfigureAwait(false);
+                reply = await DoAsync(request.Trim(), stream, reader, ct).ConfigureAwait(false);
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
@@ -290,7 +362,7 @@ internal sealed class ServerControl : IAsyncDisposable
         }
     }
 
-    private async Task<string> DoAsync(string request, CancellationToken ct)
+    private async Task<string> DoAsync(string request, NetworkStream stream, StreamReader reader, CancellationToken ct)
     {
         var parts = request.Split(' ', 2);
         if (parts[0] == "hello")
@@ -300,9 +372,10 @@ internal sealed class ServerControl : IAsyncDisposable
 
         var kind = FaultCatalogue.Find(parts[0]) as ServerFaultKind;
         long ms = 0;
-        if (kind is null || (kind.Lasting && (parts.Length != 2 || !long.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out ms))))
+        var held = kind is { Lasting: true } && parts.Length == 2 && parts[1] == "hold";
+        if (kind is null || (kind.Lasting && !held && (parts.Length != 2 || !long.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out ms))))
         {
-            var words = FaultCatalogue.All.OfType<ServerFaultKind>().Select(k => k.Lasting ? k.Name + " MS" : k.Name);
+            var words = FaultCatalogue.All.OfType<ServerFaultKind>().Select(k => k.Lasting ? k.Name + " MS|hold" : k.Name);
             return JsonSerializer.Serialize(new { ok = false, error = $"Unknown request '{request}': use hello, {string.Join(", ", words)}." });
         }
 
@@ -314,8 +387,17 @@ internal sealed class ServerControl : IAsyncDisposable
             {
                 try
                 {
-                    // The owner undoes, not the asker: a frozen server outlives no chaos process that died.
-                    await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(ms, (long)LongestFreeze.TotalMilliseconds)), ct).ConfigureAwait(false);
+                    if (held)
+                    {
+                        // In effect now; held until the asker says "end" or goes away (a fault process that died).
+                        await stream.WriteAsync(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(new { ok = true, started = true }) + "\n"), ct).ConfigureAwait(false);
+                        await WaitForEndAsync(reader, ct).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        // The owner undoes, not the asker: a frozen server outlives no chaos process that died.
+                        await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(ms, (long)LongestFreeze.TotalMilliseconds)), ct).ConfigureAwait(false);
+                    }
                 }
                 finally
                 {
@@ -329,6 +411,22 @@ internal sealed class ServerControl : IAsyncDisposable
         }
 
         return JsonSerializer.Serialize(new { ok = true });
+    }
+
+    /// <summary>Waits until the asker of a held fault writes <c>end</c> or closes its end of the socket.</summary>
+    private static async Task WaitForEndAsync(StreamReader reader, CancellationToken ct)
+    {
+        try
+        {
+            while (await reader.ReadLineAsync(ct).ConfigureAwait(false) is { } line && line.Trim() != "end")
+            {
+                // Anything else is ignored: only "end" or the socket closing ends the hold.
+            }
+        }
+        catch (IOException)
+        {
+            // The asker's end broke (it died): undo.
+        }
     }
 }
 

@@ -77,10 +77,22 @@ internal sealed partial class MySqlDialect
     // INNODB_TRX is served from a cache that InnoDB refreshes when it is older than 0.1 s.
     public override TimeSpan TransactionListStaleness => TimeSpan.FromMilliseconds(110);
 
-    // read_only binds every user without SUPER / READ ONLY ADMIN: the kit's test user on a server of the
-    // test's own, never the administrator (so the kit's resets still run).
-    public override (string Set, string Undo, bool ServerWide) ReadOnlySql(string database) =>
-        ("SET GLOBAL read_only = ON", "SET GLOBAL read_only = OFF", true);
+    // Rows of the kit's settings table, applied by init_connect at the test user's next login
+    // (MySqlSessionSettings); the administrator is never bound, so the kit's resets still run.
+    public override (string Set, string Undo, bool ServerWide) ReadOnlySql(string database)
+    {
+        var (set, undo) = MySqlSessionSettings.Sql(database, MySqlSessionSettings.ReadOnlyColumn, 1);
+        return (set, undo, false);
+    }
+
+    // Milliseconds in the table; the procedure turns them into each server's units (MySqlSessionSettings).
+    public override (string Set, string Undo)? DatabaseTimeoutSql(string database, TimeoutKind kind, TimeSpan value) =>
+        MySqlSessionSettings.Sql(database, MySqlSessionSettings.ColumnOf(kind), Math.Max(1, (long)Math.Ceiling(value.TotalMilliseconds)));
+
+    public override Task<string?> WhyNoDatabaseSettingsAsync(DbConnection admin, CancellationToken ct) =>
+        MySqlSessionSettings.WhyNotAsync(admin, ct);
+
+    public override string? ForgetDatabaseSettingsSql(string database) => MySqlSessionSettings.ForgetSql(database);
 
     public override async Task<(string Set, string Undo)?> GlobalTimeoutSqlAsync(
         DbConnection admin, TimeoutKind kind, TimeSpan value, CancellationToken ct)

@@ -25,8 +25,6 @@ internal sealed partial class PostgreSqlDialect
             _ => "",
         };
 
-    public override bool HasDatabaseTimeouts => true;
-
     public override (string Set, string Undo)? DatabaseTimeoutSql(string database, TimeoutKind kind, TimeSpan value)
     {
         var setting = kind switch
