@@ -33,7 +33,7 @@ public static class ServerFaults
     }
 
     /// <summary>Makes the test's database read-only: a new connection's write fails as after a failover to a
-    /// replica (PostgreSQL 25006, MySQL 1290), transient, the session still open; undone on dispose.</summary>
+    /// replica (PostgreSQL 25006, MySQL 1792), transient, the session still open; undone on dispose.</summary>
     public static async Task ReadOnlyAsync(DbEngine engine, TestDatabase database)
     {
         await using (await database.Faults.SetReadOnlyAsync())
@@ -45,7 +45,7 @@ public static class ServerFaults
                 MySqlConnector.MySqlException my => my.Number.ToString(System.Globalization.CultureInfo.InvariantCulture),
                 _ => refused.SqlState,
             };
-            Check(code == (engine == DbEngine.PostgreSql ? "25006" : "1290"), $"the write should be refused as read-only, saw {refused.GetType().Name}: {refused.Message}");
+            Check(code == (engine == DbEngine.PostgreSql ? "25006" : "1792"), $"the write should be refused as read-only, saw {refused.GetType().Name}: {refused.Message}");
             Check(DbErrors.IsTransient(refused) && !DbErrors.IsConnectionLost(refused), "read-only should be transient and keep the session");
             Check(connection.State == System.Data.ConnectionState.Open, $"the connection is {connection.State}");
         }

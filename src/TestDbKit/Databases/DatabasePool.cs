@@ -484,6 +484,10 @@ public sealed class DatabasePool : IAsyncDisposable
             _shaped.TryRemove(name, out _);
             await using var admin = await _server.OpenAdminConnectionAsync(ct).ConfigureAwait(false);
             await admin.ExecuteAsync(Dialect.DropDatabaseSql(name), ct).ConfigureAwait(false);
+            if (_server.HasTestUser && Dialect.ForgetDatabaseSettingsSql(name) is { } forget)
+            {
+                await admin.ExecuteAsync(forget, ct).ConfigureAwait(false); // a later database of this name starts clean
+            }
         }
         catch (Exception e) when (e is DbException or InvalidOperationException or IOException or System.Net.Sockets.SocketException)
         {

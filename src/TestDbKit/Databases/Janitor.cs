@@ -57,6 +57,19 @@ internal static class Janitor
             }
         }
 
+        // Settings rows of databases gone (dropped above, or by a user's own code); only where the kit keeps them.
+        if (server.HasTestUser && dialect.ForgetStaleDatabaseSettingsSql is { } forget)
+        {
+            try
+            {
+                await admin.ExecuteAsync(forget, ct).ConfigureAwait(false);
+            }
+            catch (DbException e)
+            {
+                Log.DropFailed(logger, "(session settings of dropped databases)", e.Message);
+            }
+        }
+
         return stale.Count;
     }
 }

@@ -69,6 +69,10 @@ public sealed class TestDatabase : IAsyncDisposable
     /// <summary>The server the database lives on.</summary>
     public DbServer Server => _pool.Server;
 
+    /// <summary>The test session holding this lease through the adapters' base classes, whose connection faults
+    /// settle before they act; null for a database leased directly.</summary>
+    internal Sessions.TestSession? Session { get; set; }
+
     /// <summary>The pool the database was leased from.</summary>
     internal DatabasePool Pool => _pool;
 

@@ -68,6 +68,14 @@ internal abstract partial class EngineDialect
     /// administrative rights.</summary>
     public abstract (string Set, string Undo)? DatabaseTimeoutSql(string database, TimeoutKind kind, TimeSpan value);
 
+    /// <summary>Statements that give the session they run on (an open test connection, opened before the
+    /// per-database setting was made) the same timeout at once, and that undo it for that session.</summary>
+    public abstract Task<(string Set, string Undo)> ThisSessionTimeoutSqlAsync(DbConnection session, TimeoutKind kind, TimeSpan value, CancellationToken ct);
+
+    /// <summary>Statements that make the transactions the session they run on begins from now on read-only, and
+    /// that undo it for that session.</summary>
+    public abstract Task<(string Set, string Undo)> ThisSessionReadOnlySqlAsync(DbConnection session, CancellationToken ct);
+
     /// <summary>Null when per-database settings (<see cref="DatabaseTimeoutSql"/>, <see cref="ReadOnlySql"/>) take
     /// effect on the server <paramref name="admin"/> is connected to (PostgreSQL: always; MySQL: when the kit's
     /// control schema and <c>init_connect</c> hook are installed), else a sentence saying why not and what to do.</summary>
@@ -75,9 +83,17 @@ internal abstract partial class EngineDialect
     /// <param name="ct">Cancels the question.</param>
     public virtual Task<string?> WhyNoDatabaseSettingsAsync(DbConnection admin, CancellationToken ct) => Task.FromResult<string?>(null);
 
+    /// <summary>Whether per-database settings pass over sessions of administrators (MySQL: <c>init_connect</c> does
+    /// not run for them), so that only sessions of a user without administrative rights get them.</summary>
+    public virtual bool DatabaseSettingsSkipAdministrators => false;
+
     /// <summary>Statements to run as the administrator after <paramref name="database"/> was dropped, removing
     /// what the kit kept about it outside it (MySQL: its row of per-database settings); null where nothing is kept.</summary>
     public virtual string? ForgetDatabaseSettingsSql(string database) => null;
+
+    /// <summary>Removes what the kit kept about databases that no longer exist (MySQL: their settings rows); null
+    /// where nothing is kept. Only for servers with the kit's hook (<see cref="WhyNoDatabaseSettingsAsync"/>).</summary>
+    public virtual string? ForgetStaleDatabaseSettingsSql => null;
 
     /// <summary>
     /// Statements that set a timeout server-wide, where the engine has no per-database scope for it (MySQL), and

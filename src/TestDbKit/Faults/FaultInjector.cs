@@ -16,17 +16,28 @@ namespace TestDbKit;
 /// <remarks>
 /// What each fault needs:
 /// <list type="bullet">
-/// <item>Any server: kill and cancel sessions, hold a lock, network faults; on PostgreSQL also the idle,
-/// idle-in-transaction and statement timeouts and read-only, which it sets per database.</item>
+/// <item>Any server the kit runs, the run's shared one included: kill and cancel sessions, hold a lock, network
+/// faults, and the idle, idle-in-transaction and statement timeouts and read-only, set per database so that
+/// neighbours are untouched (PostgreSQL: <c>ALTER DATABASE .. SET</c>; MySQL/MariaDB: the kit's settings table,
+/// applied by the server's <c>init_connect</c> to every new session of the kit's test user, which the kit's
+/// test sessions log in as).</item>
 /// <item>A server of the test's own (<see cref="DedicatedServerAttribute"/> on the test class, or
 /// <see cref="DbServer.StartAsync"/> and a <see cref="DatabasePool"/> on it): crash, restart, freeze and
-/// connection exhaustion on both engines; on MySQL the idle and statement timeouts (<c>wait_timeout</c> and
-/// <c>max_statement_time</c> are global) and read-only (<c>read_only</c> is global, and binds the kit's test
-/// sessions only because on such a server they log in as a user without administrative rights).</item>
+/// connection exhaustion, which reach every session of the server.</item>
 /// <item>An External server: nothing that makes the server end sessions or change settings unless
 /// <c>TESTDBKIT_ALLOW_CHAOS=1</c> is set; even then only sessions of the kit's own databases are touched,
-/// so crash, restart, freeze, connection exhaustion and the MySQL global settings stay refused there.</item>
+/// so crash, restart, freeze and connection exhaustion stay refused there, and on MySQL the timeouts and
+/// read-only are refused unless the server has the kit's settings hook (a <c>testdbkit serve</c> server) and
+/// the test sessions log in as a user without administrative rights.</item>
 /// </list>
+/// The setting faults (timeouts, read-only) reach sessions opened after the call (the kit clears this database's
+/// idle pooled connections) and the test's own open connection (the base classes' <c>Connection</c>), which
+/// gets the same setting at once; undoing takes it away from that connection again. Faults that end sessions
+/// first settle that connection (a <c>[ResetConnection]</c> swaps it then, not lazily after the fault), so
+/// they reach the connection the test is about to use. On MySQL a connection that goes back to MySqlConnector's
+/// pool and comes out again is reset to the server's global values (<c>ConnectionReset=true</c>, the default;
+/// <c>init_connect</c> does not run again), so hold the connection open, or use <c>ConnectionReset=false</c>, to
+/// keep the setting on a pooled connection.
 /// </remarks>
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "The proxy is disposed with the lease: TestDatabase.DisposeAsync undoes every fault.")]
 public sealed class FaultInjector
@@ -128,30 +139,36 @@ public sealed class FaultInjector
 
     /// <summary>
     /// Makes the server close sessions of this database that stay idle longer than <paramref name="timeout"/>
-    /// (PostgreSQL <c>idle_session_timeout</c>, per database), for sessions opened after the call: the kit
-    /// clears its pools so they are. Disposing restores the old value.
+    /// (PostgreSQL <c>idle_session_timeout</c>; MySQL/MariaDB <c>wait_timeout</c>, in whole seconds, rounded up),
+    /// per database, on the shared server too: for sessions opened after the call (the kit clears its pools so
+    /// they are) and for the test's open connection. Disposing restores the old value.
     /// </summary>
     /// <param name="timeout">How long a session may stay idle.</param>
     /// <param name="ct">Cancels the change.</param>
-    /// <exception cref="NotSupportedException">MySQL's wait_timeout is global to the server: it needs a server of the test's own.</exception>
-    /// <exception cref="InvalidOperationException">An External server without <c>TESTDBKIT_ALLOW_CHAOS=1</c>, or MySQL's global setting on one.</exception>
+    /// <exception cref="NotSupportedException">A MySQL server without the kit's settings hook (External), or whose test sessions log in as an administrator.</exception>
+    /// <exception cref="InvalidOperationException">An External server without <c>TESTDBKIT_ALLOW_CHAOS=1</c>.</exception>
     public Task<IAsyncDisposable> SetIdleTimeoutAsync(TimeSpan timeout, CancellationToken ct = default) =>
         SetTimeoutAsync(FaultCatalogue.Get<IdleTimeout>(), timeout, ct);
 
     /// <summary>Makes the server close sessions of this database that stay idle inside a transaction
-    /// longer than <paramref name="timeout"/> (PostgreSQL <c>idle_in_transaction_session_timeout</c>).</summary>
+    /// longer than <paramref name="timeout"/> (PostgreSQL <c>idle_in_transaction_session_timeout</c>; MariaDB
+    /// <c>idle_transaction_timeout</c>, whole seconds; MySQL 8 has none, so the nearest, <c>wait_timeout</c>, which
+    /// closes idle sessions in a transaction or not), per database, like <see cref="SetIdleTimeoutAsync"/>.</summary>
     /// <param name="timeout">How long a session may stay idle in a transaction.</param>
     /// <param name="ct">Cancels the change.</param>
-    /// <exception cref="NotSupportedException">MySQL has no such timeout per database.</exception>
+    /// <exception cref="NotSupportedException">A MySQL server without the kit's settings hook (External), or whose test sessions log in as an administrator.</exception>
+    /// <exception cref="InvalidOperationException">An External server without <c>TESTDBKIT_ALLOW_CHAOS=1</c>.</exception>
     public Task<IAsyncDisposable> SetIdleInTransactionTimeoutAsync(TimeSpan timeout, CancellationToken ct = default) =>
         SetTimeoutAsync(FaultCatalogue.Get<IdleInTransactionTimeout>(), timeout, ct);
 
     /// <summary>Makes the server cancel statements on this database that run longer than
-    /// <paramref name="timeout"/> (PostgreSQL <c>statement_timeout</c>).</summary>
+    /// <paramref name="timeout"/> (PostgreSQL <c>statement_timeout</c>, 57014; MariaDB <c>max_statement_time</c>, any
+    /// statement, 1969; MySQL 8 <c>max_execution_time</c>, SELECT only, 3024), per database, like
+    /// <see cref="SetIdleTimeoutAsync"/>.</summary>
     /// <param name="timeout">How long a statement may run.</param>
     /// <param name="ct">Cancels the change.</param>
-    /// <exception cref="NotSupportedException">MySQL's statement timeout is global to the server: it needs a server of the test's own.</exception>
-    /// <exception cref="InvalidOperationException">An External server without <c>TESTDBKIT_ALLOW_CHAOS=1</c>, or MySQL's global setting on one.</exception>
+    /// <exception cref="NotSupportedException">A MySQL server without the kit's settings hook (External), or whose test sessions log in as an administrator.</exception>
+    /// <exception cref="InvalidOperationException">An External server without <c>TESTDBKIT_ALLOW_CHAOS=1</c>.</exception>
     public Task<IAsyncDisposable> SetStatementTimeoutAsync(TimeSpan timeout, CancellationToken ct = default) =>
         SetTimeoutAsync(FaultCatalogue.Get<StatementTimeout>(), timeout, ct);
 
@@ -180,14 +197,16 @@ public sealed class FaultInjector
 
     /// <summary>
     /// Makes this database read-only, as a failover that left the application on a replica would: writes
-    /// fail with PostgreSQL 25006 or MySQL 1290 (both transient: a new connection may find the new primary).
-    /// PostgreSQL: per database, for sessions opened after the call, so other tests are not touched. MySQL:
-    /// <c>read_only</c> is global and binds only users without administrative rights, so it needs a server of
-    /// the test's own, where the kit's test sessions log in as such a user; it binds open sessions at once.
-    /// Disposing restores it.
+    /// fail with SQLSTATE 25006 (PostgreSQL 25006, MySQL/MariaDB 1792; transient: a new connection may find the
+    /// new primary). Per database on both engines, the shared server included, so other tests are not touched
+    /// (PostgreSQL <c>default_transaction_read_only</c>; MySQL <c>tx_read_only</c> / <c>transaction_read_only</c>
+    /// through the kit's settings hook), for sessions opened after the call and the test's open connection
+    /// (from its next transaction: one already begun, such as <see cref="IsolationMode.Transaction"/>'s, keeps
+    /// its mode). Disposing restores it.
     /// </summary>
     /// <param name="ct">Cancels the change.</param>
-    /// <exception cref="InvalidOperationException">MySQL on the shared or an External server; PostgreSQL on an External server without <c>TESTDBKIT_ALLOW_CHAOS=1</c>.</exception>
+    /// <exception cref="NotSupportedException">A MySQL server without the kit's settings hook (External), or whose test sessions log in as an administrator.</exception>
+    /// <exception cref="InvalidOperationException">An External server without <c>TESTDBKIT_ALLOW_CHAOS=1</c>.</exception>
     public Task<IAsyncDisposable> SetReadOnlyAsync(CancellationToken ct = default) => LastingAsync(FaultCatalogue.Get<ReadOnly>(), new FaultArgs(TimeSpan.Zero), ct);
 
     /// <summary>
@@ -203,6 +222,7 @@ public sealed class FaultInjector
     internal async Task<FaultOutcome> InjectAsync(FaultKind kind, FaultArgs args, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(kind);
+        SettleTestConnection(); // the fault must reach the connection the test is about to use, not miss a lazily opened one
         var outcome = await kind.InjectAsync(Target, args, ct).ConfigureAwait(false);
         return outcome.Undo is { } undo ? outcome with { Undo = Track(undo) } : outcome;
     }
@@ -248,48 +268,107 @@ public sealed class FaultInjector
     private Task<IAsyncDisposable> SetTimeoutAsync(TimeoutFault kind, TimeSpan timeout, CancellationToken ct) =>
         LastingAsync(kind, new FaultArgs(TimeSpan.Zero) { Timeout = timeout }, ct);
 
-    /// <summary>The server timeout change behind the timeout kinds: per database where the engine has it, else
-    /// global (a server of the test's own only).</summary>
+    /// <summary>The server timeout change behind the timeout kinds: per database, on both engines (MySQL through the
+    /// kit's settings hook), for this database's new sessions and the test's own open connection.</summary>
     private async Task<IAsyncDisposable> ShortenTimeoutAsync(TimeoutKind kind, TimeSpan timeout, CancellationToken ct)
     {
-        var (set, undo) = Dialect.DatabaseTimeoutSql(_database.Name, kind, timeout) ?? await GlobalTimeoutSqlAsync(kind, timeout, ct).ConfigureAwait(false);
-        return await ChangeSettingAsync(set, undo, ct).ConfigureAwait(false);
+        await RefuseWithoutDatabaseSettingsAsync($"shorten the {kind} timeout of {_database.Name}", ct).ConfigureAwait(false);
+        var (set, undo) = Dialect.DatabaseTimeoutSql(_database.Name, kind, timeout)
+            ?? throw new NotSupportedException($"{Dialect.Name} has no {kind} timeout to shorten.");
+        return await ChangeSettingAsync(set, undo, (c, t) => Dialect.ThisSessionTimeoutSqlAsync(c, kind, timeout, t), ct).ConfigureAwait(false);
     }
 
-    /// <summary>Runs a setting change as the administrator and returns its undo. Sessions read settings when
-    /// they start, so the idle pooled sessions of this database are dropped both ways.</summary>
-    private async Task<IAsyncDisposable> ChangeSettingAsync(string set, string undo, CancellationToken ct)
+    /// <summary>The read-only fault: per database on both engines, like the timeouts.</summary>
+    private async Task<IAsyncDisposable> MakeReadOnlyAsync(CancellationToken ct)
+    {
+        await RefuseWithoutDatabaseSettingsAsync($"make {_database.Name} read-only", ct).ConfigureAwait(false);
+        var (set, undo, _) = Dialect.ReadOnlySql(_database.Name);
+        return await ChangeSettingAsync(set, undo, Dialect.ThisSessionReadOnlySqlAsync, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Refuses a per-database setting where it would not take effect: a MySQL server without the kit's
+    /// settings hook (an External one), or one whose test sessions log in as an administrator, whom the hook
+    /// passes over.</summary>
+    private async Task RefuseWithoutDatabaseSettingsAsync(string fault, CancellationToken ct)
+    {
+        var server = _database.Server;
+        string? why;
+        await using (var admin = await server.OpenAdminConnectionAsync(ct).ConfigureAwait(false))
+        {
+            why = await Dialect.WhyNoDatabaseSettingsAsync(admin, ct).ConfigureAwait(false);
+        }
+
+        if (why is null && Dialect.DatabaseSettingsSkipAdministrators && !server.HasTestUser)
+        {
+            why = $"{Dialect.Name} applies the kit's per-database settings (through init_connect) only to users without administrative " +
+                "rights, and this test's sessions log in with the administrator's connection string the kit was given. Use a server " +
+                "the kit starts (Local or Docker), whose test sessions log in as the kit's test user.";
+        }
+
+        if (why is not null)
+        {
+            throw new NotSupportedException($"Refused to {fault} on {server}: {why}");
+        }
+    }
+
+    /// <summary>Runs a per-database setting change as the administrator and returns its undo. Sessions read the
+    /// setting when they start, so the idle pooled sessions of this database are dropped both ways; the test's own
+    /// open connection (the kit's <c>Connection</c>) gets it at once through <paramref name="thisSession"/>, and
+    /// loses it again on undo.</summary>
+    private async Task<IAsyncDisposable> ChangeSettingAsync(
+        string set, string undo, Func<DbConnection, CancellationToken, Task<(string Set, string Undo)>> thisSession, CancellationToken ct)
     {
         await ExecuteAsAdminAsync(set, ct).ConfigureAwait(false);
         Dialect.ClearPool(_database.ConnectionString);
+        var test = await ApplyToTestConnectionAsync(thisSession, ct).ConfigureAwait(false);
         return new Undo(async () =>
         {
             await ExecuteAsAdminAsync(undo, CancellationToken.None).ConfigureAwait(false);
             Dialect.ClearPool(_database.ConnectionString);
+            if (test is var (connection, sql) && connection.State == System.Data.ConnectionState.Open)
+            {
+                await TryExecuteAsync(connection, sql).ConfigureAwait(false);
+            }
         });
     }
+
+    /// <summary>Gives the test's current connection the setting now, if it is open and free; returns it and the
+    /// statement that takes the setting away again. A connection busy in the test's own transaction or broken is
+    /// left alone: a connection opened from now on gets the setting.</summary>
+    private async Task<(DbConnection Connection, string Undo)?> ApplyToTestConnectionAsync(
+        Func<DbConnection, CancellationToken, Task<(string Set, string Undo)>> thisSession, CancellationToken ct)
+    {
+        if (SettleTestConnection() is not { State: System.Data.ConnectionState.Open } connection)
+        {
+            return null;
+        }
+
+        var (set, undo) = await thisSession(connection, ct).ConfigureAwait(false);
+        return await TryExecuteAsync(connection, set).ConfigureAwait(false) ? (connection, undo) : null;
+    }
+
+    private static async Task<bool> TryExecuteAsync(DbConnection connection, string sql)
+    {
+        try
+        {
+            await connection.ExecuteAsync(sql, CancellationToken.None).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception e) when (e is DbException or InvalidOperationException || DbErrors.IsConnectionLostUncounted(e))
+        {
+            return false;
+        }
+    }
+
+    /// <summary>The connection the test is about to use (the kit's <c>Connection</c> in a test of the adapters'
+    /// base classes), opened or swapped now (see <see cref="Sessions.TestSession.CurrentConnection"/>) so that a
+    /// fault acting on sessions reaches it; null for a database leased without a session.</summary>
+    private DbConnection? SettleTestConnection() => _database.Session?.CurrentConnection();
 
     private async Task ExecuteAsAdminAsync(string sql, CancellationToken ct)
     {
         await using var admin = await _database.Server.OpenAdminConnectionAsync(ct).ConfigureAwait(false);
         await admin.ExecuteAsync(sql, ct).ConfigureAwait(false);
-    }
-
-    /// <summary>SET GLOBAL statements for an engine whose timeout is server-wide (MySQL): allowed only on a
-    /// server of the test's own, where it cannot hurt other tests.</summary>
-    private async Task<(string Set, string Undo)> GlobalTimeoutSqlAsync(TimeoutKind kind, TimeSpan timeout, CancellationToken ct)
-    {
-        if (_database.Server.IsShared)
-        {
-            throw new NotSupportedException(
-                $"{Dialect.Name} has no per-database {kind} timeout: the setting is global to the server, and changing it on the shared " +
-                "server would hurt other tests. " + OwnServerAdvice);
-        }
-
-        var server = ServerWide($"change the server's global {kind} timeout");
-        await using var admin = await server.OpenAdminConnectionAsync(ct).ConfigureAwait(false);
-        return await Dialect.GlobalTimeoutSqlAsync(admin, kind, timeout, ct).ConfigureAwait(false)
-            ?? throw new NotSupportedException($"{Dialect.Name} has no {kind} timeout to shorten.");
     }
 
     private const string OwnServerAdvice =
@@ -394,8 +473,9 @@ public sealed class FaultInjector
 
         public Task<IAsyncDisposable> ShortenTimeoutAsync(TimeoutKind kind, TimeSpan timeout, CancellationToken ct) => injector.ShortenTimeoutAsync(kind, timeout, ct);
 
-        /// <summary>Runs a setting change as the administrator; the handle restores it.</summary>
-        public Task<IAsyncDisposable> ChangeSettingAsync(string set, string undo, CancellationToken ct) => injector.ChangeSettingAsync(set, undo, ct);
+        /// <summary>Makes the database read-only for its new sessions and the test's open connection; the handle
+        /// restores it.</summary>
+        public Task<IAsyncDisposable> MakeReadOnlyAsync(CancellationToken ct) => injector.MakeReadOnlyAsync(ct);
 
         public Task<FaultOutcome> OnServerAsync(ServerFaultKind kind, TimeSpan hold, CancellationToken ct) =>
             kind.InjectHereAsync(this, ServerWide(kind.Doing), ct);

@@ -99,12 +99,13 @@ public sealed class DbServer : IAsyncDisposable
         return Dialect.WithDatabase(AdminConnectionString, database);
     }
 
-    /// <summary>Whether the kit's test sessions log in as a user without administrative rights (MySQL on a
-    /// server of the test's own), so that server-wide <c>read_only</c> binds them.</summary>
+    /// <summary>Whether the kit's test sessions log in as a user without administrative rights (MySQL on every
+    /// server the kit owns, the run's shared one included), so that the per-database settings the server's
+    /// <c>init_connect</c> applies (and a global <c>read_only</c>) bind them.</summary>
     internal bool HasTestUser => _testUser is not null;
 
-    /// <summary>What the kit's test sessions connect with: the administrator, or on a MySQL server of the
-    /// test's own a user with rights on the kit's databases only.</summary>
+    /// <summary>What the kit's test sessions connect with: the administrator, or on a MySQL server the kit owns a
+    /// user with rights on the kit's databases only.</summary>
     internal string TestConnectionStringFor(string database)
     {
         var cs = ConnectionStringFor(database);
@@ -135,12 +136,13 @@ public sealed class DbServer : IAsyncDisposable
     /// <summary>Where the server is and which provider runs it; never includes the password.</summary>
     public override string ToString() => Instance.Description;
 
-    /// <summary>On a MySQL server the kit owns and no other test shares, tests log in as a user with rights
-    /// on the kit's databases only: MySQL's <c>read_only</c> does not bind administrators, so a read-only fault
-    /// would not reach sessions of the administrator.</summary>
+    /// <summary>On a MySQL server the kit owns (the run's shared one too), tests log in as a user with rights
+    /// on the kit's databases only: MySQL runs <c>init_connect</c>, which applies the kit's per-database session
+    /// settings, only for users without administrative rights, and its <c>read_only</c> does not bind
+    /// administrators either. The user may also run the settings procedure (see the MySQL dialect).</summary>
     private async Task CreateTestUserAsync(CancellationToken ct)
     {
-        if (IsShared || !IsOwned)
+        if (!IsOwned)
         {
             return;
         }
@@ -159,7 +161,18 @@ public sealed class DbServer : IAsyncDisposable
     private static async Task<DbServer> StartSharedAsync(DbEngine engine, DbServerOptions options)
     {
         var instance = await ServerFactory.CreateAsync(engine, options, CancellationToken.None).ConfigureAwait(false);
-        return new DbServer(engine, instance, isShared: true);
+        var server = new DbServer(engine, instance, isShared: true);
+        try
+        {
+            await server.CreateTestUserAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+        catch
+        {
+            await instance.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        return server;
     }
 }
 

@@ -58,7 +58,9 @@ internal sealed class TestSession
             var outBefore = database.ConnectionsInUse;
             var connection = await OpenHealthyAsync(database, ct).ConfigureAwait(false);
             Diagnostics.RunLog.SessionStarted(); // ended in EndAsync, however it ends: the run report is written when none is left open
-            return new TestSession(options, database, connection, generation, outBefore);
+            var session = new TestSession(options, database, connection, generation, outBefore);
+            database.Session = session;
+            return session;
         }
         catch
         {
@@ -73,7 +75,9 @@ internal sealed class TestSession
     /// is replaced by one on a new server session. Once the test has it, it stays: a reset in a test running
     /// beside this one must not swap the connection (and its transaction) under this test's feet. This is
     /// the one place the kit opens a connection synchronously: a property getter cannot await, and both
-    /// drivers open synchronously without blocking on async work.
+    /// drivers open synchronously without blocking on async work. Faults call it too before they act
+    /// (<see cref="FaultInjector"/>), so that a kill or a setting reaches the connection the test is about to
+    /// use rather than one opened after it.
     /// </summary>
     public DbConnection CurrentConnection()
     {

@@ -21,8 +21,9 @@ internal sealed partial class MySqlDialect
         // innodb_rollback_on_timeout the transaction) was rolled back. Both are worth a retry.
         1213 or 1205 => ErrorKind.TransactionAborted | ErrorKind.Transient,
         // 1040 too many connections, 1203 user has too many connections, 1042 cannot connect to host,
-        // 1290 / 1836 read-only server (a failover left the client on a replica)
-        1040 or 1203 or 1042 or 1290 or 1836 => ErrorKind.Transient,
+        // 1290 / 1836 read-only server (a failover left the client on a replica), 1792 write in a read-only
+        // transaction (SQLSTATE 25006, like PostgreSQL's; the kit's per-database read-only fault)
+        1040 or 1203 or 1042 or 1290 or 1836 or 1792 => ErrorKind.Transient,
         // 1062 duplicate entry, 1586 duplicate with key name, 1451/1217 row is referenced, 1452/1216 no
         // referenced row, 1048 column cannot be null, 3819 check constraint (MySQL), 4025 constraint failed (MariaDB)
         1062 or 1586 or 1451 or 1217 or 1452 or 1216 or 1048 or 3819 or 4025 => ErrorKind.IntegrityViolation,

@@ -11,7 +11,8 @@ internal sealed partial class MySqlDialect
     public override string CreateTestUserSql(string user, string password) =>
         $"CREATE USER IF NOT EXISTS '{Validated(user)}'@'%' IDENTIFIED BY {Literal(password)}; " +
         $"ALTER USER '{user}'@'%' IDENTIFIED BY {Literal(password)}; " +
-        $"GRANT ALL PRIVILEGES ON `tdk\\_%`.* TO '{user}'@'%'";
+        $"GRANT ALL PRIVILEGES ON `tdk\\_%`.* TO '{user}'@'%'; " +
+        MySqlSessionSettings.GrantSql(user);
 
     /// <summary>A protocol ping: MySqlConnector refuses a command outside the connection's open transaction
     /// (InvalidOperationException), which says nothing about the session; a ping works inside one. The driver
@@ -87,12 +88,25 @@ internal sealed partial class MySqlDialect
 
     // Milliseconds in the table; the procedure turns them into each server's units (MySqlSessionSettings).
     public override (string Set, string Undo)? DatabaseTimeoutSql(string database, TimeoutKind kind, TimeSpan value) =>
-        MySqlSessionSettings.Sql(database, MySqlSessionSettings.ColumnOf(kind), Math.Max(1, (long)Math.Ceiling(value.TotalMilliseconds)));
+        MySqlSessionSettings.Sql(database, MySqlSessionSettings.ColumnOf(kind), Milliseconds(value));
+
+    public override Task<(string Set, string Undo)> ThisSessionTimeoutSqlAsync(DbConnection session, TimeoutKind kind, TimeSpan value, CancellationToken ct) =>
+        MySqlSessionSettings.ThisSessionSqlAsync(session, MySqlSessionSettings.ColumnOf(kind), Milliseconds(value), ct);
+
+    public override Task<(string Set, string Undo)> ThisSessionReadOnlySqlAsync(DbConnection session, CancellationToken ct) =>
+        MySqlSessionSettings.ThisSessionSqlAsync(session, MySqlSessionSettings.ReadOnlyColumn, 1, ct);
+
+    private static long Milliseconds(TimeSpan value) => Math.Max(1, (long)Math.Ceiling(value.TotalMilliseconds));
+
+    /// <summary>init_connect does not run for administrators: only the kit's test user gets the settings.</summary>
+    public override bool DatabaseSettingsSkipAdministrators => true;
 
     public override Task<string?> WhyNoDatabaseSettingsAsync(DbConnection admin, CancellationToken ct) =>
         MySqlSessionSettings.WhyNotAsync(admin, ct);
 
     public override string? ForgetDatabaseSettingsSql(string database) => MySqlSessionSettings.ForgetSql(database);
+
+    public override string? ForgetStaleDatabaseSettingsSql => MySqlSessionSettings.ForgetStaleSql;
 
     public override async Task<(string Set, string Undo)?> GlobalTimeoutSqlAsync(
         DbConnection admin, TimeoutKind kind, TimeSpan value, CancellationToken ct)

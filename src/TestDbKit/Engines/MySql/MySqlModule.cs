@@ -34,6 +34,10 @@ internal sealed class MySqlModule : EngineModule
         new("innodb_doublewrite", "0"),
         new("max_connections", "300"),
         new(LoosePrefix + "userstat", "1"),
+        // The per-database settings hook, again at every restart (a SET GLOBAL is lost). On the first start the
+        // procedure does not exist yet, which harms nobody: only non-administrative users run init_connect, and the
+        // kit creates its test user after preparation has created the procedure.
+        new("init_connect", MySqlSessionSettings.Hook),
     ];
 
     /// <summary>Marks an option the server may not know, which it then ignores instead of refusing to start.</summary>
@@ -71,7 +75,9 @@ internal sealed class MySqlModule : EngineModule
     /// other list of open transactions, is a copy that InnoDB refreshes only after 0.1 s without readers, so
     /// parallel resets reading it keep it stale. Installed plugins stay installed across restarts. MySQL has no
     /// such plugin: the tracker then falls back to INNODB_TRX. The server's flavour is asked afresh (a new server
-    /// may have the port of an old one) and remembered.
+    /// may have the port of an old one) and remembered. Then the per-database session settings
+    /// (<see cref="MySqlSessionSettings"/>): the control schema, its procedure, and the init_connect hook, which
+    /// the server's start options also carry (<see cref="ServerTuning"/>) so that it survives a restart.
     /// </summary>
     internal async Task PrepareOwnedServerAsync(string adminConnectionString, CancellationToken ct)
     {
@@ -91,6 +97,7 @@ internal sealed class MySqlModule : EngineModule
         }
 
         _flavours.Set(FlavourCache.KeyOf(Dialect, admin), flavour);
+        await MySqlSessionSettings.InstallAsync(admin, flavour, ct).ConfigureAwait(false);
     }
 
     /// <summary>Asks the server what it is: MariaDB says so in its version; its live lock list is a plugin.</summary>

@@ -67,6 +67,95 @@ internal static class MySqlSessionSettings
     public const string ForgetStaleSql =
         $"DELETE FROM {Table} WHERE database_name NOT IN (SELECT SCHEMA_NAME FROM information_schema.SCHEMATA)";
 
+    /// <summary>
+    /// Installs the control schema, the table and the procedure (for this server's flavour), removes rows of
+    /// databases that are gone, and only
+    /// then sets the GLOBAL hook: a hook calling a procedure that is missing would drop every non-administrative
+    /// login. Idempotent: an existing procedure is kept (replacing it would leave a moment without one).
+    /// </summary>
+    public static async Task InstallAsync(DbConnection admin, ServerFlavour flavour, CancellationToken ct)
+    {
+        await admin.ExecuteAsync($"CREATE DATABASE IF NOT EXISTS {Schema}", ct).ConfigureAwait(false);
+        await admin.ExecuteAsync(
+            $"CREATE TABLE IF NOT EXISTS {Table} (database_name VARCHAR(64) NOT NULL PRIMARY KEY, idle_ms BIGINT NULL, " +
+            "idle_in_transaction_ms BIGINT NULL, statement_ms BIGINT NULL, read_only TINYINT NULL) ENGINE=InnoDB", ct).ConfigureAwait(false);
+        var exists = Convert.ToInt64(await admin.ScalarAsync(
+            $"SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = '{Schema}' AND ROUTINE_NAME = '{ProcedureName}'", ct)
+            .ConfigureAwait(false), CultureInfo.InvariantCulture) > 0;
+        if (!exists)
+        {
+            await admin.ExecuteAsync(ProcedureSql(flavour), ct).ConfigureAwait(false);
+        }
+
+        await admin.ExecuteAsync(ForgetStaleSql, ct).ConfigureAwait(false);
+        await admin.ExecuteAsync($"SET GLOBAL init_connect = {MySqlDialect.Literal(Hook)}", ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Lets the test user run the procedure (and nothing else in the control schema): init_connect runs
+    /// with the rights of the user logging in, and one who may not call it is dropped.</summary>
+    public static string GrantSql(string user) => $"GRANT EXECUTE ON PROCEDURE {Procedure} TO '{EngineDialect.Validated(user)}'@'%'";
+
+    /// <summary>
+    /// Which session variable each column of the settings table sets on this server, and the value as an SQL
+    /// expression of the column's value <c>x</c> (milliseconds, or 1 for read-only). MariaDB: seconds for
+    /// wait_timeout and idle_transaction_timeout (rounded up, at least 1), fractional seconds for max_statement_time
+    /// (any statement), tx_read_only (MariaDB 10.11 has no transaction_read_only). MySQL 8 (untested here, from its
+    /// manual): no idle-in-transaction timeout, so that column shortens wait_timeout too (which MySQL applies to a
+    /// session idle inside a transaction as well; the shorter of the two wins), max_execution_time in milliseconds
+    /// (SELECT only), transaction_read_only.
+    /// </summary>
+    internal static IReadOnlyList<(string Column, string Variable, Func<string, string> Value)> Variables(ServerFlavour flavour) =>
+        flavour.Kind == ServerKind.MariaDb
+            ?
+            [
+                ("idle_ms", "wait_timeout", x => $"GREATEST(1, CEIL({x} / 1000))"),
+                ("idle_in_transaction_ms", "idle_transaction_timeout", x => $"GREATEST(1, CEIL({x} / 1000))"),
+                ("statement_ms", "max_statement_time", x => $"{x} / 1000"),
+                (ReadOnlyColumn, "tx_read_only", x => x),
+            ]
+            :
+            [
+                ("idle_ms", "wait_timeout", x => $"GREATEST(1, CEIL({x} / 1000))"),
+                ("idle_in_transaction_ms", "wait_timeout", x => $"LEAST(@@SESSION.wait_timeout, GREATEST(1, CEIL({x} / 1000)))"),
+                ("statement_ms", "max_execution_time", x => x),
+                (ReadOnlyColumn, "transaction_read_only", x => x),
+            ];
+
+    /// <summary>
+    /// The procedure init_connect calls. One row read with aggregates (no row: NULLs, nothing set), then one
+    /// <c>SET SESSION</c> per column set (<see cref="Variables"/>). Every error is swallowed by the handler, so a
+    /// bad row or a dropped table never refuses a login: the session then keeps the server's defaults.
+    /// </summary>
+    internal static string ProcedureSql(ServerFlavour flavour)
+    {
+        var map = Variables(flavour);
+        var locals = string.Join(", ", map.Select((_, i) => $"v{i}"));
+        var apply = string.Concat(map.Select((m, i) =>
+            $"\n            IF v{i} IS NOT NULL THEN SET SESSION {m.Variable} = {m.Value($"v{i}")}; END IF;"));
+        return $"""
+            CREATE PROCEDURE {Procedure}(IN db VARCHAR(64))
+            SQL SECURITY DEFINER
+            BEGIN
+                DECLARE {locals} BIGINT DEFAULT NULL;
+                DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN END;
+                IF db IS NOT NULL THEN
+                    SELECT {string.Join(", ", map.Select(m => $"MAX({m.Column})"))} INTO {locals}
+                        FROM {Table} WHERE database_name = db;{apply}
+                END IF;
+            END
+            """;
+    }
+
+    /// <summary>Statements that give the session they run on the setting of <paramref name="column"/> at once
+    /// (a session opened before the row was written), and that put the server's global value back.</summary>
+    public static async Task<(string Set, string Undo)> ThisSessionSqlAsync(DbConnection session, string column, long value, CancellationToken ct)
+    {
+        var flavour = await MySqlModule.Instance.FlavourOfAsync(session, ct).ConfigureAwait(false);
+        var (_, variable, expression) = Variables(flavour).First(m => m.Column == column);
+        return ($"SET SESSION {variable} = {expression(value.ToString(CultureInfo.InvariantCulture))}",
+            $"SET SESSION {variable} = @@GLOBAL.{variable}");
+    }
+
     /// <summary>Null when the server <paramref name="admin"/> is on applies per-database settings to the kit's
     /// test sessions, else why not and what to do.</summary>
     public static async Task<string?> WhyNotAsync(DbConnection admin, CancellationToken ct)

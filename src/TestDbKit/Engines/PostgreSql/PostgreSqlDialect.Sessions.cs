@@ -27,16 +27,27 @@ internal sealed partial class PostgreSqlDialect
 
     public override (string Set, string Undo)? DatabaseTimeoutSql(string database, TimeoutKind kind, TimeSpan value)
     {
-        var setting = kind switch
-        {
-            TimeoutKind.Idle => "idle_session_timeout",
-            TimeoutKind.IdleInTransaction => "idle_in_transaction_session_timeout",
-            _ => "statement_timeout",
-        };
         var db = QuoteIdentifier(database);
-        var ms = Math.Max(1, (long)value.TotalMilliseconds);
+        var (setting, ms) = TimeoutSetting(kind, value);
         return ($"ALTER DATABASE {db} SET {setting} = {ms}", $"ALTER DATABASE {db} RESET {setting}");
     }
+
+    // RESET returns to the value the session started with: the server's, for a session opened before the fault.
+    public override Task<(string Set, string Undo)> ThisSessionTimeoutSqlAsync(DbConnection session, TimeoutKind kind, TimeSpan value, CancellationToken ct)
+    {
+        var (setting, ms) = TimeoutSetting(kind, value);
+        return Task.FromResult(($"SET {setting} = {ms}", $"RESET {setting}"));
+    }
+
+    public override Task<(string Set, string Undo)> ThisSessionReadOnlySqlAsync(DbConnection session, CancellationToken ct) =>
+        Task.FromResult(("SET default_transaction_read_only = on", "RESET default_transaction_read_only"));
+
+    private static (string Setting, long Ms) TimeoutSetting(TimeoutKind kind, TimeSpan value) => (kind switch
+    {
+        TimeoutKind.Idle => "idle_session_timeout",
+        TimeoutKind.IdleInTransaction => "idle_in_transaction_session_timeout",
+        _ => "statement_timeout",
+    }, Math.Max(1, (long)value.TotalMilliseconds));
 
     public override (string Set, string Undo, bool ServerWide) ReadOnlySql(string database)
     {

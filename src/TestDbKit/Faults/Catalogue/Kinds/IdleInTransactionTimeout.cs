@@ -4,7 +4,8 @@ using TestDbKit.Engines;
 namespace TestDbKit.Faults;
 
 /// <summary>"idle-in-transaction": the server closes sessions that stay idle inside a transaction longer than the
-/// timeout (PostgreSQL <c>idle_in_transaction_session_timeout</c>).</summary>
+/// timeout (PostgreSQL <c>idle_in_transaction_session_timeout</c>; MariaDB <c>idle_transaction_timeout</c>; MySQL 8
+/// has none, so its nearest, <c>wait_timeout</c>; per database).</summary>
 internal sealed class IdleInTransactionTimeout : TimeoutFault
 {
     public override string Name => "idle-in-transaction";

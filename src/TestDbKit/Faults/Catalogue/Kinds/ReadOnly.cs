@@ -1,8 +1,9 @@
 namespace TestDbKit.Faults;
 
-/// <summary>"read-only": the test's database refuses writes, as after a failover onto a replica (PostgreSQL per
-/// database; MySQL's global <c>read_only</c>, on a server of the test's own where test sessions are not
-/// administrators).</summary>
+/// <summary>"read-only": the test's database refuses writes, as after a failover onto a replica: per database on
+/// both engines (PostgreSQL <c>default_transaction_read_only</c>; MySQL through the kit's per-database settings,
+/// <c>tx_read_only</c> / <c>transaction_read_only</c> for the test user's sessions), for new sessions and the
+/// test's open connection.</summary>
 internal sealed class ReadOnly : FaultKind
 {
     public override string Name => "read-only";
@@ -19,16 +20,8 @@ internal sealed class ReadOnly : FaultKind
     {
         var database = target as FaultInjector.DatabaseTarget
             ?? throw new NotSupportedException("The read-only fault works on one leased test database (FaultInjector.SetReadOnlyAsync).");
-        var (set, undo, serverWide) = target.Dialect.ReadOnlySql(database.Name);
-        if (serverWide && !database.ServerWide("make the server read-only").HasTestUser)
-        {
-            throw new NotSupportedException(
-                $"{target.Dialect.Name}'s read_only does not bind administrators, and this test's sessions log in as one; a read-only fault " +
-                "needs a server started by DbServer.StartAsync (or [DedicatedServer]), where they log in as the kit's test user.");
-        }
-
         target.Consent("make the database read-only");
         Record(target);
-        return new FaultOutcome(await database.ChangeSettingAsync(set, undo, ct).ConfigureAwait(false));
+        return new FaultOutcome(await database.MakeReadOnlyAsync(ct).ConfigureAwait(false));
     }
 }

@@ -4,7 +4,8 @@ using TestDbKit.Engines;
 namespace TestDbKit.Faults;
 
 /// <summary>"statement-timeout": the server cancels statements that run longer than the timeout (PostgreSQL
-/// <c>statement_timeout</c>; MySQL <c>max_statement_time</c>, global, on an owned server only).</summary>
+/// <c>statement_timeout</c>; MariaDB <c>max_statement_time</c>, MySQL 8 <c>max_execution_time</c>, SELECT only,
+/// through the kit's settings hook; all per database).</summary>
 internal sealed class StatementTimeout : TimeoutFault
 {
     public override string Name => "statement-timeout";

@@ -38,7 +38,7 @@ internal abstract class TimeoutFault : FaultKind
 }
 
 /// <summary>"idle": the server closes sessions that stay idle longer than the timeout (PostgreSQL
-/// <c>idle_session_timeout</c> per database; MySQL <c>wait_timeout</c>, global, on an owned server only).</summary>
+/// <c>idle_session_timeout</c>; MySQL <c>wait_timeout</c> through the kit's settings hook; both per database).</summary>
 internal sealed class IdleTimeout : TimeoutFault
 {
     public override string Name => "idle";
