@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using TestDbKit.Tests.Common;
 
@@ -106,7 +107,8 @@ internal sealed class PythonScenario
         + (string.IsNullOrWhiteSpace(_stderr) ? "" : "\nits stderr:\n" + _stderr)
         + (_stdout.Count(c => c == '\n') > 1 ? "\nits stdout:\n" + _stdout : "");
 
-    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+    /// <summary>Indented, and '+' or '\'' left as they are: the observation is read by a person.</summary>
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     /// <summary>tests/python/scenarios.py, found from the repository root (the folder holding TestDbKit.sln above this
     /// test's output), so the scripts run from the source tree and nothing is copied into the build output.</summary>

@@ -188,7 +188,7 @@ def idle_scenario(tool, engine, pre_ping):
             admin.close()
     return {
         "scenario": "idle-pre-ping" if pre_ping else "idle-default-pool", "engine": engine, "versions": versions(),
-        "serve": {k: info.get(k) for k in ("engine", "flavour", "version", "provider", "host", "port", "database")},
+        "serve": {k: info.get(k) for k in ("engine", "flavour", "version", "provider", "host", "port", "user", "database")},
         "fault": {"started": fault.started, "ended": fault.ended, "exitCode": fault.exit_code},
         "premise": {"timeout": str(timeout), "session": first_session, "inPoolWhileIdle": in_pool,
                     "goneAfterSeconds": gone_after},
