@@ -22,6 +22,7 @@ Scenarios:
 """
 
 import argparse
+import contextlib
 import importlib
 import json
 import sys
@@ -210,15 +211,12 @@ def transaction_scenario(tool, engine, how):
         try:
             with app.begin() as setup:
                 setup.execute(text(sql.create_table))
-            fault_record = {}
             timeout = None
-            lasting = None
-            if how == "idle-in-transaction":
-                lasting = Fault(tool, "idle-in-transaction", info["admin"]["url"], engine=engine,
-                                database=info["database"], value=FAULT_TIMEOUT, hold="60s")
-                lasting.__enter__()
+            # The idle-in-transaction fault lasts while the transaction runs; the kill is injected inside it.
+            lasting = (Fault(tool, "idle-in-transaction", info["admin"]["url"], engine=engine, database=info["database"],
+                             value=FAULT_TIMEOUT, hold="60s") if how == "idle-in-transaction" else None)
+            with lasting or contextlib.nullcontext():
                 app.dispose()  # the pool's session predates the fault; the transaction's must be new
-            try:
                 connection = app.connect()
                 transaction = connection.begin()
                 connection.execute(text("INSERT INTO orders (id, note) VALUES (1, 'written before the break')"))
@@ -238,10 +236,8 @@ def transaction_scenario(tool, engine, how):
                 after_session, after_error = attempt(lambda: scalar(connection, sql.session_id))
                 rows, rows_error = attempt(lambda: scalar(connection, "SELECT count(*) FROM orders"))
                 connection.close()
-            finally:
-                if lasting is not None:
-                    lasting.__exit__(None, None, None)
-                    fault_record = {"started": lasting.started, "ended": lasting.ended, "exitCode": lasting.exit_code}
+            if lasting is not None:
+                fault_record = {"started": lasting.started, "ended": lasting.ended, "exitCode": lasting.exit_code}
         finally:
             app.dispose()
             admin.close()

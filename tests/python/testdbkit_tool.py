@@ -204,8 +204,13 @@ class Fault:
     def __exit__(self, *exc):
         if exc[0] is None:
             self.finish()
-        else:
-            self._child.close()  # already failing: do not mask the error
+            return False
+        try:  # already failing: still let the tool undo the fault, but never mask the error
+            self._child.stop(timeout=30)
+        except ToolError:
+            pass
+        finally:
+            self._child.close()
         return False
 
 
