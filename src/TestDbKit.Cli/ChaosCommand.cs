@@ -203,12 +203,13 @@ internal static class ChaosCommand
             // Injected whole even when the run is stopped meanwhile; then undone at once.
             var outcome = await FaultRunner.InjectAsync(fault, sessions, new FaultInputs(value), CancellationToken.None).ConfigureAwait(false);
             events.Started(fault.Name, where, FaultRunner.TakesValue(fault) ? value ?? TimeoutFault.DefaultTimeout : null);
+            var inEffect = Stopwatch.GetTimestamp();
             detail = outcome.Detail;
             if (outcome.Undo is { } undo)
             {
                 try
                 {
-                    var left = TimeSpan.FromTicks(Math.Min(hold.Ticks, Stopwatch.GetElapsedTime(began, deadline).Ticks));
+                    var left = TimeSpan.FromTicks(Math.Min(hold.Ticks, Stopwatch.GetElapsedTime(inEffect, deadline).Ticks));
                     if (left > TimeSpan.Zero)
                     {
                         await Task.Delay(left, stop).ConfigureAwait(false);
@@ -220,7 +221,7 @@ internal static class ChaosCommand
                 }
                 finally
                 {
-                    held = Stopwatch.GetElapsedTime(began);
+                    held = Stopwatch.GetElapsedTime(inEffect);
                     await undo.DisposeAsync().ConfigureAwait(false);
                 }
             }

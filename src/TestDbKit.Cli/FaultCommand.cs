@@ -140,9 +140,10 @@ internal static class FaultCommand
                 }
             }
 
-            if (kind.Scope == FaultScope.Server && !kind.Lasting)
+            if (kind.Scope == FaultScope.Server)
             {
-                (_, detail) = await FaultRunner.RecoveryAsync(kind, target, began, CancellationToken.None).ConfigureAwait(false);
+                // From the fault's start for a crash or restart; from the undo for a lasting one.
+                (_, detail) = await FaultRunner.RecoveryAsync(kind, target, kind.Lasting ? Stopwatch.GetTimestamp() : began, CancellationToken.None).ConfigureAwait(false);
             }
         }
         catch (Exception e)

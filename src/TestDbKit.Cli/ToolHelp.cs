@@ -39,6 +39,9 @@ internal static class ToolHelp
 
     private sealed class WithFaultList(HelpAction inner) : SynchronousCommandLineAction
     {
+        /// <summary>As the help it wraps: asking for help is never an error, whatever else is missing.</summary>
+        public override bool ClearsParseErrors => true;
+
         public override int Invoke(ParseResult parseResult)
         {
             var code = inner.Invoke(parseResult);

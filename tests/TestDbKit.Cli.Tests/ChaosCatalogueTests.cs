@@ -53,7 +53,7 @@ public sealed class ChaosCatalogueTests
         await chaos.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(60)).Token);
         var output = await stdout;
         Assert.True(chaos.ExitCode == 0, $"chaos exited with {chaos.ExitCode}:\n{output}\n{await stderr}");
-        using var json = JsonDocument.Parse(output);
+        using var json = ChaosOutput.Summary(output);
         Assert.Equal(0, json.RootElement.GetProperty("failed").GetInt32());
         var injected = json.RootElement.GetProperty("faults").EnumerateArray().ToList();
         var kinds = injected.Select(f => f.GetProperty("fault").GetString()).ToHashSet();
@@ -78,7 +78,7 @@ public sealed class ChaosCatalogueTests
 
         Assert.True(code == 0, $"chaos exited with {code}:\n{output}\n{errors}");
         Assert.Contains("faults kill,idle", errors, StringComparison.Ordinal);
-        using var json = JsonDocument.Parse(output);
+        using var json = ChaosOutput.Summary(output);
         var kinds = json.RootElement.GetProperty("faults").EnumerateArray().Select(f => f.GetProperty("fault").GetString()).ToList();
         Assert.NotEmpty(kinds);
         Assert.All(kinds, k => Assert.Contains(k, new[] { "kill", "idle" }));

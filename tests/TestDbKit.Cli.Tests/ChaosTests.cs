@@ -56,7 +56,7 @@ public sealed class ChaosTests
         await chaos.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(60)).Token);
         var output = await stdout;
         Assert.True(chaos.ExitCode == 0, $"chaos exited with {chaos.ExitCode}:\n{output}\n{await stderr}");
-        using var json = JsonDocument.Parse(output);
+        using var json = ChaosOutput.Summary(output);
         Assert.Equal(1, json.RootElement.GetProperty("seed").GetInt32());
         Assert.True(json.RootElement.GetProperty("owned").GetBoolean());
         Assert.Equal(0, json.RootElement.GetProperty("failed").GetInt32());
@@ -100,39 +100,32 @@ public sealed class ChaosTests
     }
 
     [Theory]
-    [InlineData(DbEngine.PostgreSql, "postgres", "SELECT setting FROM pg_settings WHERE name = 'idle_session_timeout'", "1000")]
-    [InlineData(DbEngine.MySql, "mysql", "SELECT @@SESSION.wait_timeout", "1")]
-    public async Task The_idle_fault_gives_sessions_opened_meanwhile_a_short_idle_timeout_and_is_undone(DbEngine engine, string name, string sessionTimeout, string shortened)
+    [InlineData(DbEngine.PostgreSql)]
+    [InlineData(DbEngine.MySql)]
+    public async Task The_idle_fault_gives_sessions_opened_meanwhile_a_short_idle_timeout_and_is_undone(DbEngine engine)
     {
-        await using var serve = await ServeProcess.StartAsync(name);
-        await using var server = await DbServer.StartAsync(engine, new DbServerOptions { Provider = DbServerProvider.External, ConnectionString = serve.ConnectionString });
-        await using var pool = await DatabasePool.CreateAsync(server, new DatabasePoolOptions());
-        await using var database = await pool.LeaseAsync();
-        var before = await IdleSettingsAsync(server);
+        await using var serve = await ServeProcess.StartAsync(Served.Key(engine), "--database", "w");
+        var before = await Sessions.TimeoutSecondsAsync(engine, serve, "tdk_w", "idle");
 
-        var chaos = Process.Start(CliProcess.Start(["chaos", "--engine", name, "--connection", serve.ConnectionString, "--seed", "5",
+        var chaos = Process.Start(CliProcess.Start(["chaos", "--connection", serve.AdminUrl, "--seed", "5",
             "--duration", "4s", "--interval", "50ms", "--max-hold", "2s", "--faults", "idle"]))!;
         var stdout = chaos.StandardOutput.ReadToEndAsync();
-        _ = chaos.StandardError.ReadToEndAsync();
+        var stderr = chaos.StandardError.ReadToEndAsync();
 
-        // Poll new sessions of the kit's database until one gets the shortened timeout.
-        var seen = "";
+        // Poll new test sessions of the kit's database until one gets the shortened timeout.
+        var seen = before;
         var clock = Stopwatch.StartNew();
-        while (seen != shortened && clock.Elapsed < TimeSpan.FromSeconds(30) && !chaos.HasExited)
+        while (seen != 1 && clock.Elapsed < TimeSpan.FromSeconds(30) && !chaos.HasExited)
         {
-            await using var connection = server.CreateConnection(server.ConnectionStringFor(database.Name) + ";Pooling=false");
-            await connection.OpenAsync();
-            await using var command = connection.CreateCommand();
-            command.CommandText = sessionTimeout;
-            seen = Convert.ToString(await command.ExecuteScalarAsync(), CultureInfo.InvariantCulture)!;
+            seen = await Sessions.TimeoutSecondsAsync(engine, serve, "tdk_w", "idle");
             await Task.Delay(20); // gentle polling: the machine is shared
         }
 
-        Assert.Equal(shortened, seen);
         await chaos.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(60)).Token);
+        Assert.True(seen == 1, $"no session saw the 1 s idle timeout:\n{await stdout}\n{await stderr}");
         Assert.Equal(0, chaos.ExitCode);
         Assert.Contains("timed out after 1 s idle", await stdout, StringComparison.Ordinal);
-        Assert.Equal(before, await IdleSettingsAsync(server));
+        Assert.Equal(before, await Sessions.TimeoutSecondsAsync(engine, serve, "tdk_w", "idle"));
     }
 
     [Fact]
@@ -155,7 +148,7 @@ public sealed class ChaosTests
 
         static List<string> Faults(string stdout)
         {
-            using var json = JsonDocument.Parse(stdout);
+            using var json = ChaosOutput.Summary(stdout);
             return [.. json.RootElement.GetProperty("faults").EnumerateArray().Select(f => $"{f.GetProperty("fault").GetString()} {f.GetProperty("holdMs").GetInt64()}")];
         }
     }
@@ -228,7 +221,7 @@ public sealed class ChaosTests
         }
 
         Assert.Equal(0, serve.ExitCode);
-        Assert.Contains("warning: 'testdbkit chaos' will not be able to break this server", await stderr, StringComparison.Ordinal);
+        Assert.Contains("will not be able to break this server", await stderr, StringComparison.Ordinal);
         Assert.Contains("mode 0700", await stderr, StringComparison.Ordinal);
     }
 
@@ -240,7 +233,7 @@ public sealed class ChaosTests
         var (code, stdout, stderr) = await CliProcess.RunAsync("chaos", "--engine", engine, "--connection", connection);
         Assert.Equal(64, code);
         Assert.Equal("", stdout);
-        Assert.StartsWith("testdbkit chaos: --connection is not a", stderr, StringComparison.Ordinal);
+        Assert.StartsWith("testdbkit: --connection is not a", stderr, StringComparison.Ordinal);
         Assert.DoesNotContain("sekrit-7", stderr, StringComparison.Ordinal);
     }
 
@@ -268,4 +261,16 @@ public sealed class ChaosTests
             : "SELECT CONCAT(@@GLOBAL.wait_timeout, '/', @@GLOBAL.interactive_timeout)";
         return Convert.ToString(await command.ExecuteScalarAsync(), CultureInfo.InvariantCulture)!;
     }
+}
+
+/// <summary>What <c>chaos --json</c> prints: a started/ended (or failed) line per fault as it happens, then the summary
+/// object as the last line.</summary>
+internal static class ChaosOutput
+{
+    public static JsonDocument Summary(string stdout) => JsonDocument.Parse(Lines(stdout)[^1]);
+
+    public static List<JsonElement> Events(string stdout) =>
+        [.. Lines(stdout)[..^1].Select(l => JsonDocument.Parse(l).RootElement)];
+
+    private static string[] Lines(string stdout) => stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 }

@@ -53,6 +53,18 @@ internal sealed class FaultProcess : IAsyncDisposable
     public void Signal(string signal) =>
         Process.Start("kill", [$"-{signal}", _process.Id.ToString(CultureInfo.InvariantCulture)])!.WaitForExit();
 
+    /// <summary>Ends a held fault as a pipeline does (SIGTERM): the next line must say it ended, and the process
+    /// exit 0; returns that line.</summary>
+    public async Task<JsonElement> StopAsync()
+    {
+        Signal("TERM");
+        var ended = await NextAsync();
+        Assert.Equal("ended", ended.GetProperty("event").GetString());
+        var (code, stderr) = await ExitAsync();
+        Assert.True(code == 0, $"exit {code} after SIGTERM: {stderr}");
+        return ended;
+    }
+
     /// <summary>Waits for the end; returns the exit code and stderr.</summary>
     public async Task<(int Code, string Stderr)> ExitAsync(TimeSpan? within = null)
     {

@@ -33,9 +33,7 @@ public sealed class FaultServerTests(Served served) : IClassFixture<Served>
         Assert.Equal("started", (await fault.NextAsync()).GetProperty("event").GetString());
         await Assert.ThrowsAnyAsync<Exception>(() => Sessions.OpenAsync(DbEngine.PostgreSql, serve.TestConnectionString)); // frozen: no answer in 5 s
 
-        fault.Signal("TERM");
-        Assert.Equal("ended", (await fault.NextAsync()).GetProperty("event").GetString());
-        Assert.Equal(0, (await fault.ExitAsync()).Code);
+        await fault.StopAsync();
         await using var after = await Sessions.OpenAsync(DbEngine.PostgreSql, serve.TestConnectionString);
         await after.ExecuteAsync("SELECT 1");
     }
@@ -75,9 +73,7 @@ public sealed class FaultServerTests(Served served) : IClassFixture<Served>
         var refused = await Assert.ThrowsAnyAsync<DbException>(() => Sessions.OpenAsync(engine, serve.TestConnectionString));
         Assert.Contains("too many", refused.Message, StringComparison.OrdinalIgnoreCase);
 
-        fault.Signal("TERM");
-        Assert.Equal("ended", (await fault.NextAsync()).GetProperty("event").GetString());
-        Assert.Equal(0, (await fault.ExitAsync()).Code);
+        await fault.StopAsync();
         await using var after = await Sessions.OpenAsync(engine, serve.TestConnectionString);
         await after.ExecuteAsync("SELECT 1");
     }

@@ -55,6 +55,10 @@ public sealed class ServeJsonTests
 
         var (code, _, stderr) = await CliProcess.RunAsync("fault", "kill", "--connection", admin.GetProperty("url").GetString()!, "--database", "tdk_orders");
         Assert.True(code == 0, stderr);
+
+        // The engine field is a name --engine takes, with the administrator's driver connection string.
+        (code, _, stderr) = await CliProcess.RunAsync("fault", "kill", "--engine", engineName, "--connection", admin.GetProperty("connectionString").GetString()!, "--database", "tdk_orders");
+        Assert.True(code == 0, stderr);
     }
 
     [Fact]

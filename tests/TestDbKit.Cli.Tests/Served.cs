@@ -40,11 +40,11 @@ public sealed class Served : IAsyncLifetime
 internal static class Sessions
 {
     /// <summary>A new, unpooled session.</summary>
-    public static async Task<DbConnection> OpenAsync(DbEngine engine, string connectionString)
+    public static async Task<DbConnection> OpenAsync(DbEngine engine, string connectionString, int timeoutSeconds = 5)
     {
         DbConnection connection = engine == DbEngine.PostgreSql
-            ? new Npgsql.NpgsqlConnection(new Npgsql.NpgsqlConnectionStringBuilder(connectionString) { Pooling = false, Timeout = 5 }.ConnectionString)
-            : new MySqlConnector.MySqlConnection(new MySqlConnector.MySqlConnectionStringBuilder(connectionString) { Pooling = false, ConnectionTimeout = 5 }.ConnectionString);
+            ? new Npgsql.NpgsqlConnection(new Npgsql.NpgsqlConnectionStringBuilder(connectionString) { Pooling = false, Timeout = timeoutSeconds }.ConnectionString)
+            : new MySqlConnector.MySqlConnection(new MySqlConnector.MySqlConnectionStringBuilder(connectionString) { Pooling = false, ConnectionTimeout = (uint)timeoutSeconds }.ConnectionString);
         try
         {
             await connection.OpenAsync();
