@@ -36,6 +36,37 @@ public sealed class DatabaseSettingsTests
     }
 
     [Fact]
+    public async Task The_test_user_on_the_shared_server_can_do_what_tests_do()
+    {
+        await using var pool = await PoolAsync(max: 1);
+        await using (var db = await pool.LeaseAsync())
+        {
+            await using var connection = await db.OpenConnectionAsync();
+            Assert.StartsWith("tdk_app@", Convert.ToString(await connection.ScalarAsync("SELECT CURRENT_USER()")), StringComparison.Ordinal);
+            await connection.ExecuteAsync("""
+                CREATE TABLE audit (tag VARCHAR(50));
+                CREATE TRIGGER items_audit AFTER INSERT ON items FOR EACH ROW INSERT INTO audit (tag) VALUES (NEW.tag);
+                CREATE PROCEDURE add_item(IN t VARCHAR(50)) INSERT INTO items (tag) VALUES (t);
+                CREATE FUNCTION twice(x INT) RETURNS INT DETERMINISTIC RETURN 2 * x;
+                """);
+            await connection.ExecuteAsync("CALL add_item('by procedure')");
+            Assert.Equal(1L, await connection.CountAsync("audit")); // the trigger ran
+            Assert.Equal(4L, Convert.ToInt64(await connection.ScalarAsync("SELECT twice(2)")));
+            await connection.ExecuteAsync("LOCK TABLES items WRITE; INSERT INTO items (tag) VALUES ('locked'); UNLOCK TABLES");
+
+            // EnsureCreated-style: a database of the kit's prefix of its own, created and dropped by the test user.
+            var own = $"tdk_own_{Guid.NewGuid():N}"[..40];
+            await connection.ExecuteAsync($"CREATE DATABASE {own}; CREATE TABLE {own}.t (id INT); DROP DATABASE {own}");
+            await Assert.ThrowsAsync<MySqlException>(() => connection.ExecuteAsync("CREATE DATABASE not_the_kits"));
+        }
+
+        // The kit's reset (as the administrator) emptied what the test user wrote.
+        await using var next = await pool.LeaseAsync();
+        await using var clean = await next.OpenConnectionAsync();
+        Assert.Equal(0L, await clean.CountAsync("items"));
+    }
+
+    [Fact]
     public async Task Idle_in_transaction_timeout_closes_this_databases_session_idle_in_a_transaction_and_not_the_neighbours()
     {
         await using var pool = await PoolAsync(max: 2);
@@ -159,6 +190,13 @@ public sealed class DatabaseSettingsTests
             }
 
             await server.ScalarAsync($"RENAME TABLE {MySqlSessionSettings.Schema}.moved_away TO {MySqlSessionSettings.Table}");
+
+            // An account someone creates on a kit server by hand, with no grant on the kit's procedure, logs in too.
+            var password = Guid.NewGuid().ToString("N");
+            await server.ScalarAsync($"CREATE USER 'tdk_by_hand'@'%' IDENTIFIED BY '{password}'");
+            await using var byHand = await server.OpenConnectionAsync(server.Dialect.ForProbe(
+                server.Dialect.WithUser(server.AdminConnectionString, "tdk_by_hand", password), TimeSpan.FromSeconds(5)));
+            Assert.Equal(1, Convert.ToInt32(await byHand.ScalarAsync("SELECT 1")));
         }
 
         // No hook at all (as on a server the kit did not prepare): logins work, and the setting faults refuse, saying why.

@@ -87,9 +87,31 @@ internal static class MySqlSessionSettings
             await admin.ExecuteAsync(ProcedureSql(flavour), ct).ConfigureAwait(false);
         }
 
+        foreach (var sql in EveryoneMayCallSql(flavour))
+        {
+            await admin.ExecuteAsync(sql, ct).ConfigureAwait(false);
+        }
+
         await admin.ExecuteAsync(ForgetStaleSql, ct).ConfigureAwait(false);
         await admin.ExecuteAsync($"SET GLOBAL init_connect = {MySqlDialect.Literal(Hook)}", ct).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// Lets every user run the procedure: init_connect runs for every user without administrative rights, with that
+    /// user's rights, and one who may not call the procedure is refused at login ("init_connect command failed").
+    /// Accounts that people create on a kit server themselves (an application's own user on a <c>testdbkit serve</c>
+    /// server) must keep logging in. MariaDB 10.11+: a grant to PUBLIC. MySQL 8 (no PUBLIC; untested here, from its
+    /// manual): a role holding the grant, made mandatory for every account and activated at login.
+    /// </summary>
+    internal static IReadOnlyList<string> EveryoneMayCallSql(ServerFlavour flavour) => flavour.Kind == ServerKind.MariaDb
+        ? [$"GRANT EXECUTE ON PROCEDURE {Procedure} TO PUBLIC"]
+        :
+        [
+            "CREATE ROLE IF NOT EXISTS 'tdk_settings'",
+            $"GRANT EXECUTE ON PROCEDURE {Procedure} TO 'tdk_settings'",
+            "SET GLOBAL mandatory_roles = 'tdk_settings'",
+            "SET GLOBAL activate_all_roles_on_login = ON",
+        ];
 
     /// <summary>Lets the test user run the procedure (and nothing else in the control schema): init_connect runs
     /// with the rights of the user logging in, and one who may not call it is dropped.</summary>

@@ -1,0 +1,168 @@
+using System.Data.Common;
+using System.Diagnostics;
+
+namespace TestDbKit.Tests.Common;
+
+/// <summary>
+/// Setting faults (timeouts, read-only) on the run's shared server, per database, from base-class tests, the same
+/// on xunit and NUnit: issue 14's done-when test (one class shortens MySQL's wait_timeout and sees its idle
+/// connection dropped while another class's idle connections live on, no [DedicatedServer]), and faults that
+/// reach the connection the test is about to use (<c>Connection</c>).
+/// </summary>
+public static class DatabaseSettingChecks
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long the neighbour's connections stay idle: the fault's timeout with a generous margin.</summary>
+    private static readonly TimeSpan NeighbourIdle = TimeSpan.FromSeconds(3);
+
+    // The meeting point of the two classes when they run at once (one process; each run starts afresh).
+    private static readonly TaskCompletionSource NeighbourStarted = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private static readonly TaskCompletionSource<string> FaultInEffect = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private static readonly TaskCompletionSource NeighbourDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>
+    /// The faulted class: shortens wait_timeout to 1 s for its database on the shared server; its open
+    /// <c>Connection</c> and a new connection both read 1 s (the premise), both are dropped by the server, and
+    /// DbErrors classifies what the next command meets as a lost connection. When a neighbour class is running, the
+    /// fault is held until it is done, so the neighbour can prove its idle connections outlived it.
+    /// </summary>
+    public static async Task IdleTimeoutDropsThisClassesIdleConnectionsAsync(DbEngine engine, Func<DbConnection> connection, TestDatabase database)
+    {
+        Expect.That(database.Server.IsShared, $"the test should run on the run's shared server, not {database.Server}");
+        var fault = await database.Faults.SetIdleTimeoutAsync(Timeout);
+        try
+        {
+            var kit = connection();
+            await using var fresh = await database.OpenConnectionAsync();
+            Expect.That(await IdleTimeoutOfAsync(engine, kit) == Timeout, "the test's open Connection should have the 1 s idle timeout");
+            Expect.That(await IdleTimeoutOfAsync(engine, fresh) == Timeout, "a connection opened after the fault should have the 1 s idle timeout");
+            FaultInEffect.TrySetResult(database.Name);
+
+            foreach (var (idle, what) in new[] { (fresh, "a new connection left idle"), (kit, "the test's Connection left idle") })
+            {
+                await ServerSessions.WaitUntilGoneAsync(database.Server, engine, database.Server.Dialect.SessionIdOf(idle));
+                await Expect.ConnectionLostAsync(() => idle.ScalarAsync("SELECT 1"), what);
+            }
+
+            if (NeighbourStarted.Task.IsCompleted)
+            {
+                await Task.WhenAny(NeighbourDone.Task, Task.Delay(TimeSpan.FromSeconds(30)));
+            }
+        }
+        finally
+        {
+            await fault.DisposeAsync();
+        }
+
+        await using var after = await database.OpenConnectionAsync();
+        Expect.That(await IdleTimeoutOfAsync(engine, after) != Timeout, "a connection opened after the undo still has the 1 s idle timeout");
+    }
+
+    /// <summary>
+    /// The neighbour class: its <c>Connection</c> and a connection of its own stay idle well past 1 s while a
+    /// database beside it on the same server has a 1 s idle timeout, and live on with the server's default. The
+    /// faulted database is the faulted class's when it runs at the same time (it waits up to 5 s for it); run
+    /// alone, it leases a database beside its own from the same pool and faults that one, proving the same premise.
+    /// </summary>
+    public static async Task IdleConnectionsOfANeighbourLiveOnAsync(DbEngine engine, Func<DbConnection> connection, TestDatabase database)
+    {
+        Expect.That(database.Server.IsShared, $"the test should run on the run's shared server, not {database.Server}");
+        var kit = connection();
+        await using var own = await database.OpenConnectionAsync();
+        var sessions = (Kit: database.Server.Dialect.SessionIdOf(kit), Own: database.Server.Dialect.SessionIdOf(own));
+        var defaultTimeout = await IdleTimeoutOfAsync(engine, own);
+        Expect.That(defaultTimeout != Timeout && await IdleTimeoutOfAsync(engine, kit) == defaultTimeout, "the neighbour's sessions should start with the server's idle timeout");
+        var idleSince = Stopwatch.StartNew();
+        NeighbourStarted.TrySetResult();
+        try
+        {
+            var faulted = await Task.WhenAny(FaultInEffect.Task, Task.Delay(TimeSpan.FromSeconds(5))) == FaultInEffect.Task ? FaultInEffect.Task.Result : null;
+            await using var side = faulted is null ? await database.Pool.LeaseAsync() : null;
+            var sideFault = side is null ? null : await side.Faults.SetIdleTimeoutAsync(Timeout);
+            try
+            {
+                if (side is not null)
+                {
+                    faulted = side.Name;
+                    await using var dropped = await side.OpenConnectionAsync();
+                    Expect.That(await IdleTimeoutOfAsync(engine, dropped) == Timeout, "the side database's connection should have the 1 s idle timeout");
+                    await ServerSessions.WaitUntilGoneAsync(side.Server, engine, side.Server.Dialect.SessionIdOf(dropped));
+                }
+
+                Expect.That(faulted != database.Name, "the faulted database is this test's own");
+                Expect.That(await HasIdleTimeoutRowAsync(database.Server, engine, faulted!), $"the neighbour database {faulted} should have its idle timeout now");
+                var rest = NeighbourIdle - idleSince.Elapsed;
+                if (rest > TimeSpan.Zero)
+                {
+                    await Task.Delay(rest); // time itself is under test: idle three times as long as the fault allows
+                }
+
+                Expect.That(await HasIdleTimeoutRowAsync(database.Server, engine, faulted!), $"the fault on {faulted} ended while this test's connections were idle");
+            }
+            finally
+            {
+                if (sideFault is not null)
+                {
+                    await sideFault.DisposeAsync();
+                }
+            }
+
+            Expect.That(Convert.ToInt32(await kit.ScalarAsync("SELECT 1")) == 1 && Convert.ToInt32(await own.ScalarAsync("SELECT 1")) == 1,
+                "the neighbour's idle connections should live on");
+            var alive = await ServerSessions.ListAsync(database.Server, database.Name);
+            Expect.That(alive.Contains(sessions.Kit) && alive.Contains(sessions.Own), "the neighbour's sessions should be the same ones, still on the server");
+        }
+        finally
+        {
+            NeighbourDone.TrySetResult();
+        }
+    }
+
+    /// <summary>On a <c>[ResetConnection]</c> test, a kill right at the start reaches the connection the test then
+    /// uses: the kit settles (opens or swaps) <c>Connection</c> before the fault, not lazily after it.</summary>
+    public static async Task KillAtTheStartReachesTheConnectionAsync(DbEngine engine, Func<DbConnection> connection, TestDatabase database)
+    {
+        var killed = await database.Faults.KillAllSessionsAsync();
+        Expect.That(killed >= 1, $"the kill should have ended the test's session, ended {killed}");
+        await Expect.ConnectionLostAsync(() => connection().ScalarAsync("SELECT 1"), $"the {engine} test's Connection after a kill at the start");
+    }
+
+    /// <summary>A setting fault reaches the test's open <c>Connection</c> at once and leaves it on undo: read-only
+    /// refuses its writes (25006 / 1792) and then allows them again; a 1 s idle timeout drops it.</summary>
+    public static async Task SettingsReachTheOpenConnectionAsync(DbEngine engine, Func<DbConnection> connection, TestDatabase database)
+    {
+        var kit = connection();
+        await kit.ScalarAsync("INSERT INTO items (tag) VALUES ('before')"); // the connection is open and in use before the fault
+        await using (await database.Faults.SetReadOnlyAsync())
+        {
+            var refused = await Expect.FailsAsync<DbException>(() => kit.ScalarAsync("INSERT INTO items (tag) VALUES ('refused')"), "a write on the test's Connection while read-only");
+            var code = refused is MySqlConnector.MySqlException my ? my.Number.ToString(System.Globalization.CultureInfo.InvariantCulture) : refused.SqlState;
+            Expect.That(code == (engine == DbEngine.PostgreSql ? "25006" : "1792"), $"the write should be refused as read-only, saw {refused.GetType().Name}: {refused.Message}");
+        }
+
+        await kit.ScalarAsync("INSERT INTO items (tag) VALUES ('after')"); // the undo reached the connection too
+
+        await using (await database.Faults.SetIdleTimeoutAsync(Timeout))
+        {
+            Expect.That(await IdleTimeoutOfAsync(engine, kit) == Timeout, "the test's Connection should have the 1 s idle timeout");
+            await ServerSessions.WaitUntilGoneAsync(database.Server, engine, database.Server.Dialect.SessionIdOf(kit));
+            await Expect.ConnectionLostAsync(() => kit.ScalarAsync("SELECT 1"), "the test's Connection left idle past the timeout");
+        }
+    }
+
+    /// <summary>The idle timeout the session behind <paramref name="connection"/> has.</summary>
+    private static async Task<TimeSpan> IdleTimeoutOfAsync(DbEngine engine, DbConnection connection) => engine == DbEngine.PostgreSql
+        ? TimeSpan.FromMilliseconds(Convert.ToDouble(await connection.ScalarAsync("SELECT setting FROM pg_settings WHERE name = 'idle_session_timeout'"), System.Globalization.CultureInfo.InvariantCulture))
+        : TimeSpan.FromSeconds(Convert.ToDouble(await connection.ScalarAsync("SELECT @@SESSION.wait_timeout"), System.Globalization.CultureInfo.InvariantCulture));
+
+    /// <summary>Whether <paramref name="database"/> has a short idle timeout set for its new sessions now.</summary>
+    private static async Task<bool> HasIdleTimeoutRowAsync(DbServer server, DbEngine engine, string database)
+    {
+        await using var admin = await server.OpenAdminConnectionAsync();
+        var sql = engine == DbEngine.PostgreSql
+            ? $"SELECT COUNT(*) FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase WHERE d.datname = '{database}' AND array_to_string(s.setconfig, ',') LIKE '%idle_session_timeout%'"
+            : $"SELECT COUNT(*) FROM testdbkit.session_settings WHERE database_name = '{database}' AND idle_ms IS NOT NULL";
+        return Convert.ToInt64(await admin.ScalarAsync(sql)) > 0;
+    }
+}

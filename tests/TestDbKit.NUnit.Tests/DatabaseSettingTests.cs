@@ -1,0 +1,42 @@
+using System.Data.Common;
+using TestDbKit.NUnit;
+using TestDbKit.Tests.Common;
+
+namespace TestDbKit.NUnit.Tests;
+
+/// <summary>Issue 14's done-when test, faulted side: a 1 s wait_timeout for this fixture's database on the shared
+/// MySQL server, while <see cref="MySqlIdleTimeoutNeighbour"/> runs beside it. No [DedicatedServer].</summary>
+[Parallelizable(ParallelScope.Self)]
+public sealed class MySqlIdleTimeoutFaulted() : ResilientDbTestBase(DbEngine.MySql)
+{
+    [Test]
+    public Task Its_idle_connections_are_dropped_after_a_1_s_wait_timeout_and_classified_as_lost() =>
+        DatabaseSettingChecks.IdleTimeoutDropsThisClassesIdleConnectionsAsync(Engine, () => Connection, Database);
+}
+
+/// <summary>Issue 14's done-when test, neighbour side: idle connections on the same shared server live on.</summary>
+[Parallelizable(ParallelScope.Self)]
+public sealed class MySqlIdleTimeoutNeighbour() : ResilientDbTestBase(DbEngine.MySql)
+{
+    [Test]
+    public Task Its_idle_connections_live_on_beside_a_database_with_a_1_s_wait_timeout() =>
+        DatabaseSettingChecks.IdleConnectionsOfANeighbourLiveOnAsync(Engine, () => Connection, Database);
+}
+
+/// <summary>Faults act on the connection the test is about to use. The [ResetConnection] test clears every pool of
+/// the process, so the fixture runs alone.</summary>
+[TestFixture(DbEngine.PostgreSql)]
+[TestFixture(DbEngine.MySql)]
+[NonParallelizable]
+public sealed class FaultsReachTheConnectionTests(DbEngine engine) : ResilientDbTestBase(engine)
+{
+    protected override Task CreateSchemaAsync(DbConnection connection) => Health.CreateItemsAsync(connection, Engine);
+
+    [Test, ResetConnection]
+    public Task A_kill_right_at_the_start_of_a_reset_test_reaches_Connection() =>
+        DatabaseSettingChecks.KillAtTheStartReachesTheConnectionAsync(Engine, () => Connection, Database);
+
+    [Test]
+    public Task Setting_faults_reach_the_open_Connection_and_leave_it_on_undo() =>
+        DatabaseSettingChecks.SettingsReachTheOpenConnectionAsync(Engine, () => Connection, Database);
+}
