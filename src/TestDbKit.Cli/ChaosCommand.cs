@@ -61,7 +61,8 @@ internal static class ChaosCommand
         });
         var report = new Option<string?>("--report") { Description = "also write a self-contained HTML report (timeline, times to recover, seed) to this file" };
         var json = new Option<bool>("--json") { Description = "print a JSON line as each fault starts and ends, then one summary object as the last line" };
-        var command = new Command("chaos", "Inject a seeded schedule of faults into a server started by 'testdbkit serve' while a test suite uses it.")
+        var command = new Command("chaos", ToolHelp.WithFaults("Inject a seeded schedule of faults into a server started by 'testdbkit serve' while a test suite uses it.",
+            Offered.Select(k => (k, Note(k)))))
         {
             engine, connection, database, seed, duration, interval, maxHold, value, faults, report, json,
         };

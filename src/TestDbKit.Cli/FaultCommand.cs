@@ -26,7 +26,7 @@ internal static class FaultCommand
 
     public static Command Create()
     {
-        var kindArgument = new Argument<string>("KIND") { Description = "the fault (listed below)", HelpName = "KIND" };
+        var kindArgument = new Argument<string>("KIND") { Description = "the fault (listed above)", HelpName = "KIND" };
         var engine = EngineOption.Create(required: false, "needed with a driver connection string; a URL names its engine");
         var connection = ConnectionInput.Option("the administrator's connection string or URL that 'testdbkit serve' printed (its admin object)");
         var database = new Option<string?>("--database") { Description = "limit the fault to this kit database (tdk_...); default: every tdk_ database" };
@@ -35,7 +35,8 @@ internal static class FaultCommand
         var table = new Option<string?>("--table") { Description = "the table the lock fault locks (in --database)" };
         var session = new Option<long?>("--session") { Description = "the server session id kill-session and cancel act on" };
         var json = new Option<bool>("--json") { Description = "print one JSON line as the fault starts and one as it ends (or fails)" };
-        var command = new Command("fault", "Inject one fault now: an instant one returns once done; a lasting one is held for --hold or until SIGTERM/Ctrl+C, then undone.")
+        var command = new Command("fault", ToolHelp.WithFaults("Inject one fault now: an instant one returns once done; a lasting one is held for --hold or until SIGTERM/Ctrl+C, then undone.",
+            Kinds.Select(k => (k, Note(k)))))
         {
             kindArgument, engine, connection, database, value, hold, table, session, json,
         };

@@ -7,8 +7,9 @@ namespace TestDbKit.Cli;
 
 /// <summary>
 /// The tool's root command and its help. The root is named <c>testdbkit</c> (the tool's command name), not after
-/// the assembly, so usage lines read as users type them; the list of faults shows in the help of the commands
-/// that inject them (<c>fault</c>, <c>chaos</c>), not in the root's list of commands.
+/// the assembly, so usage lines read as users type them. A command's description may go on after its first line
+/// (<c>fault</c> and <c>chaos</c> list their faults there): its own help shows all of it, the root's list of
+/// commands only the first line.
 /// </summary>
 internal static class ToolHelp
 {
@@ -19,7 +20,7 @@ internal static class ToolHelp
     {
         var root = new Command(Name, description);
         var help = new HelpOption { Recursive = true };
-        help.Action = new WithFaultList((HelpAction)help.Action!);
+        help.Action = new FirstLinesAtRoot((HelpAction)help.Action!);
         root.Options.Add(help);
         root.Options.Add(new VersionOption());
         foreach (var command in commands)
@@ -30,34 +31,35 @@ internal static class ToolHelp
         return root;
     }
 
-    /// <summary>Commands whose help ends with the fault list, and which kinds each lists.</summary>
-    private static readonly Dictionary<string, Func<IEnumerable<(FaultKind Kind, string? Note)>>> Lists = new(StringComparer.Ordinal)
-    {
-        ["chaos"] = () => ChaosCommand.Offered.Select(k => (k, ChaosCommand.Note(k))),
-        ["fault"] = () => FaultCommand.Kinds.Select(k => (k, FaultCommand.Note(k))),
-    };
+    /// <summary>A description, then a list of faults: each kind's name, summary and what the command says about it.</summary>
+    public static string WithFaults(string description, IEnumerable<(FaultKind Kind, string? Note)> kinds) =>
+        description + " Faults:\n" + string.Join("\n", kinds.Select(k => $"  {k.Kind.Name,-10} {k.Kind.Summary}{(k.Note is null ? "" : $" ({k.Note})")}"));
 
-    private sealed class WithFaultList(HelpAction inner) : SynchronousCommandLineAction
+    private sealed class FirstLinesAtRoot(HelpAction inner) : SynchronousCommandLineAction
     {
         /// <summary>As the help it wraps: asking for help is never an error, whatever else is missing.</summary>
         public override bool ClearsParseErrors => true;
 
         public override int Invoke(ParseResult parseResult)
         {
-            var code = inner.Invoke(parseResult);
-            if (Lists.TryGetValue(parseResult.CommandResult.Command.Name, out var kinds))
+            var command = parseResult.CommandResult.Command;
+            var full = command.Subcommands.ToDictionary(c => c, c => c.Description);
+            try
             {
-                var output = parseResult.InvocationConfiguration.Output;
-                output.WriteLine("Faults:");
-                foreach (var (kind, note) in kinds())
+                foreach (var sub in command.Subcommands)
                 {
-                    output.WriteLine($"  {kind.Name,-20} {kind.Summary}{(note is null ? "" : $" ({note})")}");
+                    sub.Description = sub.Description?.Split('\n')[0].Replace(" Faults:", "", StringComparison.Ordinal);
                 }
 
-                output.WriteLine();
+                return inner.Invoke(parseResult);
             }
-
-            return code;
+            finally
+            {
+                foreach (var (sub, description) in full)
+                {
+                    sub.Description = description;
+                }
+            }
         }
     }
 }

@@ -375,8 +375,8 @@ internal sealed class ServerControl : IAsyncDisposable
         var held = kind is { Lasting: true } && parts.Length == 2 && parts[1] == "hold";
         if (kind is null || (kind.Lasting && !held && (parts.Length != 2 || !long.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out ms))))
         {
-            var words = FaultCatalogue.All.OfType<ServerFaultKind>().Select(k => k.Lasting ? k.Name + " MS|hold" : k.Name);
-            return JsonSerializer.Serialize(new { ok = false, error = $"Unknown request '{request}': use hello, {string.Join(", ", words)}." });
+            var words = FaultCatalogue.All.OfType<ServerFaultKind>().Select(k => k.Lasting ? k.Name + " MS" : k.Name);
+            return JsonSerializer.Serialize(new { ok = false, error = $"Unknown request '{request}': use hello, {string.Join(", ", words)} (a lasting one also as NAME hold)." });
         }
 
         await _oneAtATime.WaitAsync(ct).ConfigureAwait(false);
