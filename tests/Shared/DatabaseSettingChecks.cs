@@ -37,11 +37,16 @@ public static class DatabaseSettingChecks
             await using var fresh = await database.OpenConnectionAsync();
             Expect.That(await IdleTimeoutOfAsync(engine, kit) == Timeout, "the test's open Connection should have the 1 s idle timeout");
             Expect.That(await IdleTimeoutOfAsync(engine, fresh) == Timeout, "a connection opened after the fault should have the 1 s idle timeout");
+            var idleSessions = new[]
+            {
+                (Connection: fresh, Session: await fresh.SessionIdAsync(engine), What: "a new connection left idle"),
+                (Connection: kit, Session: await kit.SessionIdAsync(engine), What: "the test's Connection left idle"),
+            };
             FaultInEffect.TrySetResult(database.Name);
 
-            foreach (var (idle, what) in new[] { (fresh, "a new connection left idle"), (kit, "the test's Connection left idle") })
+            foreach (var (idle, session, what) in idleSessions)
             {
-                await ServerSessions.WaitUntilGoneAsync(database.Server, engine, database.Server.Dialect.SessionIdOf(idle));
+                await ServerSessions.WaitUntilGoneAsync(database.Server, engine, session);
                 await Expect.ConnectionLostAsync(() => idle.ScalarAsync("SELECT 1"), what);
             }
 
@@ -63,14 +68,14 @@ public static class DatabaseSettingChecks
     /// The neighbour class: its <c>Connection</c> and a connection of its own stay idle well past 1 s while a
     /// database beside it on the same server has a 1 s idle timeout, and live on with the server's default. The
     /// faulted database is the faulted class's when it runs at the same time (it waits up to 5 s for it); run
-    /// alone, it leases a database beside its own from the same pool and faults that one, proving the same premise.
+    /// alone, it leases a database beside its own on the same server and faults that one, proving the same premise.
     /// </summary>
     public static async Task IdleConnectionsOfANeighbourLiveOnAsync(DbEngine engine, Func<DbConnection> connection, TestDatabase database)
     {
         Expect.That(database.Server.IsShared, $"the test should run on the run's shared server, not {database.Server}");
         var kit = connection();
         await using var own = await database.OpenConnectionAsync();
-        var sessions = (Kit: database.Server.Dialect.SessionIdOf(kit), Own: database.Server.Dialect.SessionIdOf(own));
+        var sessions = (Kit: await kit.SessionIdAsync(engine), Own: await own.SessionIdAsync(engine));
         var defaultTimeout = await IdleTimeoutOfAsync(engine, own);
         Expect.That(defaultTimeout != Timeout && await IdleTimeoutOfAsync(engine, kit) == defaultTimeout, "the neighbour's sessions should start with the server's idle timeout");
         var idleSince = Stopwatch.StartNew();
@@ -78,33 +83,21 @@ public static class DatabaseSettingChecks
         try
         {
             var faulted = await Task.WhenAny(FaultInEffect.Task, Task.Delay(TimeSpan.FromSeconds(5))) == FaultInEffect.Task ? FaultInEffect.Task.Result : null;
-            await using var side = faulted is null ? await database.Pool.LeaseAsync() : null;
-            var sideFault = side is null ? null : await side.Faults.SetIdleTimeoutAsync(Timeout);
-            try
+            var outlived = faulted is not null && faulted != database.Name && await HasIdleTimeoutRowAsync(database.Server, engine, faulted)
+                && await StayIdleBesideAsync(database.Server, engine, faulted, idleSince);
+            if (!outlived)
             {
-                if (side is not null)
+                // The faulted class ran before this one, or ended while this one idled (its database may even be this
+                // one now): fault a database beside this one on the same server, and idle again beside it.
+                await using var sidePool = await DatabasePool.CreateAsync(database.Server, new DatabasePoolOptions { MaxDatabases = 1 });
+                await using var side = await sidePool.LeaseAsync();
+                await using (await side.Faults.SetIdleTimeoutAsync(Timeout))
                 {
-                    faulted = side.Name;
+                    var since = Stopwatch.StartNew();
                     await using var dropped = await side.OpenConnectionAsync();
                     Expect.That(await IdleTimeoutOfAsync(engine, dropped) == Timeout, "the side database's connection should have the 1 s idle timeout");
-                    await ServerSessions.WaitUntilGoneAsync(side.Server, engine, side.Server.Dialect.SessionIdOf(dropped));
-                }
-
-                Expect.That(faulted != database.Name, "the faulted database is this test's own");
-                Expect.That(await HasIdleTimeoutRowAsync(database.Server, engine, faulted!), $"the neighbour database {faulted} should have its idle timeout now");
-                var rest = NeighbourIdle - idleSince.Elapsed;
-                if (rest > TimeSpan.Zero)
-                {
-                    await Task.Delay(rest); // time itself is under test: idle three times as long as the fault allows
-                }
-
-                Expect.That(await HasIdleTimeoutRowAsync(database.Server, engine, faulted!), $"the fault on {faulted} ended while this test's connections were idle");
-            }
-            finally
-            {
-                if (sideFault is not null)
-                {
-                    await sideFault.DisposeAsync();
+                    await ServerSessions.WaitUntilGoneAsync(side.Server, engine, await dropped.SessionIdAsync(engine));
+                    Expect.That(await StayIdleBesideAsync(database.Server, engine, side.Name, since), $"the fault on {side.Name} ended early");
                 }
             }
 
@@ -117,6 +110,19 @@ public static class DatabaseSettingChecks
         {
             NeighbourDone.TrySetResult();
         }
+    }
+
+    /// <summary>Stays idle until <paramref name="since"/> shows <see cref="NeighbourIdle"/>, then says whether
+    /// <paramref name="faulted"/> still has its short idle timeout (so it had it all along).</summary>
+    private static async Task<bool> StayIdleBesideAsync(DbServer server, DbEngine engine, string faulted, Stopwatch since)
+    {
+        var rest = NeighbourIdle - since.Elapsed;
+        if (rest > TimeSpan.Zero)
+        {
+            await Task.Delay(rest); // time itself is under test: idle three times as long as the fault allows
+        }
+
+        return await HasIdleTimeoutRowAsync(server, engine, faulted);
     }
 
     /// <summary>On a <c>[ResetConnection]</c> test, a kill right at the start reaches the connection the test then
@@ -134,6 +140,7 @@ public static class DatabaseSettingChecks
     {
         var kit = connection();
         await kit.ScalarAsync("INSERT INTO items (tag) VALUES ('before')"); // the connection is open and in use before the fault
+        var session = await kit.SessionIdAsync(engine);
         await using (await database.Faults.SetReadOnlyAsync())
         {
             var refused = await Expect.FailsAsync<DbException>(() => kit.ScalarAsync("INSERT INTO items (tag) VALUES ('refused')"), "a write on the test's Connection while read-only");
@@ -146,7 +153,7 @@ public static class DatabaseSettingChecks
         await using (await database.Faults.SetIdleTimeoutAsync(Timeout))
         {
             Expect.That(await IdleTimeoutOfAsync(engine, kit) == Timeout, "the test's Connection should have the 1 s idle timeout");
-            await ServerSessions.WaitUntilGoneAsync(database.Server, engine, database.Server.Dialect.SessionIdOf(kit));
+            await ServerSessions.WaitUntilGoneAsync(database.Server, engine, session);
             await Expect.ConnectionLostAsync(() => kit.ScalarAsync("SELECT 1"), "the test's Connection left idle past the timeout");
         }
     }

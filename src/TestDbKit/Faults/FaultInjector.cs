@@ -320,7 +320,17 @@ public sealed class FaultInjector
     {
         await ExecuteAsAdminAsync(set, ct).ConfigureAwait(false);
         Dialect.ClearPool(_database.ConnectionString);
-        var test = await ApplyToTestConnectionAsync(thisSession, ct).ConfigureAwait(false);
+        (DbConnection Connection, string Undo)? test;
+        try
+        {
+            test = await ApplyToTestConnectionAsync(thisSession, ct).ConfigureAwait(false);
+        }
+        catch
+        {
+            await ExecuteAsAdminAsync(undo, CancellationToken.None).ConfigureAwait(false); // never leave a setting nobody can undo
+            throw;
+        }
+
         return new Undo(async () =>
         {
             await ExecuteAsAdminAsync(undo, CancellationToken.None).ConfigureAwait(false);
@@ -343,8 +353,15 @@ public sealed class FaultInjector
             return null;
         }
 
-        var (set, undo) = await thisSession(connection, ct).ConfigureAwait(false);
-        return await TryExecuteAsync(connection, set).ConfigureAwait(false) ? (connection, undo) : null;
+        try
+        {
+            var (set, undo) = await thisSession(connection, ct).ConfigureAwait(false);
+            return await TryExecuteAsync(connection, set).ConfigureAwait(false) ? (connection, undo) : null;
+        }
+        catch (Exception e) when (e is DbException or InvalidOperationException || DbErrors.IsConnectionLostUncounted(e))
+        {
+            return null; // the connection could not even be asked (busy in the test's own transaction, or broken)
+        }
     }
 
     private static async Task<bool> TryExecuteAsync(DbConnection connection, string sql)

@@ -67,15 +67,9 @@ public sealed class DatabaseSettingsTests
     }
 
     [Fact]
-    public async Task Idle_in_transaction_timeout_closes_this_databases_session_idle_in_a_transaction_and_not_the_neighbours()
-    {
-        await using var pool = await PoolAsync(max: 2);
-        await using var neighbour = await pool.LeaseAsync();
-        await using var db = await pool.LeaseAsync();
-        await using (await db.Faults.SetIdleInTransactionTimeoutAsync(TimeSpan.FromSeconds(1)))
+    public Task Idle_in_transaction_timeout_closes_this_databases_session_idle_in_a_transaction_and_not_the_neighbours() =>
+        BesideANeighbourAsync(f => f.SetIdleInTransactionTimeoutAsync(TimeSpan.FromSeconds(1)), async (db, faulted, beside) =>
         {
-            await using var faulted = await db.OpenConnectionAsync();
-            await using var beside = await neighbour.OpenConnectionAsync();
             Assert.Equal(1L, Convert.ToInt64(await faulted.ScalarAsync("SELECT @@SESSION.idle_transaction_timeout")));
             Assert.Equal(0L, Convert.ToInt64(await beside.ScalarAsync("SELECT @@SESSION.idle_transaction_timeout")));
 
@@ -91,21 +85,12 @@ public sealed class DatabaseSettingsTests
             await beside.ExecuteAsync("INSERT INTO items (tag) VALUES ('still here')", besideTransaction);
             Assert.Equal(2L, Convert.ToInt64(await beside.ScalarAsync("SELECT COUNT(*) FROM items", besideTransaction)));
             await besideTransaction.RollbackAsync();
-        }
-
-        await AssertSettingsGoneAsync(db);
-    }
+        });
 
     [Fact]
-    public async Task Statement_timeout_cancels_this_databases_statements_and_not_the_neighbours()
-    {
-        await using var pool = await PoolAsync(max: 2);
-        await using var neighbour = await pool.LeaseAsync();
-        await using var db = await pool.LeaseAsync();
-        await using (await db.Faults.SetStatementTimeoutAsync(TimeSpan.FromMilliseconds(300)))
+    public Task Statement_timeout_cancels_this_databases_statements_and_not_the_neighbours() =>
+        BesideANeighbourAsync(f => f.SetStatementTimeoutAsync(TimeSpan.FromMilliseconds(300)), async (_, faulted, beside) =>
         {
-            await using var faulted = await db.OpenConnectionAsync();
-            await using var beside = await neighbour.OpenConnectionAsync();
             Assert.Equal(0.3, Convert.ToDouble(await faulted.ScalarAsync("SELECT @@SESSION.max_statement_time")), 3);
             Assert.Equal(0.0, Convert.ToDouble(await beside.ScalarAsync("SELECT @@SESSION.max_statement_time")));
 
@@ -114,21 +99,12 @@ public sealed class DatabaseSettingsTests
             Assert.Equal(1969, e.Number); // max_statement_time exceeded
             Assert.Equal(System.Data.ConnectionState.Open, faulted.State);
             Assert.Equal(0L, Convert.ToInt64(await slow)); // SLEEP returns 0 when it was not interrupted
-        }
-
-        await AssertSettingsGoneAsync(db);
-    }
+        });
 
     [Fact]
-    public async Task Read_only_refuses_this_databases_writes_with_1792_and_not_the_neighbours()
-    {
-        await using var pool = await PoolAsync(max: 2);
-        await using var neighbour = await pool.LeaseAsync();
-        await using var db = await pool.LeaseAsync();
-        await using (await db.Faults.SetReadOnlyAsync())
+    public Task Read_only_refuses_this_databases_writes_with_1792_and_not_the_neighbours() =>
+        BesideANeighbourAsync(f => f.SetReadOnlyAsync(), async (_, faulted, beside) =>
         {
-            await using var faulted = await db.OpenConnectionAsync();
-            await using var beside = await neighbour.OpenConnectionAsync();
             Assert.Equal(1L, Convert.ToInt64(await faulted.ScalarAsync("SELECT @@SESSION.tx_read_only")));
             Assert.Equal(0L, Convert.ToInt64(await beside.ScalarAsync("SELECT @@SESSION.tx_read_only")));
 
@@ -139,12 +115,7 @@ public sealed class DatabaseSettingsTests
             Assert.False(DbErrors.IsConnectionLost(e));
             Assert.Equal(0, await faulted.CountAsync("items"));
             await beside.ExecuteAsync("INSERT INTO items (tag) VALUES ('written beside')");
-        }
-
-        await AssertSettingsGoneAsync(db);
-        await using var after = await db.OpenConnectionAsync();
-        await after.ExecuteAsync("INSERT INTO items (tag) VALUES ('writable again')");
-    }
+        });
 
     [Fact]
     public async Task Settings_left_on_are_gone_when_the_lease_ends()
@@ -234,6 +205,25 @@ public sealed class DatabaseSettingsTests
         await TestDbKit.Databases.Janitor.SweepAsync(server, TimeSpan.FromDays(1), Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, CancellationToken.None);
         Assert.Equal(0L, Convert.ToInt64(await server.ScalarAsync(
             $"SELECT COUNT(*) FROM {MySqlSessionSettings.Table} WHERE database_name NOT IN (SELECT SCHEMA_NAME FROM information_schema.SCHEMATA)")));
+    }
+
+    /// <summary>Leases a database and a neighbour on the shared server, injects <paramref name="fault"/> into the first,
+    /// runs <paramref name="check"/> on a connection to each opened after the fault, undoes it and proves the
+    /// settings gone (a new session has the server's values, read-only off included).</summary>
+    private static async Task BesideANeighbourAsync(
+        Func<FaultInjector, Task<IAsyncDisposable>> fault, Func<TestDatabase, DbConnection, DbConnection, Task> check)
+    {
+        await using var pool = await PoolAsync(max: 2);
+        await using var neighbour = await pool.LeaseAsync();
+        await using var db = await pool.LeaseAsync();
+        await using (await fault(db.Faults))
+        {
+            await using var faulted = await db.OpenConnectionAsync();
+            await using var beside = await neighbour.OpenConnectionAsync();
+            await check(db, faulted, beside);
+        }
+
+        await AssertSettingsGoneAsync(db);
     }
 
     private static async Task AssertSettingsGoneAsync(TestDatabase db)
