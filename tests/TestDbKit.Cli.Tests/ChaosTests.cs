@@ -132,7 +132,7 @@ public sealed class ChaosTests
     public async Task The_same_seed_injects_the_same_faults()
     {
         await using var serve = await ServeProcess.StartAsync("postgres");
-        string[] args = ["chaos", "--engine", "postgres", "--connection", serve.ConnectionString, "--seed", "99", "--duration", "1500ms",
+        string[] args = ["chaos", "--engine", "postgres", "--connection", serve.ConnectionString, "--seed", "99", "--duration", "3s",
             "--interval", "150ms", "--max-hold", "200ms", "--faults", "kill,idle,freeze", "--json"];
         var first = await CliProcess.RunAsync(args);
         var second = await CliProcess.RunAsync(args);
