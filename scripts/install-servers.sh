@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Installs the database server binaries the embedded (Local) provider runs: PostgreSQL and MariaDB.
+# Installs the database server binaries the embedded (Local) provider runs: PostgreSQL and MariaDB; and the
+# Python database clients the tool's Python tests drive (tests/python): Debian's SQLAlchemy, PyMySQL and
+# psycopg2, for Debian's own interpreter /usr/bin/python3 (not a pyenv or virtualenv python3 on PATH).
 # Idempotent and quiet when everything is already there. Needs root (or sudo) only when installing.
 set -euo pipefail
 
@@ -14,15 +16,24 @@ have_mysql() {
   command -v mariadbd >/dev/null || command -v mysqld >/dev/null || [ -x /usr/sbin/mariadbd ] || [ -x /usr/sbin/mysqld ]
 }
 
+# A Python module counts as there when Debian's interpreter imports it (whatever installed it).
+have_python_module() {
+  [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import $1" >/dev/null 2>&1
+}
+
 missing=()
 have_postgres || missing+=(postgresql)
 have_mysql || missing+=(mariadb-server)
+have_python_module sqlalchemy || missing+=(python3-sqlalchemy)
+have_python_module pymysql || missing+=(python3-pymysql)
+have_python_module psycopg2 || missing+=(python3-psycopg2)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if ! command -v apt-get >/dev/null; then
   echo "install-servers: missing ${missing[*]} and this is not a Debian/Ubuntu machine." >&2
   echo "Install PostgreSQL and MariaDB (or MySQL) server packages, or point TESTDBKIT_POSTGRES_BIN /" >&2
-  echo "TESTDBKIT_MYSQL_BIN at their bin folders." >&2
+  echo "TESTDBKIT_MYSQL_BIN at their bin folders; the Python tests need /usr/bin/python3 with the modules" >&2
+  echo "sqlalchemy (1.4 or later), pymysql and psycopg2." >&2
   exit 1
 fi
 
