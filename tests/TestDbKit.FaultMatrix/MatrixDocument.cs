@@ -14,11 +14,37 @@ namespace TestDbKit.FaultMatrix;
 /// error to success, and whether the fault lasted until lifted (then the count depends on timing).</summary>
 internal sealed record Recovery(int Retries, TimeSpan Recovered, bool Lasting);
 
-/// <summary>One row of the published matrix: a fault on one engine through one client, as the run saw it.</summary>
+/// <summary>One row of the published matrix: a fault on one engine through one client.</summary>
+internal interface IMatrixRow
+{
+    string Fault { get; }
+
+    DbEngine Engine { get; }
+
+    /// <summary>The client as the table names it, with its version.</summary>
+    string ClientLabel { get; }
+
+    /// <summary>The engine as the table names it (flavour and major version).</summary>
+    string EngineLabel { get; }
+
+    /// <summary>The cells after Fault, Engine and Client, joined with " | ".</summary>
+    string Cells { get; }
+
+    /// <summary>The measured times (not in the compared document).</summary>
+    string Timing();
+}
+
+/// <summary>A .NET driver's row, as the matrix's case saw it.</summary>
 internal sealed record MatrixRow(
     string Fault, DbEngine Engine, string Client, string ServerVersion, Exception? Error, ConnectionState State,
-    FaultMatrixTests.Outcome[] Accepted, Recovery? Recovery)
+    FaultMatrixTests.Outcome[] Accepted, Recovery? Recovery) : IMatrixRow
 {
+    public string ClientLabel => MatrixDocument.ClientName(Client);
+
+    public string EngineLabel => MatrixDocument.EngineName(Engine, ServerVersion);
+
+    public string Cells => MatrixDocument.Cells(this);
+
     /// <summary>The measured times: they vary from run to run, so they stay out of the compared document.</summary>
     public string Timing() => Recovery is { } r
         ? string.Create(CultureInfo.InvariantCulture, $"{Fault} | {Engine} | {Client} | retried {r.Retries} | recovered {r.Recovered.TotalMilliseconds:0} ms after the first retried error")
@@ -32,12 +58,12 @@ internal static partial class MatrixDocument
     public const string Regenerate = "scripts/fault-matrix.sh";
     public const string WriteVariable = "TESTDBKIT_FAULT_MATRIX";
 
-    public static string Render(IReadOnlyList<MatrixRow> rows, IReadOnlyList<string> faultOrder)
+    public static string Render(IReadOnlyList<IMatrixRow> rows, IReadOnlyList<string> faultOrder)
     {
         var ordered = rows
             .OrderBy(r => IndexOf(faultOrder, r.Fault))
             .ThenBy(r => r.Engine == DbEngine.PostgreSql ? 0 : 1)
-            .ThenBy(r => r.Client, StringComparer.Ordinal)
+            .ThenBy(r => r.ClientLabel, StringComparer.Ordinal)
             .ToList();
         var text = new StringBuilder();
         text.Append(CultureInfo.InvariantCulture, $"""
@@ -63,6 +89,11 @@ internal static partial class MatrixDocument
               injected, "retry until the fault ends" for a lasting one. The measured times vary from run to run
               and are not in this file: the matrix prints them in its test output and writes them next to the
               test assembly (fault-matrix-times.md).
+            - **The Python rows** (SQLAlchemy's default `QueuePool` over psycopg2 or PyMySQL, driven through
+              `testdbkit serve` and `testdbkit fault` by tests/python/fault_matrix.py): `DbErrors` is .NET, so its
+              columns say n/a; **Connection after** is SQLAlchemy's `connection_invalidated`; **Pool hides it** also
+              tries `pool_pre_ping=True`; **What recovers** is what the application's next attempt (a new checkout
+              from the same engine, no retry policy) met.
 
             | Fault | Engine | Client | A naive client sees | Code | Message | Lost | Transient | Tx aborted | Connection after | Pool hides it | What recovers |
             |---|---|---|---|---|---|---|---|---|---|---|---|
@@ -70,13 +101,13 @@ internal static partial class MatrixDocument
             """);
         foreach (var row in ordered)
         {
-            text.Append(CultureInfo.InvariantCulture, $"| {row.Fault} | {EngineName(row)} | {ClientName(row.Client)} | {Cells(row)} |\n");
+            text.Append(CultureInfo.InvariantCulture, $"| {row.Fault} | {row.EngineLabel} | {row.ClientLabel} | {row.Cells} |\n");
         }
 
         return text.ToString();
     }
 
-    public static string RenderTimings(IReadOnlyList<MatrixRow> rows)
+    public static string RenderTimings(IReadOnlyList<IMatrixRow> rows)
     {
         var text = new StringBuilder("# Fault matrix: measured times of this run (not compared)\n\n");
         foreach (var row in rows.OrderBy(r => r.Fault, StringComparer.Ordinal).ThenBy(r => r.Engine))
@@ -124,7 +155,7 @@ internal static partial class MatrixDocument
         }
     }
 
-    private static string RepositoryRoot()
+    internal static string RepositoryRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {
@@ -150,13 +181,12 @@ internal static partial class MatrixDocument
         return order.Count;
     }
 
-    private static string Servers(IReadOnlyList<MatrixRow> rows) =>
-        string.Join(" and ", rows.Select(EngineName).Distinct(StringComparer.Ordinal));
+    private static string Servers(IReadOnlyList<IMatrixRow> rows) =>
+        string.Join(" and ", rows.Select(r => r.EngineLabel).Distinct(StringComparer.Ordinal));
 
-    private static string EngineName(MatrixRow row)
+    internal static string EngineName(DbEngine engine, string version)
     {
-        var version = row.ServerVersion;
-        if (row.Engine == DbEngine.PostgreSql)
+        if (engine == DbEngine.PostgreSql)
         {
             return "PostgreSQL " + LeadingDigits(version);
         }
@@ -174,7 +204,7 @@ internal static partial class MatrixDocument
 
     private static string LeadingDigits(string s) => new([.. s.TakeWhile(char.IsAsciiDigit)]);
 
-    private static string ClientName(string client)
+    internal static string ClientName(string client)
     {
         var assembly = client switch
         {
@@ -186,7 +216,7 @@ internal static partial class MatrixDocument
         return version is null ? client : $"{client} {version}";
     }
 
-    private static string Cells(MatrixRow row)
+    internal static string Cells(MatrixRow row)
     {
         var recovers = WhatRecovers(row);
         if (row.Error is null)
@@ -238,7 +268,7 @@ internal static partial class MatrixDocument
         return distinct.Count == 1 ? YesNo(distinct[0]) : "yes or no";
     }
 
-    private static string YesNo(bool value) => value ? "yes" : "no";
+    internal static string YesNo(bool value) => value ? "yes" : "no";
 
     /// <summary>An accepted outcome's error: a code as is, exception types as a chain.</summary>
     private static string Code(string error) => "`" + error.Replace("/", " ← ", StringComparison.Ordinal) + "`";
@@ -274,7 +304,7 @@ internal static partial class MatrixDocument
         return text;
     }
 
-    private static string Escape(string text) => text.Replace("|", "\\|", StringComparison.Ordinal);
+    internal static string Escape(string text) => text.Replace("|", "\\|", StringComparison.Ordinal);
 
     [GeneratedRegex(@"(\d+\.\d+)\.\d+-MariaDB")]
     private static partial Regex MariaDbVersion();
