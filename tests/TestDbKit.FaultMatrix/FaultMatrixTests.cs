@@ -155,6 +155,20 @@ public sealed class FaultMatrixTests(MatrixServers servers, ITestOutputHelper ou
         output.WriteLine(row.Timing());
     }
 
+    /// <summary>The EF Core rows: each provider's context on the matrix's own servers (see <see cref="EfMatrix"/>).</summary>
+    [Theory]
+    [MemberData(nameof(PythonEngines))]
+    public async Task EF_Core_providers_meet_each_fault_as_the_matrix_records(DbEngine engine) => await RunEfAsync(engine);
+
+    private async Task RunEfAsync(DbEngine engine)
+    {
+        foreach (var row in await EfMatrix.RunAsync(engine, servers[engine]))
+        {
+            servers.Rows[(row.Fault, engine, EfMatrix.Client)] = row;
+            output.WriteLine(row.Timing());
+        }
+    }
+
     public static TheoryData<DbEngine> PythonEngines() => new() { DbEngine.PostgreSql, DbEngine.MySql };
 
     /// <summary>The Python rows: SQLAlchemy over psycopg2 / PyMySQL against a `testdbkit serve` of their own, the
@@ -194,6 +208,11 @@ public sealed class FaultMatrixTests(MatrixServers servers, ITestOutputHelper ou
             if (!servers.Rows.Keys.Any(k => k.Engine == engine && k.Client == PythonMatrix.Client))
             {
                 await RunPythonAsync(engine);
+            }
+
+            if (!servers.Rows.Keys.Any(k => k.Engine == engine && k.Client == EfMatrix.Client))
+            {
+                await RunEfAsync(engine);
             }
         }
 

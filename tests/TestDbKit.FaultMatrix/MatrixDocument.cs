@@ -81,6 +81,9 @@ internal static partial class MatrixDocument
               Where the servers' timing decides between two errors, both are named (the run proves it saw one).
             - **Lost / Transient / Tx aborted**: `DbErrors.IsConnectionLost`, `DbErrors.IsTransient`,
               `DbErrors.IsTransactionAborted` on that exception.
+            - **The EF Core rows** (a `DbContext` with the provider's defaults; `SaveChangesAsync` or a raw statement):
+              **What recovers** says what EF's own retrying execution strategy (`EnableRetryOnFailure`, 2 retries)
+              made of the same fault.
             - **Connection after**: the naive client's `DbConnection.State` after the error.
             - **Pool hides it**: yes when the naive client met no error because the driver's pool replaced the
               broken session before handing it out.
@@ -221,7 +224,7 @@ internal static partial class MatrixDocument
         var recovers = WhatRecovers(row);
         if (row.Error is null)
         {
-            return $"none: the write succeeded | — | — | — | — | — | {row.State} | yes | {recovers}";
+            return CellsOf(null, row.State, recovers);
         }
 
         var aborted = YesNo(DbErrors.IsTransactionAborted(row.Error));
@@ -235,7 +238,26 @@ internal static partial class MatrixDocument
             return $"timing decides: {errors} | — | (varies with the error) | {lost} | {transient} | {aborted} | {states} | no | {recovers}";
         }
 
-        return $"{Chain(row.Error)} | {CodeOf(row.Error)} | {Escape(Normalise(MessageOf(row.Error)))} | {YesNo(DbErrors.IsConnectionLost(row.Error))} | {YesNo(DbErrors.IsTransient(row.Error))} | {aborted} | {row.State} | no | {recovers}";
+        return CellsOf(row.Error, row.State, recovers);
+    }
+
+    /// <summary>The cells after Fault, Engine and Client for one error a client met (none: the write succeeded).</summary>
+    internal static string CellsOf(Exception? error, ConnectionState state, string recovers) => error is null
+        ? $"none: the write succeeded | — | — | — | — | — | {state} | yes | {recovers}"
+        : $"{Chain(error)} | {CodeIn(error)} | {Escape(Normalise(MessageOf(error)))} | {YesNo(DbErrors.IsConnectionLost(error))} | {YesNo(DbErrors.IsTransient(error))} | {YesNo(DbErrors.IsTransactionAborted(error))} | {state} | no | {recovers}";
+
+    /// <summary>The first SQLSTATE or MySQL error number in the exception or its inner ones.</summary>
+    private static string CodeIn(Exception e)
+    {
+        for (var current = e; current is not null; current = current.InnerException)
+        {
+            if (CodeOf(current) is var code && code != "—")
+            {
+                return code;
+            }
+        }
+
+        return "—";
     }
 
     private static string WhatRecovers(MatrixRow row)
