@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Data;
 using System.Data.Common;
 using System.Diagnostics;
@@ -5,17 +6,36 @@ using System.Globalization;
 using MySqlConnector;
 using Npgsql;
 using TestDbKit.Tests.Databases;
+using TestDbKit.Tests.Faults;
+using Xunit.Abstractions;
 
-namespace TestDbKit.Tests.Faults;
+namespace TestDbKit.FaultMatrix;
 
-/// <summary>One dedicated server per engine for the whole matrix: server-wide faults need one, and one start
-/// per engine keeps the matrix fast.</summary>
+/// <summary>One dedicated server per engine for the whole matrix (server-wide faults need one, and one start
+/// per engine keeps the matrix fast), and the rows the matrix's cases recorded for the published document.</summary>
 public sealed class MatrixServers : IAsyncLifetime
 {
     private readonly Dictionary<DbEngine, DatabasePool> _pools = [];
     private readonly List<DbServer> _servers = [];
 
     public DatabasePool this[DbEngine engine] => _pools[engine];
+
+    /// <summary>The rows recorded so far, by fault, engine and client.</summary>
+    internal ConcurrentDictionary<(string Fault, DbEngine Engine, string Client), IMatrixRow> Rows { get; } = new();
+
+    private readonly Lock _pythonLock = new();
+    private Dictionary<DbEngine, Task<IReadOnlyList<PythonRow>>>? _python;
+
+    /// <summary>The Python rows of one engine. The first ask starts both engines' scripts at once (each runs its own
+    /// `testdbkit serve`), so the second engine's rows are ready sooner.</summary>
+    internal Task<IReadOnlyList<PythonRow>> PythonRowsAsync(DbEngine engine)
+    {
+        lock (_pythonLock)
+        {
+            _python ??= new() { [DbEngine.PostgreSql] = PythonMatrix.RunAsync(DbEngine.PostgreSql), [DbEngine.MySql] = PythonMatrix.RunAsync(DbEngine.MySql) };
+            return _python[engine];
+        }
+    }
 
     public async Task InitializeAsync()
     {
@@ -29,6 +49,12 @@ public sealed class MatrixServers : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
+        if (_python is { } python)
+        {
+            // A script nobody awaited (a filtered run) still ends before its servers' parent goes.
+            await Task.WhenAll(python.Values).ContinueWith(_ => { }, TaskScheduler.Default);
+        }
+
         foreach (var pool in _pools.Values)
         {
             await pool.DisposeAsync();
@@ -42,12 +68,15 @@ public sealed class MatrixServers : IAsyncLifetime
 }
 
 /// <summary>
-/// Every fault on both engines: a naive client (no retry, one connection) fails with the exact error
-/// production shows, its classification and the connection's state; a resilient client (Polly retrying on
-/// DbErrors.IsTransient, a new pooled connection per attempt) recovers, and proves the fault reached it (it
-/// retried at least one error of the kind the fault causes); and the next test is healthy.
+/// Every fault on both engines: a naive client (no retry, one connection, the driver's default pool) fails
+/// with the exact error production shows, its classification and the connection's state; a resilient client
+/// (Polly retrying on DbErrors.IsTransient, a new pooled connection per attempt) recovers, and proves the fault
+/// reached it (it retried at least one error of the kind the fault causes); and the next test is healthy.
+/// Each case records what it saw; the last test renders docs/fault-matrix.md from those rows and fails when
+/// the committed file differs (scripts/fault-matrix.sh rewrites it).
 /// </summary>
-public sealed class FaultMatrixTests(MatrixServers servers) : IClassFixture<MatrixServers>
+[TestCaseOrderer(MatrixOrder.TypeName, MatrixOrder.AssemblyName)]
+public sealed class FaultMatrixTests(MatrixServers servers, ITestOutputHelper output) : IClassFixture<MatrixServers>
 {
     /// <summary>The client-visible outcome: the error (SQLSTATE, MySQL error number, or the exception's
     /// type), its classification, and the state of the naive client's connection afterwards.</summary>
@@ -115,19 +144,100 @@ public sealed class FaultMatrixTests(MatrixServers servers) : IClassFixture<Matr
         return data;
     }
 
+    /// <summary>The .NET driver each engine's row speaks for.</summary>
+    internal static string ClientOf(DbEngine engine) => engine == DbEngine.PostgreSql ? "Npgsql" : "MySqlConnector";
+
     [Theory]
     [MemberData(nameof(Cases))]
     public async Task A_naive_client_fails_as_in_production_a_resilient_one_recovers_and_the_next_test_is_healthy(string fault, DbEngine engine)
     {
+        var row = await RunAsync(fault, engine);
+        output.WriteLine(row.Timing());
+    }
+
+    /// <summary>The EF Core rows: each provider's context on the matrix's own servers (see <see cref="EfMatrix"/>).</summary>
+    [Theory]
+    [MemberData(nameof(PythonEngines))]
+    public async Task EF_Core_providers_meet_each_fault_as_the_matrix_records(DbEngine engine) => await RunEfAsync(engine);
+
+    private async Task RunEfAsync(DbEngine engine)
+    {
+        foreach (var row in await EfMatrix.RunAsync(engine, servers[engine]))
+        {
+            servers.Rows[(row.Fault, engine, EfMatrix.Client)] = row;
+            output.WriteLine(row.Timing());
+        }
+    }
+
+    public static TheoryData<DbEngine> PythonEngines() => new() { DbEngine.PostgreSql, DbEngine.MySql };
+
+    /// <summary>The Python rows: SQLAlchemy over psycopg2 / PyMySQL against a `testdbkit serve` of their own, the
+    /// faults injected with `testdbkit fault` (tests/python/fault_matrix.py; each row's premise is checked).</summary>
+    [Theory]
+    [MemberData(nameof(PythonEngines))]
+    public async Task Python_clients_meet_each_fault_as_the_matrix_records(DbEngine engine) => await RunPythonAsync(engine);
+
+    private async Task RunPythonAsync(DbEngine engine)
+    {
+        foreach (var row in await servers.PythonRowsAsync(engine))
+        {
+            servers.Rows[(row.Fault, engine, PythonMatrix.Client)] = row;
+            output.WriteLine(row.Timing());
+        }
+    }
+
+    /// <summary>
+    /// Runs last (see <see cref="MatrixOrder"/>): the cases that did not run in this process (a filtered run)
+    /// run now, then the document is rendered from every row. With TESTDBKIT_FAULT_MATRIX=write it replaces
+    /// docs/fault-matrix.md; otherwise it must equal the committed file.
+    /// </summary>
+    [Fact]
+    public async Task The_published_fault_matrix_is_what_this_run_saw()
+    {
+        foreach (var row in Cases())
+        {
+            var (fault, engine) = ((string)row[0], (DbEngine)row[1]);
+            if (!servers.Rows.ContainsKey((fault, engine, ClientOf(engine))))
+            {
+                await RunAsync(fault, engine);
+            }
+        }
+
+        foreach (var engine in new[] { DbEngine.PostgreSql, DbEngine.MySql })
+        {
+            if (!servers.Rows.Keys.Any(k => k.Engine == engine && k.Client == PythonMatrix.Client))
+            {
+                await RunPythonAsync(engine);
+            }
+
+            if (!servers.Rows.Keys.Any(k => k.Engine == engine && k.Client == EfMatrix.Client))
+            {
+                await RunEfAsync(engine);
+            }
+        }
+
+        var rows = servers.Rows.Values.ToList();
+        var document = MatrixDocument.Render(rows, Scenarios.Keys.ToList());
+        var timings = MatrixDocument.RenderTimings(rows);
+        output.WriteLine(timings);
+        MatrixDocument.Publish(document, timings, output);
+    }
+
+    private async Task<MatrixRow> RunAsync(string fault, DbEngine engine)
+    {
         var scenario = Scenarios[fault];
         var pool = servers[engine];
 
+        // Every phase starts on empty driver pools: what a retry meets must not depend on the cases before it.
+        ClearDriverPools();
         Outcome observed;
+        Exception? error = null;
+        string serverVersion;
         await using (var db = await pool.LeaseAsync())
         {
             var x = new Ctx(engine, db);
             var connection = await x.OpenAsync();
-            Exception? error = null;
+            serverVersion = connection.ServerVersion;
             try
             {
                 await scenario.Naive(x, connection);
@@ -147,10 +257,18 @@ public sealed class FaultMatrixTests(MatrixServers servers) : IClassFixture<Matr
         Assert.True(Expected.TryGetValue((fault, engine), out var expected), $"no expectation for {fault} on {engine}; observed: new(\"{observed.Error}\", {observed.Transient.ToString().ToLowerInvariant()}, {observed.Lost.ToString().ToLowerInvariant()}, ConnectionState.{observed.State})");
         Assert.Contains(observed, expected);
 
+        Recovery? recovery = null;
         if (scenario.Resilient is { } resilient)
         {
+            ClearDriverPools();
             await using var db = await pool.LeaseAsync();
-            await resilient(new Ctx(engine, db));
+            var x = new Ctx(engine, db);
+            var clock = Stopwatch.StartNew();
+            var firstRetryAt = x.Retry.FirstRetry.ContinueWith(_ => clock.Elapsed, TaskScheduler.Default);
+            await resilient(x);
+            var total = clock.Elapsed;
+            var retries = x.Retry.Retried.Count;
+            recovery = new Recovery(retries, retries > 0 ? total - await firstRetryAt : TimeSpan.Zero, LastingFaults.Contains(fault));
         }
 
         // The next test: a healthy connection, a clean database, and no fault left behind.
@@ -160,7 +278,29 @@ public sealed class FaultMatrixTests(MatrixServers servers) : IClassFixture<Matr
             Assert.Equal(0, await connection.CountAsync("items"));
             await connection.ExecuteAsync("INSERT INTO items (tag) VALUES ('healthy')");
         }
+
+        var row = new MatrixRow(fault, engine, ClientOf(engine), serverVersion, error, observed.State, expected, recovery);
+        servers.Rows[(fault, engine, row.Client)] = row;
+        return row;
     }
+
+    private static void ClearDriverPools()
+    {
+        NpgsqlConnection.ClearAllPools();
+        MySqlConnection.ClearAllPools();
+    }
+
+    /// <summary>Faults that last until lifted: the resilient client keeps retrying until they end, so its
+    /// number of retries depends on timing; the others are over once injected, and one new session is enough.</summary>
+    private static readonly HashSet<string> LastingFaults =
+    [
+        "hold lock (lock timeout)", "read-only (failover to a replica)", "exhaust connections", "freeze",
+        "network refuses new connections", "network stall", "network cut in a reply",
+    ];
+
+    /// <summary>A pool that hands out its connections unchecked, as Npgsql's does: MySqlConnector's default
+    /// reset on open would quietly replace a dead pooled session, and the fault would never reach the client.</summary>
+    private static string UncheckedPool(DbEngine engine, string cs) => engine == DbEngine.MySql ? cs + ";Connection Reset=false" : cs;
 
     /// <summary>The kind of error a fault must make the resilient client retry at least once.</summary>
     private enum Seen
@@ -190,7 +330,7 @@ public sealed class FaultMatrixTests(MatrixServers servers) : IClassFixture<Matr
         ["kill idle pooled sessions"] = new(Both,
             async (x, c) =>
             {
-                var session = x.Db.Server.Dialect.SessionIdOf(c);
+                var session = Ctx.SessionIdOf(c);
                 await c.CloseAsync();
                 await ServerSessions.WaitUntilIdleAsync(x.Db.Server, x.Engine, session);
                 Assert.True(await x.Faults.KillIdleSessionsAsync() >= 1);
@@ -201,7 +341,7 @@ public sealed class FaultMatrixTests(MatrixServers servers) : IClassFixture<Matr
             async x =>
             {
                 // Pooled connections handed out unchecked, so the dead session reaches the client on MySQL too.
-                var cs = ResilienceTests.UncheckedPool(x.Engine, x.Db.ConnectionString);
+                var cs = UncheckedPool(x.Engine, x.Db.ConnectionString);
                 await x.WarmPoolAsync(cs);
                 var killed = await x.Faults.KillIdleSessionsAsync();
                 Assert.True(killed >= 1, $"the kill ended {killed} idle session(s), expected the ones resting in the pool");
@@ -230,7 +370,7 @@ public sealed class FaultMatrixTests(MatrixServers servers) : IClassFixture<Matr
             async (x, c) =>
             {
                 var running = c.ScalarAsync(x.SleepSql(10));
-                await ServerSessions.WaitUntilRunningAsync(x.Db.Server, x.Engine, x.Db.Server.Dialect.SessionIdOf(c));
+                await ServerSessions.WaitUntilRunningAsync(x.Db.Server, x.Engine, Ctx.SessionIdOf(c));
                 await x.Faults.CancelQueryAsync(c);
                 await running;
             },
@@ -257,13 +397,13 @@ public sealed class FaultMatrixTests(MatrixServers servers) : IClassFixture<Matr
                 await c.CloseAsync();
                 await x.Faults.SetIdleTimeoutAsync(TimeSpan.FromSeconds(1));
                 await c.OpenAsync();
-                await x.WaitUntilGoneAsync(x.Db.Server.Dialect.SessionIdOf(c));
+                await x.WaitUntilGoneAsync(Ctx.SessionIdOf(c));
                 await Ctx.InsertAsync(c);
             },
             async x =>
             {
                 var timeout = await x.Faults.SetIdleTimeoutAsync(TimeSpan.FromSeconds(1));
-                await x.RecoversAsync(Seen.LostConnection, first => x.WaitUntilGoneAsync(x.Db.Server.Dialect.SessionIdOf(first)), liftAfter: timeout);
+                await x.RecoversAsync(Seen.LostConnection, first => x.WaitUntilGoneAsync(Ctx.SessionIdOf(first)), liftAfter: timeout);
             }),
 
         // MySQL has no such timeout (a test of its own proves the clear NotSupportedException).
@@ -274,7 +414,7 @@ public sealed class FaultMatrixTests(MatrixServers servers) : IClassFixture<Matr
                 await x.Faults.SetIdleInTransactionTimeoutAsync(TimeSpan.FromMilliseconds(300));
                 await c.OpenAsync();
                 await c.ExecuteAsync("BEGIN");
-                await x.WaitUntilGoneAsync(x.Db.Server.Dialect.SessionIdOf(c));
+                await x.WaitUntilGoneAsync(Ctx.SessionIdOf(c));
                 await Ctx.InsertAsync(c);
             },
             async x =>
@@ -283,7 +423,7 @@ public sealed class FaultMatrixTests(MatrixServers servers) : IClassFixture<Matr
                 await x.RecoversAsync(Seen.LostConnection, async first =>
                 {
                     await first.ExecuteAsync("BEGIN");
-                    await x.WaitUntilGoneAsync(x.Db.Server.Dialect.SessionIdOf(first));
+                    await x.WaitUntilGoneAsync(Ctx.SessionIdOf(first));
                 }, liftAfter: timeout);
             }),
 
@@ -312,7 +452,7 @@ public sealed class FaultMatrixTests(MatrixServers servers) : IClassFixture<Matr
             async (x, c) =>
             {
                 await c.CloseAsync();
-                x.Db.Server.Dialect.ClearPool(x.Db.ConnectionString); // the open must reach the server
+                x.ClearPool(x.Db.ConnectionString); // the open must reach the server
                 await x.Faults.ExhaustConnectionsAsync();
                 await c.OpenAsync();
             },
@@ -428,6 +568,30 @@ public sealed class FaultMatrixTests(MatrixServers servers) : IClassFixture<Matr
 
         public FaultInjector Faults => Db.Faults;
 
+        /// <summary>The server's id of the session behind an open connection, from the driver's public API.</summary>
+        public static long SessionIdOf(DbConnection connection) => connection switch
+        {
+            NpgsqlConnection pg => pg.ProcessID,
+            MySqlConnection my => my.ServerThread,
+            _ => throw new NotSupportedException(connection.GetType().Name),
+        };
+
+        /// <summary>Empties the driver's pool for one connection string, so the next open reaches the server.</summary>
+        public void ClearPool(string cs)
+        {
+            if (Engine == DbEngine.PostgreSql)
+            {
+                using var pg = new NpgsqlConnection(cs);
+                NpgsqlConnection.ClearPool(pg);
+            }
+            else
+            {
+                using var my = new MySqlConnection(cs);
+                MySqlConnection.ClearPool(my);
+            }
+        }
+
+
         /// <summary>The naive client's connection whose state is reported: the last one opened (or tried).</summary>
         public DbConnection? Victim { get; private set; }
 
@@ -486,7 +650,7 @@ public sealed class FaultMatrixTests(MatrixServers servers) : IClassFixture<Matr
         /// <summary>Kills the session behind <paramref name="connection"/> and proves the server ended it.</summary>
         public async Task KillAndProveAsync(DbConnection connection)
         {
-            var session = Db.Server.Dialect.SessionIdOf(connection);
+            var session = SessionIdOf(connection);
             await Faults.KillSessionAsync(connection);
             await WaitUntilGoneAsync(session);
         }
@@ -507,7 +671,7 @@ public sealed class FaultMatrixTests(MatrixServers servers) : IClassFixture<Matr
             var cs = commandTimeout is null ? through ?? Db.ConnectionString : WithConnectTimeout(through ?? Db.ConnectionString);
             if (!firstFromPool)
             {
-                Db.Server.Dialect.ClearPool(cs); // every attempt must reach the server through the fault
+                ClearPool(cs); // every attempt must reach the server through the fault
             }
 
             DbConnection? first = firstFromPool ? await OpenAsync(cs) : null;
