@@ -95,8 +95,20 @@ internal abstract partial class EngineDialect
     /// where nothing is kept. Only for servers with the kit's hook (<see cref="WhyNoDatabaseSettingsAsync"/>).</summary>
     public virtual string? ForgetStaleDatabaseSettingsSql => null;
 
+    /// <summary>Whether per-database settings outlive the session reset a driver sends when it reuses a pooled
+    /// connection. PostgreSQL: yes (<c>DISCARD ALL</c> returns to the database's defaults). MySQL: no
+    /// (<c>COM_RESET_CONNECTION</c>, which MySqlConnector sends by default, puts session variables back to the
+    /// global values and does not run <c>init_connect</c> again), so on a server of the test's own the kit changes the
+    /// global setting instead (<see cref="GlobalTimeoutSqlAsync"/>, <see cref="ServerReadOnlySql"/>).</summary>
+    public virtual bool DatabaseSettingsSurviveSessionReset => true;
+
+    /// <summary>Statements that make the whole server refuse writes of users without administrative rights, and
+    /// undo it; null where the engine needs no such switch (<see cref="DatabaseSettingsSurviveSessionReset"/>).</summary>
+    public virtual (string Set, string Undo)? ServerReadOnlySql => null;
+
     /// <summary>
-    /// Statements that set a timeout server-wide, where the engine has no per-database scope for it (MySQL), and
+    /// Statements that set a timeout server-wide, on a server of the test's own where per-database settings do not
+    /// outlive a driver's session reset (MySQL), and
     /// that put back the values the server has now. Null where the engine has no such timeout at all.
     /// </summary>
     public virtual Task<(string Set, string Undo)?> GlobalTimeoutSqlAsync(

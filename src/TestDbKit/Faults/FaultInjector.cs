@@ -36,8 +36,10 @@ namespace TestDbKit;
 /// first settle that connection (a <c>[ResetConnection]</c> swaps it then, not lazily after the fault), so
 /// they reach the connection the test is about to use. On MySQL a connection that goes back to MySqlConnector's
 /// pool and comes out again is reset to the server's global values (<c>ConnectionReset=true</c>, the default;
-/// <c>init_connect</c> does not run again), so hold the connection open, or use <c>ConnectionReset=false</c>, to
-/// keep the setting on a pooled connection.
+/// <c>init_connect</c> does not run again), so on the shared server a per-database setting stays on connections held
+/// open, pools with <c>ConnectionReset=false</c> and clients that do not reset; on a MySQL server of the test's own
+/// the kit changes the global setting instead (<c>wait_timeout</c>, <c>idle_transaction_timeout</c>,
+/// <c>max_statement_time</c>, <c>read_only</c>: writes then fail with 1290), which reaches pooled connections too.
 /// </remarks>
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "The proxy is disposed with the lease: TestDatabase.DisposeAsync undoes every fault.")]
 public sealed class FaultInjector
@@ -272,6 +274,20 @@ public sealed class FaultInjector
     /// kit's settings hook), for this database's new sessions and the test's own open connection.</summary>
     private async Task<IAsyncDisposable> ShortenTimeoutAsync(TimeoutKind kind, TimeSpan timeout, CancellationToken ct)
     {
+        if (ServerOfItsOwnForGlobalSettings() is { } own)
+        {
+            (string Set, string Undo)? global;
+            await using (var admin = await own.OpenAdminConnectionAsync(ct).ConfigureAwait(false))
+            {
+                global = await Dialect.GlobalTimeoutSqlAsync(admin, kind, timeout, ct).ConfigureAwait(false);
+            }
+
+            if (global is var (globalSet, globalUndo))
+            {
+                return await ChangeSettingAsync(globalSet, globalUndo, (c, t) => Dialect.ThisSessionTimeoutSqlAsync(c, kind, timeout, t), ct).ConfigureAwait(false);
+            }
+        }
+
         await RefuseWithoutDatabaseSettingsAsync($"shorten the {kind} timeout of {_database.Name}", ct).ConfigureAwait(false);
         var (set, undo) = Dialect.DatabaseTimeoutSql(_database.Name, kind, timeout)
             ?? throw new NotSupportedException($"{Dialect.Name} has no {kind} timeout to shorten.");
@@ -281,10 +297,22 @@ public sealed class FaultInjector
     /// <summary>The read-only fault: per database on both engines, like the timeouts.</summary>
     private async Task<IAsyncDisposable> MakeReadOnlyAsync(CancellationToken ct)
     {
+        if (ServerOfItsOwnForGlobalSettings() is not null && Dialect.ServerReadOnlySql is var (globalSet, globalUndo))
+        {
+            return await ChangeSettingAsync(globalSet, globalUndo, thisSession: null, ct).ConfigureAwait(false); // binds open sessions too
+        }
+
         await RefuseWithoutDatabaseSettingsAsync($"make {_database.Name} read-only", ct).ConfigureAwait(false);
         var (set, undo, _) = Dialect.ReadOnlySql(_database.Name);
         return await ChangeSettingAsync(set, undo, Dialect.ThisSessionReadOnlySqlAsync, ct).ConfigureAwait(false);
     }
+
+    /// <summary>The test's server, when it is its own (not the shared one, not External) and the engine's per-database
+    /// settings do not outlive a driver's session reset (MySQL: MySqlConnector's default <c>ConnectionReset=true</c>
+    /// puts session variables back to the global values when a pooled connection is reused): there the kit changes the
+    /// global setting, which reaches every session, pooled ones included. Null elsewhere: per-database settings.</summary>
+    private DbServer? ServerOfItsOwnForGlobalSettings() =>
+        !Dialect.DatabaseSettingsSurviveSessionReset && _database.Server is { IsOwned: true, IsShared: false } own ? own : null;
 
     /// <summary>Refuses a per-database setting where it would not take effect: a MySQL server without the kit's
     /// settings hook (an External one), or one whose test sessions log in as an administrator, whom the hook
@@ -316,14 +344,14 @@ public sealed class FaultInjector
     /// open connection (the kit's <c>Connection</c>) gets it at once through <paramref name="thisSession"/>, and
     /// loses it again on undo.</summary>
     private async Task<IAsyncDisposable> ChangeSettingAsync(
-        string set, string undo, Func<DbConnection, CancellationToken, Task<(string Set, string Undo)>> thisSession, CancellationToken ct)
+        string set, string undo, Func<DbConnection, CancellationToken, Task<(string Set, string Undo)>>? thisSession, CancellationToken ct)
     {
         await ExecuteAsAdminAsync(set, ct).ConfigureAwait(false);
         Dialect.ClearPool(_database.ConnectionString);
         (DbConnection Connection, string Undo)? test;
         try
         {
-            test = await ApplyToTestConnectionAsync(thisSession, ct).ConfigureAwait(false);
+            test = thisSession is null ? null : await ApplyToTestConnectionAsync(thisSession, ct).ConfigureAwait(false);
         }
         catch
         {

@@ -30,7 +30,20 @@ public sealed class GlobalTimeoutSqlTests
         await admin.ExecuteAsync(statement.Undo);
         Assert.Equal(statementBefore, await ReadAsync(admin, variable));
 
-        Assert.Null(await dialect.GlobalTimeoutSqlAsync(admin, TimeoutKind.IdleInTransaction, TimeSpan.FromSeconds(1), CancellationToken.None));
+        // MariaDB has an idle-in-transaction timeout (whole seconds); MySQL 8 has none.
+        var idleInTransaction = await dialect.GlobalTimeoutSqlAsync(admin, TimeoutKind.IdleInTransaction, TimeSpan.FromSeconds(2), CancellationToken.None);
+        if (flavour.Kind == ServerKind.MariaDb)
+        {
+            var trxBefore = await ReadAsync(admin, "idle_transaction_timeout");
+            await admin.ExecuteAsync(idleInTransaction!.Value.Set);
+            Assert.Equal(["2"], await ReadAsync(admin, "idle_transaction_timeout"));
+            await admin.ExecuteAsync(idleInTransaction.Value.Undo);
+            Assert.Equal(trxBefore, await ReadAsync(admin, "idle_transaction_timeout"));
+        }
+        else
+        {
+            Assert.Null(idleInTransaction);
+        }
     }
 
     [Fact]
