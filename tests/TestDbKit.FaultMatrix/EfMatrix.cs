@@ -1,11 +1,8 @@
 using System.Data;
-using System.Data.Common;
 using System.Globalization;
 using System.Reflection;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Storage;
-using MySqlConnector;
-using Npgsql;
 
 namespace TestDbKit.FaultMatrix;
 
@@ -70,8 +67,7 @@ internal static class EfMatrix
         var rows = new List<EfRow>();
         foreach (var scenario in Scenarios)
         {
-            NpgsqlConnection.ClearAllPools();
-            MySqlConnection.ClearAllPools();
+            FaultMatrixTests.ClearDriverPools();
             await using var db = await pool.LeaseAsync();
             var serverVersion = "";
             Exception? error = null;
@@ -102,8 +98,7 @@ internal static class EfMatrix
                 $"{scenario.Fault} on {engine}: the naive EF Core context met no error, so the fault never reached it");
 
             // The same fault against EF's retrying execution strategy.
-            NpgsqlConnection.ClearAllPools();
-            MySqlConnection.ClearAllPools();
+            FaultMatrixTests.ClearDriverPools();
             var clock = System.Diagnostics.Stopwatch.StartNew();
             string recovers;
             await using (var resilient = Context(db, retry: true))
@@ -153,7 +148,7 @@ internal static class EfMatrix
         await context.Database.OpenConnectionAsync();
         try
         {
-            return SessionIdOf(context.Database.GetDbConnection());
+            return FaultMatrixTests.SessionIdOf(context.Database.GetDbConnection());
         }
         finally
         {
@@ -167,8 +162,7 @@ internal static class EfMatrix
         var fault = await scenario.Inject(db) ?? Nothing.Instance;
         if (scenario.FreshSessions)
         {
-            NpgsqlConnection.ClearAllPools();
-            MySqlConnection.ClearAllPools();
+            FaultMatrixTests.ClearDriverPools();
         }
 
         return fault;
@@ -214,13 +208,6 @@ internal static class EfMatrix
         await connection.OpenAsync();
         return connection.ServerVersion;
     }
-
-    private static long SessionIdOf(DbConnection connection) => connection switch
-    {
-        NpgsqlConnection pg => pg.ProcessID,
-        MySqlConnection my => my.ServerThread,
-        _ => throw new NotSupportedException(connection.GetType().Name),
-    };
 
     private static string ClientLabel(DbEngine engine)
     {
