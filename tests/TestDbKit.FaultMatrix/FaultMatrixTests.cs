@@ -124,7 +124,7 @@ public sealed class FaultMatrixTests(MatrixServers servers, ITestOutputHelper ou
         [("network reset", DbEngine.PostgreSql)] = [new("NpgsqlException/IOException", true, true, ConnectionState.Closed)],
         [("network stall", DbEngine.MySql)] = [new("MySqlException/SocketException", true, true, ConnectionState.Broken)],
         [("network stall", DbEngine.PostgreSql)] = [new("NpgsqlException/TimeoutException", true, false, ConnectionState.Closed)],
-        [("read-only (failover to a replica)", DbEngine.MySql)] = [new("1792", true, false, ConnectionState.Open)],
+        [("read-only (failover to a replica)", DbEngine.MySql)] = [new("1290", true, false, ConnectionState.Open)],
         [("read-only (failover to a replica)", DbEngine.PostgreSql)] = [new("25006", true, false, ConnectionState.Open)],
         [("restart", DbEngine.MySql)] = [new("MySqlException/MySqlEndOfStreamException", true, true, ConnectionState.Broken)],
         [("restart", DbEngine.PostgreSql)] = [new("57P01", true, true, ConnectionState.Closed)],
