@@ -55,11 +55,6 @@ internal abstract partial class EngineDialect
         return ended;
     }
 
-    /// <summary>Whether <see cref="DatabaseTimeoutSql"/> gives statements for one database's sessions (both engines
-    /// now: PostgreSQL's <c>ALTER DATABASE .. SET</c>; on MySQL rows of the kit's settings table, which take effect
-    /// only where <see cref="WhyNoDatabaseSettingsAsync"/> says so). Kept for callers written before MySQL had them.</summary>
-    public virtual bool HasDatabaseTimeouts => true;
-
     /// <summary>Statements that make new sessions of <paramref name="database"/> use <paramref name="value"/> for a
     /// timeout setting, and that undo it. Never null for <see cref="TimeoutKind.Idle"/>,
     /// <see cref="TimeoutKind.IdleInTransaction"/> and <see cref="TimeoutKind.Statement"/> (MySQL 8, which has no
@@ -94,14 +89,6 @@ internal abstract partial class EngineDialect
     /// <summary>Removes what the kit kept about databases that no longer exist (MySQL: their settings rows); null
     /// where nothing is kept. Only for servers with the kit's hook (<see cref="WhyNoDatabaseSettingsAsync"/>).</summary>
     public virtual string? ForgetStaleDatabaseSettingsSql => null;
-
-    /// <summary>
-    /// Statements that set a timeout server-wide, where the engine has no per-database scope for it (MySQL), and
-    /// that put back the values the server has now. Null where the engine has no such timeout at all.
-    /// </summary>
-    public virtual Task<(string Set, string Undo)?> GlobalTimeoutSqlAsync(
-        DbConnection admin, TimeoutKind kind, TimeSpan value, CancellationToken ct) =>
-        Task.FromResult<(string Set, string Undo)?>(null);
 
     /// <summary>Statements that make sessions of <paramref name="database"/> opened from now on read-only and undo
     /// it, and whether they reach the whole server rather than this database's sessions (false on both engines:

@@ -108,43 +108,6 @@ internal sealed partial class MySqlDialect
 
     public override string? ForgetStaleDatabaseSettingsSql => MySqlSessionSettings.ForgetStaleSql;
 
-    public override async Task<(string Set, string Undo)?> GlobalTimeoutSqlAsync(
-        DbConnection admin, TimeoutKind kind, TimeSpan value, CancellationToken ct)
-    {
-        var inv = System.Globalization.CultureInfo.InvariantCulture;
-        var flavour = await MySqlModule.Instance.FlavourOfAsync(admin, ct).ConfigureAwait(false);
-        string[] names;
-        string newValue;
-        switch (kind)
-        {
-            case TimeoutKind.Idle:
-                // MySqlConnector is not an interactive client, so wait_timeout applies; set both anyway.
-                names = ["wait_timeout", "interactive_timeout"];
-                newValue = Math.Max(1, (long)Math.Ceiling(value.TotalSeconds)).ToString(inv);
-                break;
-            case TimeoutKind.Statement when flavour.StatementTimeoutCoversAll:
-                names = ["max_statement_time"]; // seconds, any statement
-                newValue = value.TotalSeconds.ToString("0.###", inv);
-                break;
-            case TimeoutKind.Statement:
-                names = ["max_execution_time"]; // milliseconds, SELECT only
-                newValue = Math.Max(1, (long)value.TotalMilliseconds).ToString(inv);
-                break;
-            default:
-                return null; // neither MySQL nor MariaDB has an idle-in-transaction timeout
-        }
-
-        var old = new List<string>();
-        foreach (var name in names)
-        {
-            old.Add(Convert.ToString(await admin.ScalarAsync($"SELECT @@GLOBAL.{name}", ct).ConfigureAwait(false), inv)!);
-        }
-
-        // One statement each way: both variables change together or not at all.
-        return ("SET " + string.Join(", ", names.Select(n => $"GLOBAL {n} = {newValue}")),
-            "SET " + string.Join(", ", names.Select((n, i) => $"GLOBAL {n} = {old[i]}")));
-    }
-
     public override string LockTableSql(string table) => $"LOCK TABLES {QuoteIdentifier(table)} WRITE";
 
     public override string ReleaseTableLockSql => "UNLOCK TABLES";
