@@ -6,8 +6,8 @@ namespace TestDbKit.Engines;
 internal abstract partial class EngineDialect
 {
     /// <summary>Creates (or updates) a user with every right on the kit's databases (<c>tdk_…</c>) and none
-    /// on the server, for test sessions that server-wide faults such as read-only must bind; null where the
-    /// engine needs none.</summary>
+    /// on the server, for test sessions that the per-database settings (timeouts, read-only; on MySQL applied by
+    /// <c>init_connect</c>, which skips administrators) must bind; null where the engine needs none.</summary>
     public virtual string? CreateTestUserSql(string user, string password) => null;
 
     /// <summary>The server's id of the session behind an open connection, read without a round trip.</summary>
