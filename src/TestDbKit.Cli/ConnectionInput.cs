@@ -43,17 +43,18 @@ internal sealed record ConnectionInput(DbEngine Engine, string ConnectionString)
     {
         input = null;
         var named = engineKey is null ? (DbEngine?)null : EngineOption.Parse(engineKey);
-        if (ServerUrls.LooksLikeUrl(text))
+        if (DatabaseUrl.IsUrl(text))
         {
             try
             {
-                var (engine, cs) = ServerUrls.Parse(text);
+                var url = DatabaseUrl.Parse(text); // its query (?sslmode=…) is a client's, not the kit's, and is left out
+                var engine = url.Engine;
                 if (named is { } other && other != engine)
                 {
                     return $"--connection: the URL is a {EngineDialect.For(engine).Name} one, and --engine says {EngineDialect.For(other).Name}; drop --engine or make them agree.";
                 }
 
-                input = new ConnectionInput(engine, cs);
+                input = new ConnectionInput(engine, url.ConnectionString("testdbkit"));
                 return null;
             }
             catch (FormatException e)

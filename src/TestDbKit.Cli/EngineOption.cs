@@ -14,10 +14,10 @@ internal static class EngineOption
             Description = string.Join(" or ", EngineRegistry.Keys) + (extra is null ? "" : $" ({extra})"),
             Required = required,
         };
-        option.AcceptOnlyFromAmong([.. EngineRegistry.Keys, .. ServerUrls.OtherNames]);
+        option.AcceptOnlyFromAmong([.. EngineRegistry.Keys, .. EngineClients.AllSchemes.Except(EngineRegistry.Keys)]);
         return option;
     }
 
     /// <summary>The engine the parsed value names.</summary>
-    public static DbEngine Parse(string key) => EngineRegistry.FromKey(ServerUrls.KeyOf(key) ?? key).Engine;
+    public static DbEngine Parse(string key) => EngineClients.ForName(key)?.Engine ?? EngineRegistry.FromKey(key).Engine;
 }

@@ -131,7 +131,7 @@ internal static partial class ServeCommand
         var password = dialect.PasswordOf(cs);
         return new Dictionary<string, object?>
         {
-            ["engine"] = ServerUrls.EngineName(dialect),
+            ["engine"] = EngineClients.For(dialect.Engine).UrlScheme,
             ["flavour"] = flavour,
             ["version"] = version,
             ["provider"] = server.Provider.ToString(),
@@ -141,14 +141,14 @@ internal static partial class ServeCommand
             ["password"] = password,
             ["database"] = database,
             ["connectionString"] = cs,
-            ["url"] = ServerUrls.Url(dialect, end.Host, end.Port, end.User, password, database),
-            ["urls"] = new Dictionary<string, string> { ["sqlalchemy"] = ServerUrls.SqlAlchemyUrl(dialect, end.Host, end.Port, end.User, password, database) },
+            ["url"] = DatabaseUrl.Compose(dialect.Engine, false, end.Host, end.Port, end.User, password, database),
+            ["urls"] = new Dictionary<string, string> { ["sqlalchemy"] = DatabaseUrl.Compose(dialect.Engine, true, end.Host, end.Port, end.User, password, database) },
             ["admin"] = new Dictionary<string, object?>
             {
                 ["user"] = adminEnd.User,
                 ["password"] = adminPassword,
                 ["connectionString"] = adminCs,
-                ["url"] = ServerUrls.Url(dialect, adminEnd.Host, adminEnd.Port, adminEnd.User, adminPassword, null),
+                ["url"] = DatabaseUrl.Compose(dialect.Engine, false, adminEnd.Host, adminEnd.Port, adminEnd.User, adminPassword, null),
             },
         };
     }

@@ -1,9 +1,9 @@
 namespace TestDbKit.Engines;
 
 /// <summary>
-/// What one engine's clients are, for <c>testdbkit doctor --client</c>: the URL schemes that name the engine
-/// (<c>postgresql://</c>, <c>mysql+pymysql://</c>: the part before any <c>+driver</c>), the default port a URL
-/// may leave out, the .NET driver (the default client), the engine's own Python driver, and the EF Core
+/// What one engine's clients are, for <c>testdbkit doctor --client</c> and the URL codec (<see cref="DatabaseUrl"/>):
+/// the URL schemes that name the engine (<c>postgresql://</c>, <c>mysql+pymysql://</c>: the part before any
+/// <c>+driver</c>), the SQLAlchemy scheme <c>serve --json</c> writes, the default port a URL may leave out, the .NET driver (the default client), the engine's own Python driver, and the EF Core
 /// provider's call. One subclass per engine beside its module; <see cref="For"/> fails loudly for an engine that
 /// has none.
 /// </summary>
@@ -13,8 +13,16 @@ internal abstract class EngineClients
 
     public abstract DbEngine Engine { get; }
 
-    /// <summary>URL schemes (lower case, without <c>+driver</c>) that name this engine.</summary>
+    /// <summary>URL schemes (lower case, without <c>+driver</c>) that name this engine; the first is the engine's
+    /// own (<see cref="UrlScheme"/>), the others are aliases read as it.</summary>
     public abstract IReadOnlyList<string> Schemes { get; }
+
+    /// <summary>The scheme of the engine's own URL (<c>postgresql</c>, <c>mysql</c>): what <c>serve --json</c>
+    /// prints as <c>engine</c> and writes in <c>url</c>.</summary>
+    public string UrlScheme => Schemes[0];
+
+    /// <summary>The SQLAlchemy scheme, with the driver Debian packages after '+' (<c>postgresql+psycopg2</c>).</summary>
+    public abstract string SqlAlchemyScheme { get; }
 
     /// <summary>The port a URL without one means.</summary>
     public abstract int DefaultPort { get; }
@@ -43,6 +51,11 @@ internal abstract class EngineClients
         var main = scheme.Split('+')[0];
         return Registered.FirstOrDefault(c => c.Schemes.Contains(main, StringComparer.OrdinalIgnoreCase));
     }
+
+    /// <summary>The engine named by its registry key or one of its URL schemes (what <c>--engine</c> takes), or null.</summary>
+    public static EngineClients? ForName(string name) =>
+        Registered.FirstOrDefault(c => EngineRegistry.For(c.Engine).Key.Equals(name, StringComparison.OrdinalIgnoreCase))
+        ?? Registered.FirstOrDefault(c => c.Schemes.Contains(name, StringComparer.OrdinalIgnoreCase));
 
     /// <summary>Every scheme any engine takes, for messages.</summary>
     public static IEnumerable<string> AllSchemes => Registered.SelectMany(c => c.Schemes);

@@ -6,8 +6,8 @@ namespace TestDbKit.Engines;
 internal abstract partial class EngineDialect
 {
     /// <summary>Creates (or updates) a user with every right on the kit's databases (<c>tdk_…</c>) and none
-    /// on the server, for test sessions that server-wide faults such as read-only must bind; null where the
-    /// engine needs none.</summary>
+    /// on the server, for test sessions that the per-database settings (timeouts, read-only; on MySQL applied by
+    /// <c>init_connect</c>, which skips administrators) must bind; null where the engine needs none.</summary>
     public virtual string? CreateTestUserSql(string user, string password) => null;
 
     /// <summary>The server's id of the session behind an open connection, read without a round trip.</summary>
@@ -54,11 +54,6 @@ internal abstract partial class EngineDialect
 
         return ended;
     }
-
-    /// <summary>Whether <see cref="DatabaseTimeoutSql"/> gives statements for one database's sessions (both engines
-    /// now: PostgreSQL's <c>ALTER DATABASE .. SET</c>; on MySQL rows of the kit's settings table, which take effect
-    /// only where <see cref="WhyNoDatabaseSettingsAsync"/> says so). Kept for callers written before MySQL had them.</summary>
-    public virtual bool HasDatabaseTimeouts => true;
 
     /// <summary>Statements that make new sessions of <paramref name="database"/> use <paramref name="value"/> for a
     /// timeout setting, and that undo it. Never null for <see cref="TimeoutKind.Idle"/>,

@@ -2,8 +2,8 @@ using TestDbKit.Engines;
 
 namespace TestDbKit.Tests.EngineModules;
 
-/// <summary>The dialect writes the server-wide timeout statements, both ways (FaultInjector and the CLI only run
-/// them): the set changes what the server applies, the undo puts back what it had.</summary>
+/// <summary>The dialect writes the server-wide timeout statements, both ways (FaultInjector runs them on a MySQL server
+/// of the test's own): the set changes what the server applies, the undo puts back what it had.</summary>
 public sealed class GlobalTimeoutSqlTests
 {
     [Fact]

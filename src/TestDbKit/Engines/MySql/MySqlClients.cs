@@ -9,6 +9,8 @@ internal sealed class MySqlClients : EngineClients
 
     public override IReadOnlyList<string> Schemes { get; } = ["mysql", "mariadb"];
 
+    public override string SqlAlchemyScheme => "mysql+pymysql";
+
     public override int DefaultPort => 3306;
 
     public override DriverAdvisor Driver => MySqlConnectorAdvisor.Instance;

@@ -9,6 +9,8 @@ internal sealed class PostgreSqlClients : EngineClients
 
     public override IReadOnlyList<string> Schemes { get; } = ["postgresql", "postgres"];
 
+    public override string SqlAlchemyScheme => "postgresql+psycopg2";
+
     public override int DefaultPort => 5432;
 
     public override DriverAdvisor Driver => NpgsqlAdvisor.Instance;

@@ -43,7 +43,7 @@ internal sealed class IdleTimeout : TimeoutFault
 {
     public override string Name => "idle";
 
-    public override string Summary => "sessions opened meanwhile get a 1 s idle timeout";
+    public override string Summary => "sessions opened meanwhile get a short idle timeout";
 
     public override FaultTargets Targets => FaultTargets.Database | FaultTargets.Server;
 
