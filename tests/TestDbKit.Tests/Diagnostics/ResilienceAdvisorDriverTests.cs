@@ -20,24 +20,41 @@ public sealed class ResilienceAdvisorDriverTests
             Provider = DbServerProvider.Local,
             Settings = new Dictionary<string, string> { ["wait_timeout"] = "2" },
         });
-        var cs = server.AdminConnectionString + $";Pooling=true;ConnectionReset={reset};ConnectionIdleTimeout=0;Application Name=advisor-{Guid.NewGuid():N}";
-        var first = await SessionIdAsync(server, cs, "SELECT CONNECTION_ID()");
-        await GoneAsync(server, $"SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = {first}"); // premise: the server dropped it
+        // Without the reset the driver does not ask the server before it hands a pooled session out, so the reuse
+        // fails; now and then (seen under load) it still notices the closed socket and opens a new session, so that
+        // case gets three rounds, each on a pool of its own, and must fail in one of them.
+        Exception? lost = null;
+        for (var round = 0; round < (reset ? 1 : 3) && lost is null; round++)
+        {
+            var cs = server.AdminConnectionString + $";Pooling=true;ConnectionReset={reset};ConnectionIdleTimeout=0;Application Name=advisor-{Guid.NewGuid():N}";
+            var first = await SessionIdAsync(server, cs, "SELECT CONNECTION_ID()");
+            await GoneAsync(server, $"SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = {first}"); // premise: the server dropped it
 
-        await using var connection = server.CreateConnection(cs);
-        await connection.OpenAsync(); // from the pool
-        if (reset)
-        {
-            var second = Convert.ToInt64(await connection.ScalarAsync("SELECT CONNECTION_ID()"), CultureInfo.InvariantCulture);
-            Assert.NotEqual(first, second);
-            Assert.Contains(await ResilienceAdvisor.AdviseAsync(DbEngine.MySql, cs), a => a.Kind == "idle-timeout" && a.Level == AdviceLevel.Info);
+            await using var connection = server.CreateConnection(cs);
+            await connection.OpenAsync(); // from the pool
+            if (reset)
+            {
+                var second = Convert.ToInt64(await connection.ScalarAsync("SELECT CONNECTION_ID()"), CultureInfo.InvariantCulture);
+                Assert.NotEqual(first, second);
+                Assert.Contains(await ResilienceAdvisor.AdviseAsync(DbEngine.MySql, cs), a => a.Kind == "idle-timeout" && a.Level == AdviceLevel.Info);
+            }
+            else
+            {
+                try
+                {
+                    await connection.ScalarAsync("SELECT 1");
+                }
+                catch (Exception e)
+                {
+                    Assert.True(DbErrors.IsConnectionLost(e), e.ToString());
+                    lost = e;
+                }
+
+                Assert.Contains(await ResilienceAdvisor.AdviseAsync(DbEngine.MySql, cs), a => a.Kind == "idle-timeout" && a.Level == AdviceLevel.Problem);
+            }
         }
-        else
-        {
-            var e = await Assert.ThrowsAnyAsync<Exception>(() => connection.ScalarAsync("SELECT 1"));
-            Assert.True(DbErrors.IsConnectionLost(e), e.ToString());
-            Assert.Contains(await ResilienceAdvisor.AdviseAsync(DbEngine.MySql, cs), a => a.Kind == "idle-timeout" && a.Level == AdviceLevel.Problem);
-        }
+
+        Assert.True(reset || lost is not null, "without ConnectionReset the reuse of a dropped pooled session never failed in three rounds");
     }
 
     [Theory]
