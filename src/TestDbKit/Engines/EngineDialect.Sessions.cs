@@ -97,6 +97,20 @@ internal abstract partial class EngineDialect
     /// global setting instead (<see cref="GlobalTimeoutSqlAsync"/>, <see cref="ServerReadOnlySql"/>).</summary>
     public virtual bool DatabaseSettingsSurviveSessionReset => true;
 
+    /// <summary>
+    /// Starts what makes a per-database timeout (<see cref="DatabaseTimeoutSql"/>) hold for sessions that lost it to
+    /// a driver's session reset, and returns what stops it; null when there is nothing to enforce. PostgreSQL: null
+    /// (the database's settings are the defaults a session returns to after <c>DISCARD ALL</c> or Npgsql's pool reset).
+    /// MySQL: a watcher on an administrator's connection of its own that ends the sessions of the test database and
+    /// user which outstay the timeout (MySqlConnector's default <c>COM_RESET_CONNECTION</c> puts session variables back
+    /// to the global values and <c>init_connect</c> does not run again). It never throws once started: what goes wrong
+    /// while it runs is logged through <see cref="TimeoutEnforcement.Logger"/> and the test's output.
+    /// </summary>
+    /// <param name="request">The database, user, timeout and where to log.</param>
+    /// <param name="ct">Cancels starting it.</param>
+    public virtual Task<IAsyncDisposable?> EnforceDatabaseTimeoutAsync(TimeoutEnforcement request, CancellationToken ct) =>
+        Task.FromResult<IAsyncDisposable?>(null);
+
     /// <summary>Statements that make the whole server refuse writes of users without administrative rights, and
     /// undo it; null where the engine needs no such switch (<see cref="DatabaseSettingsSurviveSessionReset"/>).</summary>
     public virtual (string Set, string Undo)? ServerReadOnlySql => null;

@@ -291,7 +291,39 @@ public sealed class FaultInjector
         await RefuseWithoutDatabaseSettingsAsync($"shorten the {kind} timeout of {_database.Name}", ct).ConfigureAwait(false);
         var (set, undo) = Dialect.DatabaseTimeoutSql(_database.Name, kind, timeout)
             ?? throw new NotSupportedException($"{Dialect.Name} has no {kind} timeout to shorten.");
-        return await ChangeSettingAsync(set, undo, (c, t) => Dialect.ThisSessionTimeoutSqlAsync(c, kind, timeout, t), ct).ConfigureAwait(false);
+        var change = await ChangeSettingAsync(set, undo, (c, t) => Dialect.ThisSessionTimeoutSqlAsync(c, kind, timeout, t), ct).ConfigureAwait(false);
+        return await EnforcedAsync(change, kind, timeout, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Adds to a per-database timeout what makes it hold on sessions a driver's reset took it from (MySQL:
+    /// a watcher that ends this database's sessions that outstay it, see <see cref="EngineDialect.EnforceDatabaseTimeoutAsync"/>;
+    /// PostgreSQL: nothing). The undo stops the watcher first, then takes the setting away.</summary>
+    private async Task<IAsyncDisposable> EnforcedAsync(IAsyncDisposable change, TimeoutKind kind, TimeSpan timeout, CancellationToken ct)
+    {
+        IAsyncDisposable? enforcer;
+        try
+        {
+            var request = new TimeoutEnforcement(_database.Server.AdminConnectionString, _database.Name,
+                Dialect.Parse(_database.ConnectionString).User, kind, timeout,
+                Diagnostics.KitLogger.For(null, "TestDbKit.Faults"), _database.Output);
+            enforcer = await Dialect.EnforceDatabaseTimeoutAsync(request, ct).ConfigureAwait(false);
+        }
+        catch
+        {
+            await change.DisposeAsync().ConfigureAwait(false); // never leave a setting nobody can undo
+            throw;
+        }
+
+        if (enforcer is null)
+        {
+            return change;
+        }
+
+        return new Undo(async () =>
+        {
+            await enforcer.DisposeAsync().ConfigureAwait(false);
+            await change.DisposeAsync().ConfigureAwait(false);
+        });
     }
 
     /// <summary>The read-only fault: per database on both engines, like the timeouts.</summary>

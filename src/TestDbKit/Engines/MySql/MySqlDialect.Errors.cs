@@ -27,6 +27,11 @@ internal sealed partial class MySqlDialect
         // 1062 duplicate entry, 1586 duplicate with key name, 1451/1217 row is referenced, 1452/1216 no
         // referenced row, 1048 column cannot be null, 3819 check constraint (MySQL), 4025 constraint failed (MariaDB)
         1062 or 1586 or 1451 or 1217 or 1452 or 1216 or 1048 or 3819 or 4025 => ErrorKind.IntegrityViolation,
+        // 1317 query interrupted (KILL QUERY: a cancel, or the kit's statement-timeout watcher on a session whose
+        // max_statement_time a connection reset took away), 1969 max_statement_time exceeded (MariaDB), 3024
+        // max_execution_time exceeded (MySQL 8): the statement's own verdict, like PostgreSQL's 57014. The session
+        // lives on; neither lost nor worth a blind retry. Listed so that their SQLSTATE 70100 never falls to a rule below.
+        1317 or 1969 or 3024 => ErrorKind.None,
         _ when sqlState?.StartsWith("23", StringComparison.Ordinal) == true => ErrorKind.IntegrityViolation,
         _ when sqlState?.StartsWith("08", StringComparison.Ordinal) == true => ErrorKind.ConnectionLost | ErrorKind.Transient,
         _ => ErrorKind.None,

@@ -96,6 +96,11 @@ internal sealed partial class MySqlDialect
     public override Task<(string Set, string Undo)> ThisSessionReadOnlySqlAsync(DbConnection session, CancellationToken ct) =>
         MySqlSessionSettings.ThisSessionSqlAsync(session, MySqlSessionSettings.ReadOnlyColumn, 1, ct);
 
+    // COM_RESET_CONNECTION (MySqlConnector's default on reuse) takes a per-database timeout away from a pooled session
+    // and init_connect does not run again: a watcher of the test database's sessions ends those that outstay it.
+    public override async Task<IAsyncDisposable?> EnforceDatabaseTimeoutAsync(TimeoutEnforcement request, CancellationToken ct) =>
+        await MySqlTimeoutEnforcer.StartAsync(request, ct).ConfigureAwait(false);
+
     private static long Milliseconds(TimeSpan value) => Math.Max(1, (long)Math.Ceiling(value.TotalMilliseconds));
 
     /// <summary>init_connect does not run for administrators: only the kit's test user gets the settings.</summary>

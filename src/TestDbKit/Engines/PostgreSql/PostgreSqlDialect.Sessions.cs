@@ -32,6 +32,11 @@ internal sealed partial class PostgreSqlDialect
         return ($"ALTER DATABASE {db} SET {setting} = {ms}", $"ALTER DATABASE {db} RESET {setting}");
     }
 
+    // Nothing to enforce: a database's settings (ALTER DATABASE .. SET) are the defaults a session returns to after
+    // DISCARD ALL / RESET ALL, which is what Npgsql's pool reset on reuse sends, so a reused pooled session keeps them.
+    public override Task<IAsyncDisposable?> EnforceDatabaseTimeoutAsync(TimeoutEnforcement request, CancellationToken ct) =>
+        Task.FromResult<IAsyncDisposable?>(null);
+
     // RESET returns to the value the session started with: the server's, for a session opened before the fault.
     public override Task<(string Set, string Undo)> ThisSessionTimeoutSqlAsync(DbConnection session, TimeoutKind kind, TimeSpan value, CancellationToken ct)
     {
