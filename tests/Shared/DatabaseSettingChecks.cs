@@ -23,7 +23,8 @@ public static class DatabaseSettingChecks
 
     /// <summary>
     /// The faulted class: shortens wait_timeout to 1 s for its database on the shared server; its open
-    /// <c>Connection</c> and a new connection both read 1 s (the premise), both are dropped by the server, and
+    /// <c>Connection</c> and a new connection both read 1 s (the premise), and with a connection reused from the
+    /// driver's default pool (see <see cref="ReusedFromThePoolAsync"/>) all three are dropped, and
     /// DbErrors classifies what the next command meets as a lost connection. When a neighbour class is running, the
     /// fault is held until it is done, so the neighbour can prove its idle connections outlived it.
     /// </summary>
@@ -37,10 +38,12 @@ public static class DatabaseSettingChecks
             await using var fresh = await database.OpenConnectionAsync();
             Expect.That(await IdleTimeoutOfAsync(engine, kit) == Timeout, "the test's open Connection should have the 1 s idle timeout");
             Expect.That(await IdleTimeoutOfAsync(engine, fresh) == Timeout, "a connection opened after the fault should have the 1 s idle timeout");
+            await using var reused = await ReusedFromThePoolAsync(engine, database);
             var idleSessions = new[]
             {
                 (Connection: fresh, Session: await fresh.SessionIdAsync(engine), What: "a new connection left idle"),
                 (Connection: kit, Session: await kit.SessionIdAsync(engine), What: "the test's Connection left idle"),
+                (Connection: reused, Session: await reused.SessionIdAsync(engine), What: "a connection reused (and reset) from the driver's pool left idle"),
             };
             FaultInEffect.TrySetResult(database.Name);
 
@@ -156,6 +159,35 @@ public static class DatabaseSettingChecks
             await ServerSessions.WaitUntilGoneAsync(database.Server, engine, session);
             await Expect.ConnectionLostAsync(() => kit.ScalarAsync("SELECT 1"), "the test's Connection left idle past the timeout");
         }
+    }
+
+    /// <summary>
+    /// A connection closed and opened again from the driver's default pool: the same server session, which the driver
+    /// reset on reuse (MySqlConnector's <c>ConnectionReset=true</c>: <c>COM_RESET_CONNECTION</c>, after which its
+    /// wait_timeout is the server's global value again, and the kit must enforce the 1 s from outside; Npgsql's
+    /// <c>DISCARD ALL</c>, after which the database's 1 s is still there). Proves both before it returns.
+    /// </summary>
+    private static async Task<DbConnection> ReusedFromThePoolAsync(DbEngine engine, TestDatabase database)
+    {
+        long session;
+        await using (var first = await database.OpenConnectionAsync())
+        {
+            session = await first.SessionIdAsync(engine);
+            Expect.That(await IdleTimeoutOfAsync(engine, first) == Timeout, "a connection opened after the fault should have the 1 s idle timeout");
+        }
+
+        var again = await database.OpenConnectionAsync();
+        Expect.That(await again.SessionIdAsync(engine) == session, "closing and opening again should reuse the same pooled server session");
+        var expected = engine == DbEngine.PostgreSql ? Timeout : await GlobalIdleTimeoutAsync(database.Server);
+        Expect.That(await IdleTimeoutOfAsync(engine, again) == expected,
+            $"the reused session's idle timeout should be {expected} after the driver's reset (the premise), not {await IdleTimeoutOfAsync(engine, again)}");
+        return again;
+    }
+
+    private static async Task<TimeSpan> GlobalIdleTimeoutAsync(DbServer server)
+    {
+        await using var admin = await server.OpenAdminConnectionAsync();
+        return TimeSpan.FromSeconds(Convert.ToDouble(await admin.ScalarAsync("SELECT @@GLOBAL.wait_timeout"), System.Globalization.CultureInfo.InvariantCulture));
     }
 
     /// <summary>The idle timeout the session behind <paramref name="connection"/> has.</summary>

@@ -94,7 +94,8 @@ internal abstract partial class EngineDialect
     /// connection. PostgreSQL: yes (<c>DISCARD ALL</c> returns to the database's defaults). MySQL: no
     /// (<c>COM_RESET_CONNECTION</c>, which MySqlConnector sends by default, puts session variables back to the
     /// global values and does not run <c>init_connect</c> again), so on a server of the test's own the kit changes the
-    /// global setting instead (<see cref="GlobalTimeoutSqlAsync"/>, <see cref="ServerReadOnlySql"/>).</summary>
+    /// global setting instead (<see cref="GlobalTimeoutSqlAsync"/>, <see cref="ServerReadOnlySql"/>), and on the shared
+    /// one it enforces the timeouts from outside (<see cref="EnforceDatabaseTimeoutAsync"/>).</summary>
     public virtual bool DatabaseSettingsSurviveSessionReset => true;
 
     /// <summary>

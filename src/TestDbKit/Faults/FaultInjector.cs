@@ -36,10 +36,15 @@ namespace TestDbKit;
 /// first settle that connection (a <c>[ResetConnection]</c> swaps it then, not lazily after the fault), so
 /// they reach the connection the test is about to use. On MySQL a connection that goes back to MySqlConnector's
 /// pool and comes out again is reset to the server's global values (<c>ConnectionReset=true</c>, the default;
-/// <c>init_connect</c> does not run again), so on the shared server a per-database setting stays on connections held
-/// open, pools with <c>ConnectionReset=false</c> and clients that do not reset; on a MySQL server of the test's own
-/// the kit changes the global setting instead (<c>wait_timeout</c>, <c>idle_transaction_timeout</c>,
-/// <c>max_statement_time</c>, <c>read_only</c>: writes then fail with 1290), which reaches pooled connections too.
+/// <c>init_connect</c> does not run again). So on the shared server, while a timeout fault lasts, the kit also
+/// watches the database's test sessions from an administrator's connection of its own and ends those that outstay
+/// the timeout, as the server would have (idle ones with <c>KILL CONNECTION</c>, a lost connection to the client;
+/// long statements with <c>KILL QUERY</c>, 1317 instead of the server's 1969); it stops with the fault or the lease,
+/// and what goes wrong with it is logged to the test's output, never thrown. Read-only cannot be enforced that way:
+/// it stays on connections held open, pools with <c>ConnectionReset=false</c> and clients that do not reset. On a
+/// MySQL server of the test's own the kit changes the global setting instead (<c>wait_timeout</c>,
+/// <c>idle_transaction_timeout</c>, <c>max_statement_time</c>, <c>read_only</c>: writes then fail with 1290), which
+/// reaches pooled connections too.
 /// </remarks>
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "The proxy is disposed with the lease: TestDatabase.DisposeAsync undoes every fault.")]
 public sealed class FaultInjector
@@ -143,7 +148,8 @@ public sealed class FaultInjector
     /// Makes the server close sessions of this database that stay idle longer than <paramref name="timeout"/>
     /// (PostgreSQL <c>idle_session_timeout</c>; MySQL/MariaDB <c>wait_timeout</c>, in whole seconds, rounded up),
     /// per database, on the shared server too: for sessions opened after the call (the kit clears its pools so
-    /// they are) and for the test's open connection. Disposing restores the old value.
+    /// they are) and for the test's open connection; on MySQL also for sessions MySqlConnector's pool reset on reuse
+    /// (the kit's watcher ends them, see the remarks). Disposing restores the old value.
     /// </summary>
     /// <param name="timeout">How long a session may stay idle.</param>
     /// <param name="ct">Cancels the change.</param>
