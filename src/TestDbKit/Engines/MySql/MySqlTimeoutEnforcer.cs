@@ -226,9 +226,10 @@ internal sealed class MySqlTimeoutEnforcer : IAsyncDisposable
                 }
             }
         }
-        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        catch (Exception) when (stop.IsCancellationRequested)
         {
-            // Stopped while asking the server.
+            // Stopped while asking the server (the driver reports a cancelled command as OperationCanceledException,
+            // or as the interrupted query it is).
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
