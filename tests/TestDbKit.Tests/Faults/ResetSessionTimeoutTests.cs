@@ -215,6 +215,67 @@ public sealed class ResetSessionTimeoutTests
         Assert.DoesNotContain(log.Entries, e => e.Message.Contains(server.Dialect.PasswordOf(server.AdminConnectionString)!, StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task A_fault_left_on_by_a_failing_test_takes_its_watcher_with_it_when_the_lease_ends()
+    {
+        await using var pool = await PoolAsync(max: 1);
+        var failure = await Assert.ThrowsAsync<InvalidOperationException>(async () =>
+        {
+            await using var db = await pool.LeaseAsync();
+            _ = await db.Faults.SetIdleTimeoutAsync(Timeout); // never disposed by the test
+            var (reused, session) = await ReusedAndResetAsync(db, "wait_timeout", 1L, await GlobalAsync(db.Server, "wait_timeout"));
+            await using (reused)
+            {
+                await ServerSessions.WaitUntilGoneAsync(db.Server, MySql, session); // the premise: the watcher runs
+            }
+
+            throw new InvalidOperationException("the test failed");
+        });
+        Assert.Equal("the test failed", failure.Message);
+
+        // The same database, leased again: the watcher went with the lease, so a reset session idles past the old timeout.
+        await using var next = await pool.LeaseAsync();
+        var (survivor, id) = await ReusedAndResetAsync(next, "wait_timeout", await GlobalAsync(next.Server, "wait_timeout"), await GlobalAsync(next.Server, "wait_timeout"));
+        await using (survivor)
+        {
+            await Task.Delay(Timeout * 2.5); // idling past the old timeout is the point
+            Assert.Equal(id, await IdAsync(survivor));
+        }
+    }
+
+    [Theory]
+    [InlineData(1317)] // KILL QUERY: the watcher on a reset session
+    [InlineData(1969)] // MariaDB's own max_statement_time
+    [InlineData(3024)] // MySQL 8's own max_execution_time
+    public void A_statement_stopped_by_the_server_or_by_the_watcher_is_the_statements_own_verdict(int number)
+    {
+        // Their SQLSTATE is 70100, which no rule for lost connections (08) or constraints (23) may catch.
+        Assert.Equal(ErrorKind.None, MySqlDialect.ClassifyNumber(number, "70100"));
+    }
+
+    [Theory]
+    [InlineData(1927, "70100")] // a KILL CONNECTION the server reports
+    [InlineData(2013, "HY000")] // lost connection during query (a closed socket, PyMySQL after wait_timeout)
+    [InlineData(2006, "HY000")] // server has gone away
+    [InlineData(4031, "HY000")] // MySQL 8.0.24+: disconnected by the server because of inactivity
+    public void A_session_ended_by_the_server_or_by_the_watcher_is_a_lost_connection(int number, string sqlState) =>
+        Assert.Equal(ErrorKind.ConnectionLost | ErrorKind.Transient, MySqlDialect.ClassifyNumber(number, sqlState));
+
+    [Fact]
+    public void The_watcher_polls_in_proportion_to_the_timeout_and_acts_no_earlier_than_the_server()
+    {
+        var mariaDb = new ServerFlavour(ServerKind.MariaDb, HasRowCounters: true, ListsLocksLive: true, StatementTimeoutCoversAll: true);
+        Assert.Equal(TimeSpan.FromMilliseconds(250), MySqlTimeoutEnforcer.IntervalFor(TimeSpan.FromSeconds(1)));
+        Assert.Equal(TimeSpan.FromMilliseconds(100), MySqlTimeoutEnforcer.IntervalFor(TimeSpan.FromMilliseconds(50))); // never faster
+        Assert.Equal(TimeSpan.FromSeconds(5), MySqlTimeoutEnforcer.IntervalFor(TimeSpan.FromHours(1))); // never slower
+        // wait_timeout takes whole seconds, rounded up: the server drops a session after 2 s for a 1.2 s fault.
+        Assert.Equal(TimeSpan.FromSeconds(2), MySqlTimeoutEnforcer.ThresholdFor(mariaDb, TimeoutKind.Idle, TimeSpan.FromSeconds(1.2)));
+        Assert.Equal(TimeSpan.FromSeconds(1), MySqlTimeoutEnforcer.ThresholdFor(mariaDb, TimeoutKind.IdleInTransaction, TimeSpan.FromSeconds(1)));
+        Assert.Equal(TimeSpan.FromMilliseconds(300), MySqlTimeoutEnforcer.ThresholdFor(mariaDb, TimeoutKind.Statement, TimeSpan.FromMilliseconds(300)));
+        Assert.Equal(TimeSpan.FromMilliseconds(200), MySqlTimeoutEnforcer.GraceFor(TimeSpan.FromMilliseconds(100)));
+        Assert.Equal(TimeSpan.FromSeconds(1), MySqlTimeoutEnforcer.GraceFor(TimeSpan.FromSeconds(1)));
+    }
+
     /// <summary>Opens a connection (a new session, with the fault's value), uses and closes it, opens again and proves
     /// it got the same server session back from MySqlConnector's pool, reset to <paramref name="reset"/>.</summary>
     private static async Task<(DbConnection Connection, long Session)> ReusedAndResetAsync<T>(TestDatabase db, string variable, T fresh, T reset)

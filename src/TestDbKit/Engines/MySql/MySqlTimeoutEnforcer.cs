@@ -25,7 +25,7 @@ namespace TestDbKit.Engines;
 /// <c>max_execution_time</c>): <c>KILL QUERY</c> (MariaDB: <c>KILL QUERY ID</c> of that very statement, so a later
 /// statement of the session is never hit).</item>
 /// </list>
-/// The watcher acts a little after the server itself would (a grace of half a poll), so a session that kept its
+/// The watcher acts a little after the server itself would (a grace of a poll, at least 0.2 s), so a session that kept its
 /// setting meets the server's own error; a reset one meets the kill's. What the client sees then (MariaDB 10.11,
 /// MySqlConnector): for the idle kinds a lost connection either way (the server's timeout closes the socket, 2013/
 /// end of stream; a kill sends 1927 "Connection was killed" or closes it), which <see cref="DbErrors.IsConnectionLost"/>
@@ -40,6 +40,7 @@ internal sealed class MySqlTimeoutEnforcer : IAsyncDisposable
     private static readonly TimeSpan MinInterval = TimeSpan.FromMilliseconds(100);
     private static readonly TimeSpan MaxInterval = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan StopPatience = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan MinGrace = TimeSpan.FromMilliseconds(200);
 
     private readonly TimeoutEnforcement _request;
     private readonly ServerFlavour _flavour;
@@ -61,14 +62,14 @@ internal sealed class MySqlTimeoutEnforcer : IAsyncDisposable
         };
         _connectionString = builder.ConnectionString;
         Interval = IntervalFor(request.Timeout);
-        Threshold = ThresholdFor(flavour, request.Kind, request.Timeout) + (Interval / 2);
+        Threshold = ThresholdFor(flavour, request.Kind, request.Timeout) + GraceFor(Interval);
     }
 
     /// <summary>How often the sessions are read: a quarter of the timeout, between 0.1 s and 5 s.</summary>
     public TimeSpan Interval { get; }
 
     /// <summary>How long a session may stay idle (or a statement run) before the watcher ends it: what the server
-    /// itself applies, plus half a poll of grace.</summary>
+    /// itself applies, plus a grace (<see cref="GraceFor"/>).</summary>
     public TimeSpan Threshold { get; }
 
     /// <summary>Completes when the watcher has stopped (disposed, or the setting is gone); never faults.</summary>
@@ -78,6 +79,10 @@ internal sealed class MySqlTimeoutEnforcer : IAsyncDisposable
     public int Ended => _ended;
 
     private int _ended;
+
+    /// <summary>How much later than the server the watcher acts: a poll, at least 0.2 s, so that a session that kept
+    /// its setting meets the server's own error (1969, not the watcher's 1317) even on a loaded machine.</summary>
+    internal static TimeSpan GraceFor(TimeSpan interval) => interval > MinGrace ? interval : MinGrace;
 
     internal static TimeSpan IntervalFor(TimeSpan timeout) =>
         TimeSpan.FromTicks(Math.Clamp(timeout.Ticks / 4, MinInterval.Ticks, MaxInterval.Ticks));
