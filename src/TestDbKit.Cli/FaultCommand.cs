@@ -33,7 +33,7 @@ internal static class FaultCommand
         var kindArgument = new Argument<string>("KIND") { Description = "the fault (listed above)", HelpName = "KIND" };
         var engine = EngineOption.Create(required: false, "needed with a driver connection string; a URL names its engine");
         var connection = ConnectionInput.Option("the administrator's connection string or URL that 'testdbkit serve' printed (its admin object)");
-        var database = new Option<string?>("--database") { Description = "limit the fault to this kit database (tdk_...); default: every tdk_ database" };
+        var database = new Option<string?>("--database") { Description = "limit the fault to this kit database (tdk_...); default: every tdk_ database. Not for the network faults: they hit every connection through the proxy" };
         var value = new Option<string?>("--value")
         {
             Description = $"the timeout of idle, idle-in-transaction and statement-timeout, e.g. 10s, 500ms (default {FaultEvents.Time(TimeoutFault.DefaultTimeout)}); " +
