@@ -18,12 +18,17 @@ namespace TestDbKit.Cli;
 /// </summary>
 internal static class ChaosCommand
 {
-    /// <summary>The faults <c>--faults</c> accepts: the catalogue's kinds that need nothing beyond a hold and a value.</summary>
+    /// <summary>The faults <c>--faults</c> accepts: the catalogue's kinds that need nothing beyond a hold and the
+    /// timeout faults' value (the network kinds but bandwidth and cut, which need a value of their own).</summary>
     internal static IReadOnlyList<FaultKind> Offered =>
-        [.. FaultCatalogue.All.Where(k => FaultRunner.Unavailable(k) is null && !FaultRunner.NeedsTable(k) && !FaultRunner.NeedsSession(k))];
+        [.. FaultCatalogue.All.Where(k => !FaultRunner.NeedsTable(k) && !FaultRunner.NeedsSession(k) && !FaultRunner.NeedsValue(k))];
 
     /// <summary>What the fault list of the help says beside a kind.</summary>
-    internal static string? Note(FaultKind kind) => kind.Scope == FaultScope.Server ? "needs a server testdbkit serve owns" : null;
+    internal static string? Note(FaultKind kind) =>
+        kind.Scope == FaultScope.Server ? "needs a server testdbkit serve owns"
+        : kind is NetworkLatency ? $"needs serve --proxy; {FaultRunner.ValueText(kind, new FaultInputs())}"
+        : FaultRunner.IsNetwork(kind) ? "needs serve --proxy"
+        : null;
 
     private static string[] AllFaults => [.. Offered.Select(k => k.Name)];
 
@@ -55,7 +60,7 @@ internal static class ChaosCommand
             else if (chosen.FirstOrDefault(f => !AllFaults.Contains(f, StringComparer.Ordinal)) is { } unknown)
             {
                 r.AddError(FaultCatalogue.Find(unknown) is { } kind
-                    ? $"--faults: '{unknown}' needs arguments of its own or a test's network proxy; inject it with 'testdbkit fault {unknown}' ({FaultCommand.Note(kind)})."
+                    ? $"--faults: '{unknown}' needs arguments of its own; inject it with 'testdbkit fault {unknown}' ({FaultCommand.Note(kind)})."
                     : $"--faults: '{unknown}' is not a fault; choose from {string.Join(", ", AllFaults)}.");
             }
         });
@@ -194,7 +199,7 @@ internal static class ChaosCommand
     {
         var at = Stopwatch.GetElapsedTime(started);
         var began = Stopwatch.GetTimestamp();
-        var where = sessions.Where(fault.Scope);
+        var where = sessions.WhereOf(fault);
         string? detail = null;
         string? error = null;
         TimeSpan? backAfter = null;
@@ -202,8 +207,10 @@ internal static class ChaosCommand
         try
         {
             // Injected whole even when the run is stopped meanwhile; then undone at once.
-            var outcome = await FaultRunner.InjectAsync(fault, sessions, new FaultInputs(value), CancellationToken.None).ConfigureAwait(false);
-            events.Started(fault.Name, where, FaultRunner.TakesValue(fault) ? value ?? TimeoutFault.DefaultTimeout : null);
+            // --value is the timeout faults' value; a latency keeps the catalogue's.
+            var inputs = fault is TimeoutFault ? new FaultInputs(value) : new FaultInputs();
+            var outcome = await FaultRunner.InjectAsync(fault, sessions, inputs, CancellationToken.None).ConfigureAwait(false);
+            events.Started(fault.Name, where, FaultRunner.ValueText(fault, inputs));
             var inEffect = Stopwatch.GetTimestamp();
             detail = outcome.Detail;
             if (outcome.Undo is { } undo)

@@ -15,7 +15,8 @@ internal static class ExitCodes
 
     /// <summary>fault or chaos refused: the kit does not own the server (and TESTDBKIT_ALLOW_CHAOS is not 1), a fault
     /// needs a server the kit owns, or cannot act here (a database outside <c>tdk_</c>, a session of no kit
-    /// database, a network fault, a server without the kit's per-database settings).</summary>
+    /// database, a network fault on a server whose <c>testdbkit serve</c> runs no proxy, a server without the kit's
+    /// per-database settings).</summary>
     public const int Refused = 3;
 
     /// <summary>Malformed input (EX_USAGE): the command line, or a connection string, URL or value in it.</summary>

@@ -9,6 +9,7 @@ namespace TestDbKit.Cli;
 /// <c>testdbkit fault KIND</c>: one fault of the catalogue, now. An instant one (kill, kill-idle, crash, ...) returns
 /// once done; a lasting one (idle, read-only, lock, freeze, ...) returns... after it was in effect for
 /// <c>--hold</c>, or until SIGTERM/SIGINT, and undone. <c>--json</c> prints a line as it starts and one as it ends.
+/// The network kinds act on the kit's TCP proxy that the <c>testdbkit serve --proxy</c> owning the server runs.
 /// </summary>
 internal static class FaultCommand
 {
@@ -17,7 +18,10 @@ internal static class FaultCommand
 
     /// <summary>What the fault list of the help says beside a kind.</summary>
     internal static string? Note(FaultKind kind) =>
-        FaultRunner.Unavailable(kind) is not null ? "not here: needs a test's network proxy, inject it with FaultInjector.Network"
+        kind is NetworkLatency ? $"needs serve --proxy; --value, default {FaultRunner.ValueText(kind, new FaultInputs())}"
+        : kind is NetworkBandwidth ? "needs serve --proxy and --value, bytes a second"
+        : kind is NetworkCut ? "needs serve --proxy and --value, bytes"
+        : FaultRunner.IsNetwork(kind) ? "needs serve --proxy"
         : FaultRunner.NeedsTable(kind) ? "needs --database and --table"
         : FaultRunner.NeedsSession(kind) ? "needs --session ID"
         : FaultRunner.TakesValue(kind) ? $"--value, default {FaultEvents.Time(TimeoutFault.DefaultTimeout)}"
@@ -29,8 +33,12 @@ internal static class FaultCommand
         var kindArgument = new Argument<string>("KIND") { Description = "the fault (listed above)", HelpName = "KIND" };
         var engine = EngineOption.Create(required: false, "needed with a driver connection string; a URL names its engine");
         var connection = ConnectionInput.Option("the administrator's connection string or URL that 'testdbkit serve' printed (its admin object)");
-        var database = new Option<string?>("--database") { Description = "limit the fault to this kit database (tdk_...); default: every tdk_ database" };
-        var value = ChaosCommand.TimeOption("--value", $"the timeout of idle, idle-in-transaction and statement-timeout, e.g. 10s, 500ms (default {FaultEvents.Time(TimeoutFault.DefaultTimeout)})");
+        var database = new Option<string?>("--database") { Description = "limit the fault to this kit database (tdk_...); default: every tdk_ database. Not for the network faults: they hit every connection through the proxy" };
+        var value = new Option<string?>("--value")
+        {
+            Description = $"the timeout of idle, idle-in-transaction and statement-timeout, e.g. 10s, 500ms (default {FaultEvents.Time(TimeoutFault.DefaultTimeout)}); " +
+                "the delay of network-latency (each way, e.g. 200ms); the bytes a second of network-bandwidth and the bytes before network-cut, e.g. 4096, 16KB, 1MB",
+        };
         var hold = ChaosCommand.TimeOption("--hold", "how long a lasting fault stays before it is undone (default: until SIGTERM or Ctrl+C)");
         var table = new Option<string?>("--table") { Description = "the table the lock fault locks (in --database)" };
         var session = new Option<long?>("--session") { Description = "the server session id kill-session and cancel act on" };
@@ -64,9 +72,24 @@ internal static class FaultCommand
                 r.AddError($"{kind.Name} needs --session ID (the server's id of the session).");
             }
 
-            if (r.GetValue(value) is not null && !FaultRunner.TakesValue(kind))
+            if (r.GetValue(value) is { } text)
             {
-                r.AddError($"--value is for the timeout faults ({string.Join(", ", Kinds.Where(FaultRunner.TakesValue).Select(k => k.Name))}), not {kind.Name}.");
+                switch (FaultRunner.ValueOf(kind))
+                {
+                    case ValueKind.None:
+                        r.AddError($"--value is for the faults that take one ({string.Join(", ", Kinds.Where(FaultRunner.TakesValue).Select(k => k.Name))}), not {kind.Name}.");
+                        break;
+                    case ValueKind.Time when ChaosCommand.ParseTime(text) is not { } time || time <= TimeSpan.Zero:
+                        r.AddError($"--value: '{text}' is not a time above zero; write it like 10s, 500ms or 2m.");
+                        break;
+                    case ValueKind.Bytes when FaultRunner.ParseBytes(text) is not { } bytes || (kind is NetworkBandwidth && bytes < 1):
+                        r.AddError($"--value: '{text}' is not a byte count{(kind is NetworkBandwidth ? " above zero" : "")}; write it like 4096, 16KB or 1MB.");
+                        break;
+                }
+            }
+            else if (FaultRunner.NeedsValue(kind))
+            {
+                r.AddError($"{kind.Name} needs --value: {(kind is NetworkBandwidth ? "the bytes a second it lets through, e.g. 16KB" : "the bytes after which it resets a connection, e.g. 4096")}.");
             }
 
             if (r.GetValue(hold) is not null && !kind.Lasting)
@@ -77,7 +100,10 @@ internal static class FaultCommand
         command.SetAction(async (result, ct) =>
         {
             var kind = FaultCatalogue.Find(result.GetValue(kindArgument)!)!;
-            var inputs = new FaultInputs(result.GetValue(value), result.GetValue(table), result.GetValue(session));
+            var text = result.GetValue(value);
+            var inputs = FaultRunner.ValueOf(kind) == ValueKind.Bytes
+                ? new FaultInputs(Table: result.GetValue(table), Session: result.GetValue(session), Bytes: FaultRunner.ParseBytes(text!))
+                : new FaultInputs(text is null ? null : ChaosCommand.ParseTime(text), result.GetValue(table), result.GetValue(session));
             return await RunAsync(ConnectionInput.Read(result, engine, connection), kind, result.GetValue(database), inputs,
                 result.GetValue(hold), result.GetValue(json), ct).ConfigureAwait(false);
         });
@@ -99,7 +125,7 @@ internal static class FaultCommand
         }
 
         RunLog.Name = "testdbkit-fault";
-        var where = target.Where(kind.Scope);
+        var where = target.WhereOf(kind);
         using var stop = new StopSignals(ct);
         var began = Stopwatch.GetTimestamp();
         FaultOutcome outcome;
@@ -121,7 +147,7 @@ internal static class FaultCommand
             return ExitCodes.Problems;
         }
 
-        events.Started(kind.Name, where, FaultRunner.TakesValue(kind) ? inputs.Value ?? TimeoutFault.DefaultTimeout : null);
+        events.Started(kind.Name, where, FaultRunner.ValueText(kind, inputs));
         var detail = outcome.Detail;
         try
         {

@@ -16,9 +16,9 @@ internal sealed class FaultEvents(bool json, TextWriter output)
     /// <summary>JSON as pipelines read it: '+' and other URL characters written as they are, not escaped.</summary>
     public static readonly JsonSerializerOptions JsonOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
-    public void Started(string fault, string target, TimeSpan? value) =>
-        Write(new { @event = "started", fault, target, value = value is { } v ? Time(v) : null, time = Now() },
-            $"started {fault} on {target}" + (value is { } t ? $" ({Time(t)})" : ""));
+    public void Started(string fault, string target, string? value) =>
+        Write(new { @event = "started", fault, target, value, time = Now() },
+            $"started {fault} on {target}" + (value is null ? "" : $" ({value})"));
 
     public void Ended(string fault, string target, int? count, string? detail) =>
         Write(new { @event = "ended", fault, target, count, detail, time = Now() },

@@ -7,9 +7,22 @@ using TestDbKit.Servers;
 
 namespace TestDbKit.Cli;
 
-/// <summary>What a fault of <c>fault</c> or <c>chaos</c> is given beyond its kind: the value of a timeout fault, the
-/// table of a lock, the session of a kill-session or cancel.</summary>
-internal sealed record FaultInputs(TimeSpan? Value = null, string? Table = null, long? Session = null);
+/// <summary>What a fault of <c>fault</c> or <c>chaos</c> is given beyond its kind: the time of a timeout fault or a
+/// latency, the table of a lock, the session of a kill-session or cancel, the bytes of a bandwidth limit or a cut.</summary>
+internal sealed record FaultInputs(TimeSpan? Value = null, string? Table = null, long? Session = null, long? Bytes = null);
+
+/// <summary>What <c>--value</c> of a fault is.</summary>
+internal enum ValueKind
+{
+    /// <summary>The fault takes no value.</summary>
+    None,
+
+    /// <summary>A time: the timeout of a timeout fault, the delay of a latency.</summary>
+    Time,
+
+    /// <summary>A byte count: bytes a second of a bandwidth limit, bytes before a cut.</summary>
+    Bytes,
+}
 
 /// <summary>Why a command stops before injecting anything: its exit code and message.</summary>
 internal sealed class Refusal(int code, string message) : Exception(message)
@@ -31,10 +44,51 @@ internal static class FaultRunner
     public static bool NeedsSession(FaultKind kind) => kind is KillSession or CancelQuery;
 
     /// <summary>The kinds that take <c>--value</c>.</summary>
-    public static bool TakesValue(FaultKind kind) => kind is TimeoutFault;
+    public static bool TakesValue(FaultKind kind) => ValueOf(kind) != ValueKind.None;
 
-    /// <summary>Why the kind cannot run from the command line at all (the network kinds), or null.</summary>
-    public static string? Unavailable(FaultKind kind) => kind is NetworkFaultKind ? SessionFaults.NoProxy : null;
+    /// <summary>What <c>--value</c> is for <paramref name="kind"/>.</summary>
+    public static ValueKind ValueOf(FaultKind kind) => kind switch
+    {
+        TimeoutFault or NetworkLatency => ValueKind.Time,
+        NetworkBandwidth or NetworkCut => ValueKind.Bytes,
+        _ => ValueKind.None,
+    };
+
+    /// <summary>The kinds that cannot run without a <c>--value</c> (no default): a bandwidth limit, a cut.</summary>
+    public static bool NeedsValue(FaultKind kind) => kind is NetworkBandwidth or NetworkCut;
+
+    /// <summary>The kinds that act on the kit's TCP proxy of a <c>testdbkit serve --proxy</c>.</summary>
+    public static bool IsNetwork(FaultKind kind) => kind is NetworkFaultKind;
+
+    /// <summary>The value a fault runs with, as the events print it: a timeout's or latency's time (its default when
+    /// none was given), bytes a second, bytes before a cut; null for a fault without one.</summary>
+    public static string? ValueText(FaultKind kind, FaultInputs inputs) => kind switch
+    {
+        TimeoutFault => FaultEvents.Time(inputs.Value ?? TimeoutFault.DefaultTimeout),
+        NetworkLatency => inputs.Value is { } latency ? FaultEvents.Time(latency)
+            : $"{FaultEvents.Time(NetworkLatency.DefaultLatency)}±{FaultEvents.Time(NetworkLatency.DefaultJitter)}",
+        NetworkBandwidth => string.Create(CultureInfo.InvariantCulture, $"{inputs.Bytes}B/s"),
+        NetworkCut => string.Create(CultureInfo.InvariantCulture, $"{inputs.Bytes}B"),
+        _ => null,
+    };
+
+    /// <summary>A byte count as <c>--value</c> takes it: 4096, 4096B, 16KB (or 16k), 1MB (or 1m); K and M are 1024
+    /// and 1024². Null when malformed.</summary>
+    public static long? ParseBytes(string text)
+    {
+        var units = new (string Suffix, long Bytes)[] { ("KB", 1024), ("K", 1024), ("MB", 1024 * 1024), ("M", 1024 * 1024), ("B", 1), ("", 1) };
+        foreach (var (suffix, bytes) in units)
+        {
+            if (text.EndsWith(suffix, StringComparison.OrdinalIgnoreCase)
+                && long.TryParse(text[..^suffix.Length], NumberStyles.None, CultureInfo.InvariantCulture, out var count)
+                && count <= long.MaxValue / bytes)
+            {
+                return count * bytes;
+            }
+        }
+
+        return null;
+    }
 
     /// <summary>Reaches the server <paramref name="input"/> names for <paramref name="kinds"/>, limited to
     /// <paramref name="database"/> when given; throws <see cref="Refusal"/> with the exit code when it may not.</summary>
@@ -50,13 +104,25 @@ internal static class FaultRunner
                 $"{Databases.DatabaseNames.Prefix}; 'testdbkit serve --database {database}' creates {Databases.DatabaseNames.Prefix}{database}). Faults touch only the kit's databases.");
         }
 
-        if (kinds.FirstOrDefault(k => Unavailable(k) is not null) is { } network)
+        var network = kinds.Where(IsNetwork).Select(k => k.Name).ToList();
+        if (database is not null && network.Count > 0)
         {
-            throw new Refusal(ExitCodes.Refused, $"refused: {network.Name}: {Unavailable(network)}.");
+            throw new Refusal(ExitCodes.Usage, $"--database does not limit {string.Join(", ", network)}: network faults hit every connection through the proxy of " +
+                "'testdbkit serve --proxy', whatever its database. Leave --database out, or run the network faults on their own.");
         }
 
         var served = await ServerControl.FindAsync(dialect.Engine, endpoint.Host, endpoint.Port, ct).ConfigureAwait(false);
-        var sessionLevel = string.Join(", ", FaultCatalogue.All.Where(k => k.Scope != FaultScope.Server && Unavailable(k) is null).Select(k => k.Name));
+        if (network.Count > 0 && served?.Proxy is null)
+        {
+            var why = served is null
+                ? $"{where} is not a server the kit owns (no 'testdbkit serve' of this user registered it in {ServerControl.RunFolder()})"
+                : $"the 'testdbkit serve' that owns {where} (pid {served.Pid}) runs no proxy";
+            throw new Refusal(ExitCodes.Refused,
+                $"refused: {string.Join(", ", network)} act on the kit's TCP proxy that 'testdbkit serve --proxy' runs in front of its server, and {why}. " +
+                "Start the server with 'testdbkit serve --proxy', point the clients at its proxy (the proxy object of serve --json), and pass the admin connection string or URL here.");
+        }
+
+        var sessionLevel = string.Join(", ", FaultCatalogue.All.Where(k => k.Scope != FaultScope.Server && !IsNetwork(k)).Select(k => k.Name));
         if (served is null)
         {
             if (!Options.KitEnvironment.ChaosAllowed)
@@ -115,6 +181,10 @@ internal static class FaultRunner
                 var database = target.Database ?? throw new Refusal(ExitCodes.Usage, "the lock fault needs --database (the kit database holding the table).");
                 var undo = await hold.InjectAsync(target, target.Dialect.WithDatabase(target.AdminConnectionString, database), inputs.Table!, ct).ConfigureAwait(false);
                 return new FaultOutcome(undo, Detail: $"table {inputs.Table} was locked");
+            case NetworkFaultKind network:
+                long? value = ValueOf(network) == ValueKind.Bytes ? inputs.Bytes
+                    : inputs.Value is { } time ? (long)Math.Ceiling(time.TotalMilliseconds) : null;
+                return await target.NetworkAsync(network, value, ct).ConfigureAwait(false);
             case KillSession or CancelQuery:
                 var id = inputs.Session!.Value;
                 if (!await target.IsKitSessionAsync(id, ct).ConfigureAwait(false))

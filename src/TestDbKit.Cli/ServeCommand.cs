@@ -36,10 +36,15 @@ internal static partial class ServeCommand
             }
         });
         var json = new Option<bool>("--json") { Description = "print one JSON object (host, port, user, password, database, URLs, admin, ...) instead of text" };
+        var proxy = new Option<bool>("--proxy")
+        {
+            Description = "also run the kit's TCP proxy on 127.0.0.1 in front of the server, for the network faults of 'testdbkit fault' and 'chaos' " +
+                "(they hit every connection through it); clients that connect through it get them. Printed as the proxy object of --json, or a second line",
+        };
 
         var command = new Command("serve", "Start a throwaway server, print how to reach it, and run until stopped (Ctrl+C or SIGTERM).")
         {
-            engine, provider, port, database, json,
+            engine, provider, port, database, json, proxy,
         };
         command.SetAction(async (result, ct) =>
         {
@@ -68,10 +73,15 @@ internal static partial class ServeCommand
 
             await using (server.ConfigureAwait(false))
             {
+                // The proxy forwards whatever connects to it to the server: any database, any user.
+                var endpoint = server.Dialect.Parse(server.AdminConnectionString);
+                await using var networkProxy = result.GetValue(proxy)
+                    ? new NetworkFaults(server.Dialect, server.AdminConnectionString, NetworkFaults.Resolve(endpoint.Host, endpoint.Port), $"proxy of {server}")
+                    : null;
                 Dictionary<string, object?> fields;
                 try
                 {
-                    fields = await DescribeAsync(server, result.GetValue(database), ct).ConfigureAwait(false);
+                    fields = await DescribeAsync(server, result.GetValue(database), networkProxy?.Port, ct).ConfigureAwait(false);
                 }
                 catch (Exception e) when (e is System.Data.Common.DbException or InvalidOperationException or IOException)
                 {
@@ -80,8 +90,9 @@ internal static partial class ServeCommand
                 }
 
                 // Registered so that `testdbkit fault` and `chaos` know the server is the kit's and can ask for
-                // server-level faults, which only this process (the server's owner) can do.
-                var control = await RegisterAsync(server).ConfigureAwait(false);
+                // server-level faults, which only this process (the server's owner) can do, and network faults on
+                // its proxy, which runs here.
+                var control = await RegisterAsync(server, networkProxy).ConfigureAwait(false);
                 try
                 {
                     await RunAsync(server, fields, control, result.GetValue(json), ct).ConfigureAwait(false);
@@ -90,7 +101,7 @@ internal static partial class ServeCommand
                 {
                     if (control is not null)
                     {
-                        await control.DisposeAsync().ConfigureAwait(false);
+                        await control.DisposeAsync().ConfigureAwait(false); // undoes held faults before the proxy stops
                     }
                 }
             }
@@ -105,8 +116,9 @@ internal static partial class ServeCommand
 
     /// <summary>The fields of <c>serve --json</c> but <c>pid</c>, <c>folder</c> and <c>control</c>: the server's
     /// engine, flavour and version; how the test sessions connect (the database's, with the test user on MySQL,
-    /// when one was created); and how the administrator does (what <c>fault</c> and <c>chaos</c> take).</summary>
-    private static async Task<Dictionary<string, object?>> DescribeAsync(DbServer server, string? database, CancellationToken ct)
+    /// when one was created); how the administrator does (what <c>fault</c> and <c>chaos</c> take); and, with a proxy on
+    /// <paramref name="proxyPort"/>, the test sessions' fields through it.</summary>
+    private static async Task<Dictionary<string, object?>> DescribeAsync(DbServer server, string? database, int? proxyPort, CancellationToken ct)
     {
         var dialect = server.Dialect;
         string flavour;
@@ -129,7 +141,7 @@ internal static partial class ServeCommand
         var cs = database is null ? adminCs : server.TestConnectionStringFor(database);
         var end = dialect.Parse(cs);
         var password = dialect.PasswordOf(cs);
-        return new Dictionary<string, object?>
+        var fields = new Dictionary<string, object?>
         {
             ["engine"] = EngineClients.For(dialect.Engine).UrlScheme,
             ["flavour"] = flavour,
@@ -151,19 +163,39 @@ internal static partial class ServeCommand
                 ["url"] = DatabaseUrl.Compose(dialect.Engine, false, adminEnd.Host, adminEnd.Port, adminEnd.User, adminPassword, null),
             },
         };
+        if (proxyPort is { } p)
+        {
+            // The same user, password and database as the top-level fields, at the proxy's endpoint.
+            const string host = "127.0.0.1";
+            fields["proxy"] = new Dictionary<string, object?>
+            {
+                ["host"] = host,
+                ["port"] = p,
+                ["connectionString"] = dialect.WithEndpoint(cs, host, p),
+                ["url"] = DatabaseUrl.Compose(dialect.Engine, false, host, p, end.User, password, database),
+                ["urls"] = new Dictionary<string, string> { ["sqlalchemy"] = DatabaseUrl.Compose(dialect.Engine, true, host, p, end.User, password, database) },
+            };
+        }
+
+        return fields;
     }
 
     /// <summary>Registers an owned server for faults; a failure costs only faults, so serving goes on.</summary>
-    private static async Task<ServerControl?> RegisterAsync(DbServer server)
+    private static async Task<ServerControl?> RegisterAsync(DbServer server, NetworkFaults? proxy)
     {
         if (!server.IsOwned)
         {
+            if (proxy is not null)
+            {
+                await Console.Error.WriteLineAsync("testdbkit serve: warning: the proxy runs, but 'testdbkit fault' and 'chaos' reach it only on a server serve started, not an external one.").ConfigureAwait(false);
+            }
+
             return null;
         }
 
         try
         {
-            return ServerControl.Register(server);
+            return ServerControl.Register(server, proxy);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or System.Net.Sockets.SocketException)
         {
@@ -184,7 +216,14 @@ internal static partial class ServeCommand
         else
         {
             Console.WriteLine(fields["connectionString"]);
-            await Console.Error.WriteLineAsync($"Serving {server}{(fields["database"] is { } db ? $", database {db}" : "")}. Stop with Ctrl+C.").ConfigureAwait(false);
+            var proxy = fields.GetValueOrDefault("proxy") as Dictionary<string, object?>;
+            if (proxy is not null)
+            {
+                Console.WriteLine(proxy["connectionString"]); // the same through the proxy, where the network faults act
+            }
+
+            await Console.Error.WriteLineAsync($"Serving {server}{(fields["database"] is { } db ? $", database {db}" : "")}" +
+                $"{(proxy is null ? "" : $"; the second line goes through the kit's proxy on 127.0.0.1:{proxy["port"]}, where network faults act")}. Stop with Ctrl+C.").ConfigureAwait(false);
         }
 
         Console.Out.Flush();

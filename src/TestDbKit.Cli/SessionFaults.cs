@@ -28,13 +28,37 @@ internal sealed class SessionFaults(EngineDialect dialect, string adminConnectio
     /// <summary>The one kit database faults are limited to, or null for every <c>tdk_</c> database.</summary>
     public string? Database => database;
 
-    public NetworkFaults Network => throw new NotSupportedException(NoProxy);
-
-    /// <summary>Why the network kinds are refused here.</summary>
-    public const string NoProxy = "network faults act on the kit's TCP proxy in front of a test's database, and testdbkit has none: " +
-        "inject them inside a test (FaultInjector.Network)";
+    /// <summary>Not in this process: the proxy runs in the <c>testdbkit serve --proxy</c> that owns the server, and
+    /// <see cref="NetworkAsync"/> asks it.</summary>
+    public NetworkFaults Network => throw new NotSupportedException(
+        "The kit's TCP proxy runs in the 'testdbkit serve --proxy' process that owns the server; network faults are asked of it over its control socket.");
 
     public string Where(FaultScope scope) => scope == FaultScope.Server || database is null ? where : database;
+
+    /// <summary>Where <paramref name="kind"/> lands, for the events: the proxy for a network kind (every connection
+    /// through it), else as <see cref="Where(FaultScope)"/>.</summary>
+    public string WhereOf(FaultKind kind)
+    {
+        ArgumentNullException.ThrowIfNull(kind);
+        return kind is NetworkFaultKind && served?.Proxy is { } port
+            ? string.Create(CultureInfo.InvariantCulture, $"proxy 127.0.0.1:{port} of {where}")
+            : Where(kind.Scope);
+    }
+
+    /// <summary>Asks the <c>testdbkit serve --proxy</c> that owns the server to inject the network fault
+    /// <paramref name="kind"/> into its proxy with <paramref name="value"/>; returns once it is in effect. The handle of
+    /// a lasting one undoes it (the owner also does when this process dies).</summary>
+    public async Task<FaultOutcome> NetworkAsync(NetworkFaultKind kind, long? value, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(kind);
+        if (served?.Proxy is null)
+        {
+            throw new InvalidOperationException($"{kind.Name} needs the proxy of a 'testdbkit serve --proxy', and {where} has none.");
+        }
+
+        FaultLog.Record(kind, WhereOf(kind));
+        return await ServerControl.NetworkAsync(served, kind, value, ct).ConfigureAwait(false);
+    }
 
     public void Consent(string what)
     {

@@ -31,6 +31,9 @@ internal sealed class FaultProcess : IAsyncDisposable
 
     public int Pid => _process.Id;
 
+    /// <summary>The <c>started</c> line, once a caller read it and kept it here.</summary>
+    public JsonElement? Started { get; set; }
+
     public static FaultProcess Start(params string[] args) => new(Process.Start(CliProcess.Start(args))!);
 
     /// <summary>The next stdout line as JSON; fails with the process's stderr when it ends first or takes too long.</summary>

@@ -47,16 +47,35 @@ public sealed class FaultRefusalTests
         }
     }
 
-    public static TheoryData<string> NetworkKinds => ["network-reset", "network-latency", "network-stall", "network-refuse", "network-cut", "network-bandwidth", "ambiguous-commit"];
+    public static TheoryData<string[]> NetworkKinds => new()
+    {
+        new[] { "network-reset" }, new[] { "network-latency" }, new[] { "network-stall" }, new[] { "network-refuse" },
+        new[] { "network-cut", "--value", "100" }, new[] { "network-bandwidth", "--value", "1KB" }, new[] { "ambiguous-commit" },
+    };
 
     [Theory]
     [MemberData(nameof(NetworkKinds))]
-    public async Task Network_faults_are_refused_with_where_they_are_available(string kind)
+    public async Task Network_faults_on_a_server_no_serve_owns_are_refused_saying_to_start_serve_proxy(string[] fault)
     {
-        var (code, _, stderr) = await CliProcess.RunAsync("fault", kind, "--connection", "postgresql://u:p@127.0.0.1:1/x");
+        var (code, _, stderr) = await CliProcess.RunAsync(["fault", .. fault, "--connection", "postgresql://u:p@127.0.0.1:1/x"]);
         Assert.True(code == 3, stderr);
-        Assert.Contains("proxy", stderr, StringComparison.Ordinal);
-        Assert.Contains("FaultInjector.Network", stderr, StringComparison.Ordinal);
+        Assert.Contains("not a server the kit owns", stderr, StringComparison.Ordinal);
+        Assert.Contains("'testdbkit serve --proxy'", stderr, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("fault", "network-cut")] // no --value
+    [InlineData("fault", "network-bandwidth", "--value", "0")]
+    [InlineData("fault", "network-bandwidth", "--value", "fast")]
+    [InlineData("fault", "network-latency", "--value", "slow")]
+    [InlineData("fault", "network-stall", "--value", "1s")] // takes no value
+    [InlineData("fault", "network-latency", "--database", "tdk_x")] // network faults are not per database
+    [InlineData("chaos", "--faults", "network-cut")] // needs a value of its own: says to use fault
+    public async Task A_bad_network_fault_command_line_exits_64(params string[] args)
+    {
+        var (code, _, stderr) = await CliProcess.RunAsync([.. args, "--connection", "postgresql://u:p@127.0.0.1:1/x"]);
+        Assert.True(code == 64, $"exit {code}: {stderr}");
+        Assert.StartsWith("testdbkit", stderr, StringComparison.Ordinal);
     }
 
     [Fact]

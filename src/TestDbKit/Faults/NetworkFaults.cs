@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
+using TestDbKit.Engines;
 using TestDbKit.Faults;
 
 namespace TestDbKit;
@@ -28,18 +29,78 @@ public sealed class NetworkFaults : IAsyncDisposable
     private int _disposed;
 
     internal NetworkFaults(TestDatabase database, IPEndPoint upstream)
+        : this(database.Server.Dialect, database.ConnectionString, upstream, database.Name)
     {
+    }
+
+    /// <summary>A proxy in front of any server endpoint, with no test database behind it (<c>testdbkit serve
+    /// --proxy</c>): every connection through it is touched, whatever its database or user.</summary>
+    /// <param name="dialect">The server's engine: how <see cref="ConnectionString"/> is rewritten.</param>
+    /// <param name="connectionString">What <see cref="ConnectionString"/> routes through the proxy.</param>
+    /// <param name="upstream">The server's endpoint.</param>
+    /// <param name="target">Where the run's fault log says the faults landed.</param>
+    internal NetworkFaults(EngineDialect dialect, string connectionString, IPEndPoint upstream, string target)
+    {
+        ArgumentNullException.ThrowIfNull(dialect);
         _upstream = upstream;
-        _target = database.Name;
+        _target = target;
         _listener = new TcpListener(IPAddress.Loopback, 0);
         _listener.Start();
-        var port = ((IPEndPoint)_listener.LocalEndpoint).Port;
-        ConnectionString = database.Server.Dialect.WithEndpoint(database.ConnectionString, "127.0.0.1", port);
+        Port = ((IPEndPoint)_listener.LocalEndpoint).Port;
+        ConnectionString = dialect.WithEndpoint(connectionString, "127.0.0.1", Port);
         _acceptLoop = AcceptLoopAsync();
     }
 
     /// <summary>The test database's connection string, routed through the proxy. Contains a password.</summary>
     public string ConnectionString { get; }
+
+    /// <summary>The proxy's port on 127.0.0.1.</summary>
+    internal int Port { get; }
+
+    /// <summary>The endpoint of a server named <paramref name="host"/>: the kit's servers listen on 127.0.0.1; an
+    /// external one may be named by host.</summary>
+    internal static IPEndPoint Resolve(string host, int port)
+    {
+        var address = host is "localhost" ? IPAddress.Loopback
+            : IPAddress.TryParse(host.Trim('[', ']'), out var ip) ? ip
+            : Dns.GetHostAddresses(host).First();
+        return new IPEndPoint(address, port);
+    }
+
+    /// <summary>
+    /// Injects a network kind of the catalogue with its value, as <c>testdbkit fault</c> asks the owner socket:
+    /// the latency in milliseconds (default the catalogue's 50 ± 25 ms), the bytes a second of a bandwidth limit,
+    /// the bytes after which a cut resets each connection; no value for the others. The outcome's handle undoes a
+    /// lasting one; a reset counts the connections it reset.
+    /// </summary>
+    internal async Task<FaultOutcome> InjectAsync(NetworkFaultKind kind, long? value, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(kind);
+        switch (kind)
+        {
+            case NetworkLatency:
+                return new FaultOutcome(value is { } ms
+                    ? await AddLatencyAsync(TimeSpan.FromMilliseconds(ms), ct: ct).ConfigureAwait(false)
+                    : await AddLatencyAsync(NetworkLatency.DefaultLatency, NetworkLatency.DefaultJitter, ct: ct).ConfigureAwait(false));
+            case NetworkBandwidth:
+                return new FaultOutcome(await LimitBandwidthAsync(value ?? throw MissingValue(kind, "bytes a second"), ct: ct).ConfigureAwait(false));
+            case NetworkCut:
+                return new FaultOutcome(await CloseAfterBytesAsync(value ?? throw MissingValue(kind, "a byte count"), ct: ct).ConfigureAwait(false));
+            case NetworkStall:
+                return new FaultOutcome(await StallAsync(ct: ct).ConfigureAwait(false));
+            case NetworkRefuse:
+                return new FaultOutcome(await RefuseNewConnectionsAsync(ct).ConfigureAwait(false));
+            case AmbiguousCommit:
+                return new FaultOutcome(await AmbiguousCommitAsync(ct).ConfigureAwait(false));
+            case NetworkReset:
+                var reset = await ResetConnectionsAsync(ct).ConfigureAwait(false);
+                return new FaultOutcome(null, reset, string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{reset} connection(s) reset"));
+            default:
+                throw new NotSupportedException($"The proxy does not know the network fault '{kind.Name}'.");
+        }
+
+        static ArgumentException MissingValue(FaultKind kind, string what) => new($"The {kind.Name} fault needs a value: {what}.", nameof(value));
+    }
 
     /// <summary>Delays every chunk of traffic by <paramref name="latency"/>, plus or minus up to
     /// <paramref name="jitter"/>, keeping its order.</summary>

@@ -8,8 +8,9 @@ using TestDbKit.Faults;
 
 namespace TestDbKit.Servers;
 
-/// <summary>What <c>testdbkit serve</c> registers about its server (never the password).</summary>
-internal sealed record ServedServer(string Engine, string Host, int Port, int Pid, string Provider, string Socket);
+/// <summary>What <c>testdbkit serve</c> registers about its server (never the password); <paramref name="Proxy"/> is
+/// the port on 127.0.0.1 of the kit's TCP proxy in front of it (<c>serve --proxy</c>), else null.</summary>
+internal sealed record ServedServer(string Engine, string Host, int Port, int Pid, string Provider, string Socket, int? Proxy = null);
 
 /// <summary>
 /// How another process learns that a server belongs to the kit and gets server-level faults done on it.
@@ -21,21 +22,27 @@ internal sealed record ServedServer(string Engine, string Host, int Port, int Pi
 /// (<see cref="ServerFaultKind"/>): <c>NAME</c> for an instant one, <c>NAME MS</c> for a lasting one, which the
 /// owner holds for MS (at most a minute) and undoes itself, and <c>NAME hold</c> for a lasting one held as long as
 /// the asker wants: the owner answers <c>{"ok":true,"started":true}</c> once the fault is in effect, then undoes it
-/// when the asker writes <c>end</c> or its end of the socket closes (it died), and answers again.</remarks>
+/// when the asker writes <c>end</c> or its end of the socket closes (it died), and answers again. When the owner runs
+/// the kit's TCP proxy (<c>serve --proxy</c>), the network kinds of the catalogue (<see cref="NetworkFaultKind"/>)
+/// act on it: <c>network-reset</c> at once (the answer counts the connections reset), a lasting one as
+/// <c>NAME hold</c> or <c>NAME hold VALUE</c> (the latency in ms, the bytes a second, the bytes before a cut). Network
+/// faults do not wait for one another nor for a server fault: a latency and a stall can be in effect at once.</remarks>
 internal sealed class ServerControl : IAsyncDisposable
 {
     private static readonly TimeSpan LongestFreeze = TimeSpan.FromMinutes(1);
 
     private readonly DbServer _server;
+    private readonly NetworkFaults? _proxy;
     private readonly Socket _listener;
     private readonly string _registration;
     private readonly CancellationTokenSource _stop = new();
     private readonly SemaphoreSlim _oneAtATime = new(1, 1);
     private readonly Task _loop;
 
-    private ServerControl(DbServer server, Socket listener, string registration, ServedServer served)
+    private ServerControl(DbServer server, NetworkFaults? proxy, Socket listener, string registration, ServedServer served)
     {
         _server = server;
+        _proxy = proxy;
         _listener = listener;
         _registration = registration;
         Served = served;
@@ -66,8 +73,8 @@ internal sealed class ServerControl : IAsyncDisposable
     }
 
     /// <summary>Registers <paramref name="server"/> (a server this process started) and answers control requests
-    /// until disposed.</summary>
-    public static ServerControl Register(DbServer server)
+    /// until disposed; the network faults act on <paramref name="proxy"/>, the kit's proxy in front of it, when given.</summary>
+    public static ServerControl Register(DbServer server, NetworkFaults? proxy = null)
     {
         if (OperatingSystem.IsWindows())
         {
@@ -97,13 +104,13 @@ internal sealed class ServerControl : IAsyncDisposable
         }
 
         var endpoint = server.Dialect.Parse(server.AdminConnectionString);
-        var served = new ServedServer(server.Engine.ToString(), endpoint.Host, endpoint.Port, pid, server.Provider.ToString(), socketPath);
+        var served = new ServedServer(server.Engine.ToString(), endpoint.Host, endpoint.Port, pid, server.Provider.ToString(), socketPath, proxy?.Port);
         var registration = Path.Combine(folder, pid.ToString(CultureInfo.InvariantCulture) + ".json");
         var temporary = registration + ".tmp";
         File.WriteAllText(temporary, JsonSerializer.Serialize(served));
         File.SetUnixFileMode(temporary, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         File.Move(temporary, registration, overwrite: true);
-        return new ServerControl(server, listener, registration, served);
+        return new ServerControl(server, proxy, listener, registration, served);
     }
 
     /// <summary>The live registration of a kit server listening on <paramref name="host"/>:<paramref name="port"/>,
@@ -181,10 +188,39 @@ internal sealed class ServerControl : IAsyncDisposable
     /// <summary>Asks the owner of <paramref name="served"/> to inject the lasting <paramref name="kind"/> and hold
     /// it; returns once it is in effect. Disposing the handle asks the owner to undo it and waits until it is; if
     /// this process dies first, the owner sees its socket close and undoes it all the same.</summary>
-    public static async Task<IAsyncDisposable> HoldAsync(ServedServer served, ServerFaultKind kind, CancellationToken ct)
+    public static Task<IAsyncDisposable> HoldAsync(ServedServer served, ServerFaultKind kind, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(kind);
+        return HoldAsync(served, kind.Name, kind.Name + " hold", ct);
+    }
+
+    /// <summary>Asks the owner of <paramref name="served"/> to inject the network fault <paramref name="kind"/> into
+    /// its proxy, with <paramref name="value"/> (the latency in ms, the bytes a second, the bytes before a cut); returns
+    /// once it is in effect. A lasting one is held as <see cref="HoldAsync(ServedServer, ServerFaultKind, CancellationToken)"/>
+    /// holds a server fault; a reset is over at once and counts the connections it reset.</summary>
+    public static async Task<FaultOutcome> NetworkAsync(ServedServer served, NetworkFaultKind kind, long? value, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(served);
         ArgumentNullException.ThrowIfNull(kind);
+        if (!kind.Lasting)
+        {
+            using var reply = await AskAsync(served, kind.Name, LongestFreeze, ct).ConfigureAwait(false);
+            if (!reply.RootElement.GetProperty("ok").GetBoolean())
+            {
+                throw new InvalidOperationException(reply.RootElement.GetProperty("error").GetString());
+            }
+
+            var count = reply.RootElement.TryGetProperty("count", out var c) && c.ValueKind == JsonValueKind.Number ? c.GetInt32() : (int?)null;
+            return new FaultOutcome(null, count, reply.RootElement.TryGetProperty("detail", out var d) ? d.GetString() : null);
+        }
+
+        var request = value is { } v ? string.Create(CultureInfo.InvariantCulture, $"{kind.Name} hold {v}") : kind.Name + " hold";
+        return new FaultOutcome(await HoldAsync(served, kind.Name, request, ct).ConfigureAwait(false));
+    }
+
+    private static async Task<IAsyncDisposable> HoldAsync(ServedServer served, string name, string request, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(served);
         var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
         {
@@ -193,8 +229,8 @@ internal sealed class ServerControl : IAsyncDisposable
             await socket.ConnectAsync(new UnixDomainSocketEndPoint(served.Socket), deadline.Token).ConfigureAwait(false);
             var stream = new NetworkStream(socket, ownsSocket: true);
             var reader = new StreamReader(stream, Encoding.UTF8);
-            await stream.WriteAsync(Encoding.UTF8.GetBytes(kind.Name + " hold\n"), deadline.Token).ConfigureAwait(false);
-            using (var reply = await ReadReplyAsync(served, reader, kind.Name, deadline.Token).ConfigureAwait(false))
+            await stream.WriteAsync(Encoding.UTF8.GetBytes(request + "\n"), deadline.Token).ConfigureAwait(false);
+            using (var reply = await ReadReplyAsync(served, reader, request, deadline.Token).ConfigureAwait(false))
             {
                 if (!reply.RootElement.GetProperty("ok").GetBoolean())
                 {
@@ -202,7 +238,7 @@ internal sealed class ServerControl : IAsyncDisposable
                 }
             }
 
-            return new Held(served, kind, stream, reader);
+            return new Held(served, name, stream, reader);
         }
         catch
         {
@@ -219,7 +255,7 @@ internal sealed class ServerControl : IAsyncDisposable
     }
 
     /// <summary>A lasting fault the owner holds for this process.</summary>
-    private sealed class Held(ServedServer served, ServerFaultKind kind, NetworkStream stream, StreamReader reader) : IAsyncDisposable
+    private sealed class Held(ServedServer served, string name, NetworkStream stream, StreamReader reader) : IAsyncDisposable
     {
         private int _done;
 
@@ -234,7 +270,7 @@ internal sealed class ServerControl : IAsyncDisposable
             {
                 using var deadline = new CancellationTokenSource(LongestFreeze);
                 await stream.WriteAsync(Encoding.UTF8.GetBytes("end\n"), deadline.Token).ConfigureAwait(false);
-                using var reply = await ReadReplyAsync(served, reader, kind.Name + " end", deadline.Token).ConfigureAwait(false);
+                using var reply = await ReadReplyAsync(served, reader, name + " end", deadline.Token).ConfigureAwait(false);
                 if (!reply.RootElement.GetProperty("ok").GetBoolean())
                 {
                     throw new InvalidOperationException(reply.RootElement.GetProperty("error").GetString());
@@ -367,7 +403,12 @@ internal sealed class ServerControl : IAsyncDisposable
         var parts = request.Split(' ', 2);
         if (parts[0] == "hello")
         {
-            return JsonSerializer.Serialize(new { ok = true, engine = Served.Engine, port = Served.Port, provider = Served.Provider });
+            return JsonSerializer.Serialize(new { ok = true, engine = Served.Engine, port = Served.Port, provider = Served.Provider, proxy = Served.Proxy });
+        }
+
+        if (FaultCatalogue.Find(parts[0]) is NetworkFaultKind network)
+        {
+            return await NetworkAsync(network, parts.Length == 2 ? parts[1] : null, stream, reader, ct).ConfigureAwait(false);
         }
 
         var kind = FaultCatalogue.Find(parts[0]) as ServerFaultKind;
@@ -411,6 +452,53 @@ internal sealed class ServerControl : IAsyncDisposable
         }
 
         return JsonSerializer.Serialize(new { ok = true });
+    }
+
+    /// <summary>A network fault on this process's proxy: <c>network-reset</c> at once; a lasting one as <c>NAME hold</c>
+    /// or <c>NAME hold VALUE</c>, answered once in effect and undone when the asker lets go or dies.</summary>
+    private async Task<string> NetworkAsync(NetworkFaultKind kind, string? rest, NetworkStream stream, StreamReader reader, CancellationToken ct)
+    {
+        if (_proxy is null)
+        {
+            return JsonSerializer.Serialize(new
+            {
+                ok = false,
+                error = $"{kind.Name} acts on the kit's TCP proxy, and this testdbkit serve (pid {Served.Pid}) runs none: start it with 'testdbkit serve --proxy' and point the clients at its proxy.",
+            });
+        }
+
+        var words = rest?.Split(' ', StringSplitOptions.RemoveEmptyEntries) ?? [];
+        long? value = null;
+        var valid = kind.Lasting
+            ? words.Length is 1 or 2 && words[0] == "hold" && (words.Length == 1 || TryValue(words[1], out value))
+            : words.Length == 0;
+        if (!valid)
+        {
+            var form = kind.Lasting ? $"{kind.Name} hold [VALUE]" : kind.Name;
+            return JsonSerializer.Serialize(new { ok = false, error = $"Unknown request '{kind.Name} {rest}': use {form}." });
+        }
+
+        var outcome = await _proxy.InjectAsync(kind, value, ct).ConfigureAwait(false);
+        if (outcome.Undo is { } undo)
+        {
+            try
+            {
+                await stream.WriteAsync(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(new { ok = true, started = true }) + "\n"), ct).ConfigureAwait(false);
+                await WaitForEndAsync(reader, ct).ConfigureAwait(false);
+            }
+            finally
+            {
+                await undo.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+
+        return JsonSerializer.Serialize(new { ok = true, count = outcome.Count, detail = outcome.Detail });
+
+        static bool TryValue(string text, out long? value)
+        {
+            value = long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var v) ? v : null;
+            return value is not null;
+        }
     }
 
     /// <summary>Waits until the asker of a held fault writes <c>end</c> or closes its end of the socket.</summary>

@@ -6,7 +6,7 @@ internal sealed class AmbiguousCommit : NetworkFaultKind
 {
     public override string Name => "ambiguous-commit";
 
-    public override string Summary => "lose the reply to the next COMMIT through the test's network proxy";
+    public override string Summary => "lose the reply to the next COMMIT through the kit's network proxy";
 
     public override bool Lasting => true;
 }

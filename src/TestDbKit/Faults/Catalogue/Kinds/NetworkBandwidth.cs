@@ -6,7 +6,7 @@ internal sealed class NetworkBandwidth : NetworkFaultKind
 {
     public override string Name => "network-bandwidth";
 
-    public override string Summary => "limit the bandwidth of the test's network proxy";
+    public override string Summary => "limit the bandwidth of the kit's network proxy";
 
     public override bool Lasting => true;
 }

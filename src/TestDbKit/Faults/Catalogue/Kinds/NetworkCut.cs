@@ -6,7 +6,7 @@ internal sealed class NetworkCut : NetworkFaultKind
 {
     public override string Name => "network-cut";
 
-    public override string Summary => "reset connections through the test's network proxy after some bytes";
+    public override string Summary => "reset connections through the kit's network proxy after some bytes";
 
     public override bool Lasting => true;
 }

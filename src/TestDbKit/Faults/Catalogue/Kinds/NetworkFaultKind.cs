@@ -1,7 +1,9 @@
 namespace TestDbKit.Faults;
 
-/// <summary>What the network kinds share: they act on the test database's TCP proxy (<see cref="NetworkFaults"/>),
-/// so only connections opened through it are touched, and only a database target has one.</summary>
+/// <summary>What the network kinds share: they act on a TCP proxy of the kit (<see cref="NetworkFaults"/>), so only
+/// connections opened through it are touched: a test database's (a database target has one), or the one
+/// <c>testdbkit serve --proxy</c> runs in front of its server (<c>testdbkit fault</c> and <c>chaos</c> ask the serve
+/// process over its control socket, and <see cref="NetworkFaults"/> maps the kind and its value).</summary>
 internal abstract class NetworkFaultKind : FaultKind
 {
     public sealed override FaultScope Scope => FaultScope.Database;

@@ -6,7 +6,7 @@ internal sealed class NetworkRefuse : NetworkFaultKind
 {
     public override string Name => "network-refuse";
 
-    public override string Summary => "reset every new connection through the test's network proxy";
+    public override string Summary => "reset every new connection through the kit's network proxy";
 
     public override bool Lasting => true;
 

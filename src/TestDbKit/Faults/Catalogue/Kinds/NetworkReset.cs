@@ -7,7 +7,7 @@ internal sealed class NetworkReset : NetworkFaultKind
 {
     public override string Name => "network-reset";
 
-    public override string Summary => "reset every connection through the test's network proxy";
+    public override string Summary => "reset every connection through the kit's network proxy";
 
     public override bool Lasting => false;
 

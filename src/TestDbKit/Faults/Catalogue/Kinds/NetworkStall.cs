@@ -5,7 +5,7 @@ internal sealed class NetworkStall : NetworkFaultKind
 {
     public override string Name => "network-stall";
 
-    public override string Summary => "hold all traffic through the test's network proxy";
+    public override string Summary => "hold all traffic through the kit's network proxy";
 
     public override bool Lasting => true;
 
