@@ -27,13 +27,16 @@ have_mysql || missing+=(mariadb-server)
 have_python_module sqlalchemy || missing+=(python3-sqlalchemy)
 have_python_module pymysql || missing+=(python3-pymysql)
 have_python_module psycopg2 || missing+=(python3-psycopg2)
+# The Django scenario (tests/python/scenarios.py django): Django and, for its MySQL backend, mysqlclient.
+have_python_module django || missing+=(python3-django)
+have_python_module MySQLdb || missing+=(python3-mysqldb)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if ! command -v apt-get >/dev/null; then
   echo "install-servers: missing ${missing[*]} and this is not a Debian/Ubuntu machine." >&2
   echo "Install PostgreSQL and MariaDB (or MySQL) server packages, or point TESTDBKIT_POSTGRES_BIN /" >&2
   echo "TESTDBKIT_MYSQL_BIN at their bin folders; the Python tests need /usr/bin/python3 with the modules" >&2
-  echo "sqlalchemy (1.4 or later), pymysql and psycopg2." >&2
+  echo "sqlalchemy (1.4 or later), pymysql, psycopg2, django and MySQLdb (mysqlclient)." >&2
   exit 1
 fi
 

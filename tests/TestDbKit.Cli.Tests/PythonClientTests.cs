@@ -97,6 +97,53 @@ public sealed class PythonClientTests
         run.Expect(run.Text("afterChaos.error") is null, "a new checkout after the chaos run should work");
     }
 
+    /// <summary>
+    /// Django (Debian 12's 3.2, over psycopg2 or MySQLdb) with persistent connections: CONN_MAX_AGE (60 s) above the
+    /// server's idle timeout (the idle fault's 1 s). Django's own per-request close_old_connections() only closes a
+    /// connection that errored or outlived CONN_MAX_AGE, so the request after an idle spell fails with the driver's
+    /// "gone away" / "closed the connection" error, and only the request after it works. A health check at the start
+    /// of each request (CONN_HEALTH_CHECKS=True on Django 4.1+; on 3.2 a request_started receiver calling is_usable())
+    /// makes the first request after the idle spell work.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Engines))]
+    public async Task Django_with_CONN_MAX_AGE_above_the_idle_timeout_fails_a_request_until_a_health_check_recovers(string engine)
+    {
+        var run = await PythonScenario.RunAsync("django", engine);
+
+        // The premise: the fault was in effect for the request's session, Django kept that session after the request,
+        // and the server ended it while it idled.
+        run.Expect(run.Text("fault.started.event") == "started" && run.Text("fault.started.fault") == "idle" && run.Text("fault.started.target") == "tdk_py",
+            "testdbkit fault idle --json should print its started line for tdk_py");
+        run.Expect(run.Text("premise.timeout") == (engine == "mysql" ? "1" : "1s"), "the request's session should read back the idle fault's 1 s timeout");
+        run.Expect(run.Text("premise.keptAfterRequest") == "true", "with CONN_MAX_AGE=60 Django should keep the connection open after the request");
+        run.Expect(run.Number("premise.goneAfterSeconds") is not null, "the server should have ended the idle persistent connection's session");
+
+        // The consequence with Django's defaults.
+        run.Expect(run.Text("secondRequest.error.type") == "django.db.utils.OperationalError",
+            "the next request should fail with django.db.utils.OperationalError: close_old_connections() at request start does not check the connection");
+        var message = run.Text("secondRequest.error.driver.message") ?? "";
+        if (engine == "mysql")
+        {
+            run.Expect(run.Number("secondRequest.error.driver.errno") is 2006 or 2013 && message.Contains("gone away", StringComparison.OrdinalIgnoreCase)
+                    || message.Contains("Lost connection", StringComparison.Ordinal),
+                "MySQLdb should report 2006 \"server has gone away\" (or 2013 \"Lost connection\")");
+        }
+        else
+        {
+            run.Expect(message.Contains("server closed the connection unexpectedly", StringComparison.Ordinal), "psycopg2 should report \"server closed the connection unexpectedly\"");
+        }
+
+        run.Expect(run.Text("closedAfterError") == "true", "close_old_connections() at the failed request's end should close the errored connection");
+        run.Expect(run.Text("thirdRequest.error") is null && run.Number("thirdRequest.session") is { } third && third != run.Number("premise.session"),
+            "the request after the failed one should work, on a new session");
+
+        // The health check: the first request after the next idle spell works.
+        run.Expect(run.Number("healthCheck.goneAfterSeconds") is not null, "the server should have ended the session again before the checked request");
+        run.Expect(run.Text("healthCheck.second.error") is null && run.Number("healthCheck.second.session") is { } checkedSession && checkedSession != run.Number("healthCheck.first.session"),
+            "with the health check at request start, the first request after the idle spell should work on a new session");
+    }
+
     [Fact]
     public async Task A_missing_python_module_fails_naming_its_debian_package_and_the_set_up_script()
     {

@@ -83,7 +83,12 @@ internal static partial class MatrixDocument
               `DbErrors.IsTransactionAborted` on that exception.
             - **The EF Core rows** (a `DbContext` with the provider's defaults; `SaveChangesAsync` or a raw statement):
               **What recovers** says what EF's own retrying execution strategy (`EnableRetryOnFailure`, 2 retries)
-              made of the same fault.
+              made of the same fault; a lasting fault ends at the strategy's first retry, as a failover ends while
+              clients retry. The fault meets the context as it meets the drivers: a kill, a cancel, a crash
+              or a restart hits the session the unit of work holds; an idle kill, an idle timeout or a network reset
+              ends the session resting in the pool; the network kinds run through the kit's proxy (`Faults.Network.ConnectionString`);
+              for a freeze and a network stall the context has a 1 s command timeout and a 2 s connect timeout (with
+              the defaults it waits 30 s).
             - **Connection after**: the naive client's `DbConnection.State` after the error.
             - **Pool hides it**: yes when the naive client met no error because the driver's pool replaced the
               broken session before handing it out.
@@ -96,7 +101,21 @@ internal static partial class MatrixDocument
               `testdbkit serve` and `testdbkit fault` by tests/python/fault_matrix.py): `DbErrors` is .NET, so its
               columns say n/a; **Connection after** is SQLAlchemy's `connection_invalidated`; **Pool hides it** also
               tries `pool_pre_ping=True`; **What recovers** is what the application's next attempt (a new checkout
-              from the same engine, no retry policy) met.
+              from the same engine, no retry policy) met. The faults a script cannot cause through the tool alone
+              (kill busy sessions, cancel, a held lock, exhausted connections, crash, restart, freeze, and the network
+              kinds) are injected by the matrix with the kit's API on its own servers, or through the kit's network
+              proxy (the client's URL names the proxy's host and port), between the steps of
+              tests/python/matrix_client.py; for a lasting one **What recovers** says what the next attempt met while
+              the fault lasted and once it ended. psycopg2 and PyMySQL have no read timeout by default: where the
+              server or the network stops answering, the row says the statement blocks (the script stops waiting
+              after 2 s and reports what the statement did once the fault ended).
+            - **The Django rows** (Django with persistent connections, `CONN_MAX_AGE=60`, above the faults'
+              timeouts, over psycopg2 or MySQLdb; each unit of work is a request between Django's own
+              `request_started` / `request_finished` handlers, which call `close_old_connections()`): the faults
+              `testdbkit fault` causes from the same script. **Connection after** is what Django's handlers left at
+              the failed request's end; **Pool hides it** tries a health check at the start of each request
+              (`CONN_HEALTH_CHECKS=True` on Django 4.1+; Debian 12's Django 3.2 has no such setting, so there the
+              application's own `request_started` receiver calls `is_usable()` and closes a dead connection).
 
             | Fault | Engine | Client | A naive client sees | Code | Message | Lost | Transient | Tx aborted | Connection after | Pool hides it | What recovers |
             |---|---|---|---|---|---|---|---|---|---|---|---|
@@ -295,7 +314,7 @@ internal static partial class MatrixDocument
     /// <summary>An accepted outcome's error: a code as is, exception types as a chain.</summary>
     private static string Code(string error) => "`" + error.Replace("/", " ← ", StringComparison.Ordinal) + "`";
 
-    private static string Chain(Exception e)
+    internal static string Chain(Exception e)
     {
         var names = new List<string>();
         for (var current = e; current is not null && names.Count < 4; current = current.InnerException)

@@ -6,7 +6,7 @@ using System.Text.RegularExpressions;
 namespace TestDbKit.FaultMatrix;
 
 /// <summary>A Python client's row (SQLAlchemy over psycopg2 or PyMySQL), from tests/python/fault_matrix.py.</summary>
-internal sealed record PythonRow(string Fault, DbEngine Engine, string ClientLabel, string EngineLabel, string Cells, double Seconds) : IMatrixRow
+internal sealed record PythonRow(string Fault, DbEngine Engine, string ClientLabel, string EngineLabel, string Cells, double Seconds, string Client) : IMatrixRow
 {
     public string Timing() => string.Create(CultureInfo.InvariantCulture, $"{Fault} | {Engine} | {ClientLabel} | the Python run took {Seconds:0.0} s for every fault on this engine");
 }
@@ -19,6 +19,16 @@ internal static partial class PythonMatrix
 {
     public const string Interpreter = "/usr/bin/python3";
     public const string Client = "SQLAlchemy";
+
+    /// <summary>The Django rows' client key (tests/python/fault_matrix.py --django).</summary>
+    public const string Django = "Django";
+
+    /// <summary>The faults the script reports through Django, each once.</summary>
+    private static readonly string[] DjangoFaults =
+    [
+        "kill session", "kill idle pooled sessions", "idle timeout", "idle in transaction timeout", "statement timeout",
+        "read-only (failover to a replica)",
+    ];
 
     /// <summary>The faults the script must report, each once.</summary>
     private static readonly string[] Faults =
@@ -35,7 +45,7 @@ internal static partial class PythonMatrix
         var cli = ChildProcess.BuiltBeside("../../src/TestDbKit.Cli", "TestDbKit.Cli.dll");
         var key = engine == DbEngine.PostgreSql ? "postgres" : "mysql";
         var psi = new ProcessStartInfo(Interpreter) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
-        foreach (var arg in new[] { script, "--engine", key, "--", "dotnet", cli })
+        foreach (var arg in new[] { script, "--engine", key, "--django", "--", "dotnet", cli })
         {
             psi.ArgumentList.Add(arg);
         }
@@ -43,7 +53,7 @@ internal static partial class PythonMatrix
         psi.Environment["PYTHONDONTWRITEBYTECODE"] = "1"; // no __pycache__ in the source tree
         psi.Environment["PYTHONUNBUFFERED"] = "1";
         var (code, stdout, stderr) = await ChildProcess.RunAsync(psi, TimeSpan.FromSeconds(240));
-        var command = $"{Interpreter} tests/python/fault_matrix.py --engine {key} -- dotnet {cli}";
+        var command = $"{Interpreter} tests/python/fault_matrix.py --engine {key} --django -- dotnet {cli}";
         var last = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault();
         Assert.True(code == 0 && last is not null && last.StartsWith('{'),
             $"`{command}` exited with {code} without its result line (3: a Python module is missing).\nstderr:\n{stderr}\nstdout:\n{stdout}");
@@ -54,6 +64,9 @@ internal static partial class PythonMatrix
         var client = engine == DbEngine.PostgreSql
             ? $"SQLAlchemy {versions.GetProperty("sqlalchemy").GetString()} + psycopg2 {versions.GetProperty("psycopg2").GetString()}"
             : $"SQLAlchemy {versions.GetProperty("sqlalchemy").GetString()} + PyMySQL {versions.GetProperty("pymysql").GetString()}";
+        var django = engine == DbEngine.PostgreSql
+            ? $"Django {versions.GetProperty("django").GetString()} + psycopg2 {versions.GetProperty("psycopg2").GetString()}"
+            : $"Django {versions.GetProperty("django").GetString()} + MySQLdb {versions.GetProperty("mysqldb").GetString()}";
         var engineLabel = MatrixDocument.EngineName(engine, result.GetProperty("serve").GetProperty("version").GetString() ?? "");
         var seconds = result.GetProperty("seconds").GetDouble();
         var rows = new List<PythonRow>();
@@ -73,33 +86,56 @@ internal static partial class PythonMatrix
             }
 
             Assert.True(row.GetProperty("error").ValueKind == JsonValueKind.Object, $"the naive client met no error: the fault did not reach it. {observed}");
-            rows.Add(new PythonRow(fault, engine, client, engineLabel, Cells(row), seconds));
+            var isDjango = row.TryGetProperty("client", out var c) && c.GetString() == "django";
+            rows.Add(new PythonRow(fault, engine, isDjango ? django : client, engineLabel, Cells(row), seconds, isDjango ? Django : Client));
         }
 
-        Assert.Equal(Faults.Order(StringComparer.Ordinal), rows.Select(r => r.Fault).Order(StringComparer.Ordinal));
+        Assert.Equal(Faults.Order(StringComparer.Ordinal), rows.Where(r => r.Client == Client).Select(r => r.Fault).Order(StringComparer.Ordinal));
+        Assert.Equal(DjangoFaults.Order(StringComparer.Ordinal), rows.Where(r => r.Client == Django).Select(r => r.Fault).Order(StringComparer.Ordinal));
         return rows;
     }
 
-    private static string Cells(JsonElement row)
+    /// <summary>A row's cells, from fault_matrix.py's row or PythonDriven's (same shape; PythonDriven may add "blocked"
+    /// (the statement had not returned after that many seconds), "recovers" (its own verdict) and "ambiguous").</summary>
+    internal static string Cells(JsonElement row)
     {
         var error = row.GetProperty("error");
-        var driver = error.TryGetProperty("driver", out var d) && d.ValueKind == JsonValueKind.Object ? d : default;
-        var hasDriver = driver.ValueKind == JsonValueKind.Object;
-        var exception = "`" + error.GetProperty("type").GetString() + (hasDriver ? " ← " + driver.GetProperty("type").GetString() : "") + "`";
-        var code = hasDriver && driver.TryGetProperty("pgcode", out var pg) && pg.ValueKind == JsonValueKind.String ? pg.GetString()!
-            : hasDriver && driver.TryGetProperty("errno", out var errno) && errno.ValueKind == JsonValueKind.Number ? errno.GetInt32().ToString(CultureInfo.InvariantCulture)
-            : "—";
-        var message = MessageOf(hasDriver ? driver.GetProperty("message").GetString()! : error.GetProperty("message").GetString()!);
         var invalidated = row.GetProperty("invalidated").GetBoolean();
         var lasting = row.GetProperty("lasting").GetBoolean();
+        string exception, code, message;
+        if (error.ValueKind != JsonValueKind.Object)
+        {
+            exception = row.TryGetProperty("blocked", out var blocked)
+                ? string.Create(CultureInfo.InvariantCulture, $"none: the statement blocks (the driver has no read timeout by default; still waiting after {blocked.GetDouble():0} s)")
+                : "none: the write succeeded";
+            code = "—";
+            message = "—";
+        }
+        else
+        {
+            var driver = error.TryGetProperty("driver", out var d) && d.ValueKind == JsonValueKind.Object ? d : default;
+            var hasDriver = driver.ValueKind == JsonValueKind.Object;
+            exception = "`" + error.GetProperty("type").GetString() + (hasDriver ? " ← " + driver.GetProperty("type").GetString() : "") + "`";
+            code = hasDriver && driver.TryGetProperty("pgcode", out var pg) && pg.ValueKind == JsonValueKind.String ? pg.GetString()!
+                : hasDriver && driver.TryGetProperty("errno", out var errno) && errno.ValueKind == JsonValueKind.Number ? errno.GetInt32().ToString(CultureInfo.InvariantCulture)
+                : "—";
+            message = MatrixDocument.Escape(MatrixDocument.Normalise(MessageOf(hasDriver ? driver.GetProperty("message").GetString()! : error.GetProperty("message").GetString()!)));
+        }
+
         var prePing = row.GetProperty("prePing");
-        var hides = prePing.ValueKind != JsonValueKind.Object ? "no"
+        var hides = row.TryGetProperty("hides", out var hidesVerdict) && hidesVerdict.ValueKind == JsonValueKind.String ? hidesVerdict.GetString()!
+            : error.ValueKind != JsonValueKind.Object && !row.TryGetProperty("blocked", out _) ? "yes"
+            : prePing.ValueKind != JsonValueKind.Object ? "no"
             : prePing.GetProperty("error").ValueKind == JsonValueKind.Null ? "no; yes with pool_pre_ping=True"
             : "no, not even with pool_pre_ping=True";
         var next = row.GetProperty("nextAttempt").GetProperty("error");
         var premise = row.GetProperty("premise");
         string recovers;
-        if (next.ValueKind != JsonValueKind.Null)
+        if (row.TryGetProperty("recovers", out var verdict) && verdict.ValueKind == JsonValueKind.String)
+        {
+            recovers = verdict.GetString()!;
+        }
+        else if (next.ValueKind != JsonValueKind.Null)
         {
             recovers = lasting
                 ? "nothing while the fault lasts: the next attempt fails the same way"
@@ -111,10 +147,25 @@ internal static partial class PythonMatrix
         }
         else
         {
-            recovers = invalidated ? "the next attempt (a new checkout)" : "the next statement (the session lives on)";
+            recovers = row.TryGetProperty("client", out var c) && c.GetString() == "django"
+                ? row.GetProperty("connectionAfter").GetString() switch
+                {
+                    "kept" => "the next request (the connection lives on)",
+                    "closed at the request's end" => "the next request (Django's close_old_connections() closed the errored connection at the failed request's end)",
+                    _ => "the next request (on the connection Django opened at the failed request's end)",
+                }
+                : invalidated ? "the next attempt (a new checkout)" : "the next statement (the session lives on)";
         }
 
-        return $"{exception} | {code} | {MatrixDocument.Escape(MatrixDocument.Normalise(message))} | n/a | n/a | n/a | {(invalidated ? "invalidated" : "kept")} | {hides} | {recovers}";
+        if (row.TryGetProperty("ambiguous", out var ambiguous) && ambiguous.ValueKind == JsonValueKind.String)
+        {
+            recovers += "; " + ambiguous.GetString();
+        }
+
+        var after = row.TryGetProperty("connectionAfter", out var connectionAfter) && connectionAfter.ValueKind == JsonValueKind.String
+            ? connectionAfter.GetString()!
+            : invalidated ? "invalidated" : "kept";
+        return $"{exception} | {code} | {message} | n/a | n/a | n/a | {after} | {hides} | {recovers}";
     }
 
     /// <summary>PyMySQL's "(2013, 'text')" as its text; whitespace (psycopg2's tabs and new lines) as single spaces.</summary>

@@ -19,6 +19,9 @@ Scenarios:
                         back" until rollback(), then the connection works again
   idle-in-transaction   the same, caused by the idle-in-transaction fault (1 s) instead of a kill
   chaos                 `testdbkit chaos --database D --json` while a pre-ping pool keeps querying
+  django                Django (Debian's python3-django, over psycopg2 or MySQLdb) with CONN_MAX_AGE above the idle
+                        fault's 1 s: a request-like unit of work on the persistent connection fails with the driver's
+                        disconnect error; a health check at the start of each request recovers
 """
 
 import argparse
@@ -135,6 +138,15 @@ def describe(error):
             driver["errno"] = orig.args[0]
         if isinstance(orig, psycopg2.Error):
             driver["pgcode"] = orig.pgcode
+        seen["driver"] = driver
+    elif error.__cause__ is not None and type(error).__module__.startswith("django."):
+        # Django re-raises the driver's error as its own (django.db.utils.*) from the original.
+        cause = error.__cause__
+        driver = {"type": f"{type(cause).__module__}.{type(cause).__name__}", "message": str(cause)}
+        if cause.args and isinstance(cause.args[0], int):
+            driver["errno"] = cause.args[0]
+        if getattr(cause, "pgcode", None) is not None:
+            driver["pgcode"] = cause.pgcode
         seen["driver"] = driver
     return seen
 
@@ -295,12 +307,132 @@ def _fresh_query(app, sql):
         return scalar(c, sql.session_id)
 
 
+# The Debian packages the Django scenario needs besides MODULES (Django's MySQL backend wants mysqlclient).
+DJANGO_MODULES = {"django": "python3-django", "MySQLdb": "python3-mysqldb"}
+CONN_MAX_AGE = 60  # seconds Django keeps a connection: far above the idle fault's 1 s, as in the production bug
+
+
+def django_scenario(tool, engine):
+    """Django's persistent connections (CONN_MAX_AGE) against the idle fault, one request at a time.
+
+    A request here is what Django's handler does around a view: send request_started (Django's own receiver,
+    close_old_connections(), closes a connection that errored or outlived CONN_MAX_AGE), use the database, send
+    request_finished (close_old_connections() again). Django 4.1+ adds CONN_HEALTH_CHECKS=True, which checks a
+    persistent connection before its first use in a request; Debian 12's Django 3.2 has no such setting, so on it the
+    health check is the application's own request_started receiver doing the same (is_usable(), else close())."""
+    missing = [f"{m} (Debian package {p})" for m, p in DJANGO_MODULES.items() if not _importable(m)]
+    if missing:
+        print(f"{sys.executable} cannot import: " + "; ".join(missing) + ". Run scripts/install-servers.sh, or apt-get install -y "
+              + " ".join(DJANGO_MODULES.values()) + ".", file=sys.stderr)
+        sys.exit(MISSING_MODULE_EXIT)
+    import django
+    from django.conf import settings
+    from django.core import signals
+    from django.db import connection
+
+    sql = Sql(engine)
+    with Serve(tool, engine, database="py") as serve:
+        info = serve.info
+        health_checks = django.VERSION >= (4, 1)
+        database = {
+            "ENGINE": "django.db.backends.postgresql" if engine == "postgres" else "django.db.backends.mysql",
+            "NAME": info["database"], "USER": info["user"], "PASSWORD": info["password"],
+            "HOST": info["host"], "PORT": str(info["port"]), "CONN_MAX_AGE": CONN_MAX_AGE,
+        }
+        if health_checks:
+            database["CONN_HEALTH_CHECKS"] = False  # the first half shows the default; the second turns it on
+        settings.configure(DATABASES={"default": database}, INSTALLED_APPS=[], USE_TZ=False)
+        django.setup()
+
+        def request():
+            """One request-like unit of work: its server session id, or the error Django raised."""
+            signals.request_started.send(sender=None)
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute(sql.session_id)
+                    return cursor.fetchone()[0]
+            finally:
+                signals.request_finished.send(sender=None)
+
+        def check_on_request_start(**_):
+            # What CONN_HEALTH_CHECKS=True does in Django 4.1+, by hand for Django 3.2.
+            if connection.connection is not None and not connection.is_usable():
+                connection.close()
+
+        admin = Admin(sql, info)
+        try:
+            with Fault(tool, "idle", info["admin"]["url"], engine=engine, database=info["database"],
+                       value=FAULT_TIMEOUT, hold="60s") as fault:
+                # Premise: the request's session has the short timeout, and the server ends it once idle.
+                def first():
+                    signals.request_started.send(sender=None)
+                    try:
+                        with connection.cursor() as cursor:
+                            cursor.execute(sql.timeouts["idle"])
+                            timeout = cursor.fetchone()[0]
+                            cursor.execute(sql.session_id)
+                            return str(timeout), cursor.fetchone()[0]
+                    finally:
+                        signals.request_finished.send(sender=None)
+                timeout, session = first()
+                kept = connection.connection is not None  # CONN_MAX_AGE kept it open after the request
+                gone_after = admin.wait_gone(session)
+
+                # The consequence with Django's defaults: the next request uses the dead connection.
+                second, second_error = attempt(request)
+                closed_after_error = connection.connection is None
+                third, third_error = attempt(request)
+
+                # The same break with a health check at the start of each request.
+                if health_checks:
+                    connection.settings_dict["CONN_HEALTH_CHECKS"] = True
+                else:
+                    signals.request_started.connect(check_on_request_start)
+                checked_first, checked_first_error = attempt(request)
+                checked_gone_after = admin.wait_gone(checked_first) if checked_first is not None else None
+                checked_second, checked_second_error = attempt(request)
+            connection.close()
+        finally:
+            admin.close()
+    return {
+        "scenario": "django", "engine": engine,
+        "versions": dict(versions(), django=django.__version__, mysqldb=_version_of("MySQLdb")),
+        "fault": {"started": fault.started, "ended": fault.ended, "exitCode": fault.exit_code},
+        "settings": {"CONN_MAX_AGE": CONN_MAX_AGE,
+                     "healthCheck": "CONN_HEALTH_CHECKS=True" if health_checks
+                     else "request_started receiver: is_usable(), else close() (Django < 4.1 has no CONN_HEALTH_CHECKS)"},
+        "premise": {"timeout": timeout, "session": session, "keptAfterRequest": kept, "goneAfterSeconds": gone_after},
+        "secondRequest": {"session": second, "error": second_error},
+        "closedAfterError": closed_after_error,
+        "thirdRequest": {"session": third, "error": third_error},
+        "healthCheck": {"first": {"session": checked_first, "error": checked_first_error},
+                        "goneAfterSeconds": checked_gone_after,
+                        "second": {"session": checked_second, "error": checked_second_error}},
+    }
+
+
+def _importable(module):
+    try:
+        importlib.import_module(module)
+        return True
+    except ImportError:
+        return False
+
+
+def _version_of(module):
+    try:
+        return ".".join(str(part) for part in importlib.import_module(module).version_info[:3])
+    except (ImportError, AttributeError):
+        return None
+
+
 SCENARIOS = {
     "idle-default-pool": lambda tool, engine: idle_scenario(tool, engine, pre_ping=False),
     "idle-pre-ping": lambda tool, engine: idle_scenario(tool, engine, pre_ping=True),
     "kill-in-transaction": lambda tool, engine: transaction_scenario(tool, engine, "kill"),
     "idle-in-transaction": lambda tool, engine: transaction_scenario(tool, engine, "idle-in-transaction"),
     "chaos": chaos_scenario,
+    "django": django_scenario,
 }
 
 
