@@ -60,7 +60,7 @@ namespace TestDbKit.Xunit.Tests
     /// What the kit says about a test reaches xunit's own test output (on xunit v2 when the class takes an
     /// <see cref="ITestOutputHelper"/>; on xunit v3 always) and names the test, with its arguments: the probes leak a
     /// connection (in a child run), and the kit's report of it must be in that test's output in the TRX, not only on
-    /// the test host's standard error, under the test's full name.
+    /// the test host's standard error, under the test's full name; the child's run report names the test too.
     /// </summary>
     public sealed class KitOutputTests
     {
@@ -69,10 +69,25 @@ namespace TestDbKit.Xunit.Tests
         [Fact]
         public async Task The_kits_report_is_in_the_tests_own_output_and_names_the_test()
         {
+            var reports = Directory.CreateTempSubdirectory("tdk-child-report-");
+            try
+            {
+                await RunTheProbesAsync(reports.FullName);
+            }
+            finally
+            {
+                reports.Delete(recursive: true);
+            }
+        }
+
+        private static async Task RunTheProbesAsync(string reportDir)
+        {
             var (results, output) = await ChildTestRuns.RunAsync(typeof(KitOutputTests).Assembly.Location, "FullyQualifiedName~" + Probes, TimeSpan.FromMinutes(3),
                 document => document.Descendants(ChildTestRuns.Trx + "UnitTestResult")
-                    .Select(r => new XElement("test-output", $"TEST OUTPUT of {(string?)r.Attribute("testName")}:\n" + string.Concat(r.Descendants(ChildTestRuns.Trx + "StdOut").Select(e => e.Value)))));
-            var context = $"child run:\n{output}";
+                    .Select(r => new XElement("test-output", $"TEST OUTPUT of {(string?)r.Attribute("testName")}:\n" + string.Concat(r.Descendants(ChildTestRuns.Trx + "StdOut").Select(e => e.Value)))),
+                new Dictionary<string, string> { ["TESTDBKIT_REPORT_DIR"] = reportDir });
+            var runReport = string.Concat(Directory.GetFiles(reportDir, "*.txt").Select(File.ReadAllText));
+            var context = $"child run:\n{output}\nits run report:\n{runReport}";
             string[] probes =
             [
                 "PostgresOutputProbe.Leaks_and_the_kit_says_so",
@@ -92,6 +107,8 @@ namespace TestDbKit.Xunit.Tests
                 var testOutput = output[start..(end < 0 ? output.Length : end)];
                 Assert.True(testOutput.Contains($"[TestDbKit] {Probes}{probe}: left 1 connection(s) open", StringComparison.Ordinal),
                     $"the kit's leak report naming {Probes}{probe} is not in the test's own output\n{context}");
+                Assert.True(runReport.Contains($"Leak: {Probes}{probe}: left 1 connection(s) open", StringComparison.Ordinal),
+                    $"the run report does not name {Probes}{probe} among the leaks\n{context}");
             }
         }
     }
