@@ -29,8 +29,15 @@ echo "== NUnit 5: the NUnit adapter is built against NUnit 4.1; prove it on 5.0 
 run dotnet test tests/TestDbKit.NUnit.Tests -c "$configuration" --nologo -p:NUnitVersion=5.0.0
 dotnet restore tests/TestDbKit.NUnit.Tests --nologo -v quiet >/dev/null
 
-echo "== Docker lane: both adapters' integration suites and the example on the Docker provider"
-for project in tests/TestDbKit.Xunit.Tests tests/TestDbKit.NUnit.Tests examples/Orders.Tests.Xunit examples/Orders.Tests.NUnit; do
+echo "== Microsoft.Testing.Platform: the xunit v3 test executables (dotnet test above ran them on VSTest)"
+# Their closing lines (`succeeded: N`, `failed: N`) are counted by verdict.sh. The child-run checks are left out:
+# they start `dotnet test` (VSTest) themselves and ran above.
+run tests/TestDbKit.XunitV3.Tests/bin/"$configuration"/net10.0/TestDbKit.XunitV3.Tests \
+  --filter 'FullyQualifiedName!~FailOnConnectionLeakTests&FullyQualifiedName!~KitOutputTests'
+run examples/Orders.Tests.XunitV3/bin/"$configuration"/net10.0/Orders.Tests.XunitV3
+
+echo "== Docker lane: the adapters' integration suites and the examples on the Docker provider"
+for project in tests/TestDbKit.Xunit.Tests tests/TestDbKit.XunitV3.Tests tests/TestDbKit.NUnit.Tests examples/Orders.Tests.Xunit examples/Orders.Tests.XunitV3 examples/Orders.Tests.NUnit; do
   TESTDBKIT_PROVIDER=docker run dotnet test "$project" -c "$configuration" --no-build --nologo
 done
 

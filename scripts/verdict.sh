@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Sourced by test.sh and example.sh: `verdict NAME LOG STATUS` adds up the test runner's closing lines in LOG
-# and fails the script when a test failed, a runner exited non-zero (STATUS), or no test ran at all.
+# and fails the script when a test failed, a runner exited non-zero (STATUS), or no test ran at all. It reads
+# VSTest's closing line (`Passed!  - Failed: 0, Passed: 112, ...`) and Microsoft.Testing.Platform's summary (an
+# xunit v3 test executable run directly: `Test run summary: ...` then indented `failed: 0` and `succeeded: 112`).
 verdict() {
   local name=$1 log=$2 status=$3 passed failed
-  passed=$(grep -Eo 'Passed: +[0-9]+' "$log" | awk '{s += $2} END {print s + 0}')
-  failed=$(grep -Eo 'Failed: +[0-9]+' "$log" | awk '{s += $2} END {print s + 0}')
+  passed=$( (grep -Eo 'Passed: +[0-9]+' "$log"; grep -Eo '^ +succeeded: +[0-9]+$' "$log") | awk '{s += $2} END {print s + 0}')
+  failed=$( (grep -Eo 'Failed: +[0-9]+' "$log"; grep -Eo '^ +failed: +[0-9]+$' "$log") | awk '{s += $2} END {print s + 0}')
   if [ "$status" -ne 0 ] || [ "$failed" -ne 0 ]; then
     echo "$name: tests failed ($failed failed, exit code $status)." >&2
     exit 1

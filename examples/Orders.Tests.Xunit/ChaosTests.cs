@@ -1,6 +1,8 @@
 using Orders.Tests;
 using TestDbKit;
-using Xunit.Abstractions;
+#if !XUNIT_V3
+using Xunit.Abstractions; // xunit v3 has ITestOutputHelper in the Xunit namespace
+#endif
 
 namespace Orders.Tests.Xunit;
 

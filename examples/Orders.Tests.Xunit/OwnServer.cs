@@ -11,10 +11,19 @@ public abstract class OwnServer(DbEngine engine) : IAsyncLifetime
     public ValueTask<TestDatabase> LeaseAsync() =>
         (_server ?? throw new InvalidOperationException("The server has not started.")).LeaseAsync();
 
+#if XUNIT_V3
+    // xunit v3: IAsyncLifetime returns ValueTask and is IAsyncDisposable.
+    public async ValueTask InitializeAsync() => _server = await OrderServer.StartAsync(engine);
+
+    public async ValueTask DisposeAsync()
+    {
+        GC.SuppressFinalize(this);
+#else
     public async Task InitializeAsync() => _server = await OrderServer.StartAsync(engine);
 
     public async Task DisposeAsync()
     {
+#endif
         if (_server is not null)
         {
             await _server.DisposeAsync();

@@ -1,7 +1,11 @@
 using System.ComponentModel;
 using System.Reflection;
 using TestDbKit.Sessions;
+#if XUNIT_V3
+using Xunit.v3;
+#else
 using Xunit.Sdk;
+#endif
 
 namespace TestDbKit.Xunit;
 
@@ -34,11 +38,19 @@ public abstract class ResetConnectionHook : BeforeAfterTestAttribute
 
     private protected abstract bool ResetAfter { get; }
 
+#if XUNIT_V3
+    /// <inheritdoc />
+    public override void Before(MethodInfo methodUnderTest, IXunitTest test) => ConnectionReset.ClearAllPools();
+
+    /// <inheritdoc />
+    public override void After(MethodInfo methodUnderTest, IXunitTest test)
+#else
     /// <inheritdoc />
     public override void Before(MethodInfo methodUnderTest) => ConnectionReset.ClearAllPools();
 
     /// <inheritdoc />
     public override void After(MethodInfo methodUnderTest)
+#endif
     {
         if (ResetAfter)
         {

@@ -1,12 +1,17 @@
 using System.Data.Common;
 using TestDbKit.Sessions;
 using Xunit;
+#if !XUNIT_V3
 using Xunit.Abstractions;
+#endif
 
 namespace TestDbKit.Xunit;
 
+// One source for both xunit packages: TestDbKit.Xunit (v2) compiles it as it is, TestDbKit.XunitV3 with XUNIT_V3
+// defined (see its project file). Only the hooks each xunit major offers differ; what the kit does is in the core.
+
 /// <summary>
-/// Base class for xunit v2 tests on a real database. Every test gets its own database (leased from a pool
+/// Base class for xunit tests on a real database. Every test gets its own database (leased from a pool
 /// built once from <see cref="CreateSchemaAsync"/>) and its own <see cref="Connection"/>, open and proven
 /// alive. Whatever a test breaks (a killed session, an aborted transaction, a leaked connection) is
 /// cleaned up before the next test, and the database is emptied of what the test wrote.
@@ -22,12 +27,20 @@ namespace TestDbKit.Xunit;
 /// </code>
 /// </example>
 /// <remarks>Configure the server, the pool and the connection string from code by overriding
-/// <see cref="Configure"/> (per class) or with <see cref="TestDbConfigurationAttribute"/> (per assembly); take an
-/// <see cref="ITestOutputHelper"/> in the constructor to see the kit's messages in the test's output.</remarks>
+/// <see cref="Configure"/> (per class) or with <see cref="TestDbConfigurationAttribute"/> (per assembly). On xunit v3
+/// what the kit says about a test goes to that test's own output (<c>TestContext.Current</c>), and leak reports name
+/// the test with its arguments. On xunit v2 take an <see cref="ITestOutputHelper"/> in the constructor for both (v2
+/// tells nothing else which test runs); without it the kit writes to standard error and names the class. On both, a derived class's
+/// <c>Dispose</c> runs after the database was given back; a derived class must not implement
+/// <c>IAsyncLifetime</c> or <c>IAsyncDisposable</c> again (that would hide the base's).</remarks>
 public abstract class ResilientDbTestBase : IAsyncLifetime
 {
     private readonly IsolationMode _isolation;
     private readonly TestOutput? _output;
+#if !XUNIT_V3
+    private readonly string? _testName;
+#endif
+
     /// <summary>Breaks this test's database on purpose (kills sessions, cancels statements, holds locks,
     /// shortens timeouts); every fault is undone when the test ends, pass or fail. Faults that reach the whole
     /// server (crash, restart, freeze, connection exhaustion, MySQL's global timeouts and read-only) need
@@ -39,6 +52,8 @@ public abstract class ResilientDbTestBase : IAsyncLifetime
     /// <summary>Creates the base for tests on <paramref name="engine"/>.</summary>
     /// <param name="engine">The engine the tests run on; PostgreSQL when omitted.</param>
     /// <param name="isolation">How tests are kept apart; <see cref="IsolationMode.Reset"/> when omitted.</param>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("ApiDesign", "RS0026:Do not add multiple public overloads with optional parameters",
+        Justification = "The two constructors differ in their first, required parameter's type, so no call can be ambiguous.")]
     protected ResilientDbTestBase(DbEngine engine = DbEngine.PostgreSql, IsolationMode isolation = IsolationMode.Reset)
     {
         Engine = engine;
@@ -51,6 +66,8 @@ public abstract class ResilientDbTestBase : IAsyncLifetime
     /// <param name="output">The test's output, as xunit passes it to the test class's constructor.</param>
     /// <param name="engine">The engine the tests run on; PostgreSQL when omitted.</param>
     /// <param name="isolation">How tests are kept apart; <see cref="IsolationMode.Reset"/> when omitted.</param>
+    /// <remarks>On xunit v3 the kit finds the test's output without it; it is there so that a class moved from
+    /// xunit v2 compiles unchanged.</remarks>
     [System.Diagnostics.CodeAnalysis.SuppressMessage("ApiDesign", "RS0026:Do not add multiple public overloads with optional parameters",
         Justification = "The two constructors differ in their first, required parameter's type, so no call can be ambiguous.")]
     protected ResilientDbTestBase(ITestOutputHelper output, DbEngine engine = DbEngine.PostgreSql, IsolationMode isolation = IsolationMode.Reset)
@@ -58,6 +75,9 @@ public abstract class ResilientDbTestBase : IAsyncLifetime
     {
         ArgumentNullException.ThrowIfNull(output);
         _output = new TestOutput(output.WriteLine);
+#if !XUNIT_V3
+        _testName = XunitV2Test.NameOf(output, GetType());
+#endif
     }
 
     /// <summary>The engine this test runs on.</summary>
@@ -86,18 +106,50 @@ public abstract class ResilientDbTestBase : IAsyncLifetime
     {
     }
 
+#if XUNIT_V3
+    /// <inheritdoc />
+    async ValueTask IAsyncLifetime.InitializeAsync()
+    {
+        // The running test, its output and its cancellation (a cancelled run stops waiting for a server or a database).
+        var context = TestContext.Current;
+        var testName = TestNames.Full(GetType().FullName ?? GetType().Name, context.TestCase?.TestMethodName, context.Test?.TestDisplayName);
+        var output = _output ?? (context.TestOutputHelper is { } helper ? new TestOutput(helper.WriteLine) : null);
+        var options = SessionOptionsResolver.For(GetType(), testName, Engine, _isolation, Configure, CreateSchemaAsync, resetBefore: false, output);
+        _session = await TestSession.StartAsync(options, context.CancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Gives the test's database back, then runs the derived class's <see cref="IDisposable.Dispose"/> if
+    /// it has one: xunit v3 disposes a class that is both only through this method, and a class moved from xunit v2
+    /// (where xunit calls both) expects its <c>Dispose</c> to run after the database was given back.</summary>
+    async ValueTask IAsyncDisposable.DisposeAsync()
+    {
+        GC.SuppressFinalize(this);
+        try
+        {
+            await EndSessionAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            (this as IDisposable)?.Dispose();
+        }
+    }
+#else
     /// <inheritdoc />
     async Task IAsyncLifetime.InitializeAsync()
     {
-        var options = SessionOptionsResolver.For(GetType(), GetType().FullName ?? GetType().Name, Engine, _isolation, Configure, CreateSchemaAsync, resetBefore: false, _output);
+        var options = SessionOptionsResolver.For(GetType(), _testName ?? GetType().FullName ?? GetType().Name, Engine, _isolation, Configure, CreateSchemaAsync, resetBefore: false, _output);
         _session = await TestSession.StartAsync(options, CancellationToken.None).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
-    async Task IAsyncLifetime.DisposeAsync()
+    Task IAsyncLifetime.DisposeAsync() => EndSessionAsync();
+#endif
+
+    private async Task EndSessionAsync()
     {
         if (_session is not null)
         {
+            // Not the test's cancellation: a test that timed out or a cancelled run still gives its database back clean.
             await _session.EndAsync(CancellationToken.None).ConfigureAwait(false); // what the test left behind goes to its output
         }
     }

@@ -22,9 +22,11 @@ public static class ChildTestRuns
     public static bool InChildRun => Environment.GetEnvironmentVariable(Variable) == "1";
 
     /// <summary>Runs the tests <paramref name="filter"/> picks in <paramref name="assembly"/>; returns their results and
-    /// everything the run printed: its exit code, its output and what <paramref name="printed"/> picks from the TRX.</summary>
+    /// everything the run printed: its exit code, its output and what <paramref name="printed"/> picks from the TRX.
+    /// The child runs without <c>TESTDBKIT_REPORT_DIR</c> unless <paramref name="environment"/> sets it.</summary>
     public static async Task<(IReadOnlyList<ChildTestResult> Results, string Output)> RunAsync(
-        string assembly, string filter, TimeSpan within, Func<XDocument, IEnumerable<XElement>> printed)
+        string assembly, string filter, TimeSpan within, Func<XDocument, IEnumerable<XElement>> printed,
+        IReadOnlyDictionary<string, string>? environment = null)
     {
         var dir = Directory.CreateTempSubdirectory("tdk-child-run-");
         try
@@ -32,6 +34,10 @@ public static class ChildTestRuns
             var psi = ChildProcess.Dotnet("test", assembly, "--filter", filter, "--logger", "trx;LogFileName=child.trx", "--results-directory", dir.FullName);
             psi.Environment[Variable] = "1";
             psi.Environment.Remove("TESTDBKIT_REPORT_DIR");
+            foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+            {
+                psi.Environment[name] = value;
+            }
             var (code, stdout, stderr) = await ChildProcess.RunAsync(psi, within);
             var output = $"exit code {code}\n{stdout}\n{stderr}";
             var trx = Path.Combine(dir.FullName, "child.trx");

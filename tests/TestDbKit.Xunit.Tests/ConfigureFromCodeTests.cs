@@ -2,7 +2,9 @@ using System.Data.Common;
 using System.Xml.Linq;
 using TestDbKit.Tests.Common;
 using TestDbKit.Xunit;
+#if !XUNIT_V3
 using Xunit.Abstractions;
+#endif
 
 namespace TestDbKit.Xunit.Tests
 {
@@ -55,27 +57,59 @@ namespace TestDbKit.Xunit.Tests
     public sealed class MySqlUnconfiguredTests() : UnconfiguredTests(DbEngine.MySql);
 
     /// <summary>
-    /// What the kit says about a test reaches xunit's own test output when the class takes an
-    /// <see cref="ITestOutputHelper"/>: the probe leaks a connection (in a child run), and the kit's report of it
-    /// must be in that test's output in the TRX, not only on the test host's standard error.
+    /// What the kit says about a test reaches xunit's own test output (on xunit v2 when the class takes an
+    /// <see cref="ITestOutputHelper"/>; on xunit v3 always) and names the test, with its arguments: the probes leak a
+    /// connection (in a child run), and the kit's report of it must be in that test's output in the TRX, not only on
+    /// the test host's standard error, under the test's full name; the child's run report names the test too.
     /// </summary>
     public sealed class KitOutputTests
     {
+        private const string Probes = "TestDbKit.Xunit.Tests.OutputProbes.";
+
         [Fact]
-        public async Task The_kits_report_is_in_the_tests_own_output()
+        public async Task The_kits_report_is_in_the_tests_own_output_and_names_the_test()
         {
-            const string probe = "OutputProbes.PostgresOutputProbe.Leaks_and_the_kit_says_so";
-            var (results, output) = await ChildTestRuns.RunAsync(typeof(KitOutputTests).Assembly.Location, "FullyQualifiedName~TestDbKit.Xunit.Tests.OutputProbes.", TimeSpan.FromMinutes(3),
+            var reports = Directory.CreateTempSubdirectory("tdk-child-report-");
+            try
+            {
+                await RunTheProbesAsync(reports.FullName);
+            }
+            finally
+            {
+                reports.Delete(recursive: true);
+            }
+        }
+
+        private static async Task RunTheProbesAsync(string reportDir)
+        {
+            var (results, output) = await ChildTestRuns.RunAsync(typeof(KitOutputTests).Assembly.Location, "FullyQualifiedName~" + Probes, TimeSpan.FromMinutes(3),
                 document => document.Descendants(ChildTestRuns.Trx + "UnitTestResult")
-                    .Where(r => ((string?)r.Attribute("testName") ?? "").EndsWith(probe, StringComparison.Ordinal))
-                    .Descendants(ChildTestRuns.Trx + "StdOut")
-                    .Select(e => new XElement("test-output", "TEST OUTPUT:\n" + e.Value)));
-            var context = $"child run:\n{output}";
-            var result = Assert.Single(results, r => r.Name.EndsWith(probe, StringComparison.Ordinal));
-            Assert.True(result.Outcome == "Passed", $"the probe should pass (the leak is only reported): {result.Message}\n{context}");
-            var testOutput = output[(output.IndexOf("TEST OUTPUT:\n", StringComparison.Ordinal) is var at and >= 0 ? at : output.Length)..];
-            Assert.True(testOutput.Contains("[TestDbKit] TestDbKit.Xunit.Tests.OutputProbes.PostgresOutputProbe: left 1 connection(s) open", StringComparison.Ordinal),
-                $"the kit's leak report is not in the test's own output\n{context}");
+                    .Select(r => new XElement("test-output", $"TEST OUTPUT of {(string?)r.Attribute("testName")}:\n" + string.Concat(r.Descendants(ChildTestRuns.Trx + "StdOut").Select(e => e.Value)))),
+                new Dictionary<string, string> { ["TESTDBKIT_REPORT_DIR"] = reportDir });
+            var runReport = string.Concat(Directory.GetFiles(reportDir, "*.txt").Select(File.ReadAllText));
+            var context = $"child run:\n{output}\nits run report:\n{runReport}";
+            string[] probes =
+            [
+                "PostgresOutputProbe.Leaks_and_the_kit_says_so",
+                "PostgresOutputProbe.Leaks_with_an_argument(table: \"items\", count: 7)",
+#if XUNIT_V3
+                "PostgresContextOutputProbe.Leaks_and_the_kit_says_so", // no ITestOutputHelper: v3's test context
+#endif
+            ];
+            Assert.Equal(probes.Length, results.Count);
+            foreach (var probe in probes)
+            {
+                var result = Assert.Single(results, r => r.Name.EndsWith(probe, StringComparison.Ordinal));
+                Assert.True(result.Outcome == "Passed", $"the probe {probe} should pass (the leak is only reported): {result.Message}\n{context}");
+                var start = output.IndexOf($"TEST OUTPUT of {result.Name}:\n", StringComparison.Ordinal);
+                Assert.True(start >= 0, $"no output of {result.Name} in the TRX\n{context}");
+                var end = output.IndexOf("TEST OUTPUT of ", start + 1, StringComparison.Ordinal);
+                var testOutput = output[start..(end < 0 ? output.Length : end)];
+                Assert.True(testOutput.Contains($"[TestDbKit] {Probes}{probe}: left 1 connection(s) open", StringComparison.Ordinal),
+                    $"the kit's leak report naming {Probes}{probe} is not in the test's own output\n{context}");
+                Assert.True(runReport.Contains($"Leak: {Probes}{probe}: left 1 connection(s) open", StringComparison.Ordinal),
+                    $"the run report does not name {Probes}{probe} among the leaks\n{context}");
+            }
         }
     }
 }
@@ -87,5 +121,19 @@ namespace TestDbKit.Xunit.Tests.OutputProbes
     {
         [ChildRunFact]
         public Task Leaks_and_the_kit_says_so() => LeakingTests.LeakAConnectionTheKitHandedOutAsync(Database);
+
+        [ChildRunTheory]
+        [InlineData("items", 7)]
+        public Task Leaks_with_an_argument(string table, int count) =>
+            table.Length + count > 0 ? LeakingTests.LeakAConnectionTheKitHandedOutAsync(Database) : Task.CompletedTask;
     }
+#if XUNIT_V3
+
+    /// <summary>The same on xunit v3 without an ITestOutputHelper: the kit finds the test's output and name in its context.</summary>
+    public sealed class PostgresContextOutputProbe() : ResilientDbTestBase(DbEngine.PostgreSql)
+    {
+        [ChildRunFact]
+        public Task Leaks_and_the_kit_says_so() => LeakingTests.LeakAConnectionTheKitHandedOutAsync(Database);
+    }
+#endif
 }

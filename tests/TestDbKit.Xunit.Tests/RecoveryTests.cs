@@ -2,7 +2,11 @@ using System.Data.Common;
 using TestDbKit.Tests.Common;
 using TestDbKit.Xunit;
 
+#if XUNIT_V3
+[assembly: Xunit.v3.Parallelization(MaxThreads = 8)]
+#else
 [assembly: CollectionBehavior(MaxParallelThreads = 8)]
+#endif
 
 namespace TestDbKit.Xunit.Tests;
 

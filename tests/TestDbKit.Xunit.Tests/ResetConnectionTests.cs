@@ -28,7 +28,11 @@ public abstract class ResetConnectionWithoutBaseTests(DbEngine engine) : IAsyncL
 
     private DbServer Server => _server ?? throw new InvalidOperationException("InitializeAsync has not run");
 
+#if XUNIT_V3
+    public async ValueTask InitializeAsync()
+#else
     public async Task InitializeAsync()
+#endif
     {
         _server = await DbServer.SharedAsync(engine);
         _pooled = await SessionAsync();
@@ -56,8 +60,14 @@ public abstract class ResetConnectionWithoutBaseTests(DbEngine engine) : IAsyncL
         _afterTheTest = (await UsedAndPooledAsync(), Gone: false);
 
     /// <summary>Runs after xunit's After hooks: the session the test left in the pool is gone, or handed back.</summary>
+#if XUNIT_V3
+    public async ValueTask DisposeAsync()
+    {
+        GC.SuppressFinalize(this);
+#else
     public async Task DisposeAsync()
     {
+#endif
         if (_afterTheTest is not { } after)
         {
             return;

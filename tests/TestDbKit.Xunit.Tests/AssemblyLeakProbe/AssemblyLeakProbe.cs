@@ -8,7 +8,13 @@ namespace TestDbKit.Xunit.AssemblyLeakProbe;
 /// <summary>Runs only in the child run of FailOnConnectionLeakTests (TESTDBKIT_ADAPTER_CHILD_RUN=1).</summary>
 public sealed class ChildRunFactAttribute : FactAttribute
 {
+#if XUNIT_V3
+    // xunit v3 records where a test is declared through its attribute's constructor.
+    public ChildRunFactAttribute([System.Runtime.CompilerServices.CallerFilePath] string? sourceFilePath = null, [System.Runtime.CompilerServices.CallerLineNumber] int sourceLineNumber = -1)
+        : base(sourceFilePath, sourceLineNumber)
+#else
     public ChildRunFactAttribute()
+#endif
     {
         if (Environment.GetEnvironmentVariable("TESTDBKIT_ADAPTER_CHILD_RUN") != "1")
         {
