@@ -92,6 +92,23 @@ public sealed class NetworkFaultTests(ProxyServed served) : IClassFixture<ProxyS
         Assert.Equal(2, Convert.ToInt32(await query.WaitAsync(TimeSpan.FromSeconds(30))));
     }
 
+    [Fact]
+    public async Task A_stall_whose_fault_process_was_killed_is_undone_by_the_owner()
+    {
+        var serve = await served.GetAsync(Pg);
+        await using var session = await serve.OpenThroughProxyAsync(Pg);
+        await session.ExecuteAsync("SELECT 1"); // premise: it answers
+
+        await using var fault = await Proxied.StartFaultAsync(serve, "network-stall");
+        var query = session.ScalarAsync("SELECT 3");
+        var first = await Task.WhenAny(query, Task.Delay(TimeSpan.FromSeconds(1)));
+        Assert.True(first != query, $"premise: the query completed while the traffic was stalled ({query.Status})");
+
+        fault.Signal("KILL"); // no chance to undo anything itself: serve sees its socket close
+        await fault.ExitAsync();
+        Assert.Equal(3, Convert.ToInt32(await query.WaitAsync(TimeSpan.FromSeconds(30))));
+    }
+
     [Theory]
     [InlineData(DbEngine.PostgreSql)]
     [InlineData(DbEngine.MySql)]
