@@ -116,6 +116,10 @@ internal static partial class MatrixDocument
               the failed request's end; **Pool hides it** tries a health check at the start of each request
               (`CONN_HEALTH_CHECKS=True` on Django 4.1+; Debian 12's Django 3.2 has no such setting, so there the
               application's own `request_started` receiver calls `is_usable()` and closes a dead connection).
+            - **Not rows here**: Django under the faults the matrix injects itself (its rows are the faults
+              `testdbkit fault` causes, as a Django project's pipeline would); network latency and bandwidth limits
+              (`NetworkFaults.AddLatencyAsync`, `LimitBandwidthAsync`), which slow a client without an error of their
+              own (they matter against a client's timeouts, whose extreme the network stall rows show).
 
             | Fault | Engine | Client | A naive client sees | Code | Message | Lost | Transient | Tx aborted | Connection after | Pool hides it | What recovers |
             |---|---|---|---|---|---|---|---|---|---|---|---|
