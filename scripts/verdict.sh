@@ -5,8 +5,9 @@
 # xunit v3 test executable run directly: `Test run summary: ...` then indented `failed: 0` and `succeeded: 112`).
 verdict() {
   local name=$1 log=$2 status=$3 passed failed
-  passed=$( (grep -Eo 'Passed: +[0-9]+' "$log"; grep -Eo '^ +succeeded: +[0-9]+$' "$log") | awk '{s += $2} END {print s + 0}')
-  failed=$( (grep -Eo 'Failed: +[0-9]+' "$log"; grep -Eo '^ +failed: +[0-9]+$' "$log") | awk '{s += $2} END {print s + 0}')
+  # (Either kind may be missing: a grep that finds nothing must not end a caller running with set -e and pipefail.)
+  passed=$( (grep -Eo 'Passed: +[0-9]+' "$log" || true; grep -Eo '^ +succeeded: +[0-9]+$' "$log" || true) | awk '{s += $2} END {print s + 0}')
+  failed=$( (grep -Eo 'Failed: +[0-9]+' "$log" || true; grep -Eo '^ +failed: +[0-9]+$' "$log" || true) | awk '{s += $2} END {print s + 0}')
   if [ "$status" -ne 0 ] || [ "$failed" -ne 0 ]; then
     echo "$name: tests failed ($failed failed, exit code $status)." >&2
     exit 1
