@@ -30,7 +30,7 @@ run dotnet test tests/TestDbKit.NUnit.Tests -c "$configuration" --nologo -p:NUni
 dotnet restore tests/TestDbKit.NUnit.Tests --nologo -v quiet >/dev/null
 
 echo "== Docker lane: both adapters' integration suites and the example on the Docker provider"
-for project in tests/TestDbKit.Xunit.Tests tests/TestDbKit.NUnit.Tests examples/Orders.Tests.Xunit examples/Orders.Tests.NUnit; do
+for project in tests/TestDbKit.Xunit.Tests tests/TestDbKit.NUnit.Tests tests/TestDbKit.MSTest.Tests examples/Orders.Tests.Xunit examples/Orders.Tests.NUnit examples/Orders.Tests.MSTest; do
   TESTDBKIT_PROVIDER=docker run dotnet test "$project" -c "$configuration" --no-build --nologo
 done
 
