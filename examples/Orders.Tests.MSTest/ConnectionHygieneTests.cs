@@ -93,46 +93,45 @@ public abstract class ApplicationPool(DbEngine engine) : OrderDatabase(engine)
     }
 }
 
-[TestClass, DoNotParallelize]
-public sealed class PostgreSqlWithoutResetTests() : ApplicationPool(DbEngine.PostgreSql)
+public abstract class WithoutResetTests(DbEngine engine) : ApplicationPool(engine)
 {
-    [ClassInitialize]
-    public static Task Initialize(TestContext context) => LeaveAnIdleSessionInThePoolAsync(context, DbEngine.PostgreSql);
-
     [TestMethod]
     public async Task Without_a_reset_the_application_gets_its_pooled_session_back() =>
         Assert.AreEqual(Before.Pooled, await Before.Application.PooledSessionAsync());
 }
 
+public abstract class ResetConnectionTests(DbEngine engine) : ApplicationPool(engine)
+{
+    [TestMethod, ResetConnection]
+    public async Task With_a_reset_the_application_starts_on_a_new_session() =>
+        Assert.AreNotEqual(Before.Pooled, await Before.Application.PooledSessionAsync());
+}
+
+// MSTest's [ClassInitialize] is static: each class says its engine.
 [TestClass, DoNotParallelize]
-public sealed class PostgreSqlResetConnectionTests() : ApplicationPool(DbEngine.PostgreSql)
+public sealed class PostgreSqlWithoutResetTests() : WithoutResetTests(DbEngine.PostgreSql)
 {
     [ClassInitialize]
     public static Task Initialize(TestContext context) => LeaveAnIdleSessionInThePoolAsync(context, DbEngine.PostgreSql);
-
-    [TestMethod, ResetConnection]
-    public async Task With_a_reset_the_application_starts_on_a_new_session() =>
-        Assert.AreNotEqual(Before.Pooled, await Before.Application.PooledSessionAsync());
 }
 
 [TestClass, DoNotParallelize]
-public sealed class MySqlWithoutResetTests() : ApplicationPool(DbEngine.MySql)
+public sealed class PostgreSqlResetConnectionTests() : ResetConnectionTests(DbEngine.PostgreSql)
 {
     [ClassInitialize]
-    public static Task Initialize(TestContext context) => LeaveAnIdleSessionInThePoolAsync(context, DbEngine.MySql);
-
-    [TestMethod]
-    public async Task Without_a_reset_the_application_gets_its_pooled_session_back() =>
-        Assert.AreEqual(Before.Pooled, await Before.Application.PooledSessionAsync());
+    public static Task Initialize(TestContext context) => LeaveAnIdleSessionInThePoolAsync(context, DbEngine.PostgreSql);
 }
 
 [TestClass, DoNotParallelize]
-public sealed class MySqlResetConnectionTests() : ApplicationPool(DbEngine.MySql)
+public sealed class MySqlWithoutResetTests() : WithoutResetTests(DbEngine.MySql)
 {
     [ClassInitialize]
     public static Task Initialize(TestContext context) => LeaveAnIdleSessionInThePoolAsync(context, DbEngine.MySql);
+}
 
-    [TestMethod, ResetConnection]
-    public async Task With_a_reset_the_application_starts_on_a_new_session() =>
-        Assert.AreNotEqual(Before.Pooled, await Before.Application.PooledSessionAsync());
+[TestClass, DoNotParallelize]
+public sealed class MySqlResetConnectionTests() : ResetConnectionTests(DbEngine.MySql)
+{
+    [ClassInitialize]
+    public static Task Initialize(TestContext context) => LeaveAnIdleSessionInThePoolAsync(context, DbEngine.MySql);
 }

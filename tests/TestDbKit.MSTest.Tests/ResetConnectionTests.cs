@@ -4,16 +4,13 @@ namespace TestDbKit.MSTest.Tests;
 
 /// <summary>
 /// What the [ResetConnection] tests share. The base class resets in its [TestInitialize], before it opens the
-/// test's connection, so the state a test needs is made before that (<see cref="BeforeSetUpAsync"/>, from the
-/// constructor): an idle session in a pool of the class's own, proven to be handed back, and the list of every
-/// session on the server. A reset closes that pooled session too (it closes every pool of the process), so a
-/// test reads it again to see whether a reset ran before it. For the same reason these tests run alone.
+/// test's connection, so the state a test needs (<see cref="ResetChecks"/>) is made before that, in
+/// <see cref="BeforeSetUpAsync"/> (from the constructor). A reset closes every pool of the process, so these
+/// tests run alone ([DoNotParallelize]).
 /// </summary>
 public abstract class ResetConnectionOnBaseFixture : ResilientDbTestBase, IAroundTheTest
 {
-    private DbServer? _server;
-    private long _pooled;
-    private HashSet<long> _before = [];
+    private ResetChecks? _checks;
 
     protected ResetConnectionOnBaseFixture(TestContext context, DbEngine engine)
         : base(engine)
@@ -23,55 +20,20 @@ public abstract class ResetConnectionOnBaseFixture : ResilientDbTestBase, IAroun
 
     protected (long Session, bool Gone)? AfterTheTest { get; set; }
 
-    protected DbServer Server => _server ?? throw new InvalidOperationException("BeforeSetUpAsync has not run");
+    private ResetChecks Checks => _checks ?? throw new InvalidOperationException("BeforeSetUpAsync has not run");
 
     public async Task BeforeSetUpAsync()
     {
         AfterTheTest = null;
-        _server = await DbServer.SharedAsync(Engine);
-        _pooled = await ProbeAsync();
-        Assert.AreEqual(_pooled, await ProbeAsync(), "the pool should hand its idle session back");
-        _before = await ServerSessions.ListAsync(_server);
+        _checks = await ResetChecks.BeforeTheTestAsync(Engine, $"tdk-mstest-probe-{Engine}");
     }
 
-    public async Task AfterTearDownAsync()
-    {
-        if (AfterTheTest is not { } after)
-        {
-            return;
-        }
+    public Task AfterTearDownAsync() =>
+        AfterTheTest is { } after ? Checks.AfterTheTestAsync(after.Session, after.Gone) : Task.CompletedTask;
 
-        if (after.Gone)
-        {
-            await ServerSessions.WaitGoneAsync(Server, after.Session);
-        }
-        else
-        {
-            Assert.Contains(after.Session, await ServerSessions.ListAsync(Server), "the session should still be on the server, idle in its pool");
-        }
-    }
+    protected Task AssertRunsOnANewSessionAsync() => Checks.AssertRunsOnANewSessionAsync(Connection);
 
-    /// <summary>Fails unless a reset closed every pool after the test was set up to start, and the test runs on
-    /// a session that was not on the server then.</summary>
-    protected async Task AssertRunsOnANewSessionAsync()
-    {
-        Assert.AreNotEqual(_pooled, await ProbeAsync(), "no reset closed the pools before the test");
-        var session = await Connection.SessionIdAsync(Engine);
-        Assert.DoesNotContain(session, _before, $"session {session} was on the server before the test");
-        Assert.AreEqual(1, Convert.ToInt32(await Connection.ScalarAsync("SELECT 1")));
-    }
-
-    /// <summary>Fails if a reset closed the pools before the test.</summary>
-    protected async Task AssertNoResetRanAsync() =>
-        Assert.AreEqual(_pooled, await ProbeAsync(), "a reset closed the pools before the test");
-
-    private async Task<long> ProbeAsync()
-    {
-        var cs = Server.Dialect.WithApplicationName(Server.AdminConnectionString, $"tdk-mstest-probe-{Engine}");
-        await using var connection = Server.CreateConnection(cs);
-        await connection.OpenAsync();
-        return await connection.SessionIdAsync(Engine);
-    }
+    protected Task AssertNoResetRanAsync() => Checks.AssertNoResetRanAsync();
 }
 
 /// <summary>[ResetConnection] on base-class tests, on the method.</summary>
