@@ -22,7 +22,7 @@ configuration="${CONFIGURATION:-Release}"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 status=0
-for project in examples/Orders.Tests.Xunit examples/Orders.Tests.XunitV3 examples/Orders.Tests.NUnit; do
+for project in examples/Orders.Tests.Xunit examples/Orders.Tests.XunitV3 examples/Orders.Tests.NUnit examples/Orders.Tests.MSTest; do
   echo "== $project"
   dotnet test "$project" -c "$configuration" --nologo 2>&1 | tee -a "$log" || status=$?
 done

@@ -14,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PROJECTS=(src/TestDbKit/TestDbKit.csproj src/TestDbKit.Xunit/TestDbKit.Xunit.csproj src/TestDbKit.NUnit/TestDbKit.NUnit.csproj)
+PROJECTS=(src/TestDbKit/TestDbKit.csproj src/TestDbKit.Xunit/TestDbKit.Xunit.csproj src/TestDbKit.NUnit/TestDbKit.NUnit.csproj src/TestDbKit.XunitV3/TestDbKit.XunitV3.csproj src/TestDbKit.MSTest/TestDbKit.MSTest.csproj)
 target=PublicAPI.Unshipped.txt
 case "${1:-}" in
   --shipped) target=PublicAPI.Shipped.txt ;;

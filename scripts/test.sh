@@ -37,7 +37,7 @@ run tests/TestDbKit.XunitV3.Tests/bin/"$configuration"/net10.0/TestDbKit.XunitV3
 run examples/Orders.Tests.XunitV3/bin/"$configuration"/net10.0/Orders.Tests.XunitV3
 
 echo "== Docker lane: the adapters' integration suites and the examples on the Docker provider"
-for project in tests/TestDbKit.Xunit.Tests tests/TestDbKit.XunitV3.Tests tests/TestDbKit.NUnit.Tests examples/Orders.Tests.Xunit examples/Orders.Tests.XunitV3 examples/Orders.Tests.NUnit; do
+for project in tests/TestDbKit.Xunit.Tests tests/TestDbKit.XunitV3.Tests tests/TestDbKit.NUnit.Tests tests/TestDbKit.MSTest.Tests examples/Orders.Tests.Xunit examples/Orders.Tests.XunitV3 examples/Orders.Tests.NUnit examples/Orders.Tests.MSTest; do
   TESTDBKIT_PROVIDER=docker run dotnet test "$project" -c "$configuration" --no-build --nologo
 done
 
