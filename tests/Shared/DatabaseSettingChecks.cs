@@ -169,15 +169,28 @@ public static class DatabaseSettingChecks
     /// </summary>
     private static async Task<DbConnection> ReusedFromThePoolAsync(DbEngine engine, TestDatabase database)
     {
-        long session;
-        await using (var first = await database.OpenConnectionAsync())
+        DbConnection again;
+        for (var attempt = 1; ; attempt++)
         {
-            session = await first.SessionIdAsync(engine);
-            Expect.That(await IdleTimeoutOfAsync(engine, first) == Timeout, "a connection opened after the fault should have the 1 s idle timeout");
+            long session;
+            await using (var first = await database.OpenConnectionAsync())
+            {
+                session = await first.SessionIdAsync(engine);
+                Expect.That(await IdleTimeoutOfAsync(engine, first) == Timeout, "a connection opened after the fault should have the 1 s idle timeout");
+            }
+
+            again = await database.OpenConnectionAsync();
+            if (await again.SessionIdAsync(engine) == session)
+            {
+                break;
+            }
+
+            // A test running beside this one cleared every pool of the process (a crash or restart of its own server
+            // does) between the close and the open: try again, a few times.
+            await again.DisposeAsync();
+            Expect.That(attempt < 3, "closing and opening again should reuse the same pooled server session");
         }
 
-        var again = await database.OpenConnectionAsync();
-        Expect.That(await again.SessionIdAsync(engine) == session, "closing and opening again should reuse the same pooled server session");
         var expected = engine == DbEngine.PostgreSql ? Timeout : await GlobalIdleTimeoutAsync(database.Server);
         Expect.That(await IdleTimeoutOfAsync(engine, again) == expected,
             $"the reused session's idle timeout should be {expected} after the driver's reset (the premise), not {await IdleTimeoutOfAsync(engine, again)}");

@@ -27,9 +27,9 @@ namespace TestDbKit.Engines;
 /// </list>
 /// The watcher acts a little after the server itself would (a grace of a poll, at least 0.2 s), so a session that kept its
 /// setting meets the server's own error; a reset one meets the kill's. What the client sees then (MariaDB 10.11,
-/// MySqlConnector): for the idle kinds a lost connection either way (the server's timeout closes the socket, 2013/
-/// end of stream; a kill sends 1927 "Connection was killed" or closes it), which <see cref="DbErrors.IsConnectionLost"/>
-/// says; for statements 1317 "Query execution was interrupted" instead of the server's 1969 (MySQL 8: 3024), neither
+/// MySqlConnector, measured): for the idle kinds a lost connection either way (the server's own timeout: a
+/// <c>SocketException</c> "Connection reset by peer"; the kill: "Failed to read the result set" over an end of stream;
+/// 1927 "Connection was killed" is listed too), which <see cref="DbErrors.IsConnectionLost"/> says; for statements 1317 "Query execution was interrupted" instead of the server's 1969 (MySQL 8: 3024), neither
 /// lost nor transient, like PostgreSQL's 57014 (the session lives on). It polls every quarter of the timeout (between
 /// 0.1 s and 5 s), never touches another database's sessions or the administrator's (the kit's own), stops by itself
 /// when the database's setting is gone (undone, or the database dropped), and never throws: what goes wrong (the server
