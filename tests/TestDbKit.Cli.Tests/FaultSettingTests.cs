@@ -65,6 +65,47 @@ public sealed class FaultSettingTests(Served served) : IClassFixture<Served>
         Assert.Equal(0, (await fault.ExitAsync()).Code);
     }
 
+    [Fact]
+    public async Task The_idle_fault_also_ends_a_session_MySqlConnector_reset_from_its_pool()
+    {
+        // MySqlConnector's default ConnectionReset puts a reused pooled session back on the server's global
+        // wait_timeout; the tool's watcher must still end it once it outstays the fault's timeout.
+        var serve = await served.GetAsync(DbEngine.MySql);
+        var target = await Sessions.NewKitDatabaseAsync(serve, DbEngine.MySql);
+        var pooled = new MySqlConnector.MySqlConnectionStringBuilder(serve.TestConnectionStringFor(DbEngine.MySql, target))
+        {
+            Pooling = true, ConnectionReset = true, ApplicationName = "reset-" + target,
+        }.ConnectionString;
+        await using var fault = FaultProcess.Start("fault", "idle", "--connection", serve.AdminUrl, "--database", target, "--value", "1s", "--hold", "60s", "--json");
+        Assert.Equal("started", (await fault.NextAsync()).GetProperty("event").GetString());
+
+        await using var session = new MySqlConnector.MySqlConnection(pooled);
+        try
+        {
+            await session.OpenAsync();
+            var id = await session.SessionIdAsync(DbEngine.MySql);
+            await session.CloseAsync();
+            await session.OpenAsync(); // the pool hands back the same session, reset
+            Assert.Equal(id, await session.SessionIdAsync(DbEngine.MySql)); // premise: reused, not new
+            Assert.NotEqual(1L, Convert.ToInt64(await session.ScalarAsync("SELECT @@session.wait_timeout"))); // premise: the reset took the setting away
+
+            await using (var admin = await Sessions.OpenAsync(DbEngine.MySql, serve.ConnectionString))
+            {
+                var sql = $"SELECT count(*) FROM information_schema.PROCESSLIST WHERE ID = {id}";
+                await Expect.EventuallyAsync(async () => Convert.ToInt64(await admin.ScalarAsync(sql)) == 0, TimeSpan.FromSeconds(30), "the reset session left idle was not ended");
+            }
+
+            await Expect.ConnectionLostAsync(() => session.ExecuteAsync("SELECT 1"), "the reset session left idle past the fault's timeout");
+        }
+        finally
+        {
+            MySqlConnector.MySqlConnection.ClearPool(session);
+        }
+
+        fault.Signal("INT");
+        Assert.Equal(0, (await fault.ExitAsync()).Code);
+    }
+
     [Theory]
     [InlineData(DbEngine.PostgreSql)]
     [InlineData(DbEngine.MySql)]

@@ -104,6 +104,9 @@ public sealed class DbServer : IAsyncDisposable
     /// <c>init_connect</c> applies (and a global <c>read_only</c>) bind them.</summary>
     internal bool HasTestUser => _testUser is not null;
 
+    /// <summary>The user test sessions log in as on a MySQL server the kit owns (see <see cref="CreateTestUserAsync"/>).</summary>
+    internal const string TestUserName = "tdk_app";
+
     /// <summary>What the kit's test sessions connect with: the administrator, or on a MySQL server the kit owns a
     /// user with rights on the kit's databases only.</summary>
     internal string TestConnectionStringFor(string database)
@@ -147,7 +150,7 @@ public sealed class DbServer : IAsyncDisposable
             return;
         }
 
-        var user = (User: "tdk_app", Password: Diagnostics.Secrets.NewPassword());
+        var user = (User: TestUserName, Password: Diagnostics.Secrets.NewPassword());
         if (Dialect.CreateTestUserSql(user.User, user.Password) is not { } sql)
         {
             return;
