@@ -24,11 +24,12 @@ public sealed class ChaosCatalogueTests
         Assert.Contains("exhaust", help, StringComparison.Ordinal);
 
         var chaos = Process.Start(CliProcess.Start(["chaos", "--engine", "postgres", "--connection", serve.ConnectionString, "--seed", "11",
-            "--duration", "4s", "--interval", "300ms", "--max-hold", "300ms", "--faults", "kill-idle,exhaust", "--json"]))!;
+            "--duration", "6s", "--interval", "300ms", "--max-hold", "1500ms", "--faults", "kill-idle,exhaust", "--json"]))!;
         var stdout = chaos.StandardOutput.ReadToEndAsync();
         var stderr = chaos.StandardError.ReadToEndAsync();
 
-        // New sessions while the run lasts: an exhaust fault makes the server refuse them (53300).
+        // New sessions while the run lasts: an exhaust fault makes the server refuse them (53300). Holds of up to
+        // 1.5 s leave a loaded machine time to open a probe session inside one.
         var refused = 0;
         var probe = new Npgsql.NpgsqlConnectionStringBuilder(database.ConnectionString) { Pooling = false, Timeout = 2 }.ConnectionString;
         while (!chaos.HasExited)
