@@ -75,11 +75,7 @@ public abstract class OrderServerChaosTests(DbEngine engine) : OwnServer(engine)
         var idle = TimeSpan.FromSeconds(1);
         await using var timeout = await database.Faults.SetIdleTimeoutAsync(idle);
         var workload = new OrderWorkload(OrderWorkload.Settings(database));
-        for (var pause = 0; pause < 2; pause++)
-        {
-            // A pause longer than the server's idle timeout (the pause is the fault): the pooled session dies meanwhile.
-            Assert.IsTrue(await workload.MovesToANewSessionAsync(() => Task.Delay(idle * 2)));
-        }
+        Assert.AreEqual(2, await workload.PausesThatMovedToANewSessionAsync(idle, pauses: 2));
 
         TestContext.WriteLine($"{workload.Acknowledged.Count} order(s) acknowledged; {workload.DescribeRecoveries()}");
         Assert.IsEmpty(await workload.LostAsync(OrderWorkload.Settings(database)));

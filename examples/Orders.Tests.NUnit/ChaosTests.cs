@@ -79,11 +79,7 @@ public sealed class OrderServerChaosTests(DbEngine engine) : OwnServer(engine)
         var idle = TimeSpan.FromSeconds(1);
         await using var timeout = await database.Faults.SetIdleTimeoutAsync(idle);
         var workload = new OrderWorkload(OrderWorkload.Settings(database));
-        for (var pause = 0; pause < 2; pause++)
-        {
-            // A pause longer than the server's idle timeout (the pause is the fault): the pooled session dies meanwhile.
-            Assert.That(await workload.MovesToANewSessionAsync(() => Task.Delay(idle * 2)), Is.True);
-        }
+        Assert.That(await workload.PausesThatMovedToANewSessionAsync(idle, pauses: 2), Is.EqualTo(2));
 
         await TestContext.Out.WriteLineAsync($"{workload.Acknowledged.Count} order(s) acknowledged; {workload.DescribeRecoveries()}");
         Assert.That(await workload.LostAsync(OrderWorkload.Settings(database)), Is.Empty);

@@ -73,11 +73,7 @@ public abstract class OrderServerChaosTests<TServer>(TServer server, ITestOutput
         var idle = TimeSpan.FromSeconds(1);
         await using var timeout = await database.Faults.SetIdleTimeoutAsync(idle);
         var workload = new OrderWorkload(OrderWorkload.Settings(database));
-        for (var pause = 0; pause < 2; pause++)
-        {
-            // A pause longer than the server's idle timeout (the pause is the fault): the pooled session dies meanwhile.
-            Assert.True(await workload.MovesToANewSessionAsync(() => Task.Delay(idle * 2)));
-        }
+        Assert.Equal(2, await workload.PausesThatMovedToANewSessionAsync(idle, pauses: 2));
 
         output.WriteLine($"{workload.Acknowledged.Count} order(s) acknowledged; {workload.DescribeRecoveries()}");
         Assert.Empty(await workload.LostAsync(OrderWorkload.Settings(database)));

@@ -143,6 +143,20 @@ public sealed class OrderWorkload
         return await PooledSessionAsync() != before;
     }
 
+    /// <summary>Writes across <paramref name="pauses"/> pauses, each twice <paramref name="idleTimeout"/> (the pause is
+    /// the fault: the server ends the pooled session meanwhile); returns how many of them moved the repository to a new
+    /// session, which each must.</summary>
+    public async Task<int> PausesThatMovedToANewSessionAsync(TimeSpan idleTimeout, int pauses = 2)
+    {
+        var moved = 0;
+        for (var pause = 0; pause < pauses; pause++)
+        {
+            moved += await MovesToANewSessionAsync(() => Task.Delay(idleTimeout * 2)) ? 1 : 0;
+        }
+
+        return moved;
+    }
+
     /// <summary>The acknowledged orders that cannot be found, or are found changed, when read with
     /// <paramref name="settings"/> (not through a fault proxy).</summary>
     public async Task<IReadOnlyList<Order>> LostAsync(OrderDatabaseSettings settings)
