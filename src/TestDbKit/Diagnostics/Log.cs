@@ -34,6 +34,9 @@ internal static partial class Log
 
     [LoggerMessage(10, LogLevel.Information, "Janitor dropped {Database}, left behind by run {RunId} at {Created:u}")]
     public static partial void JanitorDropped(ILogger logger, string database, string runId, DateTime created);
+
+    [LoggerMessage(11, LogLevel.Warning, "{Server} would not start after the crash the kit caused ({Repair}); starting it again")]
+    public static partial void RepairedAfterCrash(ILogger logger, string server, string repair);
 }
 
 /// <summary>

@@ -52,6 +52,11 @@ internal abstract class LocalRecipe(EngineModule module)
     /// <summary>The server's command line. It runs in the foreground and logs to standard error.</summary>
     public abstract IReadOnlyList<string> ServerCommand(LocalLayout layout, int port, IReadOnlyDictionary<string, string> settings);
 
+    /// <summary>After a crash the kit caused (SIGKILL), the server would not start and said <paramref name="log"/>:
+    /// repairs what the engine's crash recovery cannot, in <paramref name="layout"/>, and says what it did, or returns
+    /// null when there is nothing to repair.</summary>
+    public virtual string? RepairAfterCrash(LocalLayout layout, string log) => null;
+
     /// <summary>Whether a log says the port was already taken.</summary>
     public virtual bool IsPortConflict(string log) => log.Contains("Address already in use", StringComparison.OrdinalIgnoreCase);
 

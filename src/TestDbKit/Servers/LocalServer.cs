@@ -137,7 +137,15 @@ internal sealed class LocalServer : ServerInstance
     {
         // The whole process group at once: a postmaster killed alone leaves backends holding its memory.
         await StopAsync(Native.SIGKILL, ct).ConfigureAwait(false);
-        await LaunchAsync(Port, TimeSpan.FromSeconds(60), ct).ConfigureAwait(false);
+        try
+        {
+            await LaunchAsync(Port, TimeSpan.FromSeconds(60), ct).ConfigureAwait(false);
+        }
+        catch (ServerStartException e) when (_recipe.RepairAfterCrash(Layout, e.Message) is { } repair)
+        {
+            Log.RepairedAfterCrash(_logger, Description, repair);
+            await LaunchAsync(Port, TimeSpan.FromSeconds(60), ct).ConfigureAwait(false);
+        }
     }
 
     public override async Task RestartAsync(CancellationToken ct)
