@@ -6,8 +6,11 @@
 verdict() {
   local name=$1 log=$2 status=$3 passed failed
   # (Either kind may be missing: a grep that finds nothing must not end a caller running with set -e and pipefail.)
-  passed=$( (grep -Eo 'Passed: +[0-9]+' "$log" || true; grep -Eo '^ +succeeded: +[0-9]+$' "$log" || true) | awk '{s += $2} END {print s + 0}')
-  failed=$( (grep -Eo 'Failed: +[0-9]+' "$log" || true; grep -Eo '^ +failed: +[0-9]+$' "$log" || true) | awk '{s += $2} END {print s + 0}')
+  # The platform colours its summary even into a file: its escape codes go before the lines are read.
+  local plain
+  plain=$(sed 's/\x1b\[[0-9;]*m//g' "$log")
+  passed=$( (grep -Eo 'Passed: +[0-9]+' <<<"$plain" || true; grep -Eo '^ +succeeded: +[0-9]+$' <<<"$plain" || true) | awk '{s += $2} END {print s + 0}')
+  failed=$( (grep -Eo 'Failed: +[0-9]+' <<<"$plain" || true; grep -Eo '^ +failed: +[0-9]+$' <<<"$plain" || true) | awk '{s += $2} END {print s + 0}')
   if [ "$status" -ne 0 ] || [ "$failed" -ne 0 ]; then
     echo "$name: tests failed ($failed failed, exit code $status)." >&2
     exit 1
