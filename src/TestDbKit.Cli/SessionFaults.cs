@@ -113,37 +113,9 @@ internal sealed class SessionFaults(EngineDialect dialect, string adminConnectio
 
         // A .NET client's pool may reset a session to the server's global values (MySqlConnector's ConnectionReset):
         // the engine's watcher, where it has one, makes the timeout hold on those sessions too, as FaultInjector does.
-        var enforcers = new List<IAsyncDisposable>();
         var logger = KitLogger.For(null, "TestDbKit.Cli");
-        try
-        {
-            foreach (var name in names)
-            {
-                var request = new TimeoutEnforcement(adminConnectionString, name, DbServer.TestUserName, kind, timeout, logger, null);
-                if (await dialect.EnforceDatabaseTimeoutAsync(request, ct).ConfigureAwait(false) is { } enforcer)
-                {
-                    enforcers.Add(enforcer);
-                }
-            }
-        }
-        catch
-        {
-            await StopAllAsync(enforcers, change).ConfigureAwait(false);
-            throw;
-        }
-
-        return enforcers.Count == 0 ? change : new FaultInjector.Undo(() => StopAllAsync(enforcers, change));
-    }
-
-    /// <summary>Stops the watchers first, so none ends a session on a timeout already taken back, then the setting.</summary>
-    private static async Task StopAllAsync(List<IAsyncDisposable> enforcers, IAsyncDisposable change)
-    {
-        foreach (var enforcer in enforcers)
-        {
-            await enforcer.DisposeAsync().ConfigureAwait(false);
-        }
-
-        await change.DisposeAsync().ConfigureAwait(false);
+        return await FaultInjector.EnforcedAsync(dialect, change,
+            names.Select(name => new TimeoutEnforcement(adminConnectionString, name, DbServer.TestUserName, kind, timeout, logger, null)), ct).ConfigureAwait(false);
     }
 
     /// <summary>Makes new sessions of the kit database(s) read-only until the handle is disposed.</summary>

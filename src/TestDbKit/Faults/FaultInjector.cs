@@ -301,35 +301,51 @@ public sealed class FaultInjector
         return await EnforcedAsync(change, kind, timeout, ct).ConfigureAwait(false);
     }
 
-    /// <summary>Adds to a per-database timeout what makes it hold on sessions a driver's reset took it from (MySQL:
-    /// a watcher that ends this database's sessions that outstay it, see <see cref="EngineDialect.EnforceDatabaseTimeoutAsync"/>;
-    /// PostgreSQL: nothing). The undo stops the watcher first, then takes the setting away.</summary>
-    private async Task<IAsyncDisposable> EnforcedAsync(IAsyncDisposable change, TimeoutKind kind, TimeSpan timeout, CancellationToken ct)
+    /// <summary>Adds to a per-database timeout what makes it hold on sessions a driver's reset took it from (see
+    /// <see cref="EnforcedAsync(EngineDialect, IAsyncDisposable, IEnumerable{TimeoutEnforcement}, CancellationToken)"/>).</summary>
+    private Task<IAsyncDisposable> EnforcedAsync(IAsyncDisposable change, TimeoutKind kind, TimeSpan timeout, CancellationToken ct) =>
+        EnforcedAsync(Dialect, change, [new TimeoutEnforcement(_database.Server.AdminConnectionString, _database.Name,
+            Dialect.Parse(_database.ConnectionString).User, kind, timeout,
+            Diagnostics.KitLogger.For(null, "TestDbKit.Faults"), _database.Output)], ct);
+
+    /// <summary>Makes the per-database timeout <paramref name="change"/> hold on sessions a driver's reset took it from:
+    /// starts <paramref name="dialect"/>'s enforcer for each of <paramref name="requests"/> (MySQL: a watcher that ends
+    /// the database's sessions that outstay it, see <see cref="EngineDialect.EnforceDatabaseTimeoutAsync"/>; PostgreSQL:
+    /// nothing). The handle stops the enforcers first, so none ends a session on a timeout already taken back, then
+    /// undoes the change; when an enforcer cannot start, everything is undone at once. Also used by the tool.</summary>
+    internal static async Task<IAsyncDisposable> EnforcedAsync(EngineDialect dialect, IAsyncDisposable change, IEnumerable<TimeoutEnforcement> requests, CancellationToken ct)
     {
-        IAsyncDisposable? enforcer;
+        ArgumentNullException.ThrowIfNull(dialect);
+        ArgumentNullException.ThrowIfNull(change);
+        ArgumentNullException.ThrowIfNull(requests);
+        var enforcers = new List<IAsyncDisposable>();
         try
         {
-            var request = new TimeoutEnforcement(_database.Server.AdminConnectionString, _database.Name,
-                Dialect.Parse(_database.ConnectionString).User, kind, timeout,
-                Diagnostics.KitLogger.For(null, "TestDbKit.Faults"), _database.Output);
-            enforcer = await Dialect.EnforceDatabaseTimeoutAsync(request, ct).ConfigureAwait(false);
+            foreach (var request in requests)
+            {
+                if (await dialect.EnforceDatabaseTimeoutAsync(request, ct).ConfigureAwait(false) is { } enforcer)
+                {
+                    enforcers.Add(enforcer);
+                }
+            }
         }
         catch
         {
-            await change.DisposeAsync().ConfigureAwait(false); // never leave a setting nobody can undo
+            await StopAllAsync().ConfigureAwait(false); // never leave a setting nobody can undo
             throw;
         }
 
-        if (enforcer is null)
-        {
-            return change;
-        }
+        return enforcers.Count == 0 ? change : new Undo(StopAllAsync);
 
-        return new Undo(async () =>
+        async Task StopAllAsync()
         {
-            await enforcer.DisposeAsync().ConfigureAwait(false);
+            foreach (var enforcer in enforcers)
+            {
+                await enforcer.DisposeAsync().ConfigureAwait(false);
+            }
+
             await change.DisposeAsync().ConfigureAwait(false);
-        });
+        }
     }
 
     /// <summary>The read-only fault: per database on both engines, like the timeouts.</summary>
