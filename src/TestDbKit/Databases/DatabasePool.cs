@@ -20,7 +20,7 @@ namespace TestDbKit;
 /// await using var connection = await db.OpenConnectionAsync();
 /// </code>
 /// </example>
-public sealed class DatabasePool : IAsyncDisposable
+public sealed partial class DatabasePool : IAsyncDisposable
 {
     private readonly DbServer _server;
     private readonly DatabasePoolOptions _options;
