@@ -92,8 +92,17 @@ public sealed class TestDbOptions
     /// with <c>+=</c> to keep what an earlier layer added. The kit's own keys (host, port, database, user,
     /// password) must stay as they are, and it sets the application name again afterwards (it tells the
     /// kit which sessions belong to which test).
+    /// <para>EF Core on MySQL with Pomelo needs it: Pomelo refuses a connection it is given unless its string has
+    /// <c>AllowUserVariables=True;UseAffectedRows=False</c> ("The connection string of a connection used by
+    /// Pomelo.EntityFrameworkCore.MySql must contain ...") and cannot change them on an open connection; given a
+    /// string without them it connects with a rewritten string, in a driver pool apart from the test's. With the
+    /// two keys set here, <c>UseMySql(Connection, ...)</c>, connections from <c>Database.OpenConnectionAsync</c> and
+    /// <c>UseMySql(Database.ConnectionString, ...)</c> all work as they are, also after the kit replaced
+    /// <c>Connection</c> (<c>[ResetConnection]</c>). The schema hook's <see cref="SchemaTarget.ConnectionString"/>
+    /// needs nothing: Pomelo may rewrite it.</para>
     /// </summary>
-    /// <example><c>options.ConnectionString += c => { c["AllowUserVariables"] = true; c["UseAffectedRows"] = false; };</c></example>
+    /// <example><c>options.ConnectionString += c => { c["AllowUserVariables"] = true; c["UseAffectedRows"] = false; };</c>
+    /// (Pomelo on MySQL; the keys are MySqlConnector's.)</example>
     public Action<DbConnectionStringBuilder>? ConnectionString { get; set; }
 
     /// <summary>The server options these settings stand for (variables and defaults are applied at start).</summary>
