@@ -54,7 +54,7 @@ internal static class Lifecycle
     }
 
     private static SessionOptions Options(DbEngine engine, bool reset) =>
-        new("bench", engine, _ => Task.CompletedTask, typeof(Lifecycle), IsolationMode.Reset, reset, FailOnLeak: false);
+        new("bench", engine, (_, _) => Task.CompletedTask, typeof(Lifecycle), IsolationMode.Reset, reset, FailOnLeak: false);
 
     private static async Task<Stats> MeasureAsync(int iterations, Func<Task> test)
     {

@@ -6,7 +6,7 @@ namespace TestDbKit.MSTest;
 
 /// <summary>
 /// Base class for MSTest tests on a real database. Every test gets its own database (leased from a pool
-/// built once from <see cref="CreateSchemaAsync"/>) and its own <see cref="Connection"/>, open and proven
+/// built once from <see cref="CreateSchemaAsync(DbConnection)"/> or <see cref="CreateSchemaAsync(SchemaTarget, CancellationToken)"/>) and its own <see cref="Connection"/>, open and proven
 /// alive, also when tests run at the same time (<c>[assembly: Parallelize(Scope = ExecutionScope.MethodLevel)]</c>).
 /// Whatever a test breaks (a killed session, an aborted transaction, a leaked connection) is cleaned up before
 /// the next test, and the database is emptied of what the test wrote.
@@ -70,6 +70,36 @@ public abstract class ResilientDbTestBase
     /// (test classes that share this method's declaring class share the schema).</summary>
     /// <param name="connection">An open connection to the database being built.</param>
     protected virtual Task CreateSchemaAsync(DbConnection connection) => Task.CompletedTask;
+
+    /// <summary>Builds the schema in a new, empty database given by name and connection string, for code that opens
+    /// connections of its own: EF Core's migrations or <c>EnsureCreated</c> on a context made from
+    /// <see cref="SchemaTarget.ConnectionString"/>. Runs where <see cref="CreateSchemaAsync(DbConnection)"/> would (once
+    /// per schema on PostgreSQL's template, on each pooled database on MySQL); override one of the two. Test classes
+    /// that share the overridden method's declaring class share the schema. By default it opens a connection
+    /// (<see cref="SchemaTarget.OpenConnectionAsync"/>) and runs <see cref="CreateSchemaAsync(DbConnection)"/> on it.</summary>
+    /// <param name="target">The database being built: its name, engine and connection string.</param>
+    /// <param name="ct">Cancelled when the run is.</param>
+    /// <returns>A task that completes when the schema is built. Close every connection and context opened here
+    /// before it completes: on PostgreSQL the kit ends sessions still on the template, which it then copies.</returns>
+    /// <example>
+    /// <code>
+    /// protected override async Task CreateSchemaAsync(SchemaTarget target, CancellationToken ct)
+    /// {
+    ///     await using var db = new ShopContext(new DbContextOptionsBuilder&lt;ShopContext&gt;()
+    ///         .UseNpgsql(target.ConnectionString, o => o.MapEnum&lt;Mood&gt;("mood")).Options);
+    ///     await db.Database.MigrateAsync(ct);
+    /// }
+    /// </code>
+    /// </example>
+    protected virtual async Task CreateSchemaAsync(SchemaTarget target, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        var connection = await target.OpenConnectionAsync(ct).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
+        {
+            await CreateSchemaAsync(connection).ConfigureAwait(false);
+        }
+    }
 
     /// <summary>Configures this class's server, pool and connection string from code. Runs before every test,
     /// after the assembly's <see cref="TestDbConfigurationAttribute"/>, and sees what it set; what stays unset

@@ -95,6 +95,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
             {
                 pool._template = DatabaseNames.New('t');
                 await pool.CreateDatabaseAsync(pool._template, template: null, isTemplate: true, ct).ConfigureAwait(false);
+                await pool.ReleaseTemplateAsync(pool._template, ct).ConfigureAwait(false);
             }
 
             // The first database proves the schema works, so a broken schema fails here, once, clearly.
@@ -410,7 +411,14 @@ public sealed partial class DatabasePool : IAsyncDisposable
         try
         {
             await using var admin = await _server.OpenAdminConnectionAsync(ct).ConfigureAwait(false);
-            await admin.ExecuteAsync(Dialect.CreateDatabaseSql(name, template), ct).ConfigureAwait(false);
+            if (template is null)
+            {
+                await admin.ExecuteAsync(Dialect.CreateDatabaseSql(name, template), ct).ConfigureAwait(false);
+            }
+            else
+            {
+                await CreateFromTemplateAsync(admin, name, template, ct).ConfigureAwait(false);
+            }
         }
         finally
         {
@@ -426,22 +434,10 @@ public sealed partial class DatabasePool : IAsyncDisposable
 
             // A connection outside the pool: PostgreSQL copies a template only while nobody is connected to it.
             // Tagged as the kit's own, so a kill-all fault running meanwhile spares it (PostgreSQL).
-            var setup = Dialect.ForProbe(Dialect.WithApplicationName(_server.ConnectionStringFor(name), EngineDialect.ControlApplicationName), TimeSpan.FromSeconds(15));
+            var setup = SchemaConnectionString(name);
             await using (var connection = await OpenAsync(setup, ct).ConfigureAwait(false))
             {
-                if (_options.CreateSchema is { } createSchema)
-                {
-                    try
-                    {
-                        await createSchema(connection).WaitAsync(ct).ConfigureAwait(false);
-                    }
-                    catch (Exception e) when (e is not OperationCanceledException)
-                    {
-                        throw new InvalidOperationException(
-                            $"CreateSchema failed on database {name} ({Dialect.Name}, {_server.Provider}): {e.Message}. " +
-                            "Fix the schema script; the database was dropped.", e);
-                    }
-                }
+                await RunSchemaHookAsync(name, setup, connection, ct).ConfigureAwait(false);
 
                 if (!_options.UseRespawn)
                 {

@@ -6,11 +6,32 @@ namespace TestDbKit;
 /// <summary>What the databases of a <see cref="DatabasePool"/> hold and how they are kept apart.</summary>
 public sealed class DatabasePoolOptions
 {
+    private readonly Func<DbConnection, Task>? _createSchema;
+    private readonly Func<SchemaTarget, CancellationToken, Task>? _buildSchema;
+
     /// <summary>Creates the schema on an open connection to a new, empty database. PostgreSQL runs it once,
     /// on the template; MySQL (which has no template databases) replays it on each pooled database.
     /// Rows it inserts (seed data) are copied aside, and a reset that empties their table puts them back,
-    /// with the ids they had.</summary>
-    public Func<DbConnection, Task>? CreateSchema { get; init; }
+    /// with the ids they had. Set this or <see cref="BuildSchema"/>, not both.</summary>
+    /// <exception cref="ArgumentException"><see cref="BuildSchema"/> is set too.</exception>
+    public Func<DbConnection, Task>? CreateSchema
+    {
+        get => _createSchema;
+        init => _createSchema = value is not null && _buildSchema is not null ? throw BothSchemaHooks() : value;
+    }
+
+    /// <summary>Builds the schema in a new, empty database given as a <see cref="SchemaTarget"/>: its name and a
+    /// connection string, for code that opens connections of its own (EF Core's <c>MigrateAsync</c> or
+    /// <c>EnsureCreatedAsync</c> on a context made from <see cref="SchemaTarget.ConnectionString"/>). Runs where
+    /// <see cref="CreateSchema"/> would (once on PostgreSQL's template, on each database on MySQL), and seed rows
+    /// are kept the same way. On PostgreSQL the kit ends every session still on the template when it returns.
+    /// Set this or <see cref="CreateSchema"/>, not both.</summary>
+    /// <exception cref="ArgumentException"><see cref="CreateSchema"/> is set too.</exception>
+    public Func<SchemaTarget, CancellationToken, Task>? BuildSchema
+    {
+        get => _buildSchema;
+        init => _buildSchema = value is not null && _createSchema is not null ? throw BothSchemaHooks() : value;
+    }
 
     /// <summary>How tests are kept apart; <see cref="IsolationMode.Reset"/> by default.</summary>
     public IsolationMode Isolation { get; init; } = IsolationMode.Reset;
@@ -36,6 +57,11 @@ public sealed class DatabasePoolOptions
 
     /// <summary>Track with triggers even where the server counts written rows itself (tests and benchmarks).</summary>
     internal bool TrackWithTriggers { get; init; }
+
+    private static ArgumentException BothSchemaHooks() => new(
+        "DatabasePoolOptions: set CreateSchema or BuildSchema, not both. Keep CreateSchema to build on an open connection " +
+        "the kit gives you; keep BuildSchema to build from the database's connection string (EF Core's MigrateAsync or " +
+        "EnsureCreatedAsync); a BuildSchema hook can still open a connection itself (SchemaTarget.OpenConnectionAsync).", nameof(BuildSchema));
 
     internal int EffectiveMaxDatabases => MaxDatabases ?? Math.Max(4, Environment.ProcessorCount * 2);
 }

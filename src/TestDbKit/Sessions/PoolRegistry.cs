@@ -1,4 +1,3 @@
-using System.Data.Common;
 using TestDbKit.Options;
 
 namespace TestDbKit.Sessions;
@@ -14,7 +13,7 @@ internal static class PoolRegistry
     private static readonly OnceCache<(DbEngine Engine, object SchemaKey, PoolKey Pool, ServerKey Server), DatabasePool> Pools = new();
 
     public static Task<DatabasePool> GetAsync(
-        DbEngine engine, object schemaKey, Func<DbConnection, Task> createSchema, IsolationMode isolation, DatabasePoolOptions pool, DbServerOptions server, CancellationToken ct) =>
+        DbEngine engine, object schemaKey, Func<SchemaTarget, CancellationToken, Task> createSchema, IsolationMode isolation, DatabasePoolOptions pool, DbServerOptions server, CancellationToken ct) =>
         Pools.GetAsync((engine, schemaKey, PoolKey.Of(pool, isolation), ServerKey.Of(engine, server)), async key =>
         {
             var host = key.SchemaKey is PoolScope { DedicatedTo: { } testClass }
@@ -22,7 +21,7 @@ internal static class PoolRegistry
                 : await DbServer.SharedForAsync(key.Engine, server, CancellationToken.None).ConfigureAwait(false);
             return await DatabasePool.CreateAsync(host, new DatabasePoolOptions
             {
-                CreateSchema = createSchema,
+                BuildSchema = createSchema,
                 Isolation = isolation,
                 MaxDatabases = pool.MaxDatabases,
                 ResetSequences = pool.ResetSequences,

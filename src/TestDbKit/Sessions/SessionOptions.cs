@@ -6,7 +6,7 @@ namespace TestDbKit.Sessions;
 internal sealed record SessionOptions(
     string TestName,
     DbEngine Engine,
-    Func<DbConnection, Task> CreateSchema,
+    Func<SchemaTarget, CancellationToken, Task> CreateSchema,
     object SchemaKey,
     IsolationMode Isolation,
     bool ResetConnectionBefore,

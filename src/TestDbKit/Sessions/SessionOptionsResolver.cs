@@ -16,14 +16,16 @@ internal static class SessionOptionsResolver
     private static readonly ConcurrentDictionary<Assembly, ITestDbConfiguration?> AssemblyConfigurations = new();
 
     /// <summary>Options for a test of <paramref name="testClass"/>. Test classes that inherit the same
-    /// <c>CreateSchemaAsync</c> share a schema, and so a template and a pool, as long as their pool options
-    /// match; a class marked <see cref="DedicatedServerAttribute"/> gets pools on a server of its own.</summary>
+    /// <c>CreateSchemaAsync</c> (whichever of its two overloads a class overrode, see <see cref="SchemaOwner"/>)
+    /// share a schema, and so a template and a pool, as long as their pool options match; a class marked
+    /// <see cref="DedicatedServerAttribute"/> gets pools on a server of its own.</summary>
     /// <param name="testClass">The test class.</param>
     /// <param name="testName">The test's full name, for reports.</param>
     /// <param name="engine">The engine from the base constructor.</param>
     /// <param name="isolation">The isolation from the base constructor.</param>
     /// <param name="configure">The class's <c>Configure</c> override.</param>
-    /// <param name="createSchema">The class's <c>CreateSchemaAsync</c>.</param>
+    /// <param name="createSchema">The class's <c>CreateSchemaAsync(SchemaTarget, CancellationToken)</c> (whose
+    /// default runs its <c>CreateSchemaAsync(DbConnection)</c>).</param>
     /// <param name="resetBefore">Whether a <c>[ResetConnection]</c> applies before the test.</param>
     /// <param name="output">The test's output in its framework, or null.</param>
     /// <exception cref="InvalidOperationException">The assembly names a configuration the kit cannot use, or a
@@ -34,19 +36,37 @@ internal static class SessionOptionsResolver
         DbEngine engine,
         IsolationMode isolation,
         Action<TestDbOptions> configure,
-        Func<DbConnection, Task> createSchema,
+        Func<SchemaTarget, CancellationToken, Task> createSchema,
         bool resetBefore,
         TestOutput? output)
     {
         var options = Resolve(testClass, engine, isolation, configure);
-        var schemaOwner = testClass.GetMethod("CreateSchemaAsync", BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic, [typeof(DbConnection)])?.DeclaringType ?? testClass;
-        var scope = new PoolScope(schemaOwner, DedicatedServerAttribute.AppliesTo(testClass) ? testClass : null);
+        var scope = new PoolScope(SchemaOwner(testClass), DedicatedServerAttribute.AppliesTo(testClass) ? testClass : null);
         return new SessionOptions(testName, engine, createSchema, scope, options.Isolation, resetBefore, FailOnConnectionLeakAttribute.AppliesTo(testClass))
         {
             Server = options.ToServerOptions(),
             Pool = options.ToPoolOptions(),
             ShapeConnectionString = options.ConnectionString,
             Output = output,
+        };
+    }
+
+    /// <summary>The class whose <c>CreateSchemaAsync</c> builds <paramref name="testClass"/>'s schema: the most
+    /// derived class declaring either overload, <c>(DbConnection)</c> or <c>(SchemaTarget, CancellationToken)</c>.
+    /// The base class's default of the second calls the first, so whichever a class overrode, classes that share
+    /// the method's declaring class share the schema; a class that overrides the other overload below that one has a
+    /// schema of its own.</summary>
+    internal static Type SchemaOwner(Type testClass)
+    {
+        const BindingFlags Flags = BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic;
+        var onConnection = testClass.GetMethod("CreateSchemaAsync", Flags, [typeof(DbConnection)])?.DeclaringType;
+        var onTarget = testClass.GetMethod("CreateSchemaAsync", Flags, [typeof(SchemaTarget), typeof(CancellationToken)])?.DeclaringType;
+        return (onConnection, onTarget) switch
+        {
+            (null, null) => testClass,
+            ({ } a, null) => a,
+            (null, { } b) => b,
+            ({ } a, { } b) => a.IsSubclassOf(b) ? a : b,
         };
     }
 

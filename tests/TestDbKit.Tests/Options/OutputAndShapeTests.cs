@@ -36,7 +36,7 @@ public sealed class OutputAndShapeTests
     {
         var lines = new System.Collections.Concurrent.ConcurrentQueue<string>();
         await using var pool = await PoolSetup.CreatePoolAsync(DbEngine.PostgreSql, Schemas.Small(DbEngine.PostgreSql), maxDatabases: 1);
-        var options = new SessionOptions("Some.Test", DbEngine.PostgreSql, _ => Task.CompletedTask, new object(), IsolationMode.Reset, false, false)
+        var options = new SessionOptions("Some.Test", DbEngine.PostgreSql, (_, _) => Task.CompletedTask, new object(), IsolationMode.Reset, false, false)
         {
             Output = new TestOutput(lines.Enqueue),
         };

@@ -151,5 +151,5 @@ public sealed class TestSessionTests
     }
 
     private static SessionOptions Options(DbEngine engine) =>
-        new("Leaky.Test", engine, _ => Task.CompletedTask, typeof(TestSessionTests), IsolationMode.Reset, false, false);
+        new("Leaky.Test", engine, (_, _) => Task.CompletedTask, typeof(TestSessionTests), IsolationMode.Reset, false, false);
 }
