@@ -21,12 +21,11 @@ public abstract class ShopDatabase(DbEngine engine) : ResilientDbTestBase(engine
     /// <summary>A context on this test's database (it opens its own connections).</summary>
     protected ShopContext Context(Action<DbContextOptionsBuilder>? more = null) => ShopDb.Create(Engine, Database.ConnectionString, more);
 
-    // INTERIM until the SchemaTarget hook is merged: the migrations' script on the kit's open connection.
-    protected override async Task CreateSchemaAsync(DbConnection connection)
+    /// <summary>Migrations need a context that opens its own connections: the target's connection string.</summary>
+    protected override async Task CreateSchemaAsync(SchemaTarget target, CancellationToken ct)
     {
-        await using var db = ShopDb.Create(Engine, connection);
-        var script = Microsoft.EntityFrameworkCore.Infrastructure.AccessorExtensions.GetService<Microsoft.EntityFrameworkCore.Migrations.IMigrator>(db).GenerateScript();
-        await connection.ExecuteAsync(script);
+        await using var db = ShopDb.Create(target.Engine, target.ConnectionString);
+        await db.Database.MigrateAsync(ct);
     }
 
     /// <summary>Pomelo works on a connection it is given only when that connection's string allows user variables
