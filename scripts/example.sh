@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The main job: the example application's test suites (xunit v2, xunit v3 and NUnit, ordinary and chaos tests) on the
+# The main job: the example applications' test suites (the order store on xunit v2, xunit v3, NUnit and MSTest; the EF Core
+# shop on xunit v3; ordinary and chaos tests, both engines) on the
 # embedded default, local database servers that the kit starts itself, no Docker. Installs the server
 # packages when they are missing. Ends with a short report: the test runner's closing lines, then the
 # kit's run report of each test process (tests, faults injected, recoveries and their times, seeds).
@@ -22,7 +23,7 @@ configuration="${CONFIGURATION:-Release}"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 status=0
-for project in examples/Orders.Tests.Xunit examples/Orders.Tests.XunitV3 examples/Orders.Tests.NUnit examples/Orders.Tests.MSTest; do
+for project in examples/Orders.Tests.Xunit examples/Orders.Tests.XunitV3 examples/Orders.Tests.NUnit examples/Orders.Tests.MSTest examples/Shop.Tests.XunitV3; do
   echo "== $project"
   dotnet test "$project" -c "$configuration" --nologo 2>&1 | tee -a "$log" || status=$?
 done
