@@ -236,6 +236,12 @@ public sealed partial class DatabasePool : IAsyncDisposable
                     await ForgetAsync(database).ConfigureAwait(false); // the pool was disposed meanwhile
                 }
             }
+            catch (SchemaChangedException e)
+            {
+                // Expected (EnsureDeleted/EnsureCreated per test, a migration in a test): not a failure.
+                LogSchemaChanged(_logger, database.Name, e.Reason);
+                await ForgetAsync(database).ConfigureAwait(false);
+            }
             catch (Exception e) when (e is DbException or InvalidOperationException or IOException or TimeoutException or System.Net.Sockets.SocketException or AggregateException)
             {
                 Log.ResetFailed(_logger, database.Name, e.Message);
@@ -268,10 +274,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
             return;
         }
 
-        await using (var connection = await OpenAsync(database.ControlConnectionString, ct).ConfigureAwait(false))
-        {
-            await Dialect.Tracker.ResetAsync(connection, database.Name, _options.ResetSequences, ct).ConfigureAwait(false);
-        }
+        await ResetTrackedAsync(database, ct).ConfigureAwait(false);
     }
 
     /// <summary>Respawn only deletes: a session the test left inside a transaction would hold its row locks, and
@@ -443,8 +446,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
                 {
                     try
                     {
-                        Marks = await Dialect.Tracker.InstallAsync(connection, _options.TrackWithTriggers, ct).ConfigureAwait(false);
-                        IsTracking = true;
+                        await InstallTrackingAsync(connection, name, ct).ConfigureAwait(false);
                         return null;
                     }
                     catch (DbException e)

@@ -18,9 +18,36 @@ internal abstract class ChangeTracker
     /// <summary>
     /// Ends every session of this database that is running a statement or holding a transaction, then
     /// empties every dirty table (restarting its sequences when <paramref name="resetIds"/>). Returns how
-    /// many tables were emptied.
+    /// many tables were emptied, or <see cref="SchemaChanged"/> (nothing emptied) when the test created, dropped
+    /// or altered objects: only a fresh copy restores such a database exactly.
     /// </summary>
     public abstract Task<int> ResetAsync(DbConnection connection, string database, bool resetIds, CancellationToken ct);
+
+    /// <summary>What <see cref="ResetAsync"/> returns when the schema changed since install.</summary>
+    public const int SchemaChanged = -1;
+
+    /// <summary>
+    /// Makes the tracked database notice schema changes (<see cref="ResetAsync"/> then answers
+    /// <see cref="SchemaChanged"/>), after <see cref="InstallAsync"/>. False when it cannot (PostgreSQL's event
+    /// triggers need a superuser): the pool then compares <see cref="FingerprintSql"/> before each reset.
+    /// </summary>
+    public abstract Task<bool> WatchSchemaAsync(DbConnection connection, CancellationToken ct);
+
+    /// <summary>
+    /// One row, one text column that changes when objects of the user's schema in <paramref name="database"/> are
+    /// created, dropped or altered (tables, columns, indexes, types, routines, triggers, views, schemas), leaving
+    /// out temporary objects. Run on the kit's control connection of that database.
+    /// </summary>
+    public abstract string FingerprintSql(string database);
+
+    /// <summary>One row, one boolean: whether <paramref name="database"/> holds a table of the user's (temporary
+    /// ones aside). A schema without one gets no tracking at all: nothing to empty, and nothing of the kit's that
+    /// would make the database look built to an ORM that asks whether it has tables.</summary>
+    public abstract string HasTablesSql(string database);
+
+    /// <summary>Whether <paramref name="error"/>, from a reset or a fingerprint, says the database or the kit's objects
+    /// in it are gone: the test dropped (and maybe recreated) the database, or dropped the kit's schema.</summary>
+    public abstract bool IsSchemaGone(DbException error);
 
     protected static async Task<int> ScalarIntAsync(DbCommand command, CancellationToken ct) =>
         Convert.ToInt32(await command.ExecuteScalarAsync(ct).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);

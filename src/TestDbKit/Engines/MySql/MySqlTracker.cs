@@ -154,7 +154,7 @@ internal sealed class MySqlTracker : ChangeTracker
     // {settle}: what is remembered of table t once it is empty.
     private const string Reset = """
         CREATE PROCEDURE testdbkit_reset(IN reset_ids BOOLEAN)
-        BEGIN
+        reset_body: BEGIN
           DECLARE t VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
           DECLARE n INT DEFAULT 0;
           DECLARE passes INT DEFAULT 0;
@@ -164,6 +164,12 @@ internal sealed class MySqlTracker : ChangeTracker
             RESIGNAL;
           END;
 
+          -- The test created, dropped or altered objects: emptying tables would not undo that; the pool replaces
+          -- the database.
+          IF NOT ({fingerprint}) <=> (SELECT fingerprint FROM testdbkit_schema) THEN
+            SELECT -1;
+            LEAVE reset_body;
+          END IF;
           SET @tdk_fk = @@SESSION.FOREIGN_KEY_CHECKS, @tdk_row_wait = @@SESSION.innodb_lock_wait_timeout, @tdk_table_wait = @@SESSION.lock_wait_timeout;
           SET SESSION innodb_lock_wait_timeout = 1, SESSION lock_wait_timeout = 1;
           CALL testdbkit_end_busy();
@@ -267,6 +273,35 @@ internal sealed class MySqlTracker : ChangeTracker
 
     private const string CounterSeen = "COALESCE((SELECT k.changed FROM testdbkit_seen k WHERE k.tbl = s), 0)";
 
+    // information_schema read for one schema only (a constant TABLE_SCHEMA lets MariaDB open just that one): names
+    // and definitions, never times or row counts, which the kit's own resets move; a database that is gone (the
+    // first count) differs from an empty one. {db} is the database, quoted.
+    private const string Fingerprint = """
+        SELECT CONCAT_WS(',',
+          (SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = {db}),
+          (SELECT CONCAT(COUNT(*), ':', COALESCE(SUM(CRC32(CONCAT_WS('|', TABLE_NAME, TABLE_TYPE, ENGINE))), 0)) FROM information_schema.TABLES WHERE TABLE_SCHEMA = {db}),
+          (SELECT CONCAT(COUNT(*), ':', COALESCE(SUM(CRC32(CONCAT_WS('|', TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA))), 0))
+            FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = {db}),
+          (SELECT CONCAT(COUNT(*), ':', COALESCE(SUM(CRC32(CONCAT_WS('|', TABLE_NAME, INDEX_NAME, COLUMN_NAME, NON_UNIQUE))), 0))
+            FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = {db}),
+          (SELECT CONCAT(COUNT(*), ':', COALESCE(SUM(CRC32(CONCAT_WS('|', ROUTINE_NAME, ROUTINE_TYPE, LAST_ALTERED))), 0))
+            FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = {db}),
+          (SELECT CONCAT(COUNT(*), ':', COALESCE(SUM(CRC32(CONCAT_WS('|', TRIGGER_NAME, EVENT_OBJECT_TABLE, CREATED))), 0))
+            FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = {db}),
+          (SELECT COUNT(*) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = {db}))
+        """;
+
+    public override string FingerprintSql(string database) => Fingerprint.Replace("{db}", MySqlDialect.Literal(database), StringComparison.Ordinal);
+
+    public override string HasTablesSql(string database) =>
+        $"SELECT EXISTS (SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = {MySqlDialect.Literal(database)} AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED'))";
+
+    /// <summary>The reset procedure compares the fingerprint <see cref="InstallAsync"/> stored: always watched.</summary>
+    public override Task<bool> WatchSchemaAsync(DbConnection connection, CancellationToken ct) => Task.FromResult(true);
+
+    // The database is gone (1049), or the kit's procedure or tables in it are (1305, 1146).
+    public override bool IsSchemaGone(DbException error) => error is MySqlConnector.MySqlException { Number: 1049 or 1305 or 1146 };
+
     public override async Task<ChangeMarks> InstallAsync(DbConnection connection, bool triggersOnly, CancellationToken ct)
     {
         var flavour = await MySqlModule.Instance.FlavourOfAsync(connection, ct).ConfigureAwait(false);
@@ -285,11 +320,13 @@ internal sealed class MySqlTracker : ChangeTracker
             await InstallTriggersAsync(connection, tables, seeded, ct).ConfigureAwait(false);
         }
 
+        var fingerprint = Fingerprint.Replace("{db}", "DATABASE()", StringComparison.Ordinal);
         var reset = (counters
                 ? Reset.Replace("{collect}", CounterCollect, StringComparison.Ordinal).Replace("{mark_all}", CounterMarkAll, StringComparison.Ordinal)
                     .Replace("{settle}", CounterSettle, StringComparison.Ordinal).Replace("{settle_refill}", CounterSettleRefill, StringComparison.Ordinal)
                 : Reset.Replace("{collect}", "", StringComparison.Ordinal).Replace("{mark_all}", TriggerMarkAll, StringComparison.Ordinal)
-                    .Replace("{settle}", "", StringComparison.Ordinal).Replace("{settle_refill}", "", StringComparison.Ordinal));
+                    .Replace("{settle}", "", StringComparison.Ordinal).Replace("{settle_refill}", "", StringComparison.Ordinal))
+            .Replace("{fingerprint}", fingerprint, StringComparison.Ordinal);
         var seedsLost = SeedsLost.Replace("{seen}", counters ? CounterSeen : "0", StringComparison.Ordinal);
         var endBusy = flavour.ListsLocksLive
             ? EndBusy.Replace("{busy}", BusyByLocks, StringComparison.Ordinal).Replace("{any}", AnyByLocks, StringComparison.Ordinal)
@@ -298,6 +335,9 @@ internal sealed class MySqlTracker : ChangeTracker
         {
             await connection.ExecuteAsync(routine, ct).ConfigureAwait(false);
         }
+
+        // Last: the schema as the test will find it, the kit's own objects included.
+        await connection.ExecuteAsync("CREATE TABLE testdbkit_schema (fingerprint TEXT NOT NULL); INSERT INTO testdbkit_schema " + fingerprint, ct).ConfigureAwait(false);
 
         return counters ? ChangeMarks.RowCounters : ChangeMarks.Triggers;
     }

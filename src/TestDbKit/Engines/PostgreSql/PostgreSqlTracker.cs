@@ -32,11 +32,15 @@ internal sealed class PostgreSqlTracker : ChangeTracker
         -- Counts the marks written since the last reset. A sequence is not rolled back, so more marks
         -- counted than found means some rolled back with their transaction, leaving sequences moved unmarked.
         CREATE SEQUENCE testdbkit.marks;
+        -- Moved by the event triggers (WatchSchemaAsync) when a test creates, drops or alters an object: the reset
+        -- then leaves the database alone and the pool replaces it with a fresh copy.
+        CREATE SEQUENCE testdbkit.ddl;
         -- Other roles may write to the tables too.
         GRANT USAGE ON SCHEMA testdbkit TO PUBLIC;
         GRANT SELECT, INSERT ON testdbkit.dirty TO PUBLIC;
         GRANT SELECT ON testdbkit.generation TO PUBLIC;
         GRANT USAGE ON testdbkit.marks TO PUBLIC;
+        GRANT USAGE ON testdbkit.ddl TO PUBLIC;
 
         CREATE FUNCTION testdbkit.mark_dirty() RETURNS trigger LANGUAGE plpgsql AS $f$
         DECLARE
@@ -128,6 +132,10 @@ internal sealed class PostgreSqlTracker : ChangeTracker
           lost_marks boolean := coalesce(pg_catalog.pg_sequence_last_value('testdbkit.marks'::regclass), 0)
             > (SELECT count(*) FROM testdbkit.dirty WHERE tbl <> 0);
         BEGIN
+          -- The test changed the schema: deleting rows would not undo that; the pool replaces the database.
+          IF pg_catalog.pg_sequence_last_value('testdbkit.ddl'::regclass) IS NOT NULL THEN
+            RETURN -1;
+          END IF;
           -- A session still running or holding a transaction could commit rows after the reset.
           -- PostgreSQL 14 and later wait (up to 5 s) for the session to be gone; 13 only asks it to go.
           IF current_setting('server_version_num')::int >= 140000 THEN
@@ -200,6 +208,63 @@ internal sealed class PostgreSqlTracker : ChangeTracker
           RETURN n;
         END $f$;
         """;
+
+    // Event triggers fire for the DDL of every role in this database; temporary objects (schema pg_temp) do not count.
+    // SECURITY DEFINER: the test's role may lack rights on testdbkit (the sequence is granted to PUBLIC as well).
+    private const string Watch = """
+        CREATE FUNCTION testdbkit.mark_ddl() RETURNS event_trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $f$
+        BEGIN
+          IF TG_EVENT = 'sql_drop' THEN
+            IF EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger_dropped_objects() WHERE NOT is_temporary) THEN
+              PERFORM pg_catalog.nextval('testdbkit.ddl');
+            END IF;
+          ELSIF EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger_ddl_commands() WHERE schema_name IS DISTINCT FROM 'pg_temp') THEN
+            PERFORM pg_catalog.nextval('testdbkit.ddl');
+          END IF;
+        END $f$;
+        CREATE EVENT TRIGGER testdbkit_ddl ON ddl_command_end EXECUTE FUNCTION testdbkit.mark_ddl();
+        CREATE EVENT TRIGGER testdbkit_drop ON sql_drop EXECUTE FUNCTION testdbkit.mark_ddl();
+        """;
+
+    // User objects have oids from 16384 (FirstNormalObjectId) on: index range scans over a few catalogs. Temporary
+    // objects (pg_temp_N schemas, relpersistence 't') are left out; they end with their session.
+    private const string Fingerprint = """
+        WITH temp AS (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname LIKE 'pg\_temp\_%' OR nspname LIKE 'pg\_toast\_temp\_%'),
+        rel AS (SELECT oid, relnatts FROM pg_catalog.pg_class WHERE oid >= 16384 AND relpersistence <> 't')
+        SELECT pg_catalog.concat_ws(',',
+          (SELECT count(*) || ':' || coalesce(sum(oid::int8 + relnatts), 0) FROM rel),
+          (SELECT count(*) || ':' || coalesce(sum(atttypid::int8 + atttypmod + attnotnull::int), 0) FROM pg_catalog.pg_attribute
+            WHERE attrelid >= 16384 AND attnum > 0 AND NOT attisdropped AND attrelid IN (SELECT oid FROM rel)),
+          (SELECT count(*) || ':' || coalesce(sum(oid::int8), 0) FROM pg_catalog.pg_type WHERE oid >= 16384 AND typnamespace NOT IN (SELECT oid FROM temp)),
+          (SELECT count(*) || ':' || coalesce(sum(oid::int8), 0) FROM pg_catalog.pg_proc WHERE oid >= 16384 AND pronamespace NOT IN (SELECT oid FROM temp)),
+          (SELECT count(*) FROM pg_catalog.pg_namespace WHERE oid >= 16384 AND oid NOT IN (SELECT oid FROM temp)),
+          (SELECT count(*) || ':' || coalesce(sum(oid::int8), 0) FROM pg_catalog.pg_constraint WHERE oid >= 16384 AND connamespace NOT IN (SELECT oid FROM temp)),
+          (SELECT count(*) || ':' || coalesce(sum(oid::int8), 0) FROM pg_catalog.pg_trigger WHERE oid >= 16384 AND tgrelid IN (SELECT oid FROM rel)),
+          (SELECT count(*) FROM pg_catalog.pg_enum WHERE oid >= 16384),
+          (SELECT count(*) FROM pg_catalog.pg_extension WHERE oid >= 16384))
+        """;
+
+    public override string FingerprintSql(string database) => Fingerprint;
+
+    public override string HasTablesSql(string database) =>
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE oid >= 16384 AND relkind IN ('r', 'p', 'f') AND relpersistence <> 't')";
+
+    public override async Task<bool> WatchSchemaAsync(DbConnection connection, CancellationToken ct)
+    {
+        try
+        {
+            await connection.ExecuteAsync(Watch, ct).ConfigureAwait(false);
+            return true;
+        }
+        catch (Npgsql.PostgresException e) when (e.SqlState == Npgsql.PostgresErrorCodes.InsufficientPrivilege)
+        {
+            return false; // not a superuser: the pool compares fingerprints instead
+        }
+    }
+
+    // The database is gone (3D000), or the kit's schema, function or tables in it are (3F000, 42883, 42P01).
+    public override bool IsSchemaGone(DbException error) =>
+        error is Npgsql.PostgresException { SqlState: "3D000" or "3F000" or "42883" or "42P01" };
 
     public override async Task<ChangeMarks> InstallAsync(DbConnection connection, bool triggersOnly, CancellationToken ct)
     {
