@@ -60,7 +60,8 @@ public sealed partial class DatabasePool
     /// <summary>
     /// After the reset of a returned database: decides whether any session of it may have died during the lease
     /// (the kit said so; PostgreSQL's count of sessions killed, ended by a fatal error or abandoned changed; on
-    /// MySQL a session seen at the last return is gone), and if so starts a new session generation: clears the
+    /// MySQL a session seen at the last return is gone, or the driver's pools of the lease's tag hold more sessions
+    /// than the server lists for the database), and if so starts a new session generation: clears the
     /// pools of every string handed out for the database, then ends its remaining sessions (those in pools the kit
     /// cannot reach). One query on the pooled control connection when nothing broke.
     /// </summary>
@@ -79,8 +80,10 @@ public sealed partial class DatabasePool
         }
         else
         {
+            // A session seen at the last return is gone, or this process's pools of the lease's tag hold more
+            // sessions than the server has for the database (one opened during this lease and killed since).
             seen = await ReadSessionsAsync(control, database.Name, ct).ConfigureAwait(false);
-            lost |= !ledger.Seen.IsSubsetOf(seen);
+            lost |= !ledger.Seen.IsSubsetOf(seen) || PoolUsage.Held(_server.Engine, CurrentApplicationName(database.Name)) > seen.Count;
         }
 
         if (lost)
