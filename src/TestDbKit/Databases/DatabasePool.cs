@@ -33,9 +33,9 @@ public sealed partial class DatabasePool : IAsyncDisposable
     private readonly CancellationTokenSource _disposing = new();
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> _alive = new();
 
-    // Per database, the shaped connection strings tests were handed (TestDbOptions.ConnectionString): each is a
-    // driver pool of its own, cleared with the kit's when the database's sessions end or it is dropped.
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, System.Collections.Concurrent.ConcurrentDictionary<string, byte>> _shaped = new();
+    // Per database, the connection strings tests were handed (shaped by TestDbOptions.ConnectionString, and of each
+    // session generation): each is a driver pool of its own, cleared when the database's sessions end or it is dropped.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, System.Collections.Concurrent.ConcurrentDictionary<string, int>> _shaped = new();
     private TaskCompletionSource _capacityFreed = NewSignal();
     private string? _template;
     private int _count; // databases alive or being created: leased + ready + in flight
@@ -129,7 +129,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
             TopUp();
             try
             {
-                return new TestDatabase(this, database, TestConnectionString(database.Name, shape), output);
+                return new TestDatabase(this, database, TestConnectionString(database.Name, shape), CurrentApplicationName(database.Name), output);
             }
             catch
             {
@@ -231,6 +231,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
                 }
 
                 await ResetAsync(database, CancellationToken.None, returned: true).ConfigureAwait(false);
+                await SettleSessionsAsync(database, CancellationToken.None).ConfigureAwait(false); // DatabasePool.Sessions.cs
                 if (!_ready.Writer.TryWrite(database))
                 {
                     await ForgetAsync(database).ConfigureAwait(false); // the pool was disposed meanwhile
@@ -292,6 +293,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
 
         if (ended > 0)
         {
+            MarkSessionsLost(name); // pools the kit cannot reach may hold them too: a new session generation
             // The reset's own pooled session may have been among them.
             ClearTestPools(name);
             Dialect.ClearPool(RespawnConnectionString(name));
@@ -480,6 +482,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
             Dialect.ClearPool(RespawnConnectionString(name));
             ClearTestPools(name);
             _shaped.TryRemove(name, out _);
+            _sessions.TryRemove(name, out _);
             await using var admin = await _server.OpenAdminConnectionAsync(ct).ConfigureAwait(false);
             await admin.ExecuteAsync(Dialect.DropDatabaseSql(name), ct).ConfigureAwait(false);
             if (_server.HasTestUser && Dialect.ForgetDatabaseSettingsSql(name) is { } forget)
@@ -516,32 +519,31 @@ public sealed partial class DatabasePool : IAsyncDisposable
             cs = ConnectionStrings.Shape(Dialect.CreateBuilder(cs), shape, Dialect.Name);
         }
 
-        cs = Dialect.WithApplicationName(cs, TestApplicationName(name));
+        var generation = SessionGeneration(name);
+        cs = Dialect.WithApplicationName(cs, TestApplicationName(name, generation));
         cs = _options.Isolation == IsolationMode.Transaction ? Dialect.ForAmbientTransaction(cs) : cs;
-        if (shape is not null)
-        {
-            _shaped.GetOrAdd(name, _ => new()).TryAdd(cs, 0);
-        }
-
+        _shaped.GetOrAdd(name, _ => new()).TryAdd(cs, generation);
         return cs;
     }
 
-    /// <summary>Clears the driver pools of every connection string tests of <paramref name="name"/> used.</summary>
-    private void ClearTestPools(string name)
+    /// <summary>Clears the driver pools of every connection string tests of <paramref name="name"/> used;
+    /// <paramref name="forgetOld"/>: and forgets those of earlier session generations, never handed out again.</summary>
+    private void ClearTestPools(string name, bool forgetOld = false)
     {
         Dialect.ClearPool(TestConnectionString(name));
         if (_shaped.TryGetValue(name, out var shaped))
         {
-            foreach (var cs in shaped.Keys)
+            var current = SessionGeneration(name);
+            foreach (var (cs, generation) in shaped)
             {
                 Dialect.ClearPool(cs);
+                if (forgetOld && generation != current)
+                {
+                    shaped.TryRemove(cs, out _);
+                }
             }
         }
     }
-
-    /// <summary>The application name of test sessions on <paramref name="name"/> (PostgreSQL
-    /// <c>application_name</c>; MySQL the <c>program_name</c> connection attribute).</summary>
-    internal static string TestApplicationName(string name) => "testdbkit-test-" + name;
 
     internal Task<DbConnection> OpenAsync(string connectionString, CancellationToken ct) => Dialect.OpenAsync(connectionString, ct);
 }

@@ -16,11 +16,12 @@ public sealed class TestDatabase : IAsyncDisposable
     private int _returned;
     private FaultInjector? _faults;
 
-    internal TestDatabase(DatabasePool pool, PooledDatabase database, string connectionString, Sessions.TestOutput? output)
+    internal TestDatabase(DatabasePool pool, PooledDatabase database, string connectionString, string applicationName, Sessions.TestOutput? output)
     {
         _pool = pool;
         _database = database;
         ConnectionString = connectionString;
+        ApplicationName = applicationName;
         Output = output;
     }
 
@@ -104,8 +105,13 @@ public sealed class TestDatabase : IAsyncDisposable
         return connection;
     }
 
-    /// <summary>The application name this database's test sessions carry.</summary>
-    internal string ApplicationName => DatabasePool.TestApplicationName(Name);
+    /// <summary>The application name this lease's test sessions carry: the database's name and its session
+    /// generation, which changes when sessions may have died during a lease (see DatabasePool.Sessions.cs).</summary>
+    internal string ApplicationName { get; }
+
+    /// <summary>Says that sessions of this database may have been ended, or left with a fault's setting, during
+    /// this lease: when it ends, the pool makes sure no pooled session of it reaches the next lease.</summary>
+    internal void MarkSessionsLost() => _pool.MarkSessionsLost(Name);
 
     /// <summary>How many connections to this database, opened with <see cref="ConnectionString"/> by anyone in
     /// this process, are out of the driver's pool now (in use, or leaked).</summary>
@@ -115,6 +121,7 @@ public sealed class TestDatabase : IAsyncDisposable
     /// sessions, and says how many.</summary>
     internal async Task<int> EndSessionsAsync(SessionFilter filter, CancellationToken ct)
     {
+        MarkSessionsLost(); // before: a kill that fails half way may still have ended some
         await using var admin = await Server.OpenAdminConnectionAsync(ct).ConfigureAwait(false);
         return await _pool.Dialect.EndSessionsAsync(admin, Name, filter, ct).ConfigureAwait(false);
     }

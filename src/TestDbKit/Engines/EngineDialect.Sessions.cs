@@ -32,6 +32,12 @@ internal abstract partial class EngineDialect
     protected virtual Task<string> SessionsOfDatabaseSqlAsync(DbConnection admin, string database, SessionFilter filter, CancellationToken ct) =>
         Task.FromResult(SessionsOfDatabaseSql(database, filter));
 
+    /// <summary>A query answering one number that grows whenever a session of <paramref name="database"/> ends other
+    /// than by its client's goodbye (killed, ended by a fatal error such as a server timeout, or abandoned), counted by
+    /// the server itself, so kills the kit did not make count too; null where the server keeps no such count (the pool
+    /// then compares the database's session ids between returns instead).</summary>
+    public virtual string? EndedSessionsCountSql(string database) => null;
+
     /// <summary>Ends the sessions of <paramref name="database"/> that <paramref name="filter"/> picks, through an
     /// administrator's connection, never the kit's control sessions; says how many it ended.</summary>
     public async Task<int> EndSessionsAsync(DbConnection admin, string database, SessionFilter filter, CancellationToken ct)

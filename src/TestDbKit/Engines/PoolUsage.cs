@@ -20,6 +20,11 @@ internal static class PoolUsage
     public static long InUse(DbEngine engine, string applicationName) =>
         EngineRegistry.Module(engine).PoolMetrics.InUse(applicationName, Listener.RecordObservableInstruments);
 
+    /// <summary>Connections of pools tagged <paramref name="applicationName"/> that hold a server session now, in
+    /// use or idle in the pool; null where the driver's metrics cannot tell.</summary>
+    public static long? Held(DbEngine engine, string applicationName) =>
+        EngineRegistry.Module(engine).PoolMetrics.Held(applicationName, Listener.RecordObservableInstruments);
+
     private static MeterListener CreateListener()
     {
         var listener = new MeterListener
@@ -56,6 +61,10 @@ internal abstract class DriverPoolMetrics
     /// <summary>Connections of pools tagged <paramref name="applicationName"/> out of the pool now;
     /// <paramref name="recordObservables"/> makes observed instruments report now.</summary>
     public abstract long InUse(string applicationName, Action recordObservables);
+
+    /// <summary>Connections of pools tagged <paramref name="applicationName"/> holding a server session, in use or
+    /// idle; null where this driver's metrics are not read that way.</summary>
+    public virtual long? Held(string applicationName, Action recordObservables) => null;
 
     protected static string? Tag(ReadOnlySpan<KeyValuePair<string, object?>> tags, string key)
     {

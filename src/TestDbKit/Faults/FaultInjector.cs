@@ -566,18 +566,36 @@ public sealed class FaultInjector
         /// <summary>The server, if a fault that reaches all of it may touch it; throws why not.</summary>
         public DbServer ServerWide(string what) => injector.ServerWide(what);
 
-        public Task ExecuteAsAdminAsync(string sql, CancellationToken ct) => injector.ExecuteAsAdminAsync(sql, ct);
+        // Every path by which a fault ends sessions, makes the server end them, or leaves sessions with a setting
+        // (which a session keeps for its life, in whichever pool holds it) tells the lease: the pool then starts a
+        // new session generation when the lease ends, so no such session reaches the next test.
+        public Task ExecuteAsAdminAsync(string sql, CancellationToken ct)
+        {
+            injector._database.MarkSessionsLost(); // kill-session (and cancel, needlessly but cheaply)
+            return injector.ExecuteAsAdminAsync(sql, ct);
+        }
 
         public Task<int> EndSessionsAsync(SessionFilter filter, CancellationToken ct) => injector._database.EndSessionsAsync(filter, ct);
 
-        public Task<IAsyncDisposable> ShortenTimeoutAsync(TimeoutKind kind, TimeSpan timeout, CancellationToken ct) => injector.ShortenTimeoutAsync(kind, timeout, ct);
+        public Task<IAsyncDisposable> ShortenTimeoutAsync(TimeoutKind kind, TimeSpan timeout, CancellationToken ct)
+        {
+            injector._database.MarkSessionsLost(); // the server, or the kit's MySQL enforcer, ends sessions; pooled ones keep the timeout
+            return injector.ShortenTimeoutAsync(kind, timeout, ct);
+        }
 
         /// <summary>Makes the database read-only for its new sessions and the test's open connection; the handle
         /// restores it.</summary>
-        public Task<IAsyncDisposable> MakeReadOnlyAsync(CancellationToken ct) => injector.MakeReadOnlyAsync(ct);
+        public Task<IAsyncDisposable> MakeReadOnlyAsync(CancellationToken ct)
+        {
+            injector._database.MarkSessionsLost(); // sessions opened meanwhile stay read-only in pools the kit cannot clear
+            return injector.MakeReadOnlyAsync(ct);
+        }
 
-        public Task<FaultOutcome> OnServerAsync(ServerFaultKind kind, TimeSpan hold, CancellationToken ct) =>
-            kind.InjectHereAsync(this, ServerWide(kind.Doing), ct);
+        public Task<FaultOutcome> OnServerAsync(ServerFaultKind kind, TimeSpan hold, CancellationToken ct)
+        {
+            injector._database.MarkSessionsLost(); // crash, restart, freeze, exhaustion
+            return kind.InjectHereAsync(this, ServerWide(kind.Doing), ct);
+        }
 
         /// <summary>Injects <paramref name="kind"/> here, keeping a lasting fault's undo until the lease ends.</summary>
         public Task<FaultOutcome> InjectAsync(FaultKind kind, FaultArgs args, CancellationToken ct) => injector.InjectAsync(kind, args, ct);

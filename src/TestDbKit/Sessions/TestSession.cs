@@ -131,6 +131,7 @@ internal sealed class TestSession
             if (state != ConnectionState.Open || !await Database.Server.Dialect.IsAliveAsync(_connection, ct).ConfigureAwait(false))
             {
                 report.ConnectionDiscarded = true;
+                Database.MarkSessionsLost(); // its siblings in pools the kit cannot clear may be dead too
                 Database.Server.Dialect.ClearPool(Database.ConnectionString);
             }
 
@@ -195,7 +196,8 @@ internal sealed class TestSession
             }
 
             // A pooled session died since it was last used (killed, timed out, server restarted):
-            // drop it and its siblings, then open a new one.
+            // drop it and its siblings, then open a new one; siblings in other pools go when the lease ends.
+            database.MarkSessionsLost();
             await connection.DisposeAsync().ConfigureAwait(false);
             database.Server.Dialect.ClearPool(database.ConnectionString);
             if (attempt == 3)

@@ -12,6 +12,7 @@ internal sealed class MySqlPoolMetrics : DriverPoolMetrics
     private const string StateTag = "state";
 
     private readonly ConcurrentDictionary<string, long> _used = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, long> _idle = new(StringComparer.Ordinal);
 
     public override string MeterName => "MySqlConnector";
 
@@ -20,11 +21,24 @@ internal sealed class MySqlPoolMetrics : DriverPoolMetrics
     public override long InUse(string applicationName, Action recordObservables) =>
         _used.TryGetValue(applicationName, out var used) ? used : 0;
 
+    // MySqlConnector names a pool by the string's Application Name: every pool of one tag (the kit's string,
+    // Pomelo's rewrite of it, shaped ones) adds to one total.
+    public override long? Held(string applicationName, Action recordObservables) =>
+        InUse(applicationName, recordObservables) + (_idle.TryGetValue(applicationName, out var idle) ? idle : 0);
+
     public override void OnMeasurement(long value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
     {
-        if (Tag(tags, StateTag) == "used" && Tag(tags, PoolTag) is { } pool)
+        if (Tag(tags, PoolTag) is not { } pool)
         {
-            _used.AddOrUpdate(pool, value, (_, total) => total + value);
+            return;
         }
+
+        var totals = Tag(tags, StateTag) switch
+        {
+            "used" => _used,
+            "idle" => _idle,
+            _ => null,
+        };
+        totals?.AddOrUpdate(pool, value, (_, total) => total + value);
     }
 }

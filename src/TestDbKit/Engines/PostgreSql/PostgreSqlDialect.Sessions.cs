@@ -25,6 +25,12 @@ internal sealed partial class PostgreSqlDialect
             _ => "",
         };
 
+    // PostgreSQL 14+. A backend adds itself to the counts as it exits, before it leaves the process list, so a
+    // pg_terminate_backend that waited (KillSessionSql) is counted by the time it returns. Each statement on an
+    // autocommit connection takes a new stats snapshot (stats_fetch_consistency caches only within a transaction).
+    public override string? EndedSessionsCountSql(string database) =>
+        $"SELECT COALESCE(sum(sessions_killed + sessions_fatal + sessions_abandoned), 0) FROM pg_stat_database WHERE datname = '{Validated(database)}'";
+
     public override (string Set, string Undo)? DatabaseTimeoutSql(string database, TimeoutKind kind, TimeSpan value)
     {
         var db = QuoteIdentifier(database);
