@@ -112,7 +112,7 @@ public sealed class SessionHygieneTests
     public async Task The_leak_check_counts_the_connections_of_a_new_generation(DbEngine engine)
     {
         await using var pool = await CreatePoolAsync(engine, Schemas.Small(engine), maxDatabases: 1);
-        var options = new SessionOptions("Leaky.Test", engine, _ => Task.CompletedTask, typeof(SessionHygieneTests), IsolationMode.Reset, false, false);
+        var options = new SessionOptions("Leaky.Test", engine, (_, _) => Task.CompletedTask, typeof(SessionHygieneTests), IsolationMode.Reset, false, false);
         var killer = await TestSession.StartAsync(options, pool, default);
         await killer.Database.Faults.KillSessionAsync(killer.CurrentConnection());
         Assert.True((await killer.EndAsync(default)).ConnectionDiscarded);
