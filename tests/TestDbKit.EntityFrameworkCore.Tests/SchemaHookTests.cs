@@ -49,6 +49,30 @@ public sealed class PostgreSqlSchemaHookEnsureCreatedTests() : SchemaHookEnsureC
 
 public sealed class MySqlSchemaHookEnsureCreatedTests() : SchemaHookEnsureCreatedTests(DbEngine.MySql);
 
+/// <summary>A hook whose context keeps its sessions: Npgsql's EF provider with <c>MapEnum</c> builds a data source with a
+/// pool of its own, here pooled on purpose, so its idle session stays on the template after the context is disposed.
+/// The kit ends it when the hook returns, so PostgreSQL can copy the template.</summary>
+public sealed class SchemaHookPooledContextTests() : ResilientDbTestBase(DbEngine.PostgreSql)
+{
+    protected override async Task CreateSchemaAsync(SchemaTarget target, CancellationToken ct)
+    {
+        var pooled = new Npgsql.NpgsqlConnectionStringBuilder(target.ConnectionString) { Pooling = true }.ConnectionString;
+        await using (var db = Pets.Context(Engine, pooled))
+        {
+            Assert.True(await db.Database.EnsureCreatedAsync(ct));
+        }
+
+        // The premise: EF's pool still holds a session on the template now that the hook is about to return.
+        await using var probe = await target.OpenConnectionAsync(ct);
+        await using var command = probe.CreateCommand();
+        command.CommandText = $"SELECT count(*) FROM pg_stat_activity WHERE datname = '{target.Name}' AND pid <> pg_backend_pid()";
+        Assert.True(Convert.ToInt64(await command.ExecuteScalarAsync(ct)) >= 1);
+    }
+
+    [Fact]
+    public Task The_template_was_copied_all_the_same() => SchemaHookChecks.SeedRowAndEnumAsync(Pets.Context(Engine, Database.ConnectionString));
+}
+
 /// <summary>The schema hook runs EF Core's migrations (<c>MigrateAsync</c>) on a context made from the target's
 /// connection string.</summary>
 public abstract class SchemaHookMigrateTests(DbEngine engine) : ResilientDbTestBase(engine)

@@ -99,8 +99,9 @@ public sealed partial class DatabasePool
         {
             var holders = await admin.ReadColumnAsync(Dialect.EveryoneOnDatabaseSql(template)!, r => Describe(r), ct).ConfigureAwait(false);
             throw new InvalidOperationException(
-                $"Could not copy the template {template} into {name} ({Dialect.Name}, {_server.Provider}): {e.Message}. " +
-                $"Sessions still connected to it: {(holders.Count == 0 ? "none any more" : string.Join(", ", holders))}. " +
+                $"Could not copy the template {template} into {name} ({Dialect.Name}, {_server.Provider}): {e.Message.Split('\n')[0].Trim()}. " +
+                $"Sessions still connected to it: {(holders.Count == 0 ? "none any more" : string.Join(", ", holders))} " +
+                $"('{EngineDialect.ControlApplicationName}' is also what connections from SchemaTarget.ConnectionString are named). " +
                 "The kit ended every session on the template after the schema was built and once more now, so something keeps " +
                 "reconnecting: close every connection, DbContext or data source the schema hook opened before it returns, and do " +
                 "not keep any (in a static, a DI container) past it; PostgreSQL copies a template only while nobody is connected to it.", e);

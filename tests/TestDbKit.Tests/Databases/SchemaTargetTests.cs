@@ -93,6 +93,54 @@ public sealed class SchemaTargetTests
         }
     }
 
+    [Fact]
+    public async Task A_template_that_something_keeps_reconnecting_to_is_a_clear_error_naming_the_sessions()
+    {
+        // Three loops the hook leaves behind hold sessions on the template and reconnect as soon as they are ended:
+        // the kit's cleanup after the hook and its second try both meet sessions, so the copy fails.
+        using var stop = new CancellationTokenSource();
+        var loops = new List<Task>();
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(async () => await DatabasePool.CreateAsync(await DbServer.SharedAsync(DbEngine.PostgreSql), new DatabasePoolOptions
+        {
+            MaxDatabases = 1,
+            BuildSchema = async (target, ct) =>
+            {
+                for (var i = 0; i < 3; i++)
+                {
+                    loops.Add(Task.Run(() => HoldAsync(target, stop.Token), CancellationToken.None));
+                }
+
+                await Task.Delay(300, ct);
+            },
+        }));
+        await stop.CancelAsync();
+        await Task.WhenAll(loops);
+        Assert.StartsWith("Could not copy the template tdk_", e.Message, StringComparison.Ordinal);
+        Assert.Contains("is being accessed by other users. Sessions still connected to it: session ", e.Message, StringComparison.Ordinal);
+        Assert.Contains("close every connection, DbContext or data source the schema hook opened before it returns", e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("\n", e.Message, StringComparison.Ordinal);
+
+        static async Task HoldAsync(SchemaTarget target, CancellationToken stop)
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                try
+                {
+                    await using var connection = await target.OpenConnectionAsync(stop);
+                    while (!stop.IsCancellationRequested)
+                    {
+                        await connection.ExecuteAsync("SELECT 1");
+                        await Task.Delay(2, stop);
+                    }
+                }
+                catch (Exception e) when (e is DbException or OperationCanceledException or InvalidOperationException or IOException)
+                {
+                    // Ended by the kit (or stopping): reconnect at once.
+                }
+            }
+        }
+    }
+
     [Theory]
     [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
     public async Task A_failing_hook_is_a_clear_error_that_names_the_database_and_never_the_password(DbEngine engine)
