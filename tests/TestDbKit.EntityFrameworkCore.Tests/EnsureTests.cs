@@ -133,3 +133,31 @@ public abstract class EnsureCreatedPerTestBase(DbEngine engine) : ResilientDbTes
 public sealed class PostgreSqlEnsureCreatedPerTest() : EnsureCreatedPerTestBase(DbEngine.PostgreSql);
 
 public sealed class MySqlEnsureCreatedPerTest() : EnsureCreatedPerTestBase(DbEngine.MySql);
+
+/// <summary>EnsureDeleted and EnsureCreated in every test through the base class: on PostgreSQL the provider's
+/// <c>DROP DATABASE .. WITH (FORCE)</c> also ends the session behind the test's <c>Connection</c>; the kit's teardown
+/// copes, and the next test (the same pool of one) gets a database to delete again.</summary>
+public abstract class EnsureDeletedPerTestBase(DbEngine engine) : ResilientDbTestBase(engine)
+{
+    protected override void Configure(TestDbOptions options) => options.MaxDatabases = 1;
+
+    [Fact]
+    public Task First_test_deletes_creates_and_saves() => DeleteCreateAndSaveAsync("Rex");
+
+    [Fact]
+    public Task Second_test_deletes_creates_and_saves() => DeleteCreateAndSaveAsync("Fido");
+
+    private async Task DeleteCreateAndSaveAsync(string name)
+    {
+        await using var context = Pets.Context(Engine, Database.ConnectionString);
+        Assert.True(await context.Database.EnsureDeletedAsync(), $"{Database.Name} was not there to delete");
+        Assert.True(await context.Database.EnsureCreatedAsync());
+        context.Pets.Add(new Pet { Name = name, Mood = Mood.Calm });
+        await context.SaveChangesAsync();
+        Assert.Equal(2, await context.Pets.CountAsync());
+    }
+}
+
+public sealed class PostgreSqlEnsureDeletedPerTest() : EnsureDeletedPerTestBase(DbEngine.PostgreSql);
+
+public sealed class MySqlEnsureDeletedPerTest() : EnsureDeletedPerTestBase(DbEngine.MySql);

@@ -7,29 +7,29 @@ using TestDbKit.Engines;
 namespace TestDbKit;
 
 // DatabasePool, part: what the kit keeps in a database to reset it, and what happens when a test changed the schema.
-// A schema without tables gets no tracking at all (an ORM asking whether the database has tables must hear no);
+// A schema without objects gets no tracking at all (an ORM asking whether the database has tables must hear no);
 // its reset only checks that the database is still as empty. A tracked database notices a test's DDL (PostgreSQL:
 // event triggers; MySQL: a fingerprint of information_schema in the reset procedure; PostgreSQL without a
 // superuser: the pool compares a catalog fingerprint), and a database the test dropped or recreated is noticed by
 // the errors the reset meets. Either way the database is replaced by a fresh copy, quietly: it is an expected path.
 public sealed partial class DatabasePool
 {
-    // The fingerprint of the schema as the hook left it, where the pool compares it itself: a schema without
-    // tables, or a tracked one whose tracker cannot watch DDL. Null: the tracker watches.
+    // The fingerprint of the schema as the hook left it, where the pool compares it itself: a tracked database whose
+    // tracker cannot watch DDL (PostgreSQL without a superuser). Null: the tracker watches, or the schema is empty.
     private string? _fingerprint;
 
-    /// <summary>Whether the user's schema has no tables, so databases carry nothing of the kit's.</summary>
+    /// <summary>Whether the user's schema has no objects at all, so databases carry nothing of the kit's.</summary>
     internal bool EmptySchema { get; private set; }
 
     /// <summary>After the schema ran on <paramref name="connection"/> (a new database, or the template): installs the
-    /// change tracker where the schema has tables, else nothing. Throws a <see cref="DbException"/> where tracking
+    /// change tracker where the schema made any object, else nothing. Throws a <see cref="DbException"/> where tracking
     /// cannot be installed (the caller falls back to Respawn).</summary>
     private async Task InstallTrackingAsync(DbConnection connection, string name, CancellationToken ct)
     {
         var tracker = Dialect.Tracker;
-        if (!await ScalarBoolAsync(connection, tracker.HasTablesSql(name), ct).ConfigureAwait(false))
+        if (await ScalarBoolAsync(connection, tracker.IsEmptySql(name), ct).ConfigureAwait(false))
         {
-            _fingerprint = await FingerprintAsync(connection, name, ct).ConfigureAwait(false);
+            _fingerprint = null;
             EmptySchema = true;
             IsTracking = true;
             return;
@@ -53,20 +53,21 @@ public sealed partial class DatabasePool
             try
             {
                 await using var connection = await OpenAsync(database.ControlConnectionString, ct).ConfigureAwait(false);
-                if (_fingerprint is { } expected)
+                if (EmptySchema)
                 {
-                    var now = await FingerprintAsync(connection, database.Name, ct).ConfigureAwait(false);
-                    if (!string.Equals(now, expected, StringComparison.Ordinal))
+                    if (!await ScalarBoolAsync(connection, tracker.IsEmptySql(database.Name), ct).ConfigureAwait(false))
                     {
-                        throw new SchemaChangedException(database.Name, EmptySchema
-                            ? "the schema had no objects, and now it has some (EnsureCreated, a migration or the test's own DDL)"
-                            : "the test created, dropped or altered objects");
+                        throw new SchemaChangedException(database.Name,
+                            "the schema had no objects, and now it has some (EnsureCreated, a migration or the test's own DDL), or the database is gone");
                     }
 
-                    if (EmptySchema)
-                    {
-                        return; // no tables, no rows
-                    }
+                    return; // no tables, no rows
+                }
+
+                if (_fingerprint is { } expected
+                    && !string.Equals(await FingerprintAsync(connection, database.Name, ct).ConfigureAwait(false), expected, StringComparison.Ordinal))
+                {
+                    throw new SchemaChangedException(database.Name, "the test created, dropped or altered objects");
                 }
 
                 if (await tracker.ResetAsync(connection, database.Name, _options.ResetSequences, ct).ConfigureAwait(false) == ChangeTracker.SchemaChanged)
@@ -90,10 +91,20 @@ public sealed partial class DatabasePool
     }
 
     private async Task<string> FingerprintAsync(DbConnection connection, string name, CancellationToken ct) =>
-        Convert.ToString(await connection.ScalarAsync(Dialect.Tracker.FingerprintSql(name), ct).ConfigureAwait(false), CultureInfo.InvariantCulture) ?? "";
+        Convert.ToString(await PreparedScalarAsync(connection, Dialect.Tracker.FingerprintSql(name), ct).ConfigureAwait(false), CultureInfo.InvariantCulture) ?? "";
 
     private static async Task<bool> ScalarBoolAsync(DbConnection connection, string sql, CancellationToken ct) =>
-        Convert.ToBoolean(await connection.ScalarAsync(sql, ct).ConfigureAwait(false), CultureInfo.InvariantCulture);
+        Convert.ToBoolean(await PreparedScalarAsync(connection, sql, ct).ConfigureAwait(false), CultureInfo.InvariantCulture);
+
+    /// <summary>Prepared: the control session is pooled and keeps the statement, so the catalog queries are planned
+    /// once per session rather than at every reset (PostgreSQL: planning cost more than running them).</summary>
+    private static async Task<object?> PreparedScalarAsync(DbConnection connection, string sql, CancellationToken ct)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        await command.PrepareAsync(ct).ConfigureAwait(false);
+        return await command.ExecuteScalarAsync(ct).ConfigureAwait(false);
+    }
 
     [LoggerMessage(40, LogLevel.Debug, "{Database} is replaced by a fresh copy: {Reason}")]
     private static partial void LogSchemaChanged(ILogger logger, string database, string reason);

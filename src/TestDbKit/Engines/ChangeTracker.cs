@@ -40,10 +40,10 @@ internal abstract class ChangeTracker
     /// </summary>
     public abstract string FingerprintSql(string database);
 
-    /// <summary>One row, one boolean: whether <paramref name="database"/> holds a table of the user's (temporary
-    /// ones aside). A schema without one gets no tracking at all: nothing to empty, and nothing of the kit's that
-    /// would make the database look built to an ORM that asks whether it has tables.</summary>
-    public abstract string HasTablesSql(string database);
+    /// <summary>One row, one boolean: whether <paramref name="database"/> exists and holds no object of the user's
+    /// (temporary ones aside). Such a schema gets no tracking at all: nothing to empty, and nothing of the kit's that
+    /// would make the database look built to an ORM that asks whether it has tables. Its reset asks this again.</summary>
+    public abstract string IsEmptySql(string database);
 
     /// <summary>Whether <paramref name="error"/>, from a reset or a fingerprint, says the database or the kit's objects
     /// in it are gone: the test dropped (and maybe recreated) the database, or dropped the kit's schema.</summary>

@@ -246,8 +246,15 @@ internal sealed class PostgreSqlTracker : ChangeTracker
 
     public override string FingerprintSql(string database) => Fingerprint;
 
-    public override string HasTablesSql(string database) =>
-        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE oid >= 16384 AND relkind IN ('r', 'p', 'f') AND relpersistence <> 't')";
+    // A new database has no object with a user oid (template1 as initdb left it): each probe stops at the first row.
+    public override string IsEmptySql(string database) => """
+        WITH temp AS (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname LIKE 'pg\_temp\_%' OR nspname LIKE 'pg\_toast\_temp\_%')
+        SELECT NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE oid >= 16384 AND relpersistence <> 't')
+          AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_type WHERE oid >= 16384 AND typnamespace NOT IN (SELECT oid FROM temp))
+          AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_proc WHERE oid >= 16384 AND pronamespace NOT IN (SELECT oid FROM temp))
+          AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE oid >= 16384 AND oid NOT IN (SELECT oid FROM temp))
+          AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE oid >= 16384)
+        """;
 
     public override async Task<bool> WatchSchemaAsync(DbConnection connection, CancellationToken ct)
     {
