@@ -134,6 +134,32 @@ public sealed class SessionsTests
     [Theory]
     [InlineData(DbEngine.PostgreSql)]
     [InlineData(DbEngine.MySql)]
+    public async Task Under_Respawn_the_sessions_the_return_ends_never_reach_the_next_lease_through_EFs_pool(DbEngine engine)
+    {
+        // Respawn resets end every session left on the database when the lease comes back (the kit's own pools
+        // closed first), those idle in the provider's pool too.
+        await using var pool = await SessionsSetup.PoolAsync(engine, new DatabasePoolOptions { MaxDatabases = 1, UseRespawn = true });
+        Assert.False(pool.IsTracking);
+        var shape = SessionsSetup.NoReset(engine);
+        long pooled;
+        await using (var db = await pool.LeaseAsync(shape, output: null, default))
+        {
+            pooled = await SessionsSetup.SaveAndPoolAsync(db, () => Pets.Context(engine, db.ConnectionString), "Rex");
+        }
+
+        await ServerSessions.WaitUntilGoneAsync(pool.Server, engine, pooled); // the return ended it
+        await using (var db = await pool.LeaseAsync(shape, output: null, default))
+        {
+            await using var context = Pets.Context(engine, db.ConnectionString);
+            context.Pets.Add(new Pet { Name = "Fido", Mood = Mood.Grumpy });
+            await context.SaveChangesAsync();
+            Assert.Equal(1, await context.Pets.CountAsync(p => p.Name == "Fido"));
+        }
+    }
+
+    [Theory]
+    [InlineData(DbEngine.PostgreSql)]
+    [InlineData(DbEngine.MySql)]
     public async Task Healthy_pooled_sessions_are_reused_by_the_next_lease_when_nothing_broke(DbEngine engine)
     {
         // The kit's hygiene must not cost a new server session per test: with nothing broken the next lease's
@@ -192,6 +218,7 @@ internal static class SessionsSetup
         {
             MaxDatabases = options.MaxDatabases,
             Isolation = options.Isolation,
+            UseRespawn = options.UseRespawn,
             CreateSchema = c => CreateSchemaAsync(engine, c),
         });
 

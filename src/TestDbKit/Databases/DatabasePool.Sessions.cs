@@ -54,6 +54,10 @@ public sealed partial class DatabasePool
     /// during the current lease: the return then starts a new session generation.</summary>
     internal void MarkSessionsLost(string name) => Volatile.Write(ref LedgerOf(name).Lost, 1);
 
+    /// <summary>The kit closed the sessions of <paramref name="name"/> it knew itself: their absence at the next
+    /// return says nothing.</summary>
+    private void ForgetSeenSessions(string name) => LedgerOf(name).Seen = [];
+
     /// <summary>The session generation of <paramref name="name"/> (for tests).</summary>
     internal int SessionGeneration(string name) => Volatile.Read(ref LedgerOf(name).Generation);
 
