@@ -276,3 +276,41 @@ internal static class SessionsSetup
         }
     }
 }
+
+/// <summary>A restart of a server of the test's own ends the sessions of every database of the pool, also those of
+/// databases resting in the pool, whose next lease must not meet them in EF's pools.</summary>
+public sealed class SessionsAfterRestartTests
+{
+    [Theory]
+    [InlineData(DbEngine.PostgreSql)]
+    [InlineData(DbEngine.MySql)]
+    public async Task A_restart_during_one_lease_leaves_no_dead_session_for_the_databases_resting_in_the_pool(DbEngine engine)
+    {
+        await using var server = await DbServer.StartAsync(engine, new DbServerOptions { Provider = DbServerProvider.Local });
+        await using var pool = await DatabasePool.CreateAsync(server, new DatabasePoolOptions
+        {
+            MaxDatabases = 2,
+            CreateSchema = c => SessionsSetup.CreateSchemaAsync(engine, c),
+        });
+        var shape = SessionsSetup.NoReset(engine);
+        var resting = await pool.LeaseAsync(shape, output: null, default);
+        var restarting = await pool.LeaseAsync(shape, output: null, default);
+        var pooled = await SessionsSetup.SaveAndPoolAsync(resting, () => Pets.Context(engine, resting.ConnectionString), "Rex");
+        await resting.DisposeAsync(); // back in the pool, its session idle in the provider's pool
+
+        await restarting.Faults.RestartServerAsync();
+        await ServerSessions.WaitUntilGoneAsync(server, engine, pooled);
+        await restarting.DisposeAsync();
+
+        // Both databases, whichever comes first: each saves through a new context on its new lease's string.
+        await using var first = await pool.LeaseAsync(shape, output: null, default);
+        await using var second = await pool.LeaseAsync(shape, output: null, default);
+        Assert.Contains(resting.Name, new[] { first.Name, second.Name });
+        foreach (var db in new[] { first, second })
+        {
+            await using var context = Pets.Context(engine, db.ConnectionString);
+            context.Pets.Add(new Pet { Name = "Fido", Mood = Mood.Grumpy });
+            await context.SaveChangesAsync();
+        }
+    }
+}

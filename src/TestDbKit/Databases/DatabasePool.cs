@@ -128,6 +128,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
             TopUp();
             try
             {
+                await SettleIfMarkedAsync(database, ct).ConfigureAwait(false); // DatabasePool.Sessions.cs
                 return new TestDatabase(this, database, TestConnectionString(database.Name, shape), CurrentApplicationName(database.Name), output);
             }
             catch
