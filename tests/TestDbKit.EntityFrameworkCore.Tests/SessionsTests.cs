@@ -134,6 +134,32 @@ public sealed class SessionsTests
     [Theory]
     [InlineData(DbEngine.PostgreSql)]
     [InlineData(DbEngine.MySql)]
+    public async Task Under_Respawn_the_sessions_the_return_ends_never_reach_the_next_lease_through_EFs_pool(DbEngine engine)
+    {
+        // Respawn resets end every session left on the database when the lease comes back (the kit's own pools
+        // closed first), those idle in the provider's pool too.
+        await using var pool = await SessionsSetup.PoolAsync(engine, new DatabasePoolOptions { MaxDatabases = 1, UseRespawn = true });
+        Assert.False(pool.IsTracking);
+        var shape = SessionsSetup.NoReset(engine);
+        long pooled;
+        await using (var db = await pool.LeaseAsync(shape, output: null, default))
+        {
+            pooled = await SessionsSetup.SaveAndPoolAsync(db, () => Pets.Context(engine, db.ConnectionString), "Rex");
+        }
+
+        await ServerSessions.WaitUntilGoneAsync(pool.Server, engine, pooled); // the return ended it
+        await using (var db = await pool.LeaseAsync(shape, output: null, default))
+        {
+            await using var context = Pets.Context(engine, db.ConnectionString);
+            context.Pets.Add(new Pet { Name = "Fido", Mood = Mood.Grumpy });
+            await context.SaveChangesAsync();
+            Assert.Equal(1, await context.Pets.CountAsync(p => p.Name == "Fido"));
+        }
+    }
+
+    [Theory]
+    [InlineData(DbEngine.PostgreSql)]
+    [InlineData(DbEngine.MySql)]
     public async Task Healthy_pooled_sessions_are_reused_by_the_next_lease_when_nothing_broke(DbEngine engine)
     {
         // The kit's hygiene must not cost a new server session per test: with nothing broken the next lease's
@@ -192,6 +218,7 @@ internal static class SessionsSetup
         {
             MaxDatabases = options.MaxDatabases,
             Isolation = options.Isolation,
+            UseRespawn = options.UseRespawn,
             CreateSchema = c => CreateSchemaAsync(engine, c),
         });
 
@@ -246,6 +273,44 @@ internal static class SessionsSetup
             {
                 await context.DisposeAsync();
             }
+        }
+    }
+}
+
+/// <summary>A restart of a server of the test's own ends the sessions of every database of the pool, also those of
+/// databases resting in the pool, whose next lease must not meet them in EF's pools.</summary>
+public sealed class SessionsAfterRestartTests
+{
+    [Theory]
+    [InlineData(DbEngine.PostgreSql)]
+    [InlineData(DbEngine.MySql)]
+    public async Task A_restart_during_one_lease_leaves_no_dead_session_for_the_databases_resting_in_the_pool(DbEngine engine)
+    {
+        await using var server = await DbServer.StartAsync(engine, new DbServerOptions { Provider = DbServerProvider.Local });
+        await using var pool = await DatabasePool.CreateAsync(server, new DatabasePoolOptions
+        {
+            MaxDatabases = 2,
+            CreateSchema = c => SessionsSetup.CreateSchemaAsync(engine, c),
+        });
+        var shape = SessionsSetup.NoReset(engine);
+        var resting = await pool.LeaseAsync(shape, output: null, default);
+        var restarting = await pool.LeaseAsync(shape, output: null, default);
+        var pooled = await SessionsSetup.SaveAndPoolAsync(resting, () => Pets.Context(engine, resting.ConnectionString), "Rex");
+        await resting.DisposeAsync(); // back in the pool, its session idle in the provider's pool
+
+        await restarting.Faults.RestartServerAsync();
+        await ServerSessions.WaitUntilGoneAsync(server, engine, pooled);
+        await restarting.DisposeAsync();
+
+        // Both databases, whichever comes first: each saves through a new context on its new lease's string.
+        await using var first = await pool.LeaseAsync(shape, output: null, default);
+        await using var second = await pool.LeaseAsync(shape, output: null, default);
+        Assert.Contains(resting.Name, new[] { first.Name, second.Name });
+        foreach (var db in new[] { first, second })
+        {
+            await using var context = Pets.Context(engine, db.ConnectionString);
+            context.Pets.Add(new Pet { Name = "Fido", Mood = Mood.Grumpy });
+            await context.SaveChangesAsync();
         }
     }
 }

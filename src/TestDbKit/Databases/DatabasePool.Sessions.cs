@@ -54,6 +54,25 @@ public sealed partial class DatabasePool
     /// during the current lease: the return then starts a new session generation.</summary>
     internal void MarkSessionsLost(string name) => Volatile.Write(ref LedgerOf(name).Lost, 1);
 
+    /// <summary>Says that sessions of every database of the pool may have died (a crash or restart of the server):
+    /// those resting in the pool are settled when next leased, the leased ones when they come back.</summary>
+    internal void MarkAllSessionsLost()
+    {
+        foreach (var name in _alive.Keys)
+        {
+            MarkSessionsLost(name);
+        }
+    }
+
+    /// <summary>At lease: a database marked while it rested in the pool (see <see cref="MarkAllSessionsLost"/>) gets
+    /// its new session generation before its strings are handed out. Nothing to do, and no round trip, otherwise.</summary>
+    private Task SettleIfMarkedAsync(PooledDatabase database, CancellationToken ct) =>
+        Volatile.Read(ref LedgerOf(database.Name).Lost) == 1 ? SettleSessionsAsync(database, ct) : Task.CompletedTask;
+
+    /// <summary>The kit closed the sessions of <paramref name="name"/> it knew itself: their absence at the next
+    /// return says nothing.</summary>
+    private void ForgetSeenSessions(string name) => LedgerOf(name).Seen = [];
+
     /// <summary>The session generation of <paramref name="name"/> (for tests).</summary>
     internal int SessionGeneration(string name) => Volatile.Read(ref LedgerOf(name).Generation);
 
@@ -69,6 +88,23 @@ public sealed partial class DatabasePool
     {
         var ledger = LedgerOf(database.Name);
         var lost = Interlocked.Exchange(ref ledger.Lost, 0) == 1;
+        try
+        {
+            await SettleSessionsAsync(database, ledger, lost, ct).ConfigureAwait(false);
+        }
+        catch
+        {
+            if (lost)
+            {
+                MarkSessionsLost(database.Name); // still to do, should the database be leased again
+            }
+
+            throw;
+        }
+    }
+
+    private async Task SettleSessionsAsync(PooledDatabase database, SessionLedger ledger, bool lost, CancellationToken ct)
+    {
         await using var control = await OpenAsync(database.ControlConnectionString, ct).ConfigureAwait(false);
         var count = Dialect.EndedSessionsCountSql(database.Name);
         long ended = 0;

@@ -129,6 +129,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
             TopUp();
             try
             {
+                await SettleIfMarkedAsync(database, ct).ConfigureAwait(false); // DatabasePool.Sessions.cs
                 return new TestDatabase(this, database, TestConnectionString(database.Name, shape), CurrentApplicationName(database.Name), output);
             }
             catch
@@ -285,6 +286,11 @@ public sealed partial class DatabasePool : IAsyncDisposable
     /// are dropped so that the reset and the next test open live ones.</summary>
     private async Task EndLeftoverSessionsAsync(string name, CancellationToken ct)
     {
+        // The idle sessions of the pools the kit knows close with a goodbye first; what is killed below is what other
+        // pools hold (a provider's own data source) or the test left open: a new session generation then.
+        ClearTestPools(name);
+        Dialect.ClearPool(RespawnConnectionString(name));
+        ForgetSeenSessions(name);
         int ended;
         await using (var admin = await _server.OpenAdminConnectionAsync(ct).ConfigureAwait(false))
         {
@@ -293,7 +299,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
 
         if (ended > 0)
         {
-            MarkSessionsLost(name); // pools the kit cannot reach may hold them too: a new session generation
+            MarkSessionsLost(name);
             // The reset's own pooled session may have been among them.
             ClearTestPools(name);
             Dialect.ClearPool(RespawnConnectionString(name));

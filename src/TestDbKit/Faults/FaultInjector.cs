@@ -593,7 +593,7 @@ public sealed class FaultInjector
 
         public Task<FaultOutcome> OnServerAsync(ServerFaultKind kind, TimeSpan hold, CancellationToken ct)
         {
-            injector._database.MarkSessionsLost(); // crash, restart, freeze, exhaustion
+            injector._database.Pool.MarkAllSessionsLost(); // crash, restart: every database's sessions, resting ones too
             return kind.InjectHereAsync(this, ServerWide(kind.Doing), ct);
         }
 
