@@ -18,6 +18,9 @@ namespace TestDbKit.Engines;
 /// as the counters are: the missing sentinel row ('') then marks every table. <c>testdbkit_reset</c> ends
 /// busy sessions, deletes from the marked tables with foreign-key checks off, puts back the rows the schema
 /// had inserted (copied at install) and restarts their AUTO_INCREMENT.
+/// MySQL has no DDL triggers: when the server's DDL counts (GLOBAL_STATUS Com_create_*, Com_alter_*, Com_drop_*)
+/// moved since the last reset, the reset compares a fingerprint of information_schema with the one stored at install
+/// (<c>testdbkit_schema</c>), and on a difference returns -1 without touching anything; the pool replaces the database.
 /// </summary>
 internal sealed class MySqlTracker : ChangeTracker
 {

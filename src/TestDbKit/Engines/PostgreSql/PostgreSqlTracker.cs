@@ -11,6 +11,9 @@ namespace TestDbKit.Engines;
 /// sequences do not: a counter of marks written tells when that happened, and the reset then restarts
 /// every sequence that moved. A sentinel row (oid 0) tells a set that a crash emptied from a clean one.
 /// Rows the schema inserted are copied at install and put back into the tables a reset empties.
+/// Event triggers (ddl_command_end, sql_drop; installed by <see cref="WatchSchemaAsync"/> where the kit is a
+/// superuser) move the sequence <c>testdbkit.ddl</c> on any DDL but that on temporary objects; the reset then
+/// returns -1 without touching anything and the pool replaces the database.
 /// </summary>
 internal sealed class PostgreSqlTracker : ChangeTracker
 {
