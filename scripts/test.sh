@@ -35,9 +35,10 @@ echo "== Microsoft.Testing.Platform: the xunit v3 test executables (dotnet test 
 run tests/TestDbKit.XunitV3.Tests/bin/"$configuration"/net10.0/TestDbKit.XunitV3.Tests \
   --filter 'FullyQualifiedName!~FailOnConnectionLeakTests&FullyQualifiedName!~KitOutputTests'
 run examples/Orders.Tests.XunitV3/bin/"$configuration"/net10.0/Orders.Tests.XunitV3
+run examples/Shop.Tests.XunitV3/bin/"$configuration"/net10.0/Shop.Tests.XunitV3
 
 echo "== Docker lane: the adapters' integration suites and the examples on the Docker provider"
-for project in tests/TestDbKit.Xunit.Tests tests/TestDbKit.XunitV3.Tests tests/TestDbKit.NUnit.Tests tests/TestDbKit.MSTest.Tests examples/Orders.Tests.Xunit examples/Orders.Tests.XunitV3 examples/Orders.Tests.NUnit examples/Orders.Tests.MSTest; do
+for project in tests/TestDbKit.Xunit.Tests tests/TestDbKit.XunitV3.Tests tests/TestDbKit.NUnit.Tests tests/TestDbKit.MSTest.Tests examples/Orders.Tests.Xunit examples/Orders.Tests.XunitV3 examples/Orders.Tests.NUnit examples/Orders.Tests.MSTest examples/Shop.Tests.XunitV3; do
   TESTDBKIT_PROVIDER=docker run dotnet test "$project" -c "$configuration" --no-build --nologo
 done
 
