@@ -93,20 +93,27 @@ public sealed partial class DatabasePool
     private async Task<string> FingerprintAsync(DbConnection connection, string name, CancellationToken ct) =>
         Convert.ToString(await PreparedScalarAsync(connection, Dialect.Tracker.FingerprintSql(name), ct).ConfigureAwait(false), CultureInfo.InvariantCulture) ?? "";
 
-    private static async Task<bool> ScalarBoolAsync(DbConnection connection, string sql, CancellationToken ct) =>
+    private async Task<bool> ScalarBoolAsync(DbConnection connection, string sql, CancellationToken ct) =>
         Convert.ToBoolean(await PreparedScalarAsync(connection, sql, ct).ConfigureAwait(false), CultureInfo.InvariantCulture);
 
-    /// <summary>Prepared: the control session is pooled and keeps the statement, so the catalog queries are planned
-    /// once per session rather than at every reset (PostgreSQL: planning cost more than running them).</summary>
-    private static async Task<object?> PreparedScalarAsync(DbConnection connection, string sql, CancellationToken ct)
+    /// <summary>Prepared where the engine's control session belongs to one database (PostgreSQL): it is pooled and
+    /// keeps the statement, so the catalog queries are planned once per session rather than at every reset
+    /// (planning cost more than running them). Not on MySQL: its control sessions serve every database and the SQL
+    /// names the database, so each database would leave a prepared statement behind on the server
+    /// (<c>max_prepared_stmt_count</c> is server-wide).</summary>
+    private async Task<object?> PreparedScalarAsync(DbConnection connection, string sql, CancellationToken ct)
     {
         await using var command = connection.CreateCommand();
         command.CommandText = sql;
-        await command.PrepareAsync(ct).ConfigureAwait(false);
+        if (Dialect.HasTemplateDatabases)
+        {
+            await command.PrepareAsync(ct).ConfigureAwait(false);
+        }
+
         return await command.ExecuteScalarAsync(ct).ConfigureAwait(false);
     }
 
-    [LoggerMessage(40, LogLevel.Debug, "{Database} is replaced by a fresh copy: {Reason}")]
+    [LoggerMessage(42, LogLevel.Debug, "{Database} is replaced by a fresh copy: {Reason}")]
     private static partial void LogSchemaChanged(ILogger logger, string database, string reason);
 }
 

@@ -70,7 +70,7 @@ public sealed partial class DatabasePool
                 SchemaHookLog.TemplateSessionsEnded(_logger, ended.Count, template, string.Join(", ", ended));
             }
         }
-        catch (DbException e)
+        catch (Exception e) when (e is DbException or InvalidOperationException or IOException or TimeoutException or System.Net.Sockets.SocketException)
         {
             SchemaHookLog.TemplateReleaseFailed(_logger, template, e.Message);
         }

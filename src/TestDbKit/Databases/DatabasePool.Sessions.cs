@@ -32,6 +32,10 @@ public sealed partial class DatabasePool
         /// <summary>PostgreSQL: the database's count of sessions that ended abnormally, at the last return.</summary>
         public long EndedAbnormally;
 
+        /// <summary>The kit's pool-clear generation (<see cref="Sessions.ConnectionReset.Generation"/>) at the last return:
+        /// when it moved, sessions seen then may have been closed cleanly by that clear, not killed.</summary>
+        public long PoolsCleared;
+
         /// <summary>Engines without such a count (MySQL): ids of the database's sessions at the last return.</summary>
         public HashSet<long> Seen = [];
     }
@@ -118,8 +122,11 @@ public sealed partial class DatabasePool
         {
             // A session seen at the last return is gone, or this process's pools of the lease's tag hold more
             // sessions than the server has for the database (one opened during this lease and killed since).
+            // A [ResetConnection] since then closed every idle pooled session cleanly (all the drivers' pools, Pomelo's
+            // too): those are gone without being dead in any pool, so only the count of held sessions tells.
             seen = await ReadSessionsAsync(control, database.Name, ct).ConfigureAwait(false);
-            lost |= !ledger.Seen.IsSubsetOf(seen) || PoolUsage.Held(_server.Engine, CurrentApplicationName(database.Name)) > seen.Count;
+            var cleared = ledger.PoolsCleared != Sessions.ConnectionReset.Generation;
+            lost |= (!cleared && !ledger.Seen.IsSubsetOf(seen)) || PoolUsage.Held(_server.Engine, CurrentApplicationName(database.Name)) > seen.Count;
         }
 
         if (lost)
@@ -140,6 +147,7 @@ public sealed partial class DatabasePool
 
         ledger.EndedAbnormally = ended;
         ledger.Seen = seen;
+        ledger.PoolsCleared = Sessions.ConnectionReset.Generation;
     }
 
     private static async Task<long> ReadCountAsync(DbConnection control, string sql, CancellationToken ct) =>

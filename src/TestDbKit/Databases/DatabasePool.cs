@@ -242,6 +242,16 @@ public sealed partial class DatabasePool : IAsyncDisposable
             {
                 // Expected (EnsureDeleted/EnsureCreated per test, a migration in a test): not a failure.
                 LogSchemaChanged(_logger, database.Name, e.Reason);
+                try
+                {
+                    // A session the test left in a transaction would hold a metadata lock that blocks MySQL's DROP.
+                    await EndLeftoverSessionsAsync(database.Name, CancellationToken.None).ConfigureAwait(false);
+                }
+                catch (Exception end) when (end is DbException or InvalidOperationException or IOException or TimeoutException or System.Net.Sockets.SocketException)
+                {
+                    Log.DropFailed(_logger, database.Name, end.Message); // the drop below tries anyway
+                }
+
                 await ForgetAsync(database).ConfigureAwait(false);
             }
             catch (Exception e) when (e is DbException or InvalidOperationException or IOException or TimeoutException or System.Net.Sockets.SocketException or AggregateException)

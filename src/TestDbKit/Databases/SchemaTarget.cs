@@ -12,7 +12,8 @@ namespace TestDbKit;
 /// <remarks>Close what you open before the hook returns. On PostgreSQL the kit then ends every session still
 /// connected to the template (EF Core's own pools may keep some) and clears the driver's pool of
 /// <see cref="ConnectionString"/>, because PostgreSQL copies a template only while nobody is connected to it.
-/// Connections opened from <see cref="ConnectionString"/> count as the kit's own: faults that end sessions spare them.</remarks>
+/// Connections opened from <see cref="ConnectionString"/> count as the kit's own (on PostgreSQL faults that end sessions spare
+/// them; elsewhere a test's faults reach only its own database, never one being built).</remarks>
 public sealed class SchemaTarget
 {
     private readonly Func<string, CancellationToken, Task<DbConnection>> _open;

@@ -147,8 +147,11 @@ public sealed class TestDatabase : IAsyncDisposable
 
     /// <summary>
     /// Empties every table written since the last reset, now, restarting their sequences. Sessions of this
-    /// database that are running a statement or holding a transaction are ended first.
+    /// database that are running a statement or holding a transaction are ended first (a schema without tables has
+    /// nothing to empty, and nothing is ended).
     /// </summary>
+    /// <exception cref="InvalidOperationException">The test changed the schema (created, dropped or altered objects):
+    /// only a fresh copy restores it, which the kit makes when the lease is given back.</exception>
     public Task ResetAsync(CancellationToken ct = default)
     {
         ObjectDisposedException.ThrowIf(_returned != 0, this);

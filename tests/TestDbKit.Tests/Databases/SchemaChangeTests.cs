@@ -33,6 +33,8 @@ public sealed class SchemaChangeTests
                 "CREATE FUNCTION twice(x int) RETURNS int LANGUAGE sql AS 'SELECT 2 * x'",
                 "CREATE SCHEMA scratch",
                 "ALTER TABLE notes ALTER COLUMN body TYPE text",
+                // A fixture loader's replica role silences ordinary triggers; the kit's event triggers fire ALWAYS.
+                "SET session_replication_role = replica; CREATE TABLE loaded (id INT); RESET session_replication_role",
             ]))
             {
                 data.Add(DbEngine.PostgreSql, false, sql);
@@ -227,7 +229,8 @@ public sealed class SchemaChangeTests
             Assert.Equal(0, await connection.CountAsync("items"));
         }
 
-        foreach (var change in Changes.Where(row => (DbEngine)row[0] == engine).Select(row => (string)row[2]))
+        // (Only a superuser may take the replica role: that change is the event triggers' case.)
+        foreach (var change in Changes.Where(row => (DbEngine)row[0] == engine).Select(row => (string)row[2]).Where(c => !c.Contains("session_replication_role", StringComparison.Ordinal)))
         {
             await ChangeAndCheckAsync(pool, engine, change);
         }

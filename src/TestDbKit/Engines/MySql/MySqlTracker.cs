@@ -349,12 +349,14 @@ internal sealed class MySqlTracker : ChangeTracker
         }
 
         var fingerprint = Fingerprint.Replace("{db}", "DATABASE()", StringComparison.Ordinal);
+        // MySQL 8 moved the status tables out of information_schema.
+        var ddlCount = flavour.Kind == ServerKind.MariaDb ? DdlCount : DdlCount.Replace("information_schema.GLOBAL_STATUS", "performance_schema.global_status", StringComparison.Ordinal);
         var reset = (counters
                 ? Reset.Replace("{collect}", CounterCollect, StringComparison.Ordinal).Replace("{mark_all}", CounterMarkAll, StringComparison.Ordinal)
                     .Replace("{settle}", CounterSettle, StringComparison.Ordinal).Replace("{settle_refill}", CounterSettleRefill, StringComparison.Ordinal)
                 : Reset.Replace("{collect}", "", StringComparison.Ordinal).Replace("{mark_all}", TriggerMarkAll, StringComparison.Ordinal)
                     .Replace("{settle}", "", StringComparison.Ordinal).Replace("{settle_refill}", "", StringComparison.Ordinal))
-            .Replace("{fingerprint}", fingerprint, StringComparison.Ordinal).Replace("{ddl_count}", DdlCount, StringComparison.Ordinal);
+            .Replace("{fingerprint}", fingerprint, StringComparison.Ordinal).Replace("{ddl_count}", ddlCount, StringComparison.Ordinal);
         var seedsLost = SeedsLost.Replace("{seen}", counters ? CounterSeen : "0", StringComparison.Ordinal);
         var endBusy = flavour.ListsLocksLive
             ? EndBusy.Replace("{busy}", BusyByLocks, StringComparison.Ordinal).Replace("{any}", AnyByLocks, StringComparison.Ordinal)
@@ -369,7 +371,7 @@ internal sealed class MySqlTracker : ChangeTracker
         // (the counts start again too), which costs one fingerprint.
         await connection.ExecuteAsync(
             "CREATE TABLE testdbkit_schema (fingerprint TEXT NOT NULL); CREATE TABLE testdbkit_ddl (n BIGINT NOT NULL) ENGINE=MEMORY; " +
-            $"INSERT INTO testdbkit_schema {fingerprint}; INSERT INTO testdbkit_ddl {DdlCount}", ct).ConfigureAwait(false);
+            $"INSERT INTO testdbkit_schema {fingerprint}; INSERT INTO testdbkit_ddl {ddlCount}", ct).ConfigureAwait(false);
 
         return counters ? ChangeMarks.RowCounters : ChangeMarks.Triggers;
     }

@@ -227,6 +227,9 @@ internal sealed class PostgreSqlTracker : ChangeTracker
         END $f$;
         CREATE EVENT TRIGGER testdbkit_ddl ON ddl_command_end EXECUTE FUNCTION testdbkit.mark_ddl();
         CREATE EVENT TRIGGER testdbkit_drop ON sql_drop EXECUTE FUNCTION testdbkit.mark_ddl();
+        -- ALWAYS: DDL from a session with session_replication_role = replica (fixture loaders) is seen too.
+        ALTER EVENT TRIGGER testdbkit_ddl ENABLE ALWAYS;
+        ALTER EVENT TRIGGER testdbkit_drop ENABLE ALWAYS;
         """;
 
     // User objects have oids from 16384 (FirstNormalObjectId) on: index range scans over a few catalogs. Temporary
