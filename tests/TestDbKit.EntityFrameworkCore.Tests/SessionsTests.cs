@@ -91,18 +91,10 @@ public sealed class SessionsTests
         {
             // The session the last lease left in the pool is still there, and still healthy.
             Assert.Equal(pooled, await SessionsSetup.SessionOfAsync(Pets.Context(engine, db.ConnectionString)));
-            await using var admin = await pool.Server.OpenAdminConnectionAsync();
-            await admin.ExecuteAsync(engine == DbEngine.PostgreSql ? $"SELECT pg_terminate_backend({pooled}, 5000)" : $"KILL {pooled}");
-            await ServerSessions.WaitUntilGoneAsync(pool.Server, engine, pooled);
+            await SessionsSetup.KillAsync(pool, engine, pooled);
         }
 
-        await using (var db = await pool.LeaseAsync(shape, output: null, default))
-        {
-            await using var context = Pets.Context(engine, db.ConnectionString);
-            context.Pets.Add(new Pet { Name = "Fido", Mood = Mood.Grumpy });
-            await context.SaveChangesAsync();
-            Assert.Equal(2, await context.Pets.CountAsync());
-        }
+        await SessionsSetup.NextLeaseSavesAsync(pool, shape, engine);
     }
 
     [Theory]
@@ -117,18 +109,10 @@ public sealed class SessionsTests
         await using (var db = await pool.LeaseAsync(shape, output: null, default))
         {
             var pooled = await SessionsSetup.SaveAndPoolAsync(db, () => Pets.Context(engine, db.ConnectionString), "Rex");
-            await using var admin = await pool.Server.OpenAdminConnectionAsync();
-            await admin.ExecuteAsync(engine == DbEngine.PostgreSql ? $"SELECT pg_terminate_backend({pooled}, 5000)" : $"KILL {pooled}");
-            await ServerSessions.WaitUntilGoneAsync(pool.Server, engine, pooled);
+            await SessionsSetup.KillAsync(pool, engine, pooled);
         }
 
-        await using (var db = await pool.LeaseAsync(shape, output: null, default))
-        {
-            await using var context = Pets.Context(engine, db.ConnectionString);
-            context.Pets.Add(new Pet { Name = "Fido", Mood = Mood.Grumpy });
-            await context.SaveChangesAsync();
-            Assert.Equal(2, await context.Pets.CountAsync());
-        }
+        await SessionsSetup.NextLeaseSavesAsync(pool, shape, engine);
     }
 
     [Theory]
@@ -236,6 +220,26 @@ internal static class SessionsSetup
 
     /// <summary>Saves a pet through one context, then proves the session it used is pooled where the next context
     /// of <paramref name="context"/>'s kind finds it (the same server session comes back); returns its id.</summary>
+    /// <summary>Ends <paramref name="session"/> from outside the kit (as a test's own SQL would) and waits until the
+    /// server no longer lists it.</summary>
+    public static async Task KillAsync(DatabasePool pool, DbEngine engine, long session)
+    {
+        await using var admin = await pool.Server.OpenAdminConnectionAsync();
+        await admin.ExecuteAsync(engine == DbEngine.PostgreSql ? $"SELECT pg_terminate_backend({session}, 5000)" : $"KILL {session}");
+        await ServerSessions.WaitUntilGoneAsync(pool.Server, engine, session);
+    }
+
+    /// <summary>The next lease (the same database: pools of one) saves a pet through a new context and finds the one
+    /// the last lease saved gone and the seed row kept: its first command met no dead session.</summary>
+    public static async Task NextLeaseSavesAsync(DatabasePool pool, Action<DbConnectionStringBuilder> shape, DbEngine engine)
+    {
+        await using var db = await pool.LeaseAsync(shape, output: null, default);
+        await using var context = Pets.Context(engine, db.ConnectionString);
+        context.Pets.Add(new Pet { Name = "Fido", Mood = Mood.Grumpy });
+        await context.SaveChangesAsync();
+        Assert.Equal(2, await context.Pets.CountAsync());
+    }
+
     public static async Task<long> SaveAndPoolAsync(TestDatabase db, Func<PetContext> context, string pet)
     {
         long saved;

@@ -32,8 +32,9 @@ public sealed partial class DatabasePool
         /// <summary>PostgreSQL: the database's count of sessions that ended abnormally, at the last return.</summary>
         public long EndedAbnormally;
 
-        /// <summary>The kit's pool-clear generation (<see cref="Sessions.ConnectionReset.Generation"/>) at the last return:
-        /// when it moved, sessions seen then may have been closed cleanly by that clear, not killed.</summary>
+        /// <summary>The count of clears of every pool (<see cref="EngineDialect.AllPoolsCleared"/>: [ResetConnection], a
+        /// crash or restart of any server, DbServer.ClearPools) at the last return: when it moved, sessions seen then may
+        /// have been closed cleanly by that clear, not killed.</summary>
         public long PoolsCleared;
 
         /// <summary>Engines without such a count (MySQL): ids of the database's sessions at the last return.</summary>
@@ -109,6 +110,8 @@ public sealed partial class DatabasePool
 
     private async Task SettleSessionsAsync(PooledDatabase database, SessionLedger ledger, bool lost, CancellationToken ct)
     {
+        // Read before the sessions are: a clear after this line is seen as one at the next return.
+        var clears = EngineDialect.AllPoolsCleared;
         await using var control = await OpenAsync(database.ControlConnectionString, ct).ConfigureAwait(false);
         var count = Dialect.EndedSessionsCountSql(database.Name);
         long ended = 0;
@@ -122,10 +125,11 @@ public sealed partial class DatabasePool
         {
             // A session seen at the last return is gone, or this process's pools of the lease's tag hold more
             // sessions than the server has for the database (one opened during this lease and killed since).
-            // A [ResetConnection] since then closed every idle pooled session cleanly (all the drivers' pools, Pomelo's
-            // too): those are gone without being dead in any pool, so only the count of held sessions tells.
+            // A clear of every pool since then ([ResetConnection], a crash or restart of any server of this process)
+            // closed every idle pooled session cleanly, Pomelo's too: those are gone without being dead in any pool, so
+            // only the count of held sessions tells.
             seen = await ReadSessionsAsync(control, database.Name, ct).ConfigureAwait(false);
-            var cleared = ledger.PoolsCleared != Sessions.ConnectionReset.Generation;
+            var cleared = ledger.PoolsCleared != clears;
             lost |= (!cleared && !ledger.Seen.IsSubsetOf(seen)) || PoolUsage.Held(_server.Engine, CurrentApplicationName(database.Name)) > seen.Count;
         }
 
@@ -147,7 +151,7 @@ public sealed partial class DatabasePool
 
         ledger.EndedAbnormally = ended;
         ledger.Seen = seen;
-        ledger.PoolsCleared = Sessions.ConnectionReset.Generation;
+        ledger.PoolsCleared = clears;
     }
 
     private static async Task<long> ReadCountAsync(DbConnection control, string sql, CancellationToken ct) =>

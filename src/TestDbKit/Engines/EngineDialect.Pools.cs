@@ -20,6 +20,19 @@ internal abstract partial class EngineDialect
 
     protected abstract void ClearPool(DbConnection connection);
 
+    private static long _allPoolsCleared;
+
+    /// <summary>How often any engine's pools were all cleared in this process. Sessions closed by such a clear are gone
+    /// from the server without having died in a pool: what counts sessions (the pool's session check) must know.</summary>
+    public static long AllPoolsCleared => Interlocked.Read(ref _allPoolsCleared);
+
     /// <summary>Drops every idle pooled connection the driver keeps for any connection string.</summary>
-    public abstract void ClearAllPools();
+    public void ClearAllPools()
+    {
+        Interlocked.Increment(ref _allPoolsCleared);
+        ClearDriverPools();
+    }
+
+    /// <summary>The driver's own clear of every pool.</summary>
+    protected abstract void ClearDriverPools();
 }

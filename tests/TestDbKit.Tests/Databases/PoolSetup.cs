@@ -48,3 +48,51 @@ internal static class PoolSetup
         return error;
     }
 }
+
+/// <summary>A Local PostgreSQL server of the test's own, reached as External through a role without superuser
+/// (<c>tdk_plain</c>, allowed to create databases): the path of a shared server whose account is no superuser.</summary>
+internal sealed class PlainPostgreSql : IAsyncDisposable
+{
+    private PlainPostgreSql(DbServer real, DbServer plain)
+    {
+        Real = real;
+        Plain = plain;
+    }
+
+    /// <summary>The server the kit started, reached as its administrator.</summary>
+    public DbServer Real { get; }
+
+    /// <summary>The same server as External, through <c>tdk_plain</c>.</summary>
+    public DbServer Plain { get; }
+
+    public static async Task<PlainPostgreSql> StartAsync()
+    {
+        var real = await DbServer.StartAsync(DbEngine.PostgreSql, new DbServerOptions { Provider = DbServerProvider.Local });
+        try
+        {
+            var password = Guid.NewGuid().ToString("N");
+            await using (var admin = await real.OpenAdminConnectionAsync())
+            {
+                await admin.ExecuteAsync($"CREATE ROLE tdk_plain LOGIN CREATEDB PASSWORD '{password}'");
+            }
+
+            var plain = await DbServer.StartAsync(DbEngine.PostgreSql, new DbServerOptions
+            {
+                Provider = DbServerProvider.External,
+                ConnectionString = real.Dialect.WithUser(real.AdminConnectionString, "tdk_plain", password),
+            });
+            return new PlainPostgreSql(real, plain);
+        }
+        catch
+        {
+            await real.DisposeAsync();
+            throw;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Plain.DisposeAsync();
+        await Real.DisposeAsync();
+    }
+}

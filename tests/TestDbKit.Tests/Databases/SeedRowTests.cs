@@ -37,19 +37,8 @@ public sealed class SeedRowTests
     [Fact]
     public async Task Without_superuser_seed_rows_come_back_in_foreign_key_order()
     {
-        const DbEngine engine = DbEngine.PostgreSql;
-        await using var real = await DbServer.StartAsync(engine, new DbServerOptions { Provider = DbServerProvider.Local });
-        var password = Guid.NewGuid().ToString("N");
-        await using (var admin = await real.OpenAdminConnectionAsync())
-        {
-            await admin.ExecuteAsync($"CREATE ROLE tdk_plain LOGIN CREATEDB PASSWORD '{password}'");
-        }
-
-        await using var plain = await DbServer.StartAsync(engine, new DbServerOptions
-        {
-            Provider = DbServerProvider.External,
-            ConnectionString = real.Dialect.WithUser(real.AdminConnectionString, "tdk_plain", password),
-        });
+        await using var servers = await PlainPostgreSql.StartAsync();
+        var plain = servers.Plain;
         await using var pool = await DatabasePool.CreateAsync(plain, new DatabasePoolOptions
         {
             // cities is made (and seeded) before the countries it references.

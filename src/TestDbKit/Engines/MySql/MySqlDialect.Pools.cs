@@ -22,5 +22,5 @@ internal sealed partial class MySqlDialect
         return (TimeSpan.FromSeconds(idle), TimeSpan.Zero);
     }
 
-    public override void ClearAllPools() => MySqlConnection.ClearAllPools();
+    protected override void ClearDriverPools() => MySqlConnection.ClearAllPools();
 }

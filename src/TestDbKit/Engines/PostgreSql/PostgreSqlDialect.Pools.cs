@@ -23,5 +23,5 @@ internal sealed partial class PostgreSqlDialect
         return (TimeSpan.FromMilliseconds(idle), TimeSpan.FromMilliseconds(inTx));
     }
 
-    public override void ClearAllPools() => NpgsqlConnection.ClearAllPools();
+    protected override void ClearDriverPools() => NpgsqlConnection.ClearAllPools();
 }
