@@ -46,6 +46,10 @@ public sealed class SchemaChangeTests
                     "CREATE FUNCTION twice(x int) RETURNS int DETERMINISTIC RETURN 2 * x",
                     "CREATE TRIGGER items_touch BEFORE UPDATE ON items FOR EACH ROW SET NEW.tag = NEW.tag",
                     "ALTER TABLE items MODIFY tag VARCHAR(60) NOT NULL",
+                    // Changes that add no index and no column: a CHECK constraint, a view redefined, a collation.
+                    "ALTER TABLE items ADD CONSTRAINT tag_given CHECK (tag <> '')",
+                    "CREATE OR REPLACE VIEW item_tags AS SELECT tag, COUNT(*) AS n FROM items WHERE tag <> '' GROUP BY tag",
+                    "ALTER TABLE notes MODIFY body VARCHAR(200) COLLATE utf8mb4_bin",
                 ]))
                 {
                     data.Add(DbEngine.MySql, triggers, sql);
@@ -265,7 +269,9 @@ public sealed class SchemaChangeTests
             : """
               SELECT GROUP_CONCAT(x ORDER BY x SEPARATOR ' ') FROM (
                 SELECT CONCAT(TABLE_TYPE, ':', TABLE_NAME) AS x FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME NOT LIKE 'testdbkit\_%'
-                UNION ALL SELECT CONCAT('col:', TABLE_NAME, '.', COLUMN_NAME, ' ', COLUMN_TYPE) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME NOT LIKE 'testdbkit\_%'
+                UNION ALL SELECT CONCAT('col:', TABLE_NAME, '.', COLUMN_NAME, ' ', COLUMN_TYPE, ' ', COALESCE(COLLATION_NAME, '')) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME NOT LIKE 'testdbkit\_%'
+                UNION ALL SELECT CONCAT('constraint:', TABLE_NAME, '.', CONSTRAINT_NAME) FROM information_schema.TABLE_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = DATABASE() AND TABLE_NAME NOT LIKE 'testdbkit\_%'
+                UNION ALL SELECT CONCAT('view:', TABLE_NAME, ' ', MD5(REPLACE(VIEW_DEFINITION, CONCAT('`', DATABASE(), '`.'), ''))) FROM information_schema.VIEWS WHERE TABLE_SCHEMA = DATABASE()
                 UNION ALL SELECT CONCAT('index:', TABLE_NAME, '.', INDEX_NAME) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME NOT LIKE 'testdbkit\_%'
                 UNION ALL SELECT CONCAT('routine:', ROUTINE_NAME) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE() AND ROUTINE_NAME NOT LIKE 'testdbkit\_%'
                 UNION ALL SELECT CONCAT('trigger:', TRIGGER_NAME) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() AND TRIGGER_NAME NOT LIKE 'testdbkit\_%') o

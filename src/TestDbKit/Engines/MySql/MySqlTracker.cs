@@ -294,10 +294,16 @@ internal sealed class MySqlTracker : ChangeTracker
         SELECT CONCAT_WS(',',
           (SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = {db}),
           (SELECT CONCAT(COUNT(*), ':', COALESCE(SUM(CRC32(CONCAT_WS('|', TABLE_NAME, TABLE_TYPE, ENGINE))), 0)) FROM information_schema.TABLES WHERE TABLE_SCHEMA = {db}),
-          (SELECT CONCAT(COUNT(*), ':', COALESCE(SUM(CRC32(CONCAT_WS('|', TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA))), 0))
+          (SELECT CONCAT(COUNT(*), ':', COALESCE(SUM(CRC32(CONCAT_WS('|', TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA, COLLATION_NAME, GENERATION_EXPRESSION))), 0))
             FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = {db}),
           (SELECT CONCAT(COUNT(*), ':', COALESCE(SUM(CRC32(CONCAT_WS('|', TABLE_NAME, INDEX_NAME, COLUMN_NAME, NON_UNIQUE))), 0))
             FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = {db}),
+          -- Foreign keys (one on an already indexed column adds no index), CHECK constraints, and views redefined (their
+          -- definition names the database: left out, so databases of one schema compare equal).
+          (SELECT CONCAT(COUNT(*), ':', COALESCE(SUM(CRC32(CONCAT_WS('|', TABLE_NAME, CONSTRAINT_NAME, CONSTRAINT_TYPE))), 0))
+            FROM information_schema.TABLE_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = {db}),
+          (SELECT CONCAT(COUNT(*), ':', COALESCE(SUM(CRC32(CONCAT_WS('|', TABLE_NAME, REPLACE(VIEW_DEFINITION, CONCAT('`', {db}, '`.'), '')))), 0))
+            FROM information_schema.VIEWS WHERE TABLE_SCHEMA = {db}),
           (SELECT CONCAT(COUNT(*), ':', COALESCE(SUM(CRC32(CONCAT_WS('|', ROUTINE_NAME, ROUTINE_TYPE, LAST_ALTERED))), 0))
             FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = {db}),
           (SELECT CONCAT(COUNT(*), ':', COALESCE(SUM(CRC32(CONCAT_WS('|', TRIGGER_NAME, EVENT_OBJECT_TABLE, CREATED))), 0))
