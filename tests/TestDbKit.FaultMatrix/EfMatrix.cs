@@ -21,10 +21,20 @@ internal sealed record EfRow(string Fault, DbEngine Engine, string ClientLabel, 
             "`InvalidOperationException ← DbUpdateException ← NpgsqlException ← EndOfStreamException`",
             "`InvalidOperationException ← DbUpdateException ← PostgresException`",
         ],
+        // The proxy's reset meets MySqlConnector's handshake read either as a reset or as the end of the stream; only
+        // the second is classified as a lost connection, so that column varies with the error too.
+        [("network refuses new connections", DbEngine.MySql)] =
+        [
+            "`InvalidOperationException ← MySqlException`",
+            "`InvalidOperationException ← MySqlException ← MySqlEndOfStreamException`",
+        ],
     };
 
+    /// <summary>Rows of <see cref="TimingDecides"/> whose connection-lost verdict differs between their errors.</summary>
+    private static readonly HashSet<(string Fault, DbEngine Engine)> LostVaries = [("network refuses new connections", DbEngine.MySql)];
+
     public string Cells => Error is not null && TimingDecides.TryGetValue((Fault, Engine), out var chains)
-        ? $"timing decides: {string.Join(" or ", chains)} | — | (varies with the error) | {MatrixDocument.YesNo(DbErrors.IsConnectionLost(Error))} | {MatrixDocument.YesNo(DbErrors.IsTransient(Error))} | {MatrixDocument.YesNo(DbErrors.IsTransactionAborted(Error))} | {State} | no | {Recovers}"
+        ? $"timing decides: {string.Join(" or ", chains)} | — | (varies with the error) | {(LostVaries.Contains((Fault, Engine)) ? "no, or yes for the end of the stream" : MatrixDocument.YesNo(DbErrors.IsConnectionLost(Error)))} | {MatrixDocument.YesNo(DbErrors.IsTransient(Error))} | {MatrixDocument.YesNo(DbErrors.IsTransactionAborted(Error))} | {State} | no | {Recovers}"
         : MatrixDocument.CellsOf(Error, State, Recovers);
 
     public string Timing() => string.Create(CultureInfo.InvariantCulture, $"{Fault} | {Engine} | {ClientLabel} | EnableRetryOnFailure's run took {Elapsed.TotalMilliseconds:0} ms");

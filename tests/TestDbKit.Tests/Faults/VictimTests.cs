@@ -22,14 +22,12 @@ public sealed class VictimTests
         await using var running = await db.OpenConnectionAsync();
         var runningId = await running.SessionIdAsync(engine);
 
-        // Two sessions resting in the driver's pool, as an application leaves them between requests.
-        var pooled = new List<long>();
-        await using (var a = await db.OpenConnectionAsync())
-        await using (var b = await db.OpenConnectionAsync())
-        {
-            pooled.Add(await a.SessionIdAsync(engine));
-            pooled.Add(await b.SessionIdAsync(engine));
-        }
+        // Two idle sessions, as an application's pool keeps them between requests. Held open rather than given back to
+        // the driver's pool: a clear of every pool by a test running alongside (a restart, a [ResetConnection]) would
+        // close pooled ones before the kill, and the server cannot tell the two apart.
+        await using var a = await db.OpenConnectionAsync();
+        await using var b = await db.OpenConnectionAsync();
+        var pooled = new List<long> { await a.SessionIdAsync(engine), await b.SessionIdAsync(engine) };
 
         using var stop = new CancellationTokenSource();
         var statement = RunAsync(running, engine == DbEngine.PostgreSql ? "SELECT pg_sleep(20)" : "SELECT SLEEP(20)", stop.Token);
