@@ -12,6 +12,13 @@ verdict() {
   passed=$( (grep -Eo 'Passed: +[0-9]+' <<<"$plain" || true; grep -Eo '^ +succeeded: +[0-9]+$' <<<"$plain" || true) | awk '{s += $2} END {print s + 0}')
   failed=$( (grep -Eo 'Failed: +[0-9]+' <<<"$plain" || true; grep -Eo '^ +failed: +[0-9]+$' <<<"$plain" || true) | awk '{s += $2} END {print s + 0}')
   if [ "$status" -ne 0 ] || [ "$failed" -ne 0 ]; then
+    # The failing tests' names again, last: a CI log is often read from its tail only.
+    local names
+    names=$(grep -E '^ *(Failed|failed) [A-Za-z_][A-Za-z0-9_.]*[^:]*$|\[FAIL\]' <<<"$plain" | grep -Ev '^ *failed: ' | sort -u || true)
+    if [ -n "$names" ]; then
+      echo "$name: the failing tests:" >&2
+      echo "$names" >&2
+    fi
     echo "$name: tests failed ($failed failed, exit code $status)." >&2
     exit 1
   fi
