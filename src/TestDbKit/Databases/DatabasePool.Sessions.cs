@@ -114,6 +114,7 @@ public sealed partial class DatabasePool
         var clears = EngineDialect.AllPoolsCleared;
         await using var control = await OpenAsync(database.ControlConnectionString, ct).ConfigureAwait(false);
         var count = Dialect.EndedSessionsCountSql(database.Name);
+        var why = lost ? "settle: new generation (kit said)" : "settle: new generation";
         long ended = 0;
         HashSet<long> seen = [];
         if (count is not null)
@@ -130,11 +131,15 @@ public sealed partial class DatabasePool
             // only the count of held sessions tells.
             seen = await ReadSessionsAsync(control, database.Name, ct).ConfigureAwait(false);
             var cleared = ledger.PoolsCleared != clears;
-            lost |= (!cleared && !ledger.Seen.IsSubsetOf(seen)) || PoolUsage.Held(_server.Engine, CurrentApplicationName(database.Name)) > seen.Count;
+            var gone = !cleared && !ledger.Seen.IsSubsetOf(seen);
+            var held = PoolUsage.Held(_server.Engine, CurrentApplicationName(database.Name));
+            why += gone ? " (seen gone)" : held > seen.Count ? $" (held {held} > {seen.Count})" : "";
+            lost |= gone || held > seen.Count;
         }
 
         if (lost)
         {
+            Sessions.SessionTrace.Count(why);
             Interlocked.Increment(ref ledger.Generation);
             ClearTestPools(database.Name, forgetOld: true);
             var killed = await Dialect.EndSessionsAsync(control, database.Name, Engines.SessionFilter.All, ct).ConfigureAwait(false);

@@ -216,55 +216,95 @@ public sealed partial class DatabasePool : IAsyncDisposable
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Makes a returned database clean and ready, or replaces it.</summary>
-    internal async Task ReturnAsync(PooledDatabase database, Func<Task> beforeReset)
+    /// <param name="database">The database given back.</param>
+    /// <param name="beforeReset">Undoes the lease's faults and rolls back its transactions; always runs before this
+    /// method returns, so what the test set off ends with the test.</param>
+    /// <param name="resetInBackground">Empties the database (and settles its sessions) after this method returned,
+    /// while the next test runs on another database: the base classes' way. The lease's place comes back only once
+    /// the database is clean or dropped, so nobody is ever handed it dirty; with one place, the next lease waits.
+    /// False: empties it before returning (<see cref="TestDatabase.DisposeAsync"/>, whose callers may count on that).</param>
+    internal async Task ReturnAsync(PooledDatabase database, Func<Task> beforeReset, bool resetInBackground = false)
     {
+        var since = Sessions.SessionTrace.Start();
         try
         {
+            // Faults are undone and transactions rolled back in every mode: a lock held by a fault would
+            // otherwise block even the DROP of a clone.
+            await beforeReset().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is DbException or InvalidOperationException or IOException or TimeoutException or System.Net.Sockets.SocketException or AggregateException)
+        {
+            Log.ResetFailed(_logger, database.Name, e.Message);
+            await ForgetAsync(database).ConfigureAwait(false);
+            GiveBackPlace();
+            return;
+        }
+
+        Sessions.SessionTrace.Lap("return: undo faults, roll back", ref since);
+        if (_options.Isolation == IsolationMode.Clone || _disposed != 0)
+        {
+            await ForgetAsync(database).ConfigureAwait(false);
+            GiveBackPlace();
+            return;
+        }
+
+        if (resetInBackground)
+        {
+            // The test is over: the server empties its database while the client runs the next test.
+            RunInBackground(_ => CleanAsync(database));
+            return;
+        }
+
+        await CleanAsync(database).ConfigureAwait(false);
+    }
+
+    /// <summary>Resets a returned database and settles its sessions, then puts it back as ready, or replaces it when it
+    /// cannot be made clean; gives the lease's place back either way.</summary>
+    private async Task CleanAsync(PooledDatabase database)
+    {
+        var since = Sessions.SessionTrace.Start();
+        try
+        {
+            await ResetAsync(database, CancellationToken.None, returned: true).ConfigureAwait(false);
+            Sessions.SessionTrace.Lap("return: reset", ref since);
+            await SettleSessionsAsync(database, CancellationToken.None).ConfigureAwait(false); // DatabasePool.Sessions.cs
+            Sessions.SessionTrace.Lap("return: settle sessions", ref since);
+            if (!_ready.Writer.TryWrite(database))
+            {
+                await ForgetAsync(database).ConfigureAwait(false); // the pool was disposed meanwhile
+            }
+        }
+        catch (SchemaChangedException e)
+        {
+            // Expected (EnsureDeleted/EnsureCreated per test, a migration in a test): not a failure.
+            LogSchemaChanged(_logger, database.Name, e.Reason);
             try
             {
-                // Faults are undone and transactions rolled back in every mode: a lock held by a fault would
-                // otherwise block even the DROP of a clone.
-                await beforeReset().ConfigureAwait(false);
-                if (_options.Isolation == IsolationMode.Clone || _disposed != 0)
-                {
-                    await ForgetAsync(database).ConfigureAwait(false);
-                    return;
-                }
-
-                await ResetAsync(database, CancellationToken.None, returned: true).ConfigureAwait(false);
-                await SettleSessionsAsync(database, CancellationToken.None).ConfigureAwait(false); // DatabasePool.Sessions.cs
-                if (!_ready.Writer.TryWrite(database))
-                {
-                    await ForgetAsync(database).ConfigureAwait(false); // the pool was disposed meanwhile
-                }
+                // A session the test left in a transaction would hold a metadata lock that blocks MySQL's DROP.
+                await EndLeftoverSessionsAsync(database.Name, CancellationToken.None).ConfigureAwait(false);
             }
-            catch (SchemaChangedException e)
+            catch (Exception end) when (end is DbException or InvalidOperationException or IOException or TimeoutException or System.Net.Sockets.SocketException)
             {
-                // Expected (EnsureDeleted/EnsureCreated per test, a migration in a test): not a failure.
-                LogSchemaChanged(_logger, database.Name, e.Reason);
-                try
-                {
-                    // A session the test left in a transaction would hold a metadata lock that blocks MySQL's DROP.
-                    await EndLeftoverSessionsAsync(database.Name, CancellationToken.None).ConfigureAwait(false);
-                }
-                catch (Exception end) when (end is DbException or InvalidOperationException or IOException or TimeoutException or System.Net.Sockets.SocketException)
-                {
-                    Log.DropFailed(_logger, database.Name, end.Message); // the drop below tries anyway
-                }
+                Log.DropFailed(_logger, database.Name, end.Message); // the drop below tries anyway
+            }
 
-                await ForgetAsync(database).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is DbException or InvalidOperationException or IOException or TimeoutException or System.Net.Sockets.SocketException or AggregateException)
-            {
-                Log.ResetFailed(_logger, database.Name, e.Message);
-                await ForgetAsync(database).ConfigureAwait(false);
-            }
+            await ForgetAsync(database).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is DbException or InvalidOperationException or IOException or TimeoutException or System.Net.Sockets.SocketException or AggregateException)
+        {
+            Log.ResetFailed(_logger, database.Name, e.Message);
+            await ForgetAsync(database).ConfigureAwait(false);
         }
         finally
         {
-            _leases.Release();
-            TopUp();
+            GiveBackPlace();
         }
+    }
+
+    private void GiveBackPlace()
+    {
+        _leases.Release();
+        TopUp();
     }
 
     /// <summary>Makes a database clean: the kit's tracked reset, or Respawn where tracking could not be installed.</summary>

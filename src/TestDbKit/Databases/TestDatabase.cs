@@ -160,7 +160,12 @@ public sealed class TestDatabase : IAsyncDisposable
 
     /// <summary>Gives the database back; the pool makes it clean for the next test. Never throws for a
     /// failed reset: such a database is dropped and replaced instead.</summary>
-    public async ValueTask DisposeAsync()
+    public ValueTask DisposeAsync() => GiveBackAsync(resetInBackground: false);
+
+    /// <summary>Gives the database back: faults undone and transactions rolled back now; the reset now, or with
+    /// <paramref name="resetInBackground"/> while the next test runs (the base classes' way: see
+    /// <see cref="DatabasePool"/>'s <c>ReturnAsync</c>).</summary>
+    internal async ValueTask GiveBackAsync(bool resetInBackground)
     {
         if (Interlocked.Exchange(ref _returned, 1) != 0)
         {
@@ -175,7 +180,7 @@ public sealed class TestDatabase : IAsyncDisposable
             }
 
             await RollBackAsync().ConfigureAwait(false);
-        }).ConfigureAwait(false);
+        }, resetInBackground).ConfigureAwait(false);
     }
 
     private async Task RollBackAsync()

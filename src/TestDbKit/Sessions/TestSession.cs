@@ -32,18 +32,25 @@ internal sealed class TestSession
 
     public TestDatabase Database { get; }
 
+    /// <summary>Whether the database is emptied after the test ended rather than before (true, the default): the
+    /// server resets it while the client runs the next test on another ready database, and the lease's place comes
+    /// back only once it is clean. False for the benchmark's comparison.</summary>
+    internal static bool ResetInBackground { get; set; } = true;
+
     /// <summary>The <see cref="ConnectionReset.Generation"/> the connection was opened in.</summary>
     public long Generation { get; private set; }
 
     public static async Task<TestSession> StartAsync(SessionOptions options, CancellationToken ct)
     {
         TestOutput.Enter(options.Output); // what the kit says while it starts the session is this test's
+        var since = SessionTrace.Start();
         if (options.ResetConnectionBefore)
         {
             ConnectionReset.ClearAllPools();
         }
 
         var pool = await PoolRegistry.GetAsync(options.Engine, options.SchemaKey, options.CreateSchema, options.Isolation, options.Pool, options.Server, ct).ConfigureAwait(false);
+        SessionTrace.Lap("start: pool look-up", ref since);
         return await StartAsync(options, pool, ct).ConfigureAwait(false);
     }
 
@@ -51,12 +58,15 @@ internal sealed class TestSession
     public static async Task<TestSession> StartAsync(SessionOptions options, DatabasePool pool, CancellationToken ct)
     {
         TestOutput.Enter(options.Output);
+        var since = SessionTrace.Start();
         var database = await pool.LeaseAsync(options.ShapeConnectionString, options.Output, ct).ConfigureAwait(false);
+        SessionTrace.Lap("start: lease", ref since);
         try
         {
             var generation = ConnectionReset.Generation;
             var outBefore = database.ConnectionsInUse;
             var connection = await OpenHealthyAsync(database, ct).ConfigureAwait(false);
+            SessionTrace.Lap("start: open, prove alive", ref since);
             Diagnostics.RunLog.SessionStarted(); // ended in EndAsync, however it ends: the run report is written when none is left open
             var session = new TestSession(options, database, connection, generation, outBefore);
             database.Session = session;
@@ -123,6 +133,7 @@ internal sealed class TestSession
     private async Task<SessionReport> EndCoreAsync(CancellationToken ct)
     {
         var report = new SessionReport(_options.TestName);
+        var since = SessionTrace.Start();
         try
         {
             // A connection whose session died is never returned to the pool, and neither are its siblings:
@@ -135,6 +146,7 @@ internal sealed class TestSession
                 Database.Server.Dialect.ClearPool(Database.ConnectionString);
             }
 
+            SessionTrace.Lap("end: prove alive", ref since);
             await _connection.DisposeAsync().ConfigureAwait(false);
             report.LeakedConnections = await Database.CloseLeakedConnectionsAsync(except: _connection).ConfigureAwait(false);
 
@@ -167,7 +179,9 @@ internal sealed class TestSession
         }
         finally
         {
-            await Database.DisposeAsync().ConfigureAwait(false);
+            SessionTrace.Lap("end: close, leak check", ref since);
+            await Database.GiveBackAsync(ResetInBackground).ConfigureAwait(false);
+            since = SessionTrace.Start();
         }
 
         Diagnostics.RunLog.TestEnded(report.ConnectionDiscarded, report.LeakedConnections, report.LeakedConnections > 0 ? report.ToString() : null);
@@ -177,6 +191,7 @@ internal sealed class TestSession
             TestOutput.Write(_options.Output, report.ToString());
         }
 
+        SessionTrace.Lap("end: report", ref since);
         if (report.LeakedConnections > 0 && _options.FailOnLeak)
         {
             throw new ConnectionLeakException(report.ToString());
