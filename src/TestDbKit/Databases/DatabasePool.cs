@@ -90,17 +90,24 @@ public sealed partial class DatabasePool : IAsyncDisposable
         var pool = new DatabasePool(server, options);
         try
         {
-            await Janitor.SweepOnceAsync(server, options.StaleDatabaseAge, pool._logger).WaitAsync(ct).ConfigureAwait(false);
+            // The sweep of other runs' databases works beside the template's build (it never touches this run's
+            // databases), and is over before the pool is handed out.
+            var since = Sessions.SessionTrace.Start();
+            var sweep = Janitor.SweepOnceAsync(server, options.StaleDatabaseAge, pool._logger);
             if (server.Dialect.HasTemplateDatabases)
             {
                 pool._template = DatabaseNames.New('t');
                 await pool.CreateDatabaseAsync(pool._template, template: null, isTemplate: true, ct).ConfigureAwait(false);
                 await pool.ReleaseTemplateAsync(pool._template, ct).ConfigureAwait(false);
+                Sessions.SessionTrace.Lap("pool: template", ref since);
             }
 
             // The first database proves the schema works, so a broken schema fails here, once, clearly.
             Interlocked.Increment(ref pool._count);
             var first = await pool.NewDatabaseAsync(ct).ConfigureAwait(false);
+            Sessions.SessionTrace.Lap("pool: first database", ref since);
+            await sweep.WaitAsync(ct).ConfigureAwait(false);
+            Sessions.SessionTrace.Lap("pool: janitor (beside the build)", ref since);
             pool._ready.Writer.TryWrite(first);
             return pool;
         }

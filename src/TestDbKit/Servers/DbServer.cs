@@ -156,9 +156,11 @@ public sealed class DbServer : IAsyncDisposable
             return;
         }
 
+        var since = Sessions.SessionTrace.Start();
         await using var admin = await OpenAdminConnectionAsync(ct).ConfigureAwait(false);
         await admin.ExecuteAsync(sql, ct).ConfigureAwait(false);
         _testUser = user;
+        Sessions.SessionTrace.Lap("server: test user", ref since);
     }
 
     private static async Task<DbServer> StartSharedAsync(DbEngine engine, DbServerOptions options)
@@ -184,7 +186,9 @@ internal static class ServerFactory
 {
     public static async Task<ServerInstance> CreateAsync(DbEngine engine, DbServerOptions options, CancellationToken ct, Func<int>? portSource = null)
     {
+        var since = Sessions.SessionTrace.Start();
         var instance = await StartAsync(engine, options, portSource, ct).ConfigureAwait(false);
+        Sessions.SessionTrace.Lap("server: start", ref since);
         if (!instance.IsOwned)
         {
             return instance;
@@ -193,6 +197,7 @@ internal static class ServerFactory
         try
         {
             await EngineDialect.For(engine).PrepareOwnedServerAsync(instance.AdminConnectionString, ct).ConfigureAwait(false);
+            Sessions.SessionTrace.Lap("server: prepare (owned)", ref since);
             return instance;
         }
         catch

@@ -76,7 +76,7 @@ internal abstract class LocalRecipe(EngineModule module)
     }
 
     /// <summary>What to do about common set-up failures.</summary>
-    protected string Advice(string output)
+    protected internal string Advice(string output)
     {
         if (output.Contains("No space left", StringComparison.OrdinalIgnoreCase) || output.Contains("out of disk space", StringComparison.OrdinalIgnoreCase))
         {
