@@ -150,6 +150,42 @@ public sealed class TestSessionTests
         Assert.True(report.IsClean, report.ToString());
     }
 
+    /// <summary>The base classes' end of a test returns before the database is emptied; the lease's place comes back
+    /// only once it is, so whoever leases next (here the same database, the pool's only one) finds it clean.</summary>
+    [Theory]
+    [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
+    public async Task A_session_ends_before_its_reset_and_the_next_lease_still_finds_the_database_clean(DbEngine engine)
+    {
+        await using var pool = await DatabasePool.CreateAsync(await DbServer.SharedAsync(engine),
+            new DatabasePoolOptions { CreateSchema = Databases.Schemas.Small(engine), MaxDatabases = 1 });
+        var options = Options(engine);
+        for (var round = 0; round < 5; round++)
+        {
+            var session = await TestSession.StartAsync(options, pool, default);
+            Assert.Equal(0L, Convert.ToInt64(await session.CurrentConnection().ScalarAsync("SELECT COUNT(*) FROM items"), System.Globalization.CultureInfo.InvariantCulture));
+            await session.CurrentConnection().ExecuteAsync("INSERT INTO items (tag) VALUES ('a'); INSERT INTO notes (tag) VALUES ('n')");
+            Assert.True((await session.EndAsync(default)).IsClean);
+        }
+    }
+
+    /// <summary>With room for more databases, the next test takes another ready one while the last is emptied; each
+    /// test still starts on a clean database.</summary>
+    [Theory]
+    [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
+    public async Task Back_to_back_sessions_on_a_pool_with_room_each_start_clean(DbEngine engine)
+    {
+        await using var pool = await DatabasePool.CreateAsync(await DbServer.SharedAsync(engine),
+            new DatabasePoolOptions { CreateSchema = Databases.Schemas.Small(engine), MaxDatabases = 3 });
+        var options = Options(engine);
+        for (var round = 0; round < 12; round++)
+        {
+            var session = await TestSession.StartAsync(options, pool, default);
+            Assert.Equal(0L, Convert.ToInt64(await session.CurrentConnection().ScalarAsync("SELECT COUNT(*) FROM items"), System.Globalization.CultureInfo.InvariantCulture));
+            await session.CurrentConnection().ExecuteAsync("INSERT INTO items (tag) VALUES ('a')");
+            Assert.True((await session.EndAsync(default)).IsClean);
+        }
+    }
+
     private static SessionOptions Options(DbEngine engine) =>
         new("Leaky.Test", engine, (_, _) => Task.CompletedTask, typeof(TestSessionTests), IsolationMode.Reset, false, false);
 }
