@@ -44,7 +44,9 @@ public static class IsolationChecks
                 return async () =>
                 {
                     Expect.That(await ServerSessions.DatabaseExistsAsync(server, name), $"{name} was dropped; Reset keeps it for the next test");
-                    Expect.That(await ServerSessions.ItemsAsync(server, name) == 0, $"{name} was not emptied for the next test");
+                    // Emptied after the test, beside the next one, and before it can be leased again.
+                    await Expect.EventuallyAsync(async () => await ServerSessions.ItemsAsync(server, name) == 0, TimeSpan.FromSeconds(30),
+                        $"{name} was not emptied for the next test");
                 };
 
             case IsolationMode.Clone:
