@@ -1,0 +1,106 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+
+namespace TestDbKit.Benchmarks;
+
+/// <summary>One way of running the generated suite: which project, and the environment that picks the variant.</summary>
+internal sealed record SuiteVariant(string Name, string Project, IReadOnlyDictionary<string, string> Environment)
+{
+    /// <summary>The variants for one engine: the kit on Local and on Docker, the recipe with Respawn's defaults and
+    /// with <c>WithReseed</c>, and the recipe with a rolled-back transaction per test.</summary>
+    public static IReadOnlyList<SuiteVariant> For(DbEngine engine, bool docker)
+    {
+        var common = new Dictionary<string, string>
+        {
+            ["SUITE_ENGINE"] = engine == DbEngine.PostgreSql ? "postgresql" : "mysql",
+            ["TESTDBKIT_POSTGRES_IMAGE"] = System.Environment.GetEnvironmentVariable("TESTDBKIT_POSTGRES_IMAGE") ?? "testdbkit/postgres:15",
+            ["TESTDBKIT_MYSQL_IMAGE"] = System.Environment.GetEnvironmentVariable("TESTDBKIT_MYSQL_IMAGE") ?? "testdbkit/mariadb:10.11",
+            ["TESTDBKIT_DOCKER_PULL"] = "never",
+            ["TESTCONTAINERS_RYUK_DISABLED"] = "true",
+            ["TESTCONTAINERS_HOST_OVERRIDE"] = "127.0.0.1",
+        };
+        Dictionary<string, string> With(string key, string value) => new(common) { [key] = value };
+        var variants = new List<SuiteVariant> { new("kit Local", "Kit", With("TESTDBKIT_PROVIDER", "local")) };
+        if (docker)
+        {
+            variants.Add(new("kit Docker", "Kit", With("TESTDBKIT_PROVIDER", "docker")));
+            variants.Add(new("TC+Respawn default", "Recipe", With("SUITE_MODE", "respawn")));
+            variants.Add(new("TC+Respawn WithReseed", "Recipe", With("SUITE_MODE", "reseed")));
+            variants.Add(new("TC+rollback per test", "Recipe", With("SUITE_MODE", "rollback")));
+        }
+
+        return variants;
+    }
+}
+
+/// <summary>What one <c>dotnet test</c> process did: its wall time from start to exit, and its test counts.</summary>
+internal sealed record SuiteRun(double Milliseconds, int Passed, int Failed, int ExitCode, string Log);
+
+/// <summary>Builds the generated projects once and runs them as whole <c>dotnet test --no-build</c> processes.</summary>
+internal static partial class SuiteRunner
+{
+    public static async Task<double> BuildAsync(string root, string project)
+    {
+        var clock = Stopwatch.StartNew();
+        var run = await DotnetAsync(root, ["build", Path.Combine(root, project, project + ".csproj"), "-c", "Release", "--nologo", "-v", "quiet", "-clp:ErrorsOnly"], new Dictionary<string, string>());
+        if (run.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"Building the generated {project} project in {root} failed (exit {run.ExitCode}); fix the template in bench/SuiteTemplate or the generator. Output:\n{Tail(run.Log)}");
+        }
+
+        return clock.Elapsed.TotalMilliseconds;
+    }
+
+    /// <summary>Runs the project's tests as the user would (no build), timed from the process's start to its exit.</summary>
+    public static Task<SuiteRun> TestAsync(string root, SuiteVariant variant, string? filter = null, IReadOnlyDictionary<string, string>? extra = null)
+    {
+        List<string> args = ["test", Path.Combine(root, variant.Project, variant.Project + ".csproj"), "-c", "Release", "--no-build", "--nologo"];
+        if (filter is not null)
+        {
+            args.AddRange(["--filter", filter]);
+        }
+
+        var environment = new Dictionary<string, string>(variant.Environment);
+        foreach (var (key, value) in extra ?? new Dictionary<string, string>())
+        {
+            environment[key] = value;
+        }
+
+        return DotnetAsync(root, args, environment);
+    }
+
+    private static async Task<SuiteRun> DotnetAsync(string root, IEnumerable<string> args, IReadOnlyDictionary<string, string> environment)
+    {
+        var start = new ProcessStartInfo("dotnet") { WorkingDirectory = root, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        foreach (var (key, value) in environment)
+        {
+            start.Environment[key] = value;
+        }
+
+        start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        start.Environment["DOTNET_NOLOGO"] = "1";
+        var clock = Stopwatch.StartNew();
+        using var process = Process.Start(start) ?? throw new InvalidOperationException("Could not start 'dotnet': is the .NET SDK on PATH?");
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        var elapsed = clock.Elapsed.TotalMilliseconds;
+        var log = await output + await error;
+        var counts = Counts().Match(log);
+        return new SuiteRun(elapsed,
+            counts.Success ? int.Parse(counts.Groups["passed"].Value, System.Globalization.CultureInfo.InvariantCulture) : 0,
+            counts.Success ? int.Parse(counts.Groups["failed"].Value, System.Globalization.CultureInfo.InvariantCulture) : 0,
+            process.ExitCode, log);
+    }
+
+    public static string Tail(string log, int lines = 30) => string.Join('\n', log.Split('\n').TakeLast(lines));
+
+    // dotnet test's summary line: "Passed!  - Failed:     0, Passed:   500, Skipped: ..."
+    [GeneratedRegex(@"Failed:\s+(?<failed>\d+),\s+Passed:\s+(?<passed>\d+)")]
+    private static partial Regex Counts();
+}
