@@ -24,9 +24,12 @@ internal static class Loop
         var docker = await Servers.DockerProbe.WhyUnavailableAsync() is null;
         const string Filter = "FullyQualifiedName~Suite.C00.T0000_"; // a test that writes to a few tables
         var mark = Path.Combine(Path.GetTempPath(), $"testdbkit-loop-{Environment.ProcessId}.txt");
-        var variants = engines.SelectMany(e => SuiteVariant.For(e, docker)
-            .Where(v => v.Name is "kit Local" or "TC+Respawn default")
-            .Select(v => (Engine: e, Variant: v))).ToArray();
+        // First the runner's floor (one test, no database), then per engine the kit and the recipe.
+        var floor = SuiteVariant.For(DbEngine.PostgreSql, docker: false)[0] with { Name = "runner floor" };
+        var variants = new[] { (Engine: "any", Variant: floor, Filter: SuiteGenerator.FloorFilter) }
+            .Concat(engines.SelectMany(e => SuiteVariant.For(e, docker)
+                .Where(v => v.Name is "kit Local" or "TC+Respawn default")
+                .Select(v => (Engine: e.ToString(), Variant: v, Filter)))).ToArray();
         var samples = variants.ToDictionary(v => v, _ => (Host: new List<double>(), Command: new List<double>(), Wall: new List<double>()));
         var failed = false;
         Console.WriteLine($"One-test loop: dotnet test --no-build --filter {Filter}, {rounds} interleaved round(s)");
@@ -36,7 +39,7 @@ internal static class Loop
             {
                 File.Delete(mark);
                 var started = DateTimeOffset.Now.ToUnixTimeMilliseconds();
-                var run = await SuiteRunner.TestAsync(root, v.Variant, Filter, new Dictionary<string, string> { ["SUITE_FIRST_BODY_FILE"] = mark });
+                var run = await SuiteRunner.TestAsync(root, v.Variant, v.Filter, new Dictionary<string, string> { ["SUITE_FIRST_BODY_FILE"] = mark });
                 if (run.ExitCode != 0 || run.Passed != 1 || !File.Exists(mark))
                 {
                     failed = true;
@@ -45,10 +48,8 @@ internal static class Loop
                 }
 
                 var parts = File.ReadAllText(mark).Split(' ');
-                var host = double.Parse(parts[0], CultureInfo.InvariantCulture);
-                var command = long.Parse(parts[1], CultureInfo.InvariantCulture) - started;
-                samples[v].Host.Add(host);
-                samples[v].Command.Add(command);
+                samples[v].Host.Add(double.Parse(parts[0], CultureInfo.InvariantCulture));
+                samples[v].Command.Add(long.Parse(parts[1], CultureInfo.InvariantCulture) - started);
                 samples[v].Wall.Add(run.Milliseconds);
             }
         }
@@ -68,8 +69,8 @@ internal static class Loop
 
         foreach (var engine in engines)
         {
-            var kit = samples.Where(p => p.Key.Engine == engine && p.Key.Variant.Name == "kit Local").Select(p => p.Value.Host).FirstOrDefault();
-            var recipe = samples.Where(p => p.Key.Engine == engine && p.Key.Variant.Name != "kit Local").Select(p => p.Value.Host).FirstOrDefault();
+            var kit = samples.Where(p => p.Key.Engine == engine.ToString() && p.Key.Variant.Name == "kit Local").Select(p => p.Value.Host).FirstOrDefault();
+            var recipe = samples.Where(p => p.Key.Engine == engine.ToString() && p.Key.Variant.Name == "TC+Respawn default").Select(p => p.Value.Host).FirstOrDefault();
             if (kit is { Count: > 0 } && recipe is { Count: > 0 })
             {
                 Console.WriteLine($"{engine}: to the first test body the recipe takes {Stats.Of(recipe).Median / Stats.Of(kit).Median:0.0}x the kit's time");

@@ -12,6 +12,9 @@ internal static class SuiteGenerator
 {
     private const int TestsPerClass = 20;
 
+    /// <summary>The one test without a database (template's Floor.cs), in both projects.</summary>
+    public const string FloorFilter = "FullyQualifiedName~Suite.Floor.";
+
     /// <summary>The repository's root: the bench runs from its own bin folder inside it.</summary>
     public static string RepoRoot { get; } = FindRepoRoot();
 
@@ -73,7 +76,7 @@ internal static class SuiteGenerator
                 code.AppendLine("    [Fact]");
                 code.AppendLine(CultureInfo.InvariantCulture, $"    public async Task T{t:D4}_{kind}()");
                 code.AppendLine("    {");
-                code.AppendLine("        SuiteEnv.Mark();");
+                code.AppendLine("        using var body = SuiteEnv.Body();");
                 foreach (var line in Body(kind, t, random))
                 {
                     code.AppendLine("        " + line);

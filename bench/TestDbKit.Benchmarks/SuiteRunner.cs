@@ -33,8 +33,31 @@ internal sealed record SuiteVariant(string Name, string Project, IReadOnlyDictio
     }
 }
 
-/// <summary>What one <c>dotnet test</c> process did: its wall time from start to exit, and its test counts.</summary>
-internal sealed record SuiteRun(double Milliseconds, int Passed, int Failed, int ExitCode, string Log);
+/// <summary>What one <c>dotnet test</c> process did: its wall time from start to exit, its test counts, and where
+/// its time went (when the test host wrote its trace).</summary>
+internal sealed record SuiteRun(double Milliseconds, int Passed, int Failed, int ExitCode, string Log)
+{
+    public SuiteTrace? Trace { get; init; }
+}
+
+/// <summary>Where a run's time went, in ms: <c>dotnet test</c>'s start to the test host's start (the runner's own
+/// start), the host's start to the first test body (discovery, JIT, the server's start, the schema, the first lease),
+/// the tests phase (first body's start to last body's end), the bodies' summed time, and the last body's end to
+/// <c>dotnet test</c>'s exit (teardown: the kit's or the container's stop, the runner's exit).</summary>
+internal sealed record SuiteTrace(double RunnerStart, double ToFirstBody, double TestsPhase, int Bodies, double BodySum, double Teardown)
+{
+    public static SuiteTrace? Read(string file, long started, long ended)
+    {
+        if (!File.Exists(file))
+        {
+            return null;
+        }
+
+        var p = File.ReadAllText(file).Split(' ').Select(v => double.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        File.Delete(file);
+        return new SuiteTrace(p[0] - started, p[1] - p[0], p[2] - p[1], (int)p[3], p[4], ended - p[2]);
+    }
+}
 
 /// <summary>Builds the generated projects once and runs them as whole <c>dotnet test --no-build</c> processes.</summary>
 internal static partial class SuiteRunner
@@ -52,7 +75,7 @@ internal static partial class SuiteRunner
     }
 
     /// <summary>Runs the project's tests as the user would (no build), timed from the process's start to its exit.</summary>
-    public static Task<SuiteRun> TestAsync(string root, SuiteVariant variant, string? filter = null, IReadOnlyDictionary<string, string>? extra = null)
+    public static async Task<SuiteRun> TestAsync(string root, SuiteVariant variant, string? filter = null, IReadOnlyDictionary<string, string>? extra = null)
     {
         List<string> args = ["test", Path.Combine(root, variant.Project, variant.Project + ".csproj"), "-c", "Release", "--no-build", "--nologo"];
         if (filter is not null)
@@ -66,7 +89,12 @@ internal static partial class SuiteRunner
             environment[key] = value;
         }
 
-        return DotnetAsync(root, args, environment);
+        var trace = Path.Combine(Path.GetTempPath(), $"testdbkit-suite-trace-{System.Environment.ProcessId}.txt");
+        File.Delete(trace);
+        environment["SUITE_TRACE_FILE"] = trace;
+        var started = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var run = await DotnetAsync(root, args, environment);
+        return run with { Trace = SuiteTrace.Read(trace, started, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()) };
     }
 
     private static async Task<SuiteRun> DotnetAsync(string root, IEnumerable<string> args, IReadOnlyDictionary<string, string> environment)

@@ -31,21 +31,22 @@ internal static class WholeSuite
             Console.WriteLine($"Docker: not measured ({dockerWhy}); the kit on Local alone.");
         }
 
-        // The runner's own floor: the same project, a filter no test matches (start, discovery, no database).
-        var floorVariant = SuiteVariant.For(DbEngine.PostgreSql, docker: false)[0] with { Name = "runner, no test" };
+        // The runner's own floor: the same project, one test without a database (start, discovery, JIT, exit).
+        var floorVariant = SuiteVariant.For(DbEngine.PostgreSql, docker: false)[0] with { Name = "runner floor" };
         var results = engines.ToDictionary(e => e, e => SuiteVariant.For(e, dockerWhy is null).ToDictionary(v => v.Name, _ => new List<double>()));
+        var traces = engines.ToDictionary(e => e, e => SuiteVariant.For(e, dockerWhy is null).ToDictionary(v => v.Name, _ => new List<SuiteTrace>()));
         var floor = new List<double>();
         var failed = false;
         for (var round = 1; round <= rounds; round++)
         {
-            floor.Add((await SuiteRunner.TestAsync(root, floorVariant, filter: "FullyQualifiedName=Suite.None")).Milliseconds);
+            floor.Add((await SuiteRunner.TestAsync(root, floorVariant, filter: SuiteGenerator.FloorFilter)).Milliseconds);
             foreach (var engine in engines)
             {
                 foreach (var variant in SuiteVariant.For(engine, dockerWhy is null))
                 {
                     var run = await SuiteRunner.TestAsync(root, variant);
-                    var ok = run.ExitCode == 0 && run.Passed == tests && run.Failed == 0;
-                    Console.WriteLine($"  round {round} {engine,-10} {variant.Name,-22} {run.Milliseconds / 1000,7:0.00} s  {run.Passed}/{tests} passed{(ok ? "" : $", {run.Failed} failed, exit {run.ExitCode}")}");
+                    var ok = run.ExitCode == 0 && run.Passed == tests + 1 && run.Failed == 0; // and the floor's test
+                    Console.WriteLine($"  round {round} {engine,-10} {variant.Name,-22} {run.Milliseconds / 1000,7:0.00} s  {run.Passed}/{tests + 1} passed{(ok ? "" : $", {run.Failed} failed, exit {run.ExitCode}")}");
                     if (!ok)
                     {
                         failed = true;
@@ -54,6 +55,10 @@ internal static class WholeSuite
                     }
 
                     results[engine][variant.Name].Add(run.Milliseconds);
+                    if (run.Trace is { } trace)
+                    {
+                        traces[engine][variant.Name].Add(trace);
+                    }
                 }
             }
         }
@@ -80,7 +85,26 @@ internal static class WholeSuite
         }
 
         var f = Stats.Of(floor);
-        Console.WriteLine($"{"any",-10} {"runner, no test",-22} {f.Median / 1000,7:0.00} {$"{f.Min / 1000:0.00}–{f.Max / 1000:0.00}",13}   (dotnet test start, discovery, exit: in every row above)");
+        Console.WriteLine($"{"any",-10} {"runner floor",-22} {f.Median / 1000,7:0.00} {$"{f.Min / 1000:0.00}–{f.Max / 1000:0.00}",13}   (one test, no database: dotnet test's start, discovery, JIT, exit; in every row above)");
+        Console.WriteLine();
+        Console.WriteLine("Where the time goes (medians; from the test host's trace): runner start = dotnet test's start to the test host's;");
+        Console.WriteLine("to 1st body = host start to the first test body; tests = first body's start to the last's end; teardown = last body's end to exit");
+        Console.WriteLine($"{"engine",-10} {"variant",-22} {"runner start",12} {"to 1st body",11} {"tests",8} {"per test",9} {"body mean",9} {"teardown",9}");
+        foreach (var engine in engines)
+        {
+            foreach (var (name, list) in traces[engine])
+            {
+                if (list.Count == 0)
+                {
+                    continue;
+                }
+
+                double M(Func<SuiteTrace, double> f) => Stats.Of(list.Select(f).ToArray()).Median;
+                Console.WriteLine($"{engine,-10} {name,-22} {M(t => t.RunnerStart) / 1000,10:0.00} s {M(t => t.ToFirstBody) / 1000,9:0.00} s {M(t => t.TestsPhase) / 1000,6:0.00} s " +
+                    $"{M(t => t.TestsPhase / t.Bodies),6:0.0} ms {M(t => t.BodySum / t.Bodies),6:0.0} ms {M(t => t.Teardown) / 1000,7:0.00} s");
+            }
+        }
+
         Console.WriteLine();
         foreach (var engine in engines)
         {
