@@ -4,8 +4,18 @@ using System.Text.RegularExpressions;
 namespace TestDbKit.Benchmarks;
 
 /// <summary>One way of running the generated suite: which project, and the environment that picks the variant.</summary>
-internal sealed record SuiteVariant(string Name, string Project, IReadOnlyDictionary<string, string> Environment)
+internal sealed record SuiteVariant(string Key, string Name, string Project, IReadOnlyDictionary<string, string> Environment)
 {
+    /// <summary>The short names <c>--variants</c> takes, in the order of <see cref="For"/>.</summary>
+    public static readonly string[] Keys = ["local", "docker", "respawn", "reseed", "rollback"];
+
+    /// <summary>The variants <c>--variants a,b</c> picks (all when absent); the kit on Local always, as the anchor.</summary>
+    public static IReadOnlyList<SuiteVariant> For(DbEngine engine, bool docker, string[] args)
+    {
+        var picked = args.SkipWhile(a => a != "--variants").Skip(1).FirstOrDefault()?.Split(',') ?? Keys;
+        return [.. For(engine, docker).Where(v => v.Key == "local" || picked.Contains(v.Key))];
+    }
+
     /// <summary>The variants for one engine: the kit on Local and on Docker, the recipe with Respawn's defaults and
     /// with <c>WithReseed</c>, and the recipe with a rolled-back transaction per test.</summary>
     public static IReadOnlyList<SuiteVariant> For(DbEngine engine, bool docker)
@@ -20,13 +30,13 @@ internal sealed record SuiteVariant(string Name, string Project, IReadOnlyDictio
             ["TESTCONTAINERS_HOST_OVERRIDE"] = "127.0.0.1",
         };
         Dictionary<string, string> With(string key, string value) => new(common) { [key] = value };
-        var variants = new List<SuiteVariant> { new("kit Local", "Kit", With("TESTDBKIT_PROVIDER", "local")) };
+        var variants = new List<SuiteVariant> { new("local", "kit Local", "Kit", With("TESTDBKIT_PROVIDER", "local")) };
         if (docker)
         {
-            variants.Add(new("kit Docker", "Kit", With("TESTDBKIT_PROVIDER", "docker")));
-            variants.Add(new("TC+Respawn default", "Recipe", With("SUITE_MODE", "respawn")));
-            variants.Add(new("TC+Respawn WithReseed", "Recipe", With("SUITE_MODE", "reseed")));
-            variants.Add(new("TC+rollback per test", "Recipe", With("SUITE_MODE", "rollback")));
+            variants.Add(new("docker", "kit Docker", "Kit", With("TESTDBKIT_PROVIDER", "docker")));
+            variants.Add(new("respawn", "TC+Respawn default", "Recipe", With("SUITE_MODE", "respawn")));
+            variants.Add(new("reseed", "TC+Respawn WithReseed", "Recipe", With("SUITE_MODE", "reseed")));
+            variants.Add(new("rollback", "TC+rollback per test", "Recipe", With("SUITE_MODE", "rollback")));
         }
 
         return variants;

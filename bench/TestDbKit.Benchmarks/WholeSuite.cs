@@ -33,8 +33,8 @@ internal static class WholeSuite
 
         // The runner's own floor: the same project, one test without a database (start, discovery, JIT, exit).
         var floorVariant = SuiteVariant.For(DbEngine.PostgreSql, docker: false)[0] with { Name = "runner floor" };
-        var results = engines.ToDictionary(e => e, e => SuiteVariant.For(e, dockerWhy is null).ToDictionary(v => v.Name, _ => new List<double>()));
-        var traces = engines.ToDictionary(e => e, e => SuiteVariant.For(e, dockerWhy is null).ToDictionary(v => v.Name, _ => new List<SuiteTrace>()));
+        var results = engines.ToDictionary(e => e, e => SuiteVariant.For(e, dockerWhy is null, args).ToDictionary(v => v.Name, _ => new List<double>()));
+        var traces = engines.ToDictionary(e => e, e => SuiteVariant.For(e, dockerWhy is null, args).ToDictionary(v => v.Name, _ => new List<SuiteTrace>()));
         var floor = new List<double>();
         var failed = false;
         for (var round = 1; round <= rounds; round++)
@@ -42,7 +42,7 @@ internal static class WholeSuite
             floor.Add((await SuiteRunner.TestAsync(root, floorVariant, filter: SuiteGenerator.FloorFilter)).Milliseconds);
             foreach (var engine in engines)
             {
-                foreach (var variant in SuiteVariant.For(engine, dockerWhy is null))
+                foreach (var variant in SuiteVariant.For(engine, dockerWhy is null, args))
                 {
                     var run = await SuiteRunner.TestAsync(root, variant);
                     var ok = run.ExitCode == 0 && run.Passed == tests + 1 && run.Failed == 0; // and the floor's test
