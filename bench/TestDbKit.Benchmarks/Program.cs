@@ -1,7 +1,7 @@
 using TestDbKit.Benchmarks;
 
 // dotnet run -c Release --project bench/TestDbKit.Benchmarks -- <benchmark> [--runs N] [--engine postgresql|mysql]
-// suite and loop: [--rounds N] [--tests N] [--seed N]; suite: [--variants local,docker,respawn,reseed,rollback] (see WholeSuite.cs, Loop.cs)
+// suite and loop: [--rounds N] [--tests N] [--seed N]; suite: [--variants local,serial,docker,respawn,reseed,rollback] (see WholeSuite.cs, Loop.cs)
 var name = args.FirstOrDefault() ?? "coldstart";
 var runs = args.SkipWhile(a => a != "--runs").Skip(1).Select(int.Parse).FirstOrDefault(5);
 var engines = args.SkipWhile(a => a != "--engine").Skip(1).Take(1).Select(e => Enum.Parse<TestDbKit.DbEngine>(e, ignoreCase: true)).ToArray() is { Length: > 0 } one

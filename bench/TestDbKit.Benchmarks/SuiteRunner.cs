@@ -6,10 +6,14 @@ namespace TestDbKit.Benchmarks;
 /// <summary>One way of running the generated suite: which project, and the environment that picks the variant.</summary>
 internal sealed record SuiteVariant(string Key, string Name, string Project, IReadOnlyDictionary<string, string> Environment)
 {
-    /// <summary>The short names <c>--variants</c> takes, in the order of <see cref="For"/>.</summary>
+    /// <summary>The short names <c>--variants</c> takes by default, in the order of <see cref="For"/>; <c>serial</c>
+    /// (the kit on Local, one test at a time) only when named.</summary>
     public static readonly string[] Keys = ["local", "docker", "respawn", "reseed", "rollback"];
 
-    /// <summary>The variants <c>--variants a,b</c> picks (all when absent); the kit on Local always, as the anchor.</summary>
+    /// <summary>Run settings after <c>dotnet test</c>'s <c>--</c>.</summary>
+    public IReadOnlyList<string> RunSettings { get; init; } = [];
+
+    /// <summary>The variants <c>--variants a,b</c> picks (all but serial when absent); the kit on Local always, as the anchor.</summary>
     public static IReadOnlyList<SuiteVariant> For(DbEngine engine, bool docker, string[] args)
     {
         var picked = args.SkipWhile(a => a != "--variants").Skip(1).FirstOrDefault()?.Split(',') ?? Keys;
@@ -30,7 +34,12 @@ internal sealed record SuiteVariant(string Key, string Name, string Project, IRe
             ["TESTCONTAINERS_HOST_OVERRIDE"] = "127.0.0.1",
         };
         Dictionary<string, string> With(string key, string value) => new(common) { [key] = value };
-        var variants = new List<SuiteVariant> { new("local", "kit Local", "Kit", With("TESTDBKIT_PROVIDER", "local")) };
+        var variants = new List<SuiteVariant>
+        {
+            new("local", "kit Local", "Kit", With("TESTDBKIT_PROVIDER", "local")),
+            // What the second core buys: the same run with xunit's parallelism off.
+            new("serial", "kit Local serial", "Kit", With("TESTDBKIT_PROVIDER", "local")) { RunSettings = ["xUnit.MaxParallelThreads=1", "xUnit.ParallelizeTestCollections=false"] },
+        };
         if (docker)
         {
             variants.Add(new("docker", "kit Docker", "Kit", With("TESTDBKIT_PROVIDER", "docker")));
@@ -91,6 +100,12 @@ internal static partial class SuiteRunner
         if (filter is not null)
         {
             args.AddRange(["--filter", filter]);
+        }
+
+        if (variant.RunSettings.Count > 0)
+        {
+            args.Add("--");
+            args.AddRange(variant.RunSettings);
         }
 
         var environment = new Dictionary<string, string>(variant.Environment);
