@@ -1,9 +1,10 @@
 using TestDbKit.Benchmarks;
 
 // dotnet run -c Release --project bench/TestDbKit.Benchmarks -- <benchmark> [--runs N] [--engine postgresql|mysql]
+// suite and loop: [--rounds N] [--tests N] [--seed N]; suite: [--variants local,serial,docker,respawn,reseed,rollback] (see WholeSuite.cs, Loop.cs)
 var name = args.FirstOrDefault() ?? "coldstart";
 var runs = args.SkipWhile(a => a != "--runs").Skip(1).Select(int.Parse).FirstOrDefault(5);
-var engines = args.SkipWhile(a => a != "--engine").Skip(1).Select(e => Enum.Parse<TestDbKit.DbEngine>(e, ignoreCase: true)).ToArray() is { Length: > 0 } one
+var engines = args.SkipWhile(a => a != "--engine").Skip(1).Take(1).Select(e => Enum.Parse<TestDbKit.DbEngine>(e, ignoreCase: true)).ToArray() is { Length: > 0 } one
     ? one
     : [TestDbKit.DbEngine.PostgreSql, TestDbKit.DbEngine.MySql];
 switch (name)
@@ -20,7 +21,11 @@ switch (name)
     case "faults":
         await Faults.RunAsync(runs == 5 ? 2000 : runs);
         return 0;
+    case "suite":
+        return await WholeSuite.RunAsync(args, engines);
+    case "loop":
+        return await Loop.RunAsync(args, engines);
     default:
-        Console.Error.WriteLine($"Unknown benchmark '{name}'. Known: coldstart, reset, lifecycle, faults.");
+        Console.Error.WriteLine($"Unknown benchmark '{name}'. Known: coldstart, reset, lifecycle, faults, suite, loop.");
         return 2;
 }

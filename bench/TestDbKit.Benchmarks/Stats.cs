@@ -3,10 +3,13 @@ namespace TestDbKit.Benchmarks;
 /// <summary>Order statistics of a set of timings, in milliseconds.</summary>
 internal sealed record Stats(double Median, double P90, double Min, int Count)
 {
+    /// <summary>The largest sample: with <see cref="Min"/>, the spread a table states.</summary>
+    public double Max { get; init; }
+
     public static Stats Of(IReadOnlyCollection<double> samples)
     {
         var sorted = samples.Order().ToArray();
-        return new Stats(Percentile(sorted, 0.5), Percentile(sorted, 0.9), sorted[0], sorted.Length);
+        return new Stats(Percentile(sorted, 0.5), Percentile(sorted, 0.9), sorted[0], sorted.Length) { Max = sorted[^1] };
     }
 
     /// <summary>A ratio as a signed change: 1.04 is "+4%", 0.999 is "+0%" (never "-+0%").</summary>

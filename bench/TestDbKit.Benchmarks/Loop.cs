@@ -1,0 +1,88 @@
+using System.Globalization;
+
+namespace TestDbKit.Benchmarks;
+
+/// <summary>
+/// The one-test loop: one test of the generated suite run with <c>dotnet test --filter</c>, as a developer reruns
+/// it while working on it; the kit (Local) against the recipe (Testcontainers + Respawn's defaults). The test body
+/// notes when it ran (see <c>SuiteEnv.Mark</c>), so a round gives the time from the test host's start to the
+/// first test body, from <c>dotnet test</c>'s start to it, and the whole <c>dotnet test</c>.
+/// </summary>
+internal static class Loop
+{
+    public static async Task<int> RunAsync(string[] args, DbEngine[] engines)
+    {
+        var rounds = WholeSuite.Option(args, "--rounds", 5);
+        var tests = WholeSuite.Option(args, "--tests", 500);
+        var seed = WholeSuite.Option(args, "--seed", 17);
+        var root = SuiteGenerator.Generate(seed, tests);
+        foreach (var project in new[] { "Kit", "Recipe" })
+        {
+            await SuiteRunner.BuildAsync(root, project);
+        }
+
+        var docker = await Servers.DockerProbe.WhyUnavailableAsync() is null;
+        const string Filter = "FullyQualifiedName~Suite.C00.T0000_"; // a test that writes to a few tables
+        var mark = Path.Combine(Path.GetTempPath(), $"testdbkit-loop-{Environment.ProcessId}.txt");
+        // First the runner's floor (one test, no database), then per engine the kit and the recipe.
+        var floor = SuiteVariant.For(DbEngine.PostgreSql, docker: false)[0] with { Name = "runner floor" };
+        var variants = new[] { (Engine: "any", Variant: floor, Filter: SuiteGenerator.FloorFilter) }
+            .Concat(engines.SelectMany(e => SuiteVariant.For(e, docker)
+                .Where(v => v.Name is "kit Local" or "TC+Respawn default")
+                .Select(v => (Engine: e.ToString(), Variant: v, Filter)))).ToArray();
+        var samples = variants.ToDictionary(v => v, _ => (Host: new List<double>(), Command: new List<double>(), Wall: new List<double>()));
+        var failed = false;
+        Console.WriteLine($"One-test loop: dotnet test --no-build --filter {Filter}, {rounds} interleaved round(s)");
+        for (var round = 1; round <= rounds; round++)
+        {
+            foreach (var v in variants)
+            {
+                File.Delete(mark);
+                var started = DateTimeOffset.Now.ToUnixTimeMilliseconds();
+                var run = await SuiteRunner.TestAsync(root, v.Variant, v.Filter, new Dictionary<string, string> { ["SUITE_FIRST_BODY_FILE"] = mark });
+                if (run.ExitCode != 0 || run.Passed != 1 || !File.Exists(mark))
+                {
+                    failed = true;
+                    Console.WriteLine($"  round {round} {v.Engine} {v.Variant.Name}: exit {run.ExitCode}, {run.Passed} passed, mark {(File.Exists(mark) ? "written" : "missing")}\n{SuiteRunner.Tail(run.Log)}");
+                    continue;
+                }
+
+                var parts = File.ReadAllText(mark).Split(' ');
+                samples[v].Host.Add(double.Parse(parts[0], CultureInfo.InvariantCulture));
+                samples[v].Command.Add(long.Parse(parts[1], CultureInfo.InvariantCulture) - started);
+                samples[v].Wall.Add(run.Milliseconds);
+            }
+        }
+
+        File.Delete(mark);
+        Console.WriteLine($"{"engine",-10} {"variant",-20} {"host start→body",20} {"dotnet test→body",20} {"dotnet test wall",20}   (seconds: median, min–max)");
+        foreach (var v in variants)
+        {
+            var (h, c, w) = samples[v];
+            if (w.Count == 0)
+            {
+                continue;
+            }
+
+            Console.WriteLine($"{v.Engine,-10} {v.Variant.Name,-20} {Cell(h),20} {Cell(c),20} {Cell(w),20}");
+        }
+
+        foreach (var engine in engines)
+        {
+            var kit = samples.Where(p => p.Key.Engine == engine.ToString() && p.Key.Variant.Name == "kit Local").Select(p => p.Value.Host).FirstOrDefault();
+            var recipe = samples.Where(p => p.Key.Engine == engine.ToString() && p.Key.Variant.Name == "TC+Respawn default").Select(p => p.Value.Host).FirstOrDefault();
+            if (kit is { Count: > 0 } && recipe is { Count: > 0 })
+            {
+                Console.WriteLine($"{engine}: to the first test body the recipe takes {Stats.Of(recipe).Median / Stats.Of(kit).Median:0.0}x the kit's time");
+            }
+        }
+
+        return failed ? 1 : 0;
+    }
+
+    private static string Cell(List<double> ms)
+    {
+        var s = Stats.Of(ms);
+        return string.Create(CultureInfo.InvariantCulture, $"{s.Median / 1000:0.00} ({s.Min / 1000:0.00}–{s.Max / 1000:0.00})");
+    }
+}
