@@ -126,10 +126,15 @@ internal static class PristineDataFolders
         return psi;
     }
 
-    /// <summary>The binaries and the way they initialise a folder: another version or recipe gets a folder of its own.</summary>
+    /// <summary>Raise when a recipe's initialisation changes within one kit version, so older folders are not used.</summary>
+    private const int InitVersion = 1;
+
+    /// <summary>The binaries and the way they initialise a folder: another version or recipe (or kit version) gets a
+    /// folder of its own.</summary>
     private static string KeyOf(LocalRecipe recipe)
     {
         var identity = new StringBuilder()
+            .Append(typeof(PristineDataFolders).Assembly.GetName().Version).Append('|').Append(InitVersion).Append('|')
             .Append(recipe.GetType().FullName).Append('|')
             .Append(recipe.Description).Append('|')
             .Append(recipe.RunAs).Append('|');
