@@ -171,7 +171,8 @@ internal sealed class MySqlTracker : ChangeTracker
           -- The test created, dropped or altered objects: emptying tables would not undo that; the pool replaces
           -- the database.
           SET @tdk_ddl = ({ddl_count});
-          IF NOT @tdk_ddl <=> (SELECT n FROM testdbkit_ddl) THEN
+          -- d.n, qualified: a bare n is the local counter declared above (0), which made every reset read the fingerprint.
+          IF NOT @tdk_ddl <=> (SELECT d.n FROM testdbkit_ddl d) THEN
             IF NOT ({fingerprint}) <=> (SELECT fingerprint FROM testdbkit_schema) THEN
               SELECT -1;
               LEAVE reset_body;
@@ -217,7 +218,7 @@ internal sealed class MySqlTracker : ChangeTracker
           INSERT IGNORE INTO testdbkit_dirty (tbl) VALUES ('');
           -- The counts as this reset leaves them: its own ALTER TABLE .. AUTO_INCREMENT statements count too. (Some other
           -- database's DDL meanwhile only costs the next reset a fingerprint.)
-          IF NOT @tdk_ddl + alters <=> (SELECT n FROM testdbkit_ddl) THEN
+          IF NOT @tdk_ddl + alters <=> (SELECT d.n FROM testdbkit_ddl d) THEN
             DELETE FROM testdbkit_ddl;
             INSERT INTO testdbkit_ddl VALUES (@tdk_ddl + alters);
           END IF;
@@ -328,6 +329,19 @@ internal sealed class MySqlTracker : ChangeTracker
     private const string DdlCount = """
         SELECT SUM(VARIABLE_VALUE) FROM information_schema.GLOBAL_STATUS
           WHERE VARIABLE_NAME LIKE 'COM\_CREATE\_%' OR VARIABLE_NAME LIKE 'COM\_ALTER\_%' OR VARIABLE_NAME LIKE 'COM\_DROP\_%' OR VARIABLE_NAME = 'COM_RENAME_TABLE'
+        """;
+
+    /// <summary>The DDL gate's query (MariaDB), for the bench's breakdown of a reset.</summary>
+    internal const string DdlCountSql = DdlCount;
+
+    /// <summary>Whether a session may be busy in the current database (lock list), for the bench's breakdown.</summary>
+    internal const string AnyBusySql = AnyByLocks;
+
+    /// <summary>The row counters' read of the current database, for the bench's breakdown.</summary>
+    internal const string CollectProbeSql = """
+        SELECT COUNT(*) FROM information_schema.TABLE_STATISTICS s
+          LEFT JOIN testdbkit_seen k ON k.tbl = CONVERT(s.TABLE_NAME USING utf8mb4) COLLATE utf8mb4_bin
+          WHERE s.TABLE_SCHEMA = DATABASE() AND s.TABLE_NAME NOT LIKE 'testdbkit\_%' AND s.ROWS_CHANGED <> COALESCE(k.changed, 0)
         """;
 
     /// <summary>The reset procedure compares the fingerprint <see cref="InstallAsync"/> stored: always watched.</summary>
