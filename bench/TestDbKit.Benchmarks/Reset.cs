@@ -90,16 +90,20 @@ internal static class Reset
         }
 
         // Interleaved, one reset of each kind per round, so a noisy neighbour slows them all alike. The
-        // floor runs on the connection that wrote, so it pays one round trip and nothing else.
+        // floor runs on the connection that wrote, so it pays one round trip and nothing else. Respawn with
+        // WithReseed runs next to them, not among them: on MySQL its ALTER TABLE on every table is DDL, which would make
+        // each of the kit's resets read its schema fingerprint (as a test's DDL does).
         var blocks = new List<Stats[]>();
         for (var block = 0; block < 3; block++)
         {
-            blocks.Add(await MeasureAsync(write, Math.Max(1, iterations / 3),
+            var count = Math.Max(1, iterations / 3);
+            var reseeded = await MeasureAsync(write, count, (respawnReseed, Respawn(respawnReseed, reseed: true)));
+            var others = await MeasureAsync(write, count,
                 (tracked, (db, _) => db.ResetAsync()),
                 (noSeq, (db, _) => db.ResetAsync()),
                 (respawnDefault, Respawn(respawnDefault, reseed: false)),
-                (respawnReseed, Respawn(respawnReseed, reseed: true)),
-                (untracked, (_, writer) => ExecuteAsync(writer, floorSql))));
+                (untracked, (_, writer) => ExecuteAsync(writer, floorSql)));
+            blocks.Add([others[0], others[1], others[2], reseeded[0], others[3]]);
         }
 
         Report(tables, blocks);
