@@ -1,6 +1,7 @@
 using System.Data.Common;
 using System.Diagnostics;
 using System.Text;
+using TestDbKit.Engines;
 
 namespace TestDbKit.Benchmarks;
 
@@ -13,49 +14,158 @@ internal static class Reset
 {
     public static async Task RunAsync(int iterations, IReadOnlyList<DbEngine> engines)
     {
+        // --part cost,breakdown,write,throughput (default: all): a part alone keeps a run short.
+        var parts = Environment.GetCommandLineArgs().SkipWhile(a => a != "--part").Skip(1).FirstOrDefault()?.Split(',')
+            ?? ["cost", "breakdown", "write", "throughput"];
         foreach (var engine in engines)
         {
             await using var server = await DbServer.StartAsync(engine, new DbServerOptions { Provider = DbServerProvider.Local });
-            Console.WriteLine($"\n{engine}: reset after writing 3 of N tables, {iterations} resets each, ms (lower is better)");
-            Console.WriteLine($"{"N",4} {"kit",8} {"kit-noseq",10} {"Respawn",8} {"floor",8}  {"Respawn/kit",11} {"kit/floor",9}");
-            foreach (var tables in new[] { 50, 200 })
+            if (parts.Contains("cost"))
             {
-                await ResetCostAsync(server, tables, iterations);
+                Console.WriteLine($"\n{engine}: reset after writing 3 of N tables, {iterations} resets each in 3 interleaved blocks, ms: median (range of the blocks' medians)");
+                Console.WriteLine("  kit: the kit's default (counters restarted); kit-noseq: ResetSequences = false; Respawn: its defaults;");
+                Console.WriteLine("  Respawn+reseed: WithReseed = true; floor: a bare DELETE of the 3 written tables on the writer's connection.");
+                Console.WriteLine("  Ratios per block, median (range).");
+                foreach (var tables in new[] { 50, 200 })
+                {
+                    await ResetCostAsync(server, tables, iterations);
+                }
             }
 
-            await WriteOverheadAsync(server);
-            await MarkVariantsAsync(server);
+            if (parts.Contains("breakdown") && engine == DbEngine.MySql)
+            {
+                await BreakdownAsync(server, 50, iterations);
+                await BreakdownAsync(server, 200, iterations);
+            }
 
-            await ThroughputAsync(server);
+            if (parts.Contains("write"))
+            {
+                await WriteOverheadAsync(server);
+                await MarkVariantsAsync(server);
+            }
+
+            if (parts.Contains("throughput"))
+            {
+                await ThroughputAsync(server);
+            }
         }
     }
+
+    private static readonly string[] Names = ["kit", "kit-noseq", "Respawn", "Respawn+reseed", "floor"];
 
     private static async Task ResetCostAsync(DbServer server, int tables, int iterations)
     {
         var schema = Chain(server.Engine, tables);
         await using var tracked = await DatabasePool.CreateAsync(server, new DatabasePoolOptions { CreateSchema = schema, MaxDatabases = 1 });
         await using var noSeq = await DatabasePool.CreateAsync(server, new DatabasePoolOptions { CreateSchema = schema, MaxDatabases = 1, ResetSequences = false });
-        await using var respawn = await DatabasePool.CreateAsync(server, new DatabasePoolOptions { CreateSchema = schema, MaxDatabases = 1, UseRespawn = true });
+        await using var respawnDefault = await DatabasePool.CreateAsync(server, new DatabasePoolOptions { CreateSchema = schema, MaxDatabases = 1, UseRespawn = true });
+        await using var respawnReseed = await DatabasePool.CreateAsync(server, new DatabasePoolOptions { CreateSchema = schema, MaxDatabases = 1, UseRespawn = true });
         await using var untracked = await DatabasePool.CreateAsync(server, new DatabasePoolOptions { CreateSchema = schema, MaxDatabases = 1, UseRespawn = true });
         var dirty = new[] { "t0", "t1", $"t{tables - 1}" };
         var write = string.Join(";", dirty.Select(t => $"INSERT INTO {t} (v) VALUES (1)"));
         var floorSql = string.Join(";", dirty.Reverse().Select(t => $"DELETE FROM {t}"));
 
+        // Respawn as a user runs it: its own Respawner, on a pooled connection opened for the reset.
+        Func<TestDatabase, DbConnection, Task> Respawn(DatabasePool pool, bool reseed)
+        {
+            Respawn.Respawner? respawner = null;
+            return async (db, _) =>
+            {
+                await using var c = await pool.Dialect.OpenAsync(db.ConnectionString, CancellationToken.None);
+                if (respawner is null)
+                {
+                    var o = pool.Dialect.RespawnOptions(db.Name);
+                    respawner = await global::Respawn.Respawner.CreateAsync(c, new Respawn.RespawnerOptions
+                    {
+                        DbAdapter = o.DbAdapter,
+                        SchemasToInclude = o.SchemasToInclude,
+                        SchemasToExclude = o.SchemasToExclude,
+                        TablesToIgnore = o.TablesToIgnore,
+                        WithReseed = reseed,
+                    });
+                }
+
+                await respawner.ResetAsync(c);
+            };
+        }
+
         // Interleaved, one reset of each kind per round, so a noisy neighbour slows them all alike. The
-        // floor runs on the connection that wrote, so it pays one round trip and nothing else.
-        var results = await MeasureAsync(write, iterations,
-            (tracked, (db, _) => db.ResetAsync()),
-            (noSeq, (db, _) => db.ResetAsync()),
-            (respawn, (db, _) => db.ResetAsync()),
-            (untracked, (_, writer) => ExecuteAsync(writer, floorSql)));
-        Report(tables, results);
+        // floor runs on the connection that wrote, so it pays one round trip and nothing else. Respawn with
+        // WithReseed runs next to them, not among them: on MySQL its ALTER TABLE on every table is DDL, which would make
+        // each of the kit's resets read its schema fingerprint (as a test's DDL does).
+        var blocks = new List<Stats[]>();
+        for (var block = 0; block < 3; block++)
+        {
+            var count = Math.Max(1, iterations / 3);
+            var reseeded = await MeasureAsync(write, count, (respawnReseed, Respawn(respawnReseed, reseed: true)));
+            var others = await MeasureAsync(write, count,
+                (tracked, (db, _) => db.ResetAsync()),
+                (noSeq, (db, _) => db.ResetAsync()),
+                (respawnDefault, Respawn(respawnDefault, reseed: false)),
+                (untracked, (_, writer) => ExecuteAsync(writer, floorSql)));
+            blocks.Add([others[0], others[1], others[2], reseeded[0], others[3]]);
+        }
+
+        Report(tables, blocks);
     }
 
-    private static void Report(int tables, Stats[] results)
+    private static string Spread(IEnumerable<double> values, string format)
     {
-        var (kit, kitNoSeq, respawner, floor) = (results[0], results[1], results[2], results[3]);
-        Console.WriteLine($"{tables,4} {kit.Median,8:0.00} {kitNoSeq.Median,10:0.00} {respawner.Median,8:0.00} {floor.Median,8:0.00}  " +
-            $"{respawner.Median / kit.Median,10:0.0}x {kit.Median / floor.Median,8:0.0}x");
+        var v = values.Order().ToArray();
+        return $"{Stats.Of(v).Median.ToString(format, System.Globalization.CultureInfo.InvariantCulture)} ({v[0].ToString(format, System.Globalization.CultureInfo.InvariantCulture)}–{v[^1].ToString(format, System.Globalization.CultureInfo.InvariantCulture)})";
+    }
+
+    private static void Report(int tables, List<Stats[]> blocks)
+    {
+        Console.WriteLine($"  N={tables}:" + string.Concat(Names.Select((n, i) => $" {n} {Spread(blocks.Select(b => b[i].Median), "0.00")};")));
+        Console.WriteLine($"  N={tables}: Respawn/kit {Spread(blocks.Select(b => b[2].Median / b[0].Median), "0.0")}x; Respawn+reseed/kit {Spread(blocks.Select(b => b[3].Median / b[0].Median), "0.0")}x; " +
+            $"kit/floor {Spread(blocks.Select(b => b[0].Median / b[4].Median), "0.0")}x; kit-noseq/floor {Spread(blocks.Select(b => b[1].Median / b[4].Median), "0.0")}x");
+    }
+
+    /// <summary>
+    /// MariaDB: where a tracked reset's time goes. Each piece of <c>testdbkit_reset</c> run on its own, on one session,
+    /// after the same 3-table write, against the whole reset; medians in ms.
+    /// </summary>
+    private static async Task BreakdownAsync(DbServer server, int tables, int iterations)
+    {
+        await using var pool = await DatabasePool.CreateAsync(server, new DatabasePoolOptions { CreateSchema = Chain(server.Engine, tables), MaxDatabases = 1 });
+        await using var db = await pool.LeaseAsync();
+        await using var writer = await db.OpenConnectionAsync();
+        await using var control = await server.OpenAdminConnectionAsync();
+        await ExecuteAsync(control, $"USE `{db.Name}`");
+        var dirty = new[] { "t0", "t1", $"t{tables - 1}" };
+        var write = string.Join(";", dirty.Select(t => $"INSERT INTO {t} (v) VALUES (1)"));
+        var tracker = Engines.MySqlTracker.Instance;
+        (string Name, Func<Task> Run)[] steps =
+        [
+            ("open a pooled session + ping", async () => { await using var c = await pool.Dialect.OpenAsync(db.ConnectionString, CancellationToken.None); await ExecuteAsync(c, "DO 1"); }),
+            ("DDL gate (GLOBAL_STATUS)", () => ExecuteAsync(control, Engines.MySqlTracker.DdlCountSql)),
+            ("fingerprint", () => ExecuteAsync(control, tracker.FingerprintSql(db.Name))),
+            ("busy sessions? (lock list)", () => ExecuteAsync(control, "SELECT " + Engines.MySqlTracker.AnyBusySql)),
+            ("TABLE_STATISTICS read", () => ExecuteAsync(control, Engines.MySqlTracker.CollectProbeSql)),
+            ("3 DELETEs", () => ExecuteAsync(control, "SET FOREIGN_KEY_CHECKS = 0;" + string.Concat(dirty.Select(t => $"DELETE FROM {t};")) + "SET FOREIGN_KEY_CHECKS = 1")),
+            ("3 AUTO_INCREMENT restarts", () => ExecuteAsync(control, string.Concat(dirty.Select(t => $"ALTER TABLE {t} AUTO_INCREMENT = 1;")))),
+            ("whole reset (CALL)", () => db.ResetAsync()),
+            ("whole reset, noseq (CALL)", () => ExecuteAsync(control, "CALL testdbkit_reset(FALSE)")),
+        ];
+        var samples = steps.Select(_ => new List<double>()).ToArray();
+        for (var i = -5; i < iterations; i++)
+        {
+            for (var s = 0; s < steps.Length; s++)
+            {
+                await ExecuteAsync(writer, write);
+                var clock = Stopwatch.StartNew();
+                await steps[s].Run();
+                if (i >= 0)
+                {
+                    samples[s].Add(clock.Elapsed.TotalMilliseconds);
+                }
+
+                await db.ResetAsync();
+            }
+        }
+
+        Console.WriteLine($"  where a MariaDB reset's time goes, N={tables}, medians in ms:" + string.Concat(steps.Select((s, k) => $" {s.Name} {Stats.Of(samples[k]).Median:0.00};")));
     }
 
     private static async Task<Stats[]> MeasureAsync(string write, int iterations, params (DatabasePool Pool, Func<TestDatabase, DbConnection, Task> Reset)[] variants)
@@ -355,30 +465,37 @@ internal static class Reset
         return clock.Elapsed.TotalMilliseconds;
     }
 
-    /// <summary>Tests per second: lease, write 5 rows, read them, give back.</summary>
+    /// <summary>Tests per second: lease, write 5 rows, read them, give back; with the kit's default reset and with
+    /// <c>ResetSequences = false</c> (on MySQL every counter restart is DDL that moves the server-wide DDL count, so the
+    /// other databases' next resets read their fingerprint).</summary>
     private static async Task ThroughputAsync(DbServer server)
     {
-        await using var pool = await DatabasePool.CreateAsync(server, new DatabasePoolOptions { CreateSchema = Chain(server.Engine, 50), MaxDatabases = 4 });
-        var line = new StringBuilder("suite throughput (tests/s):");
-        foreach (var workers in new[] { 1, 2, 4 })
+        foreach (var resetSequences in new[] { true, false })
         {
-            const int tests = 400;
-            var next = 0;
-            var clock = Stopwatch.StartNew();
-            await Task.WhenAll(Enumerable.Range(0, workers).Select(_ => Task.Run(async () =>
+            await using var pool = await DatabasePool.CreateAsync(server, new DatabasePoolOptions { CreateSchema = Chain(server.Engine, 50), MaxDatabases = 4, ResetSequences = resetSequences });
+            var line = new StringBuilder($"suite throughput (tests/s), {(resetSequences ? "kit default" : "ResetSequences = false")}:");
+            var rates = new List<double>();
+            foreach (var workers in new[] { 1, 2, 4 })
             {
-                while (Interlocked.Increment(ref next) <= tests)
+                const int tests = 400;
+                var next = 0;
+                var clock = Stopwatch.StartNew();
+                await Task.WhenAll(Enumerable.Range(0, workers).Select(_ => Task.Run(async () =>
                 {
-                    await using var db = await pool.LeaseAsync();
-                    await using var c = await db.OpenConnectionAsync();
-                    await ExecuteAsync(c, "INSERT INTO t0 (v) VALUES (1); INSERT INTO t0 (v) VALUES (2); INSERT INTO t1 (v) VALUES (3); INSERT INTO t2 (v) VALUES (4); INSERT INTO t3 (v) VALUES (5)");
-                    await ExecuteAsync(c, "SELECT COUNT(*) FROM t0");
-                }
-            })));
-            line.Append($" {workers} worker(s) {tests / clock.Elapsed.TotalSeconds:0};");
-        }
+                    while (Interlocked.Increment(ref next) <= tests)
+                    {
+                        await using var db = await pool.LeaseAsync();
+                        await using var c = await db.OpenConnectionAsync();
+                        await ExecuteAsync(c, "INSERT INTO t0 (v) VALUES (1); INSERT INTO t0 (v) VALUES (2); INSERT INTO t1 (v) VALUES (3); INSERT INTO t2 (v) VALUES (4); INSERT INTO t3 (v) VALUES (5)");
+                        await ExecuteAsync(c, "SELECT COUNT(*) FROM t0");
+                    }
+                })));
+                rates.Add(tests / clock.Elapsed.TotalSeconds);
+                line.Append($" {workers} worker(s) {rates[^1]:0};");
+            }
 
-        Console.WriteLine(line);
+            Console.WriteLine(line.Append($" 4 workers / 1: {rates[2] / rates[0]:0.00}x"));
+        }
     }
 
     private static Func<DbConnection, Task> Chain(DbEngine engine, int count) => c =>

@@ -153,7 +153,8 @@ internal sealed class MySqlTracker : ChangeTracker
         END
         """;
 
-    // {collect}: how the set is filled, at the start of a reset and again once the set is empty (up to 5 times);
+    // {collect}: how the set is filled, at the start of a reset and again once the set is empty ({passes} times: 5 where
+    // the schema has triggers of its own, else none: a trigger a test adds is DDL, and the database is replaced);
     // {settle}: what is remembered of table t once it is empty.
     private const string Reset = """
         CREATE PROCEDURE testdbkit_reset(IN reset_ids BOOLEAN)
@@ -171,7 +172,8 @@ internal sealed class MySqlTracker : ChangeTracker
           -- The test created, dropped or altered objects: emptying tables would not undo that; the pool replaces
           -- the database.
           SET @tdk_ddl = ({ddl_count});
-          IF NOT @tdk_ddl <=> (SELECT n FROM testdbkit_ddl) THEN
+          -- d.n, qualified: a bare n is the local counter declared above (0), which made every reset read the fingerprint.
+          IF NOT @tdk_ddl <=> (SELECT d.n FROM testdbkit_ddl d) THEN
             IF NOT ({fingerprint}) <=> (SELECT fingerprint FROM testdbkit_schema) THEN
               SELECT -1;
               LEAVE reset_body;
@@ -189,7 +191,7 @@ internal sealed class MySqlTracker : ChangeTracker
           dirty_loop: LOOP
             SET t = NULL;
             SELECT tbl INTO t FROM testdbkit_dirty WHERE tbl <> '' LIMIT 1;
-            IF t IS NULL AND passes < 5 THEN
+            IF t IS NULL AND passes < {passes} THEN
               -- The schema's own triggers may have written to other tables while these were emptied.
               SET passes = passes + 1;
               {collect}
@@ -204,6 +206,7 @@ internal sealed class MySqlTracker : ChangeTracker
               {settle_refill}
             END IF;
             IF reset_ids AND EXISTS (SELECT 1 FROM testdbkit_autoinc a WHERE a.tbl = t) THEN
+              {own_alter}
               CALL testdbkit_run(CONCAT('ALTER TABLE `', REPLACE(t, '`', '``'), '` AUTO_INCREMENT = 1'));
               SET alters = alters + 1;
             END IF;
@@ -215,11 +218,12 @@ internal sealed class MySqlTracker : ChangeTracker
             END IF;
           END LOOP;
           INSERT IGNORE INTO testdbkit_dirty (tbl) VALUES ('');
-          -- The counts as this reset leaves them: its own ALTER TABLE .. AUTO_INCREMENT statements count too. (Some other
-          -- database's DDL meanwhile only costs the next reset a fingerprint.)
-          IF NOT @tdk_ddl + alters <=> (SELECT n FROM testdbkit_ddl) THEN
+          -- The counts as this reset leaves them: its own ALTER TABLE .. AUTO_INCREMENT statements count too, unless the
+          -- server-wide tally of the kit's own ALTERs took them out. (Some other database's DDL meanwhile only costs the
+          -- next reset a fingerprint.)
+          IF NOT @tdk_ddl + {own_alters} <=> (SELECT d.n FROM testdbkit_ddl d) THEN
             DELETE FROM testdbkit_ddl;
-            INSERT INTO testdbkit_ddl VALUES (@tdk_ddl + alters);
+            INSERT INTO testdbkit_ddl VALUES (@tdk_ddl + {own_alters});
           END IF;
           SET SESSION FOREIGN_KEY_CHECKS = @tdk_fk, SESSION innodb_lock_wait_timeout = @tdk_row_wait, SESSION lock_wait_timeout = @tdk_table_wait;
           SELECT n;
@@ -330,6 +334,54 @@ internal sealed class MySqlTracker : ChangeTracker
           WHERE VARIABLE_NAME LIKE 'COM\_CREATE\_%' OR VARIABLE_NAME LIKE 'COM\_ALTER\_%' OR VARIABLE_NAME LIKE 'COM\_DROP\_%' OR VARIABLE_NAME = 'COM_RENAME_TABLE'
         """;
 
+    /// <summary>The DDL gate's query (MariaDB), for the bench's breakdown of a reset.</summary>
+    internal const string DdlCountSql = DdlCount;
+
+    /// <summary>Whether a session may be busy in the current database (lock list), for the bench's breakdown.</summary>
+    internal const string AnyBusySql = AnyByLocks;
+
+    /// <summary>The row counters' read of the current database, for the bench's breakdown.</summary>
+    internal const string CollectProbeSql = """
+        SELECT COUNT(*) FROM information_schema.TABLE_STATISTICS s
+          LEFT JOIN testdbkit_seen k ON k.tbl = CONVERT(s.TABLE_NAME USING utf8mb4) COLLATE utf8mb4_bin
+          WHERE s.TABLE_SCHEMA = DATABASE() AND s.TABLE_NAME NOT LIKE 'testdbkit\_%' AND s.ROWS_CHANGED <> COALESCE(k.changed, 0)
+        """;
+
+    // Every kit database's counter restarts (ALTER TABLE .. AUTO_INCREMENT) are DDL too: counted in the server-wide
+    // DDL count alone, they made every other database's next reset read its fingerprint (with 4 databases in a pool,
+    // nearly every reset; bench reset, throughput). On servers with the kit's control schema (the kit's own) a MEMORY
+    // tally of them is taken out of the count. Each reset adds to it just before its ALTER, so a reset reading the
+    // count in between sees it one low and reads its fingerprint once: slow, never wrong. Empty after a restart, when
+    // the server's counts start again too.
+    private const string OwnDdl = MySqlSessionSettings.Schema + ".own_ddl";
+
+    // Column names no local variable of the reset procedure has (a local variable wins over a column of its name).
+    private const string OwnAlter = "INSERT INTO " + OwnDdl + " VALUES (1, 1) ON DUPLICATE KEY UPDATE kit_alters = kit_alters + 1;";
+
+    private static string GateSql(ServerFlavour flavour, bool tally)
+    {
+        // MySQL 8 moved the status tables out of information_schema.
+        var count = flavour.Kind == ServerKind.MariaDb
+            ? DdlCount
+            : DdlCount.Replace("information_schema.GLOBAL_STATUS", "performance_schema.global_status", StringComparison.Ordinal);
+        return tally ? count.Replace("SUM(VARIABLE_VALUE)", $"SUM(VARIABLE_VALUE) - COALESCE((SELECT o.kit_alters FROM {OwnDdl} o), 0)", StringComparison.Ordinal) : count;
+    }
+
+    /// <summary>Whether the server has the kit's control schema (<see cref="MySqlSessionSettings.Schema"/>), and then the
+    /// tally of the kit's own ALTERs in it.</summary>
+    private static async Task<bool> InstallTallyAsync(DbConnection connection, CancellationToken ct)
+    {
+        var schemas = await connection.ReadColumnAsync(
+            $"SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '{MySqlSessionSettings.Schema}'", r => r.GetString(0), ct).ConfigureAwait(false);
+        if (schemas.Count == 0)
+        {
+            return false;
+        }
+
+        await connection.ExecuteAsync($"CREATE TABLE IF NOT EXISTS {OwnDdl} (id TINYINT NOT NULL PRIMARY KEY, kit_alters BIGINT NOT NULL) ENGINE=MEMORY", ct).ConfigureAwait(false);
+        return true;
+    }
+
     /// <summary>The reset procedure compares the fingerprint <see cref="InstallAsync"/> stored: always watched.</summary>
     public override Task<bool> WatchSchemaAsync(DbConnection connection, CancellationToken ct) => Task.FromResult(true);
 
@@ -355,14 +407,19 @@ internal sealed class MySqlTracker : ChangeTracker
         }
 
         var fingerprint = Fingerprint.Replace("{db}", "DATABASE()", StringComparison.Ordinal);
-        // MySQL 8 moved the status tables out of information_schema.
-        var ddlCount = flavour.Kind == ServerKind.MariaDb ? DdlCount : DdlCount.Replace("information_schema.GLOBAL_STATUS", "performance_schema.global_status", StringComparison.Ordinal);
+        var tally = await InstallTallyAsync(connection, ct).ConfigureAwait(false);
+        var ownTriggers = await connection.ReadColumnAsync(
+            "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() AND TRIGGER_NAME NOT LIKE 'testdbkit\\_%'",
+            r => Convert.ToInt64(r.GetValue(0), System.Globalization.CultureInfo.InvariantCulture), ct).ConfigureAwait(false);
+        var ddlCount = GateSql(flavour, tally);
         var reset = (counters
                 ? Reset.Replace("{collect}", CounterCollect, StringComparison.Ordinal).Replace("{mark_all}", CounterMarkAll, StringComparison.Ordinal)
                     .Replace("{settle}", CounterSettle, StringComparison.Ordinal).Replace("{settle_refill}", CounterSettleRefill, StringComparison.Ordinal)
                 : Reset.Replace("{collect}", "", StringComparison.Ordinal).Replace("{mark_all}", TriggerMarkAll, StringComparison.Ordinal)
                     .Replace("{settle}", "", StringComparison.Ordinal).Replace("{settle_refill}", "", StringComparison.Ordinal))
-            .Replace("{fingerprint}", fingerprint, StringComparison.Ordinal).Replace("{ddl_count}", ddlCount, StringComparison.Ordinal);
+            .Replace("{fingerprint}", fingerprint, StringComparison.Ordinal).Replace("{ddl_count}", ddlCount, StringComparison.Ordinal)
+            .Replace("{own_alter}", tally ? OwnAlter : "", StringComparison.Ordinal).Replace("{own_alters}", tally ? "0" : "alters", StringComparison.Ordinal)
+            .Replace("{passes}", ownTriggers[0] > 0 ? "5" : "0", StringComparison.Ordinal);
         var seedsLost = SeedsLost.Replace("{seen}", counters ? CounterSeen : "0", StringComparison.Ordinal);
         var endBusy = flavour.ListsLocksLive
             ? EndBusy.Replace("{busy}", BusyByLocks, StringComparison.Ordinal).Replace("{any}", AnyByLocks, StringComparison.Ordinal)
