@@ -166,13 +166,24 @@ public sealed partial class DatabasePool : IAsyncDisposable
         }
 
         await _disposing.CancelAsync().ConfigureAwait(false);
-        Task[] pending;
-        lock (_background)
+        while (true)
         {
-            pending = [.. _background];
+            // Until none is left: a return that began before the pool was disposed may start its reset meanwhile.
+            Task[] pending;
+            lock (_background)
+            {
+                _background.RemoveAll(t => t.IsCompleted);
+                pending = [.. _background];
+            }
+
+            if (pending.Length == 0)
+            {
+                break;
+            }
+
+            await Task.WhenAll(pending.Select(t => t.ContinueWith(_ => { }, TaskScheduler.Default))).ConfigureAwait(false);
         }
 
-        await Task.WhenAll(pending.Select(t => t.ContinueWith(_ => { }, TaskScheduler.Default))).ConfigureAwait(false);
         _ready.Writer.TryComplete();
         foreach (var name in _alive.Keys.Append(_template).OfType<string>())
         {
@@ -239,8 +250,9 @@ public sealed partial class DatabasePool : IAsyncDisposable
             // otherwise block even the DROP of a clone.
             await beforeReset().ConfigureAwait(false);
         }
-        catch (Exception e) when (e is DbException or InvalidOperationException or IOException or TimeoutException or System.Net.Sockets.SocketException or AggregateException)
+        catch (Exception e)
         {
+            // Whatever went wrong, the database is not known to be clean, and its place must come back.
             Log.ResetFailed(_logger, database.Name, e.Message);
             await ForgetAsync(database).ConfigureAwait(false);
             GiveBackPlace();
@@ -297,8 +309,10 @@ public sealed partial class DatabasePool : IAsyncDisposable
 
             await ForgetAsync(database).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is DbException or InvalidOperationException or IOException or TimeoutException or System.Net.Sockets.SocketException or AggregateException)
+        catch (Exception e)
         {
+            // Any failure, expected or not (it runs in the background, where nobody else would see it): a database
+            // that could not be made clean is replaced, and its place comes back, so no later lease waits forever.
             Log.ResetFailed(_logger, database.Name, e.Message);
             await ForgetAsync(database).ConfigureAwait(false);
         }

@@ -37,6 +37,9 @@ internal static partial class Log
 
     [LoggerMessage(11, LogLevel.Warning, "{Server} would not start after the crash the kit caused ({Repair}); starting it again")]
     public static partial void RepairedAfterCrash(ILogger logger, string server, string repair);
+
+    [LoggerMessage(43, LogLevel.Warning, "The initialised data folders in {Folder} could not be used ({Error}); initialising this server's data folder the slow way")]
+    public static partial void PristineUnusable(ILogger logger, string folder, string error);
 }
 
 /// <summary>

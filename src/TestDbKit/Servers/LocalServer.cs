@@ -101,7 +101,7 @@ internal sealed class LocalServer : ServerInstance
         try
         {
             var since = Sessions.SessionTrace.Start();
-            server.Password = await PristineDataFolders.InitializeAsync(recipe, layout, options.StartTimeout, ct).ConfigureAwait(false);
+            server.Password = await PristineDataFolders.InitializeAsync(recipe, layout, root, options.StartTimeout, logger, ct).ConfigureAwait(false);
             Sessions.SessionTrace.Lap("server: data folder (initdb, install-db)", ref since);
             for (var attempt = 1; ; attempt++)
             {

@@ -21,6 +21,12 @@ internal static partial class Native
     [LibraryImport("libc", EntryPoint = "getpwnam", StringMarshalling = StringMarshalling.Utf8)]
     private static partial IntPtr SysGetpwnam(string name);
 
+    [LibraryImport("libc", EntryPoint = "geteuid")]
+    private static partial uint SysGeteuid();
+
+    /// <summary>The effective user id of this process.</summary>
+    public static uint EffectiveUserId() => SysGeteuid();
+
     /// <summary>Sends <paramref name="signal"/>; false when the process does not exist (any more).</summary>
     public static bool Signal(int pid, int signal) => pid > 0 && SysKill(pid, signal) == 0;
 

@@ -21,45 +21,121 @@ internal static class PristineDataFolders
     /// <summary>Off for tests that need a data folder initialised the slow way.</summary>
     internal static bool Enabled { get; set; } = true;
 
-    /// <summary>Where the pristine folders live: beside the default data root, one per OS user.</summary>
-    internal static string CacheRoot { get; set; } = LocalServer.DefaultDataRoot() + "-pristine";
+    /// <summary>Where the pristine folders of the default data root live, one per OS user.</summary>
+    internal static string CacheRoot => RootFor(LocalServer.DefaultDataRoot());
+
+    /// <summary>The pristine folders beside a data root (the default one, or <c>TESTDBKIT_DATA_ROOT</c>: a user who moved
+    /// the data off a full or unusable file system moves these too).</summary>
+    internal static string RootFor(string dataRoot) => dataRoot.TrimEnd('/') + "-pristine";
 
     /// <summary>Initialises <paramref name="layout"/>'s data folder, from a copy of the pristine one when possible,
-    /// and returns the admin password the server then has.</summary>
-    public static async Task<string> InitializeAsync(LocalRecipe recipe, LocalLayout layout, TimeSpan timeout, CancellationToken ct)
+    /// and returns the admin password the server then has. Where the pristine folder cannot be made, trusted or copied,
+    /// initialises the folder the slow way, whose errors say what to do.</summary>
+    public static async Task<string> InitializeAsync(LocalRecipe recipe, LocalLayout layout, string dataRoot, TimeSpan timeout, Microsoft.Extensions.Logging.ILogger logger, CancellationToken ct)
     {
-        if (!Enabled)
+        if (Enabled)
         {
-            var password = Secrets.NewPassword();
-            await recipe.InitializeAsync(layout, password, timeout, ct).ConfigureAwait(false);
-            return password;
+            var cacheRoot = RootFor(dataRoot);
+            try
+            {
+                var folder = Path.Combine(cacheRoot, $"{recipe.Dialect.Key}-{KeyOf(recipe)}");
+                if (!File.Exists(Path.Combine(folder, "password")))
+                {
+                    await BuildAsync(recipe, cacheRoot, folder, timeout, ct).ConfigureAwait(false);
+                }
+                else
+                {
+                    SweepAbandoned(cacheRoot);
+                }
+
+                if (await WhyUntrustedAsync(cacheRoot, folder, ct).ConfigureAwait(false) is { } why)
+                {
+                    throw new IOException(why);
+                }
+
+                var copied = await ProcessRunner.RunAsync(Copy(Path.Combine(folder, "layout"), layout.Root), timeout, ct).ConfigureAwait(false);
+                if (copied.ExitCode != 0)
+                {
+                    throw new IOException($"cp exit code {copied.ExitCode}: {copied.Output.Trim()}");
+                }
+
+                return (await File.ReadAllTextAsync(Path.Combine(folder, "password"), ct).ConfigureAwait(false)).Trim();
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ServerStartException)
+            {
+                Log.PristineUnusable(logger, cacheRoot, e.Message);
+                EmptyFolder(layout.Root);
+            }
         }
 
-        var folder = Path.Combine(CacheRoot, $"{recipe.Dialect.Key}-{KeyOf(recipe)}");
-        if (!File.Exists(Path.Combine(folder, "password")))
+        var password = Secrets.NewPassword();
+        await recipe.InitializeAsync(layout, password, timeout, ct).ConfigureAwait(false);
+        return password;
+    }
+
+    /// <summary>Why the pristine folder must not be used: the data of every server made from it, and its admin password,
+    /// come from there, so the folders and the password file must be this user's (another user could have made the
+    /// folder first, in a world-writable /dev/shm or /tmp), not writable by others, and no symbolic links.</summary>
+    private static async Task<string?> WhyUntrustedAsync(string cacheRoot, string folder, CancellationToken ct)
+    {
+        var psi = new ProcessStartInfo("stat") { UseShellExecute = false };
+        string[] paths = [cacheRoot, folder, Path.Combine(folder, "password")];
+        foreach (var arg in paths.Prepend("%u %a %F").Prepend("-c"))
         {
-            await BuildAsync(recipe, folder, timeout, ct).ConfigureAwait(false);
+            psi.ArgumentList.Add(arg);
         }
 
-        var copied = await ProcessRunner.RunAsync(Copy(Path.Combine(folder, "layout"), layout.Root), timeout, ct).ConfigureAwait(false);
-        if (copied.ExitCode != 0)
+        var result = await ProcessRunner.RunAsync(psi, TimeSpan.FromSeconds(10), ct).ConfigureAwait(false);
+        var lines = result.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        if (result.ExitCode != 0 || lines.Length != paths.Length)
         {
-            throw new ServerStartException(
-                $"Could not copy the initialised data folder {folder} into {layout.Root} (cp exit code {copied.ExitCode}): {copied.Output.Trim()} " +
-                recipe.Advice(copied.Output));
+            return $"stat could not read them: {result.Output.Trim()}";
         }
 
-        return (await File.ReadAllTextAsync(Path.Combine(folder, "password"), ct).ConfigureAwait(false)).Trim();
+        var me = Native.EffectiveUserId().ToString(System.Globalization.CultureInfo.InvariantCulture);
+        for (var i = 0; i < paths.Length; i++)
+        {
+            var fields = lines[i].Split(' ', 3);
+            var mode = Convert.ToInt32(fields[1], 8);
+            if (fields[0] != me || (mode & 0b000_010_010) != 0 || fields[2] is not ("directory" or "regular file"))
+            {
+                return $"{paths[i]} is not this user's own (owner uid {fields[0]}, mode {fields[1]}, {fields[2]}); delete it to let the kit make it again";
+            }
+        }
+
+        return null;
+    }
+
+    private static void EmptyFolder(string path)
+    {
+        try
+        {
+            foreach (var entry in new DirectoryInfo(path).EnumerateFileSystemInfos())
+            {
+                if (entry is DirectoryInfo dir)
+                {
+                    dir.Delete(recursive: true);
+                }
+                else
+                {
+                    entry.Delete();
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // The slow path's own initialisation says what is wrong with the folder.
+        }
     }
 
     /// <summary>Initialises a pristine folder aside and moves it into place; a process that got there first wins and
     /// this one's is deleted. The password file comes last: a folder without it is incomplete and never used.</summary>
-    private static async Task BuildAsync(LocalRecipe recipe, string folder, TimeSpan timeout, CancellationToken ct)
+    private static async Task BuildAsync(LocalRecipe recipe, string cacheRoot, string folder, TimeSpan timeout, CancellationToken ct)
     {
         var traversable = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute;
-        Directory.CreateDirectory(CacheRoot, traversable); // the server's OS user passes through to initialise its folder
-        SweepAbandoned();
-        var aside = Path.Combine(CacheRoot, $"building-{Secrets.NewId()}");
+        Directory.CreateDirectory(cacheRoot, traversable); // the server's OS user passes through to initialise its folder
+        SweepAbandoned(cacheRoot);
+        var aside = Path.Combine(cacheRoot, $"building-{Secrets.NewId()}");
         try
         {
             Directory.CreateDirectory(aside, traversable);
@@ -96,9 +172,9 @@ internal static class PristineDataFolders
     }
 
     /// <summary>Removes folders that processes killed while initialising left behind (no initialisation takes an hour).</summary>
-    private static void SweepAbandoned()
+    private static void SweepAbandoned(string cacheRoot)
     {
-        foreach (var dir in Directory.GetDirectories(CacheRoot, "building-*"))
+        foreach (var dir in Directory.GetDirectories(cacheRoot, "building-*"))
         {
             try
             {

@@ -42,4 +42,28 @@ public sealed class DdlGateTests
         await connection.InsertItemAsync(Engine, "after DDL");
         await Assert.ThrowsAsync<SchemaChangedException>(() => db.ResetAsync());
     }
+
+    /// <summary>Another database's counter restart under way (its start tallied, its end not yet) makes the count
+    /// untrustworthy: the reset must read the fingerprint rather than trust a count that could cancel out a DDL.</summary>
+    [Fact]
+    public async Task A_counter_restart_under_way_elsewhere_makes_the_reset_read_the_fingerprint()
+    {
+        await using var server = await DbServer.StartAsync(Engine, new DbServerOptions { Provider = DbServerProvider.Local });
+        await using var pool = await DatabasePool.CreateAsync(server, new DatabasePoolOptions { CreateSchema = Schemas.Small(Engine), MaxDatabases = 1 });
+        await using var db = await pool.LeaseAsync();
+        await using var connection = await db.OpenConnectionAsync();
+        await using var admin = await server.OpenAdminConnectionAsync();
+        await connection.InsertItemAsync(Engine, "first");
+        await db.ResetAsync();
+        await admin.ExecuteAsync($"UPDATE `{db.Name}`.testdbkit_schema SET fingerprint = 'not this schema'");
+
+        // Premise: with no restart under way, the gate stays shut (the wrong fingerprint is not read).
+        await connection.InsertItemAsync(Engine, "second");
+        await db.ResetAsync();
+        Assert.Equal(0L, Convert.ToInt64(await admin.ScalarAsync("SELECT kit_started - kit_done FROM testdbkit.own_ddl"), System.Globalization.CultureInfo.InvariantCulture));
+
+        await admin.ExecuteAsync("UPDATE testdbkit.own_ddl SET kit_started = kit_started + 1");
+        await connection.InsertItemAsync(Engine, "third");
+        await Assert.ThrowsAsync<SchemaChangedException>(() => db.ResetAsync());
+    }
 }

@@ -165,13 +165,15 @@ internal sealed class MySqlTracker : ChangeTracker
           DECLARE alters INT DEFAULT 0;
           DECLARE EXIT HANDLER FOR SQLEXCEPTION
           BEGIN
+            {own_alter_failed}
             SET SESSION FOREIGN_KEY_CHECKS = @tdk_fk, SESSION innodb_lock_wait_timeout = @tdk_row_wait, SESSION lock_wait_timeout = @tdk_table_wait;
             RESIGNAL;
           END;
 
           -- The test created, dropped or altered objects: emptying tables would not undo that; the pool replaces
-          -- the database.
-          SET @tdk_ddl = ({ddl_count});
+          -- the database. NULL (a count that cannot be trusted) always reads the fingerprint.
+          SET @tdk_own = 0;
+          {ddl_read}
           -- d.n, qualified: a bare n is the local counter declared above (0), which made every reset read the fingerprint.
           IF NOT @tdk_ddl <=> (SELECT d.n FROM testdbkit_ddl d) THEN
             IF NOT ({fingerprint}) <=> (SELECT fingerprint FROM testdbkit_schema) THEN
@@ -208,6 +210,7 @@ internal sealed class MySqlTracker : ChangeTracker
             IF reset_ids AND EXISTS (SELECT 1 FROM testdbkit_autoinc a WHERE a.tbl = t) THEN
               {own_alter}
               CALL testdbkit_run(CONCAT('ALTER TABLE `', REPLACE(t, '`', '``'), '` AUTO_INCREMENT = 1'));
+              {own_alter_done}
               SET alters = alters + 1;
             END IF;
             DELETE FROM testdbkit_dirty WHERE tbl = t;
@@ -221,7 +224,7 @@ internal sealed class MySqlTracker : ChangeTracker
           -- The counts as this reset leaves them: its own ALTER TABLE .. AUTO_INCREMENT statements count too, unless the
           -- server-wide tally of the kit's own ALTERs took them out. (Some other database's DDL meanwhile only costs the
           -- next reset a fingerprint.)
-          IF NOT @tdk_ddl + {own_alters} <=> (SELECT d.n FROM testdbkit_ddl d) THEN
+          IF @tdk_ddl IS NOT NULL AND NOT @tdk_ddl + {own_alters} <=> (SELECT d.n FROM testdbkit_ddl d) THEN
             DELETE FROM testdbkit_ddl;
             INSERT INTO testdbkit_ddl VALUES (@tdk_ddl + {own_alters});
           END IF;
@@ -350,21 +353,37 @@ internal sealed class MySqlTracker : ChangeTracker
     // Every kit database's counter restarts (ALTER TABLE .. AUTO_INCREMENT) are DDL too: counted in the server-wide
     // DDL count alone, they made every other database's next reset read its fingerprint (with 4 databases in a pool,
     // nearly every reset; bench reset, throughput). On servers with the kit's control schema (the kit's own) a MEMORY
-    // tally of them is taken out of the count. Each reset adds to it just before its ALTER, so a reset reading the
-    // count in between sees it one low and reads its fingerprint once: slow, never wrong. Empty after a restart, when
-    // the server's counts start again too.
+    // tally of them is taken out of the count: each ALTER is bracketed by kit_started (before) and kit_done (after),
+    // and the count is read between two reads of the tally. Only when no ALTER was under way anywhere (started = done,
+    // the same before and after) is count - done trusted; otherwise the reset reads its fingerprint and keeps the
+    // stored count. The trusted value never drifts down, so it cannot cancel out a test's DDL: an ALTER that failed
+    // takes its start back (the count may have moved up: a fingerprint once); a reset killed inside the bracket leaves
+    // started ahead, and every later reset reads its fingerprint (slow, never wrong) until the server restarts, which
+    // empties the tally as it zeroes the counts.
     private const string OwnDdl = MySqlSessionSettings.Schema + ".own_ddl";
 
     // Column names no local variable of the reset procedure has (a local variable wins over a column of its name).
-    private const string OwnAlter = "INSERT INTO " + OwnDdl + " VALUES (1, 1) ON DUPLICATE KEY UPDATE kit_alters = kit_alters + 1;";
+    private const string OwnAlter = "INSERT INTO " + OwnDdl + " VALUES (1, 1, 0) ON DUPLICATE KEY UPDATE kit_started = kit_started + 1; SET @tdk_own = 1;";
+    private const string OwnAlterDone = "UPDATE " + OwnDdl + " SET kit_done = kit_done + 1 WHERE id = 1; SET @tdk_own = 0;";
+    private const string OwnAlterFailed = "IF @tdk_own = 1 THEN UPDATE " + OwnDdl + " SET kit_started = kit_started - 1 WHERE id = 1; SET @tdk_own = 0; END IF;";
+    private static string ReadTally(int read) =>
+        $"SELECT COALESCE(MAX(o.kit_started), 0), COALESCE(MAX(o.kit_done), 0) INTO @tdk_s{read}, @tdk_d{read} FROM {OwnDdl} o;";
 
+    /// <summary>The statements that set <c>@tdk_ddl</c> in the reset procedure: the server's DDL count, less the kit's own
+    /// counter restarts where the tally exists (NULL when an ALTER was under way).</summary>
     private static string GateSql(ServerFlavour flavour, bool tally)
     {
         // MySQL 8 moved the status tables out of information_schema.
         var count = flavour.Kind == ServerKind.MariaDb
             ? DdlCount
             : DdlCount.Replace("information_schema.GLOBAL_STATUS", "performance_schema.global_status", StringComparison.Ordinal);
-        return tally ? count.Replace("SUM(VARIABLE_VALUE)", $"SUM(VARIABLE_VALUE) - COALESCE((SELECT o.kit_alters FROM {OwnDdl} o), 0)", StringComparison.Ordinal) : count;
+        if (!tally)
+        {
+            return $"SET @tdk_ddl = ({count});";
+        }
+
+        return ReadTally(1) + $"\n          SET @tdk_ddl = ({count});\n          " + ReadTally(2) +
+            "\n          SET @tdk_ddl = IF(@tdk_s1 = @tdk_d1 AND @tdk_s2 = @tdk_d2 AND @tdk_s1 = @tdk_s2, @tdk_ddl - @tdk_d1, NULL);";
     }
 
     /// <summary>Whether the server has the kit's control schema (<see cref="MySqlSessionSettings.Schema"/>), and then the
@@ -378,7 +397,7 @@ internal sealed class MySqlTracker : ChangeTracker
             return false;
         }
 
-        await connection.ExecuteAsync($"CREATE TABLE IF NOT EXISTS {OwnDdl} (id TINYINT NOT NULL PRIMARY KEY, kit_alters BIGINT NOT NULL) ENGINE=MEMORY", ct).ConfigureAwait(false);
+        await connection.ExecuteAsync($"CREATE TABLE IF NOT EXISTS {OwnDdl} (id TINYINT NOT NULL PRIMARY KEY, kit_started BIGINT NOT NULL, kit_done BIGINT NOT NULL) ENGINE=MEMORY", ct).ConfigureAwait(false);
         return true;
     }
 
@@ -417,8 +436,9 @@ internal sealed class MySqlTracker : ChangeTracker
                     .Replace("{settle}", CounterSettle, StringComparison.Ordinal).Replace("{settle_refill}", CounterSettleRefill, StringComparison.Ordinal)
                 : Reset.Replace("{collect}", "", StringComparison.Ordinal).Replace("{mark_all}", TriggerMarkAll, StringComparison.Ordinal)
                     .Replace("{settle}", "", StringComparison.Ordinal).Replace("{settle_refill}", "", StringComparison.Ordinal))
-            .Replace("{fingerprint}", fingerprint, StringComparison.Ordinal).Replace("{ddl_count}", ddlCount, StringComparison.Ordinal)
-            .Replace("{own_alter}", tally ? OwnAlter : "", StringComparison.Ordinal).Replace("{own_alters}", tally ? "0" : "alters", StringComparison.Ordinal)
+            .Replace("{fingerprint}", fingerprint, StringComparison.Ordinal).Replace("{ddl_read}", ddlCount, StringComparison.Ordinal)
+            .Replace("{own_alter}", tally ? OwnAlter : "", StringComparison.Ordinal)
+            .Replace("{own_alter_done}", tally ? OwnAlterDone : "", StringComparison.Ordinal).Replace("{own_alter_failed}", tally ? OwnAlterFailed : "", StringComparison.Ordinal).Replace("{own_alters}", tally ? "0" : "alters", StringComparison.Ordinal)
             .Replace("{passes}", ownTriggers[0] > 0 ? "5" : "0", StringComparison.Ordinal);
         var seedsLost = SeedsLost.Replace("{seen}", counters ? CounterSeen : "0", StringComparison.Ordinal);
         var endBusy = flavour.ListsLocksLive
@@ -431,10 +451,10 @@ internal sealed class MySqlTracker : ChangeTracker
 
         // Last: the schema as the test will find it, the kit's own objects included.
         // The DDL counts seen last are kept in a MEMORY table: no redo log written at each reset; empty after a restart
-        // (the counts start again too), which costs one fingerprint.
+        // (the counts start again too), which costs one fingerprint. A count that could not be trusted (-1) costs one too.
         await connection.ExecuteAsync(
             "CREATE TABLE testdbkit_schema (fingerprint TEXT NOT NULL); CREATE TABLE testdbkit_ddl (n BIGINT NOT NULL) ENGINE=MEMORY; " +
-            $"INSERT INTO testdbkit_schema {fingerprint}; INSERT INTO testdbkit_ddl {ddlCount}", ct).ConfigureAwait(false);
+            $"INSERT INTO testdbkit_schema {fingerprint}; {ddlCount} INSERT INTO testdbkit_ddl VALUES (COALESCE(@tdk_ddl, -1))", ct).ConfigureAwait(false);
 
         return counters ? ChangeMarks.RowCounters : ChangeMarks.Triggers;
     }
