@@ -369,9 +369,11 @@ internal sealed class MySqlTracker : ChangeTracker
     private static string ReadTally(int read) =>
         $"SELECT COALESCE(MAX(o.kit_started), 0), COALESCE(MAX(o.kit_done), 0) INTO @tdk_s{read}, @tdk_d{read} FROM {OwnDdl} o;";
 
-    /// <summary>The statements that set <c>@tdk_ddl</c> in the reset procedure: the server's DDL count, less the kit's own
-    /// counter restarts where the tally exists (NULL when an ALTER was under way).</summary>
-    private static string GateSql(ServerFlavour flavour, bool tally)
+    /// <summary>The statements that set <c>@tdk_ddl</c>: the server's DDL count, less the kit's own counter restarts where
+    /// the tally exists (NULL when a restart was under way). In the reset procedure (<paramref name="retry"/>) a read that
+    /// met a restart under way is taken again, up to 8 times (each read takes longer than one restart): with several
+    /// databases resetting at once, giving up at the first meant a fingerprint at most resets.</summary>
+    private static string GateSql(ServerFlavour flavour, bool tally, bool retry)
     {
         // MySQL 8 moved the status tables out of information_schema.
         var count = flavour.Kind == ServerKind.MariaDb
@@ -382,8 +384,22 @@ internal sealed class MySqlTracker : ChangeTracker
             return $"SET @tdk_ddl = ({count});";
         }
 
-        return ReadTally(1) + $"\n          SET @tdk_ddl = ({count});\n          " + ReadTally(2) +
-            "\n          SET @tdk_ddl = IF(@tdk_s1 = @tdk_d1 AND @tdk_s2 = @tdk_d2 AND @tdk_s1 = @tdk_s2, @tdk_ddl - @tdk_d1, NULL);";
+        var read = $"""
+            {ReadTally(1)}
+                      SET @tdk_ddl = ({count});
+                      {ReadTally(2)}
+                      SET @tdk_ddl = IF(@tdk_s1 = @tdk_d1 AND @tdk_s2 = @tdk_d2 AND @tdk_s1 = @tdk_s2, @tdk_ddl - @tdk_d1, NULL);
+            """;
+        return retry
+            ? $"""
+              SET @tdk_tries = 0;
+                        gate_read: LOOP
+                          {read}
+                          SET @tdk_tries = @tdk_tries + 1;
+                          IF @tdk_ddl IS NOT NULL OR @tdk_tries >= 8 THEN LEAVE gate_read; END IF;
+                        END LOOP;
+              """
+            : read;
     }
 
     /// <summary>Whether the server has the kit's control schema (<see cref="MySqlSessionSettings.Schema"/>), and then the
@@ -430,7 +446,7 @@ internal sealed class MySqlTracker : ChangeTracker
         var ownTriggers = await connection.ReadColumnAsync(
             "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() AND TRIGGER_NAME NOT LIKE 'testdbkit\\_%'",
             r => Convert.ToInt64(r.GetValue(0), System.Globalization.CultureInfo.InvariantCulture), ct).ConfigureAwait(false);
-        var ddlCount = GateSql(flavour, tally);
+        var ddlCount = GateSql(flavour, tally, retry: true);
         var reset = (counters
                 ? Reset.Replace("{collect}", CounterCollect, StringComparison.Ordinal).Replace("{mark_all}", CounterMarkAll, StringComparison.Ordinal)
                     .Replace("{settle}", CounterSettle, StringComparison.Ordinal).Replace("{settle_refill}", CounterSettleRefill, StringComparison.Ordinal)
@@ -454,7 +470,7 @@ internal sealed class MySqlTracker : ChangeTracker
         // (the counts start again too), which costs one fingerprint. A count that could not be trusted (-1) costs one too.
         await connection.ExecuteAsync(
             "CREATE TABLE testdbkit_schema (fingerprint TEXT NOT NULL); CREATE TABLE testdbkit_ddl (n BIGINT NOT NULL) ENGINE=MEMORY; " +
-            $"INSERT INTO testdbkit_schema {fingerprint}; {ddlCount} INSERT INTO testdbkit_ddl VALUES (COALESCE(@tdk_ddl, -1))", ct).ConfigureAwait(false);
+            $"INSERT INTO testdbkit_schema {fingerprint}; {GateSql(flavour, tally, retry: false)} INSERT INTO testdbkit_ddl VALUES (COALESCE(@tdk_ddl, -1))", ct).ConfigureAwait(false);
 
         return counters ? ChangeMarks.RowCounters : ChangeMarks.Triggers;
     }
