@@ -12,27 +12,13 @@ public abstract class SuiteBase() : ResilientDbTestBase(SuiteEnv.PostgreSql ? Db
     {
         foreach (var statement in Schema.Statements(SuiteEnv.PostgreSql))
         {
-            await using var command = connection.CreateCommand();
-            command.CommandText = statement;
-            await command.ExecuteNonQueryAsync();
+            await Sql.ExecAsync(connection, null, statement);
         }
     }
 
     protected async Task BeginAsync() => _transaction = await Connection.BeginTransactionAsync();
 
-    protected async Task ExecAsync(string sql)
-    {
-        await using var command = Connection.CreateCommand();
-        command.CommandText = sql;
-        command.Transaction = _transaction;
-        await command.ExecuteNonQueryAsync();
-    }
+    protected Task ExecAsync(string sql) => Sql.ExecAsync(Connection, _transaction, sql);
 
-    protected async Task<long> CountAsync(string sql)
-    {
-        await using var command = Connection.CreateCommand();
-        command.CommandText = sql;
-        command.Transaction = _transaction;
-        return Convert.ToInt64(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
-    }
+    protected Task<long> CountAsync(string sql) => Sql.CountAsync(Connection, _transaction, sql);
 }

@@ -1,4 +1,3 @@
-using System.Globalization;
 using DotNet.Testcontainers.Containers;
 using MySqlConnector;
 using Npgsql;
@@ -52,9 +51,7 @@ public sealed class RecipeFixture : IAsyncLifetime
         await connection.OpenAsync();
         foreach (var statement in Schema.Statements(SuiteEnv.PostgreSql))
         {
-            await using var command = connection.CreateCommand();
-            command.CommandText = statement;
-            await command.ExecuteNonQueryAsync();
+            await Sql.ExecAsync(connection, null, statement);
         }
 
         if (Mode != "rollback")
@@ -121,19 +118,7 @@ public abstract class SuiteBase : IAsyncLifetime
         }
     }
 
-    protected async Task ExecAsync(string sql)
-    {
-        await using var command = _connection.CreateCommand();
-        command.CommandText = sql;
-        command.Transaction = _transaction;
-        await command.ExecuteNonQueryAsync();
-    }
+    protected Task ExecAsync(string sql) => Sql.ExecAsync(_connection, _transaction, sql);
 
-    protected async Task<long> CountAsync(string sql)
-    {
-        await using var command = _connection.CreateCommand();
-        command.CommandText = sql;
-        command.Transaction = _transaction;
-        return Convert.ToInt64(await command.ExecuteScalarAsync(), CultureInfo.InvariantCulture);
-    }
+    protected Task<long> CountAsync(string sql) => Sql.CountAsync(_connection, _transaction, sql);
 }
