@@ -21,6 +21,13 @@ internal sealed record EfRow(string Fault, DbEngine Engine, string ClientLabel, 
             "`InvalidOperationException ← DbUpdateException ← NpgsqlException ← EndOfStreamException`",
             "`InvalidOperationException ← DbUpdateException ← PostgresException`",
         ],
+        // The proxy's reset meets Npgsql's connect, its first write or its first read, as in the driver's own row.
+        [("network refuses new connections", DbEngine.PostgreSql)] =
+        [
+            "`InvalidOperationException ← NpgsqlException ← SocketException`",
+            "`InvalidOperationException ← NpgsqlException ← IOException ← SocketException`",
+            "`InvalidOperationException ← NpgsqlException ← EndOfStreamException`",
+        ],
         // The proxy's reset meets MySqlConnector's handshake read either as a reset or as the end of the stream; only
         // the second is classified as a lost connection, so that column varies with the error too.
         [("network refuses new connections", DbEngine.MySql)] =
