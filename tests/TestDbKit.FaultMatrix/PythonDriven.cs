@@ -67,9 +67,18 @@ internal static class PythonDriven
     /// scheduler decides. The run proves it saw one of the two; the document names both.</summary>
     private static string TimingDecides(string fault, DbEngine engine, string cells)
     {
-        if (fault != "network refuses new connections" || engine != DbEngine.MySql)
+        if (fault != "network refuses new connections")
         {
             return cells;
+        }
+
+        if (engine == DbEngine.PostgreSql)
+        {
+            // psycopg2 (libpq) the same way: the reset meets its read of the server's answer, or its first write.
+            var p = cells.Split(" | ");
+            Assert.True(p.Length == 9 && (p[2].Contains("server closed the connection unexpectedly", StringComparison.Ordinal) || p[2].Contains("Broken pipe", StringComparison.Ordinal)),
+                $"psycopg2 met the refused connection with neither a closed connection nor a broken pipe: {cells}");
+            return $"{p[0]} | {p[1]} | timing decides: connection to server at \"<host>\", port <n> failed: server closed the connection unexpectedly (the reset met the read of the server's answer), or … failed: Broken pipe (it met the first write) | {p[3]} | {p[4]} | {p[5]} | {p[6]} | {p[7]} | {p[8]}";
         }
 
         var c = cells.Split(" | ");
