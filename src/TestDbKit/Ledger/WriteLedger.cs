@@ -12,8 +12,8 @@ namespace TestDbKit;
 /// </summary>
 /// <remarks>
 /// Each write has a key the database stores (an order number, a request id). Record it with
-/// <see cref="RecordAsync"/>, which runs the write and classifies what it throws with <see cref="DbErrors"/>, or
-/// with <see cref="Begin"/> and one of <see cref="LedgerWrite"/>'s outcome calls. Then <see cref="VerifyAsync"/>
+/// <see cref="RecordAsync"/> or <see cref="TryRecordAsync"/>, which run the write and classify what it throws with
+/// <see cref="DbErrors"/>, or with <see cref="Begin"/> and one of <see cref="LedgerWrite"/>'s outcome calls. Then <see cref="VerifyAsync"/>
 /// (throws <see cref="WriteLedgerException"/>) or <see cref="CheckAsync"/> (returns the result) runs a query of
 /// the test's own that returns the keys present. Violations list the kit's faults around each offending write.
 /// Thread-safe: several writers may share one ledger.
@@ -49,16 +49,43 @@ public sealed class WriteLedger
     }
 
     /// <summary>
-    /// Runs <paramref name="write"/> (which may retry inside) and records its outcome: acknowledged when it returns;
-    /// when it throws a database error, failed or unknown as <see cref="LedgerWrite.Classify"/> decides, and the error
-    /// is not rethrown. Any other exception (a bug in the write, or <paramref name="ct"/> cancelled) is recorded as
-    /// unknown and rethrown.
+    /// Runs <paramref name="write"/> (which may retry inside) and records its outcome, leaving what it does unchanged:
+    /// acknowledged when it returns; when it throws, failed or unknown as <see cref="LedgerWrite.Classify"/> decides,
+    /// and the exception goes on to the caller (a write the code under test gave up on fails the test, as it would
+    /// without the ledger). <see cref="TryRecordAsync"/> returns the outcome instead.
+    /// </summary>
+    /// <param name="key">The key the write stores.</param>
+    /// <param name="write">The write, given <paramref name="ct"/>.</param>
+    /// <param name="ct">Cancels the write.</param>
+    /// <returns>A task that completes when the write does.</returns>
+    public async Task RecordAsync(string key, Func<CancellationToken, Task> write, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(write);
+        var entry = Begin(key);
+        try
+        {
+            await write(ct).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            entry.Classify(e);
+            throw;
+        }
+
+        entry.Acknowledged();
+    }
+
+    /// <summary>
+    /// Runs <paramref name="write"/> and records its outcome like <see cref="RecordAsync"/>, but a database error
+    /// (what <see cref="DbErrors"/> knows, a <see cref="DbException"/>, a timeout) is recorded and not thrown: for
+    /// writers that go on under faults. Any other exception (a bug in the write, or <paramref name="ct"/> cancelled)
+    /// is recorded as unknown and thrown.
     /// </summary>
     /// <param name="key">The key the write stores.</param>
     /// <param name="write">The write, given <paramref name="ct"/>.</param>
     /// <param name="ct">Cancels the write.</param>
     /// <returns>The outcome recorded.</returns>
-    public async Task<WriteOutcome> RecordAsync(string key, Func<CancellationToken, Task> write, CancellationToken ct = default)
+    public async Task<WriteOutcome> TryRecordAsync(string key, Func<CancellationToken, Task> write, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(write);
         var entry = Begin(key);

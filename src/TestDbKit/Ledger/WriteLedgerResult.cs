@@ -33,7 +33,7 @@ public sealed class LedgerViolation
         LedgerViolationKind.Lost => "acknowledged, not in the database: the client reported success for a write that did not commit, or something undid it",
         LedgerViolationKind.Duplicated => "in the database more than once: a retry repeated a write that had been applied (after an unknown outcome, retry only idempotently: a key the database refuses twice, or look before writing again)",
         LedgerViolationKind.FailedButApplied => "recorded as failed, yet in the database: the error came after the COMMIT reached the server; treat it as an unknown outcome, not a failure",
-        _ => "begun, no outcome recorded: record one for every write (Acknowledged, Failed, Unknown or Classify on the LedgerWrite), or use WriteLedger.RecordAsync",
+        _ => "begun, no outcome recorded: record one for every write (Acknowledged, Failed, Unknown or Classify on the LedgerWrite), or use WriteLedger.RecordAsync / TryRecordAsync",
     };
 
     /// <inheritdoc />

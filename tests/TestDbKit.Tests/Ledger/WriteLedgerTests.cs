@@ -47,7 +47,7 @@ public sealed class WriteLedgerTests
         Exception? firstAttempt = null;
         await using (await db.Faults.Network.AmbiguousCommitAsync())
         {
-            var outcome = await ledger.RecordAsync("paid", async ct =>
+            var outcome = await ledger.TryRecordAsync("paid", async ct =>
             {
                 try
                 {
@@ -81,11 +81,20 @@ public sealed class WriteLedgerTests
 
     [Theory]
     [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
-    public async Task A_write_left_without_an_outcome_after_an_ambiguous_commit_is_unresolved_and_a_classified_one_resolves(DbEngine engine)
+    public async Task A_write_left_without_an_outcome_after_an_ambiguous_commit_is_unresolved_and_classified_ones_resolve(DbEngine engine)
     {
         await using var pool = await PoolAsync(engine);
         await using var db = await pool.LeaseAsync();
         var ledger = new WriteLedger();
+        await using (await db.Faults.Network.AmbiguousCommitAsync())
+        {
+            Assert.Equal(WriteOutcome.Unknown, await ledger.TryRecordAsync("tried", async ct =>
+            {
+                await using var proxied = await db.Server.OpenConnectionAsync(db.Faults.Network.ConnectionString);
+                await InsertAsync(proxied, "notes", "tried", ct);
+            }));
+        }
+
         foreach (var key in new[] { "classified", "forgotten" })
         {
             var write = ledger.Begin(key);
@@ -101,13 +110,13 @@ public sealed class WriteLedgerTests
         }
 
         await using var direct = await db.OpenConnectionAsync();
-        Assert.Equal(2, await direct.CountAsync("notes WHERE tag IN ('classified', 'forgotten')")); // both COMMITs applied
+        Assert.Equal(3, await direct.CountAsync("notes WHERE tag IN ('tried', 'classified', 'forgotten')")); // every COMMIT applied
 
         var broken = await Assert.ThrowsAsync<WriteLedgerException>(() => ledger.VerifyAsync(direct, Notes));
         var unresolved = Assert.Single(broken.Result.Violations);
         Assert.Equal((LedgerViolationKind.Unresolved, "forgotten", WriteOutcome.Pending), (unresolved.Kind, unresolved.Write.Key, unresolved.Write.Outcome));
         Assert.Contains(unresolved.Faults, f => f.Contains("(before) ambiguous-commit on " + db.Name, StringComparison.Ordinal));
-        Assert.Equal((1, 1, 0), (broken.Result.Unknown, broken.Result.UnknownApplied, broken.Result.UnknownNotApplied));
+        Assert.Equal((2, 2, 0), (broken.Result.Unknown, broken.Result.UnknownApplied, broken.Result.UnknownNotApplied));
         Assert.Contains("Unresolved (1)", broken.Message, StringComparison.Ordinal);
     }
 
@@ -211,7 +220,7 @@ public sealed class WriteLedgerTests
                     Interlocked.Increment(ref _retries);
                 }
             }
-        }).ContinueWith(t => Assert.Equal(WriteOutcome.Acknowledged, t.Result), TaskScheduler.Default);
+        });
     }
 
     private static async Task InsertAsync(DbConnection connection, string table, string tag, CancellationToken ct)
