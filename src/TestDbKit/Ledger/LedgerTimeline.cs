@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using TestDbKit.Diagnostics;
+using TestDbKit.Faults;
 
 namespace TestDbKit;
 
@@ -8,10 +9,15 @@ namespace TestDbKit;
 /// violation shows: when relative to the write's start, which fault, where.</summary>
 internal static class LedgerTimeline
 {
-    public static IReadOnlyList<string> Around(long began, long ended, TimeSpan window)
+    /// <summary>The faults within <paramref name="window"/> of the write, on <paramref name="database"/> (when
+    /// known) or on a whole server: the process's timeline also holds the faults of tests running beside this one,
+    /// on databases of their own.</summary>
+    public static IReadOnlyList<string> Around(long began, long ended, TimeSpan window, string? database)
     {
         var margin = (long)(window.TotalSeconds * Stopwatch.Frequency);
-        return [.. FaultLog.Between(began - margin, ended + margin).Select(f => Line(f, began, ended))];
+        return [.. FaultLog.Between(began - margin, ended + margin)
+            .Where(f => string.IsNullOrEmpty(database) || f.Target == database || FaultCatalogue.Find(f.Kind)?.Scope == FaultScope.Server)
+            .Select(f => Line(f, began, ended))];
     }
 
     private static string Line(FaultEvent fault, long began, long ended)

@@ -111,7 +111,8 @@ public sealed class WriteLedger
     /// Compares the ledger with the database: runs <paramref name="query"/> on <paramref name="connection"/> (open),
     /// whose first column is a write's key, one row per stored copy (<c>SELECT order_no FROM orders</c>), or with a
     /// second column the number of copies (<c>SELECT order_no, COUNT(*) FROM orders GROUP BY order_no</c>). Keys the
-    /// ledger does not know are ignored. Read the database directly, not through a fault proxy.
+    /// ledger does not know are ignored. Read the database directly, not through a fault proxy. A violation lists the
+    /// kit's faults on the connection's database and on whole servers, not those of tests running beside this one.
     /// </summary>
     /// <param name="connection">An open connection to the database the writes went to.</param>
     /// <param name="query">The query returning the keys present.</param>
@@ -139,7 +140,7 @@ public sealed class WriteLedger
             }
         }
 
-        return Judge(copies, Stopwatch.GetTimestamp());
+        return Judge(copies, Stopwatch.GetTimestamp(), connection.Database);
     }
 
     /// <summary>Like <see cref="CheckAsync"/>, and throws when a write breaks the ledger.</summary>
@@ -155,8 +156,8 @@ public sealed class WriteLedger
         return result.IsConsistent ? result : throw new WriteLedgerException(result);
     }
 
-    /// <summary>The verdict on every write, given how many copies of each key the database holds.</summary>
-    internal WriteLedgerResult Judge(IReadOnlyDictionary<string, long> copies, long checkedTimestamp)
+    /// <summary>The verdict on every write, given how many copies of each key <paramref name="database"/> holds.</summary>
+    internal WriteLedgerResult Judge(IReadOnlyDictionary<string, long> copies, long checkedTimestamp, string? database)
     {
         var writes = Writes;
         var violations = new List<LedgerViolation>();
@@ -181,7 +182,7 @@ public sealed class WriteLedger
             if (kind is { } violated)
             {
                 var ended = outcome == WriteOutcome.Pending ? checkedTimestamp : write.EndedTimestamp;
-                violations.Add(new LedgerViolation(violated, write, found, LedgerTimeline.Around(write.BeganTimestamp, ended, FaultWindow)));
+                violations.Add(new LedgerViolation(violated, write, found, LedgerTimeline.Around(write.BeganTimestamp, ended, FaultWindow, database)));
             }
         }
 
