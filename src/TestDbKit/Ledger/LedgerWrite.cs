@@ -124,11 +124,7 @@ public sealed class LedgerWrite
         }
     }
 
-    private static string FirstLine(string message)
-    {
-        var line = message.Split('\n')[0].Trim();
-        return line.Length <= 200 ? line : line[..197] + "...";
-    }
+    private static string FirstLine(string message) => Diagnostics.RunLog.Shorten(message.Split('\n')[0].Trim());
 
     /// <inheritdoc />
     public override string ToString() => $"'{Key}' {Outcome}";
