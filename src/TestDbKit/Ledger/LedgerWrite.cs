@@ -59,9 +59,10 @@ public sealed class LedgerWrite
 
     /// <summary>
     /// Records the outcome <paramref name="error"/> implies, by <see cref="DbErrors"/>: <see cref="WriteOutcome.Failed"/>
-    /// when the write surely did not happen (an integrity violation, a transaction the server rolled back, an error
-    /// that is not transient such as a syntax error or a refused write), else <see cref="WriteOutcome.Unknown"/> (a lost
-    /// connection, a timeout, a cancellation, any other transient error: the COMMIT may have reached the server).
+    /// when the database surely refused the write (an integrity violation, a transaction the server rolled back, a
+    /// database error that is not transient such as a syntax error), else <see cref="WriteOutcome.Unknown"/> (a lost
+    /// connection, a timeout, a cancellation, any other transient error, or an exception that is no database error at
+    /// all: the COMMIT may have reached the server).
     /// </summary>
     /// <param name="error">The exception the write threw.</param>
     /// <returns>The outcome recorded.</returns>
@@ -79,7 +80,7 @@ public sealed class LedgerWrite
     internal static WriteOutcome OutcomeOf(Exception error)
     {
         var kind = DbErrors.Classify(error);
-        if (kind != ErrorKind.None || error is System.Data.Common.DbException)
+        if (IsDatabaseError(error, kind))
         {
             Diagnostics.RunLog.ClientError(error); // an error the client met: the run report counts it
         }
@@ -89,10 +90,18 @@ public sealed class LedgerWrite
             return WriteOutcome.Unknown;
         }
 
-        return (kind & (ErrorKind.IntegrityViolation | ErrorKind.TransactionAborted)) != 0 || (kind & ErrorKind.Transient) == 0
-            ? WriteOutcome.Failed
-            : WriteOutcome.Unknown;
+        if ((kind & (ErrorKind.IntegrityViolation | ErrorKind.TransactionAborted)) != 0)
+        {
+            return WriteOutcome.Failed;
+        }
+
+        // A database error that is not worth a retry is the server's refusal; anything else might follow a COMMIT.
+        return kind == ErrorKind.None && error is System.Data.Common.DbException ? WriteOutcome.Failed : WriteOutcome.Unknown;
     }
+
+    /// <summary>What the driver or the server raised (not a bug of the write, nor a cancellation).</summary>
+    internal static bool IsDatabaseError(Exception error, ErrorKind kind) =>
+        kind != ErrorKind.None || error is System.Data.Common.DbException || error is TimeoutException;
 
     private static bool IsTimeoutOrCancellation(Exception error)
     {

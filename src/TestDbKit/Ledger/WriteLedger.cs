@@ -79,7 +79,7 @@ public sealed class WriteLedger
     /// Runs <paramref name="write"/> and records its outcome like <see cref="RecordAsync"/>, but a database error
     /// (what <see cref="DbErrors"/> knows, a <see cref="DbException"/>, a timeout) is recorded and not thrown: for
     /// writers that go on under faults. Any other exception (a bug in the write, or <paramref name="ct"/> cancelled)
-    /// is recorded as unknown and thrown.
+    /// is recorded (as unknown) and thrown.
     /// </summary>
     /// <param name="key">The key the write stores.</param>
     /// <param name="write">The write, given <paramref name="ct"/>.</param>
@@ -93,13 +93,14 @@ public sealed class WriteLedger
         {
             await write(ct).ConfigureAwait(false);
         }
-        catch (Exception e) when (IsDatabaseError(e) && !ct.IsCancellationRequested)
-        {
-            return entry.Classify(e);
-        }
         catch (Exception e)
         {
-            entry.Unknown(e);
+            var outcome = entry.Classify(e);
+            if (LedgerWrite.IsDatabaseError(e, DbErrors.Classify(e)) && !ct.IsCancellationRequested)
+            {
+                return outcome;
+            }
+
             throw;
         }
 
@@ -188,7 +189,4 @@ public sealed class WriteLedger
 
         return new WriteLedgerResult(writes, violations, applied, notApplied);
     }
-
-    private static bool IsDatabaseError(Exception e) =>
-        e is DbException || e is TimeoutException || DbErrors.Classify(e) != Engines.ErrorKind.None;
 }
