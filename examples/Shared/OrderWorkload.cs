@@ -5,8 +5,8 @@ namespace Orders.Tests;
 
 /// <summary>
 /// The application at work while a chaos test breaks the database under it: one writer storing orders
-/// through the repository, one after another, remembering each order the repository acknowledged. Shared
-/// by the xunit and NUnit suites; each asserts with its own framework.
+/// through the repository, one after another, each write's outcome recorded in the kit's <see cref="WriteLedger"/>,
+/// which <see cref="VerifyAsync"/> checks against the orders table. Shared by the xunit, NUnit and MSTest suites.
 /// </summary>
 public sealed class OrderWorkload
 {
@@ -14,7 +14,12 @@ public sealed class OrderWorkload
     /// fails the test instead of the run.</summary>
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
 
+    /// <summary>The orders the application stored correctly: the id of each row as the writer wrote it (a row found
+    /// changed counts as lost).</summary>
+    private const string StoredOrders = "SELECT id FROM orders WHERE customer = CONCAT('customer', id) AND total = id";
+
     private readonly List<Order> _acknowledged = [];
+    private readonly WriteLedger _ledger = new();
     private readonly List<Exception> _recovered = [];
     private readonly OrderRepository _orders;
     private readonly OrderDatabaseSettings _settings;
@@ -157,21 +162,14 @@ public sealed class OrderWorkload
         return moved;
     }
 
-    /// <summary>The acknowledged orders that cannot be found, or are found changed, when read with
-    /// <paramref name="settings"/> (not through a fault proxy).</summary>
-    public async Task<IReadOnlyList<Order>> LostAsync(OrderDatabaseSettings settings)
+    /// <summary>Checks every write against the orders table read with <paramref name="settings"/> (not through a fault
+    /// proxy): no acknowledged order lost or changed, none stored twice, each unknown outcome resolved. Throws
+    /// <see cref="WriteLedgerException"/>, listing the offending orders with the faults around them.</summary>
+    public async Task<WriteLedgerResult> VerifyAsync(OrderDatabaseSettings settings)
     {
-        var reader = new OrderRepository(settings);
-        var lost = new List<Order>();
-        foreach (var order in Acknowledged)
-        {
-            if (await reader.FindAsync(order.Id) != order)
-            {
-                lost.Add(order);
-            }
-        }
-
-        return lost;
+        await using var connection = settings.CreateConnection();
+        await connection.OpenAsync();
+        return await _ledger.VerifyAsync(connection, StoredOrders);
     }
 
     /// <summary>Waits (polling the schedule's record) until it has injected <paramref name="count"/> faults: a
@@ -188,28 +186,6 @@ public sealed class OrderWorkload
 
             await Task.Delay(20);
         }
-    }
-
-    /// <summary>How many orders were lost, and which ids (in runs), for the test output.</summary>
-    public static string Describe(IReadOnlyList<Order> lost)
-    {
-        if (lost.Count == 0)
-        {
-            return "no acknowledged order lost";
-        }
-
-        var runs = new List<string>();
-        var ids = lost.Select(o => o.Id).Order().ToList();
-        for (int i = 0, start = 0; i < ids.Count; i++)
-        {
-            if (i == ids.Count - 1 || ids[i + 1] != ids[i] + 1)
-            {
-                runs.Add(ids[start] == ids[i] ? $"{ids[i]}" : $"{ids[start]}-{ids[i]}");
-                start = i + 1;
-            }
-        }
-
-        return $"{lost.Count} acknowledged order(s) lost: ids {string.Join(", ", runs)}";
     }
 
     /// <summary>Writes <paramref name="count"/> more orders, one after another, and waits for each.</summary>
@@ -235,8 +211,8 @@ public sealed class OrderWorkload
         var id = Acknowledged.Count + 1L;
         var order = new Order(id, $"customer{id}", id);
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        // Not cancelled half-way: a write in flight finishes or fails.
-        await _orders.AddAsync(order, CancellationToken.None);
+        // Not cancelled half-way: a write in flight finishes or fails. The ledger records which, and the error goes on.
+        await _ledger.RecordAsync(id.ToString(System.Globalization.CultureInfo.InvariantCulture), ct => _orders.AddAsync(order, ct), CancellationToken.None);
         var took = System.Diagnostics.Stopwatch.GetElapsedTime(started).Ticks;
         if (took > Interlocked.Read(ref _longestWriteTicks))
         {

@@ -310,7 +310,8 @@ internal static class RunLog
         return null;
     }
 
-    private static string Shorten(string message) => message.Length <= 200 ? message : message[..197] + "...";
+    /// <summary>A message cut to 200 characters, for reports and ledgers.</summary>
+    internal static string Shorten(string message) => message.Length <= 200 ? message : message[..197] + "...";
 }
 
 /// <summary>An error a client met.</summary>
