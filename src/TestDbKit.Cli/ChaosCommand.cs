@@ -72,6 +72,18 @@ internal static class ChaosCommand
             engine, connection, database, seed, duration, interval, maxHold, value, faults, report, json,
         };
         ConnectionInput.Validate(command, engine, connection);
+        command.Validators.Add(r =>
+        {
+            // A seed from the variable is input too: a typo must not run another schedule than the one to replay.
+            try
+            {
+                _ = r.GetValue(seed) ?? ChaosSchedule.SeedFromEnvironment();
+            }
+            catch (ArgumentException e)
+            {
+                r.AddError(e.Message);
+            }
+        });
         command.SetAction(async (result, ct) =>
         {
             var options = new ChaosRun(
