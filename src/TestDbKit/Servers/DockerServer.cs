@@ -99,7 +99,8 @@ internal sealed class DockerServer : ServerInstance
         {
             watchdog?.Dispose();
             await container.DisposeAsync().ConfigureAwait(false);
-            var detail = Secrets.Redact(e.GetBaseException().Message, password).TrimEnd().TrimEnd('.'); // the sentence below adds its own
+            // One line (Docker's answers carry line breaks), without the final full stop: the sentence below adds its own.
+            var detail = string.Join(' ', Secrets.Redact(e.GetBaseException().Message, password).Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)).TrimEnd('.');
             throw new ServerStartException(await WhyNotStartedAsync(module, image, detail, ct).ConfigureAwait(false));
         }
         catch
@@ -235,8 +236,8 @@ internal sealed class DockerServer : ServerInstance
             $"pull it (docker pull {image}), or name a local image with {module.ImageVariable}.";
         if (ryukMissing)
         {
-            return tried +
-                $"Testcontainers starts its resource reaper (Ryuk) before any container, and its image '{ryuk}' is not on this machine and could not be pulled. " +
+            return $"Could not start a {module.Dialect.Name} container: Testcontainers starts its resource reaper (Ryuk) before any container, " +
+                $"and Ryuk's image '{ryuk}' is not on this machine and could not be pulled ({detail}). " +
                 "Set TESTCONTAINERS_RYUK_DISABLED=true (the kit removes its own containers: its watchdog, and the sweep at the next start), " +
                 $"or make that image available (docker pull {ryuk} where a registry is reachable, or name a local copy with TESTCONTAINERS_RYUK_CONTAINER_IMAGE)." +
                 (imageMissing ? $" The database image '{image}' is not on this machine either: {databaseAdvice}" : "");

@@ -1,3 +1,4 @@
+using Xunit.Abstractions;
 using DotNet.Testcontainers.Configurations;
 using DotNet.Testcontainers.Images;
 using TestDbKit.Servers;
@@ -9,7 +10,7 @@ namespace TestDbKit.Tests.BadInput;
 /// runs in the environment collection, so no other test starts a container meanwhile.</summary>
 [Trait("Category", "Docker")]
 [Collection(EnvironmentCollection.Name)]
-public sealed class DockerRyukTests
+public sealed class DockerRyukTests(ITestOutputHelper output)
 {
     [DockerFact]
     public async Task A_ryuk_image_that_cannot_be_had_is_named_with_the_fix_and_no_container_is_left()
@@ -33,7 +34,8 @@ public sealed class DockerRyukTests
             (TestcontainersSettings.ResourceReaperEnabled, TestcontainersSettings.ResourceReaperImage) = (enabled, image);
         }
 
-        Assert.Contains($"'{ryuk}' is not on this machine", e.Message, StringComparison.Ordinal);
+        output.WriteLine(e.Message);
+        Assert.Contains($"Ryuk's image '{ryuk}' is not on this machine", e.Message, StringComparison.Ordinal);
         Assert.Contains("TESTCONTAINERS_RYUK_DISABLED=true", e.Message, StringComparison.Ordinal);
         Assert.DoesNotContain("testdbkit/mysql", e.Message, StringComparison.Ordinal); // no image the set-up script builds
         if (await DockerServer.IsLocalImageAsync(databaseImage, default) == true)
