@@ -85,5 +85,47 @@ public sealed class VariableTests
         Assert.Contains("TESTDBKIT_POSTGRES_OS_USER", e.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
+    public async Task A_malformed_connection_string_in_the_variable_is_named_by_the_variable_without_the_password(DbEngine engine)
+    {
+        var variable = KitEnvironment.ExternalVariable(engine);
+        using var env = KitEnvironment.Override(new Dictionary<string, string?> { [variable] = "Host=127.0.0.1;Port=abc;Password=sekrit-79", [KitEnvironment.Provider] = null });
+        var e = await Assert.ThrowsAsync<DbServerException>(() => DbServer.StartAsync(engine));
+        Assert.Contains(variable, e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("sekrit-79", e.ToString(), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
+    public async Task A_bin_variable_that_names_a_folder_without_the_server_says_where_it_looked(DbEngine engine)
+    {
+        var empty = Directory.CreateTempSubdirectory("tdk-nobin-").FullName;
+        try
+        {
+            var variable = KitEnvironment.BinVariable(engine);
+            using var env = Set(variable, empty);
+            var e = await Assert.ThrowsAsync<DbServerException>(() => DbServer.StartAsync(engine, new DbServerOptions { Provider = DbServerProvider.Local }));
+            Assert.Contains($"in {empty} (from {variable})", e.Message, StringComparison.Ordinal);
+            Assert.Contains("scripts/install-servers.sh", e.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(empty);
+        }
+    }
+
+    [Servers.DockerFact]
+    public async Task An_image_variable_that_names_no_local_image_is_named_with_the_fix()
+    {
+        var variable = KitEnvironment.ImageVariable(DbEngine.PostgreSql);
+        using var env = KitEnvironment.Override(new Dictionary<string, string?> { [variable] = "testdbkit/no-such-image:0", [KitEnvironment.DockerPull] = "never" });
+        var e = await Assert.ThrowsAsync<DbServerException>(() => DbServer.StartAsync(DbEngine.PostgreSql, new DbServerOptions { Provider = DbServerProvider.Docker }));
+        Assert.Contains("'testdbkit/no-such-image:0'", e.Message, StringComparison.Ordinal);
+        Assert.Contains("is not on this machine", e.Message, StringComparison.Ordinal);
+        Assert.Contains(variable, e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("Ryuk", e.Message, StringComparison.Ordinal); // the reaper is off in this lane: not its fault
+    }
+
     private static IDisposable Set(string variable, string value) => KitEnvironment.Override(new Dictionary<string, string?> { [variable] = value });
 }
