@@ -1,7 +1,8 @@
+using Xunit.Abstractions;
 namespace TestDbKit.Tests.BadInput;
 
 /// <summary>Server binaries that are there by name but are not a database server.</summary>
-public sealed class BinaryTests
+public sealed class BinaryTests(ITestOutputHelper output)
 {
     public static TheoryData<DbEngine, string[]> Fakes => new()
     {
@@ -28,6 +29,8 @@ public sealed class BinaryTests
 
             var e = await Assert.ThrowsAsync<DbServerException>(() => DbServer.StartAsync(engine,
                 new DbServerOptions { Provider = DbServerProvider.Local, BinDirectory = bin, DataRoot = root }));
+
+            output.WriteLine(e.Message);
             Assert.Equal(DbServerProvider.Local, e.Provider);
             Assert.Contains("exit code 3", e.Message, StringComparison.Ordinal);
             Assert.Contains("tdk-fake: this is not a database server", e.Message, StringComparison.Ordinal);

@@ -1,3 +1,4 @@
+using Xunit.Abstractions;
 using System.Data;
 using System.Data.Common;
 using TestDbKit.Sessions;
@@ -6,7 +7,7 @@ using TestDbKit.Tests.Databases;
 namespace TestDbKit.Tests.BadInput;
 
 /// <summary>A test that breaks what the kit handed it: the next test still starts clean, and nothing is left.</summary>
-public sealed class SessionMisuseTests
+public sealed class SessionMisuseTests(ITestOutputHelper output)
 {
     [Theory]
     [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
@@ -22,7 +23,9 @@ public sealed class SessionMisuseTests
         Assert.Equal(ConnectionState.Closed, connection.State);
 
         var report = await session.EndAsync(default);
+        output.WriteLine(report.ToString());
         Assert.Null(report.CleanupError);
+        Assert.Contains("it closed or disposed the kit's Connection", report.ToString(), StringComparison.Ordinal); // not "broken or killed"
 
         var next = await TestSession.StartAsync(Options(engine), pool, default);
         Assert.Equal(session.Database.Name, next.Database.Name);
@@ -48,6 +51,8 @@ public sealed class SessionMisuseTests
             }
 
             var report = await session.EndAsync(default);
+
+            output.WriteLine(report.ToString());
             Assert.Null(report.CleanupError);
 
             var next = await TestSession.StartAsync(Options(engine), pool, default);

@@ -1,3 +1,4 @@
+using Xunit.Abstractions;
 using TestDbKit.Faults;
 using TestDbKit.Options;
 
@@ -5,7 +6,7 @@ namespace TestDbKit.Tests.BadInput;
 
 /// <summary>Bad values of the <c>TESTDBKIT_*</c> variables that had no test of their own. Each sets its variable
 /// for its own async flow only (<see cref="KitEnvironment.Override"/>), so it runs beside any other test.</summary>
-public sealed class VariableTests
+public sealed class VariableTests(ITestOutputHelper output)
 {
     [Theory]
     [InlineData("12a")]
@@ -15,6 +16,7 @@ public sealed class VariableTests
     {
         using var env = Set(KitEnvironment.ChaosSeed, value);
         var e = Assert.Throws<ArgumentException>(() => ChaosSchedule.SeedFromEnvironment()); // what Start and testdbkit chaos read
+        output.WriteLine(e.Message);
         Assert.Contains($"TESTDBKIT_CHAOS_SEED='{value}' is not a seed", e.Message, StringComparison.Ordinal);
         Assert.Contains("unset it", e.Message, StringComparison.Ordinal);
     }
@@ -41,6 +43,7 @@ public sealed class VariableTests
 
         using var env = Set(KitEnvironment.AllowChaos, "maybe");
         var e = await Assert.ThrowsAsync<ArgumentException>(() => db.Faults.KillAllSessionsAsync());
+        output.WriteLine(e.Message);
         Assert.Contains("TESTDBKIT_ALLOW_CHAOS='maybe' is neither yes nor no", e.Message, StringComparison.Ordinal);
         Assert.Contains("Use 1 or 0", e.Message, StringComparison.Ordinal);
     }
@@ -50,6 +53,7 @@ public sealed class VariableTests
     {
         using var env = Set(KitEnvironment.DockerPull, "sometimes");
         var e = await Assert.ThrowsAsync<DbServerException>(() => DbServer.StartAsync(DbEngine.MySql, new DbServerOptions { Provider = DbServerProvider.Docker }));
+        output.WriteLine(e.Message);
         Assert.Equal(DbServerProvider.Docker, e.Provider);
         Assert.Contains("TESTDBKIT_DOCKER_PULL='sometimes' is not a pull policy", e.Message, StringComparison.Ordinal);
         Assert.Contains("never", e.Message, StringComparison.Ordinal);
@@ -64,6 +68,7 @@ public sealed class VariableTests
             await File.WriteAllTextAsync(file, "not a folder");
             using var env = Set(KitEnvironment.DataRoot, file);
             var e = await Assert.ThrowsAsync<DbServerException>(() => DbServer.StartAsync(DbEngine.PostgreSql, new DbServerOptions { Provider = DbServerProvider.Local }));
+            output.WriteLine(e.Message);
             Assert.Equal(DbServerProvider.Local, e.Provider);
             Assert.Contains(file, e.Message, StringComparison.Ordinal);
             Assert.Contains("TESTDBKIT_DATA_ROOT", e.Message, StringComparison.Ordinal);
@@ -81,6 +86,7 @@ public sealed class VariableTests
         Skip.IfNot(TestSupport.IsRoot, "the kit runs PostgreSQL as another OS user only when it runs as root");
         using var env = Set(KitEnvironment.OsUserVariable(DbEngine.PostgreSql)!, "tdk-no-such-user");
         var e = await Assert.ThrowsAsync<DbServerException>(() => DbServer.StartAsync(DbEngine.PostgreSql, new DbServerOptions { Provider = DbServerProvider.Local }));
+        output.WriteLine(e.Message);
         Assert.Contains("no OS user 'tdk-no-such-user'", e.Message, StringComparison.Ordinal);
         Assert.Contains("TESTDBKIT_POSTGRES_OS_USER", e.Message, StringComparison.Ordinal);
     }
@@ -92,6 +98,7 @@ public sealed class VariableTests
         var variable = KitEnvironment.ExternalVariable(engine);
         using var env = KitEnvironment.Override(new Dictionary<string, string?> { [variable] = "Host=127.0.0.1;Port=abc;Password=sekrit-79", [KitEnvironment.Provider] = null });
         var e = await Assert.ThrowsAsync<DbServerException>(() => DbServer.StartAsync(engine));
+        output.WriteLine(e.Message);
         Assert.Contains(variable, e.Message, StringComparison.Ordinal);
         Assert.DoesNotContain("sekrit-79", e.ToString(), StringComparison.Ordinal);
     }
@@ -106,6 +113,7 @@ public sealed class VariableTests
             var variable = KitEnvironment.BinVariable(engine);
             using var env = Set(variable, empty);
             var e = await Assert.ThrowsAsync<DbServerException>(() => DbServer.StartAsync(engine, new DbServerOptions { Provider = DbServerProvider.Local }));
+            output.WriteLine(e.Message);
             Assert.Contains($"in {empty} (from {variable})", e.Message, StringComparison.Ordinal);
             Assert.Contains("scripts/install-servers.sh", e.Message, StringComparison.Ordinal);
         }
@@ -121,6 +129,7 @@ public sealed class VariableTests
         var variable = KitEnvironment.ImageVariable(DbEngine.PostgreSql);
         using var env = KitEnvironment.Override(new Dictionary<string, string?> { [variable] = "testdbkit/no-such-image:0", [KitEnvironment.DockerPull] = "never" });
         var e = await Assert.ThrowsAsync<DbServerException>(() => DbServer.StartAsync(DbEngine.PostgreSql, new DbServerOptions { Provider = DbServerProvider.Docker }));
+        output.WriteLine(e.Message);
         Assert.Contains("'testdbkit/no-such-image:0'", e.Message, StringComparison.Ordinal);
         Assert.Contains("is not on this machine", e.Message, StringComparison.Ordinal);
         Assert.Contains(variable, e.Message, StringComparison.Ordinal);
