@@ -75,9 +75,10 @@ internal static class ChaosCommand
         command.Validators.Add(r =>
         {
             // A seed from the variable is input too: a typo must not run another schedule than the one to replay.
+            // Read only when --seed is not given (its own parser judges a bad --seed).
             try
             {
-                _ = r.GetValue(seed) ?? ChaosSchedule.SeedFromEnvironment();
+                _ = r.GetResult(seed) is null ? ChaosSchedule.SeedFromEnvironment() : null;
             }
             catch (ArgumentException e)
             {
