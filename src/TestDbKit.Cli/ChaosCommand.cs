@@ -72,6 +72,19 @@ internal static class ChaosCommand
             engine, connection, database, seed, duration, interval, maxHold, value, faults, report, json,
         };
         ConnectionInput.Validate(command, engine, connection);
+        command.Validators.Add(r =>
+        {
+            // A seed from the variable is input too: a typo must not run another schedule than the one to replay.
+            // Read only when --seed is not given (its own parser judges a bad --seed).
+            try
+            {
+                _ = r.GetResult(seed) is null ? ChaosSchedule.SeedFromEnvironment() : null;
+            }
+            catch (ArgumentException e)
+            {
+                r.AddError(e.Message);
+            }
+        });
         command.SetAction(async (result, ct) =>
         {
             var options = new ChaosRun(

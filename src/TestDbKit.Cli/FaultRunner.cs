@@ -90,6 +90,19 @@ internal static class FaultRunner
         return null;
     }
 
+    /// <summary><c>TESTDBKIT_ALLOW_CHAOS</c>; a value that is neither yes nor no is malformed input.</summary>
+    private static bool ChaosAllowed()
+    {
+        try
+        {
+            return Options.KitEnvironment.ChaosAllowed;
+        }
+        catch (ArgumentException e)
+        {
+            throw new Refusal(ExitCodes.Usage, e.Message);
+        }
+    }
+
     /// <summary>Reaches the server <paramref name="input"/> names for <paramref name="kinds"/>, limited to
     /// <paramref name="database"/> when given; throws <see cref="Refusal"/> with the exit code when it may not.</summary>
     public static async Task<(SessionFaults Target, ServedServer? Served, string Where)> ConnectAsync(
@@ -125,7 +138,7 @@ internal static class FaultRunner
         var sessionLevel = string.Join(", ", FaultCatalogue.All.Where(k => k.Scope != FaultScope.Server && !IsNetwork(k)).Select(k => k.Name));
         if (served is null)
         {
-            if (!Options.KitEnvironment.ChaosAllowed)
+            if (!ChaosAllowed())
             {
                 throw new Refusal(ExitCodes.Refused,
                     $"refused: {where} is not a server the kit owns (no 'testdbkit serve' of this user registered it in {ServerControl.RunFolder()}). " +

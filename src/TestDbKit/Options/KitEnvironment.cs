@@ -112,7 +112,13 @@ internal static class KitEnvironment
     public static string? DataRootFolder => Get(DataRoot);
 
     /// <summary>The pull policy's word from the variable, lower case; <c>missing</c> when unset.</summary>
-    public static string DockerPullPolicy => (Get(DockerPull) ?? "missing").ToLower(CultureInfo.InvariantCulture);
+    /// <exception cref="ArgumentException">The value is not a pull policy; the message says which are.</exception>
+    public static string DockerPullPolicy => Get(DockerPull)?.Trim().ToLower(CultureInfo.InvariantCulture) switch
+    {
+        null => "missing",
+        var policy when policy is "never" or "missing" or "always" => policy,
+        _ => throw new ArgumentException($"{DockerPull}='{Get(DockerPull)}' is not a pull policy. Use never (only local images), missing or always, or unset it (missing)."),
+    };
 
     /// <summary>The run folder from the variable, or null.</summary>
     public static string? RunFolder => Get(RunDir);
@@ -123,12 +129,26 @@ internal static class KitEnvironment
     /// <summary>The report name from the variable, or null.</summary>
     public static string? ReportFileName => Get(ReportName);
 
-    /// <summary>The chaos seed from the variable, or null when unset or not a number.</summary>
+    /// <summary>The chaos seed from the variable, or null when unset.</summary>
+    /// <exception cref="ArgumentException">The value is not a whole number: a replay that silently ran another
+    /// schedule would mislead.</exception>
     public static int? ChaosSeedValue =>
-        int.TryParse(Get(ChaosSeed), NumberStyles.Integer, CultureInfo.InvariantCulture, out var seed) ? seed : null;
+        Get(ChaosSeed) is not { } value ? null
+        : int.TryParse(value.Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var seed) ? seed
+        : throw new ArgumentException($"{ChaosSeed}='{value}' is not a seed. Use the whole number a chaos run printed ('replay: {ChaosSeed}=N'), or unset it for a new one.");
 
-    /// <summary>Whether <c>TESTDBKIT_ALLOW_CHAOS=1</c>.</summary>
-    public static bool ChaosAllowed => Get(AllowChaos) == "1";
+    /// <summary>Whether <c>TESTDBKIT_ALLOW_CHAOS</c> is yes (see <see cref="Flag"/>).</summary>
+    public static bool ChaosAllowed => Flag(AllowChaos);
+
+    /// <summary>A yes-or-no variable: 1, true, yes, on; 0, false, no, off (any case); unset is no.</summary>
+    /// <exception cref="ArgumentException">Any other value: a typo must not read as no.</exception>
+    public static bool Flag(string variable) => Get(variable)?.Trim().ToLower(CultureInfo.InvariantCulture) switch
+    {
+        null => false,
+        "1" or "true" or "yes" or "on" => true,
+        "0" or "false" or "no" or "off" => false,
+        _ => throw new ArgumentException($"{variable}='{Get(variable)}' is neither yes nor no. Use 1 or 0 (or true/false, yes/no, on/off), or unset it."),
+    };
 
     /// <summary>Makes the kit see <paramref name="variables"/> (a null value: unset) instead of the process
     /// environment's, in this async flow only, until disposed. For tests of the precedence.</summary>

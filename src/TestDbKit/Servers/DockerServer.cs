@@ -1,5 +1,6 @@
 using System.Globalization;
 using DotNet.Testcontainers.Builders;
+using DotNet.Testcontainers.Configurations;
 using DotNet.Testcontainers.Containers;
 using DotNet.Testcontainers.Images;
 using Microsoft.Extensions.Logging;
@@ -47,6 +48,17 @@ internal sealed class DockerServer : ServerInstance
         var dialect = module.Dialect;
         var options = resolved.Options;
         var image = resolved.Image;
+        // A bad variable is the first thing to fix, engine or not.
+        Func<Docker.DotNet.Models.ImageInspectResponse, bool> pull;
+        try
+        {
+            pull = PullPolicyFromEnvironment();
+        }
+        catch (ArgumentException e)
+        {
+            throw new ServerStartException(e.Message);
+        }
+
         if (await DockerProbe.WhyUnavailableAsync(ct: ct).ConfigureAwait(false) is { } why)
         {
             throw new ServerStartException(
@@ -55,7 +67,6 @@ internal sealed class DockerServer : ServerInstance
         }
 
         var password = Secrets.NewPassword();
-        var pull = PullPolicyFromEnvironment();
         await SweepOnce.Value.ConfigureAwait(false);
         var labels = new Dictionary<string, string>
         {
@@ -88,13 +99,9 @@ internal sealed class DockerServer : ServerInstance
         {
             watchdog?.Dispose();
             await container.DisposeAsync().ConfigureAwait(false);
-            var detail = Secrets.Redact(e.GetBaseException().Message, password).TrimEnd().TrimEnd('.'); // the sentence below adds its own
-            throw new ServerStartException(
-                $"Could not start a {dialect.Name} container from image '{image}' (pull policy: {PullPolicyName()}): {detail}. " +
-                (IsMissingImage(detail)
-                    ? $"The image is not on this machine and could not be pulled: build one (this repository's scripts/docker-setup.sh builds testdbkit/{dialect.Key}), pull it " +
-                      $"(docker pull {image}), or name a local image with {module.ImageVariable}."
-                    : "Check that the image runs (docker run) and that the engine has room."));
+            // One line (Docker's answers carry line breaks), without the final full stop: the sentence below adds its own.
+            var detail = string.Join(' ', Secrets.Redact(e.GetBaseException().Message, password).Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)).TrimEnd('.');
+            throw new ServerStartException(await WhyNotStartedAsync(module, image, detail, ct).ConfigureAwait(false));
         }
         catch
         {
@@ -215,11 +222,54 @@ internal sealed class DockerServer : ServerInstance
         throw new InvalidOperationException($"{Description} was still running 30 s after docker kill.");
     }
 
-    private static bool IsMissingImage(string message) =>
-        message.Contains("No such image", StringComparison.OrdinalIgnoreCase)
-        || message.Contains("registry", StringComparison.OrdinalIgnoreCase) // a pull that could not reach one
-        || message.Contains("not found", StringComparison.OrdinalIgnoreCase)
-        || message.Contains("pull access denied", StringComparison.OrdinalIgnoreCase);
+    /// <summary>The start failure's message. Which image is missing is asked of the engine, not guessed from
+    /// Testcontainers' words: its resource reaper (Ryuk) starts first, from an image of its own, and a pull of that
+    /// one failing read as if the database image were missing.</summary>
+    private static async Task<string> WhyNotStartedAsync(EngineModule module, string image, string detail, CancellationToken ct)
+    {
+        var tried = $"Could not start a {module.Dialect.Name} container from image '{image}' (pull policy: {PullPolicyName()}): {detail}. ";
+        var ryuk = TestcontainersSettings.ResourceReaperEnabled ? TestcontainersSettings.ResourceReaperImage?.FullName : null;
+        var ryukMissing = ryuk is not null && await IsLocalImageAsync(ryuk, ct).ConfigureAwait(false) == false;
+        var imageMissing = await IsLocalImageAsync(image, ct).ConfigureAwait(false) == false;
+        var databaseAdvice =
+            $"build it (this repository's scripts/docker-setup.sh builds local images for every engine and prints the {module.ImageVariable} to set), " +
+            $"pull it (docker pull {image}), or name a local image with {module.ImageVariable}.";
+        if (ryukMissing)
+        {
+            return $"Could not start a {module.Dialect.Name} container: Testcontainers starts its resource reaper (Ryuk) before any container, " +
+                $"and Ryuk's image '{ryuk}' is not on this machine and could not be pulled ({detail}). " +
+                "Set TESTCONTAINERS_RYUK_DISABLED=true (the kit removes its own containers: its watchdog, and the sweep at the next start), " +
+                $"or make that image available (docker pull {ryuk} where a registry is reachable, or name a local copy with TESTCONTAINERS_RYUK_CONTAINER_IMAGE)." +
+                (imageMissing ? $" The database image '{image}' is not on this machine either: {databaseAdvice}" : "");
+        }
+
+        return imageMissing
+            ? tried + "The image is not on this machine and could not be pulled: " + databaseAdvice
+            : tried + "Check that the image runs (docker run) and that the engine has room.";
+    }
+
+    /// <summary>Whether the engine holds <paramref name="image"/>; null when the engine cannot be asked.</summary>
+    internal static async Task<bool?> IsLocalImageAsync(string image, CancellationToken ct)
+    {
+        var (created, _) = DockerProbe.CreateClient();
+        if (created is null)
+        {
+            return null;
+        }
+
+        using var client = created;
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(TimeSpan.FromSeconds(5)); // the message must not wait on an engine that stopped answering
+        try
+        {
+            using var response = await client.GetAsync(new Uri($"/images/{image}/json", UriKind.Relative), timeout.Token).ConfigureAwait(false);
+            return response.IsSuccessStatusCode ? true : response.StatusCode == System.Net.HttpStatusCode.NotFound ? false : null;
+        }
+        catch (Exception e) when (e is HttpRequestException or IOException || (e is OperationCanceledException && !ct.IsCancellationRequested))
+        {
+            return null;
+        }
+    }
 
     private static string PullPolicyName() =>
         Options.KitEnvironment.DockerPullPolicy;
@@ -229,7 +279,6 @@ internal sealed class DockerServer : ServerInstance
     {
         "never" => PullPolicy.Never,
         "always" => PullPolicy.Always,
-        "missing" or "" => PullPolicy.Missing,
-        var other => throw new ArgumentException($"{Options.KitEnvironment.DockerPull}={other} is not a pull policy; use never, missing or always."),
+        _ => PullPolicy.Missing, // KitEnvironment refuses any other word
     };
 }

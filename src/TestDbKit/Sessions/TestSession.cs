@@ -142,6 +142,7 @@ internal sealed class TestSession
             if (state != ConnectionState.Open || !await Database.Server.Dialect.IsAliveAsync(_connection, ct).ConfigureAwait(false))
             {
                 report.ConnectionDiscarded = true;
+                report.ClosedByTest = state == ConnectionState.Closed; // Broken is the driver's word for a lost session
                 Database.MarkSessionsLost(); // its siblings in pools the kit cannot clear may be dead too
                 Database.Server.Dialect.ClearPool(Database.ConnectionString);
             }
@@ -232,6 +233,9 @@ internal sealed class SessionReport(string testName)
 
     public bool ConnectionDiscarded { get; set; }
 
+    /// <summary>The discarded connection was closed (the test closed or disposed the kit's <c>Connection</c>), not lost.</summary>
+    public bool ClosedByTest { get; set; }
+
     public int LeakedConnections { get; set; }
 
     /// <summary>How many of the leaked connections the test opened itself rather than through the kit.</summary>
@@ -271,7 +275,9 @@ internal sealed class SessionReport(string testName)
 
         if (ConnectionDiscarded)
         {
-            text.Append(" its connection was broken or killed; it was discarded and its pool cleared.");
+            text.Append(ClosedByTest
+                ? " it closed or disposed the kit's Connection; the next test gets a new one. Leave it open: the kit owns and disposes it (a connection of the test's own comes from Database.OpenConnectionAsync)."
+                : " its connection was broken or killed; it was discarded and its pool cleared.");
         }
 
         return text.ToString();
