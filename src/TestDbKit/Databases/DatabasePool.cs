@@ -61,6 +61,9 @@ public sealed partial class DatabasePool : IAsyncDisposable
     /// <summary>How many databases may be leased at once.</summary>
     internal int MaxDatabases => _max;
 
+    /// <summary>The template database (PostgreSQL), for tests.</summary>
+    internal string? TemplateName => _template;
+
     /// <summary>How many more leases would be granted now without waiting.</summary>
     internal int FreeLeases => _leases.CurrentCount;
 

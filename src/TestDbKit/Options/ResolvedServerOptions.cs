@@ -71,7 +71,7 @@ internal sealed record ResolvedServerOptions(
         BinDirectory?.Value,
         DataRoot,
         Options.Port,
-        Reuse.Requested,
+        Reuse.Requested ? Reuse.Folder ?? "" : null, // each state folder has servers of its own
         string.Join('\n', Options.Settings.OrderBy(s => s.Key, StringComparer.Ordinal).Select(s => s.Key + "=" + s.Value)));
 }
 
