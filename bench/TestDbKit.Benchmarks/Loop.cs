@@ -51,7 +51,7 @@ internal static class Loop
                 File.Delete(mark);
                 if (v.Variant.Name == "kit reuse cold" && !OperatingSystem.IsWindows())
                 {
-                    await StopKeptAsync(v.Variant.Environment["TESTDBKIT_REUSE_DIR"]);
+                    await ColdStart.StopKeptAsync(v.Variant.Environment["TESTDBKIT_REUSE_DIR"]);
                 }
 
                 var started = DateTimeOffset.Now.ToUnixTimeMilliseconds();
@@ -75,7 +75,7 @@ internal static class Loop
         {
             foreach (var dir in Directory.GetDirectories(reuseRoot))
             {
-                await StopKeptAsync(dir);
+                await ColdStart.StopKeptAsync(dir);
             }
         }
 
@@ -121,30 +121,6 @@ internal static class Loop
             ["CI"] = "", // empty counts as unset: the bench measures a developer's machine
         },
     };
-
-    /// <summary>Stops the servers kept under a reuse state folder (idle watcher first, so it does not race the stop) and
-    /// forgets them, as their idle time would.</summary>
-    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
-    private static async Task StopKeptAsync(string root)
-    {
-        foreach (var folder in Directory.Exists(root) ? Directory.GetDirectories(root) : [])
-        {
-            if (Servers.Reuse.KeptState.Read(folder) is not { } state)
-            {
-                continue;
-            }
-
-            Servers.Native.Signal(state.WatcherPid, Servers.Native.SIGKILL);
-            Servers.Native.Signal(state.Pid, Servers.Native.SIGKILL);
-            while (Servers.Native.IsAlive(state.Pid))
-            {
-                await Task.Delay(20);
-            }
-
-            Directory.Delete(state.Layout, recursive: true);
-            Directory.Delete(folder, recursive: true);
-        }
-    }
 
     private static string Cell(List<double> ms)
     {

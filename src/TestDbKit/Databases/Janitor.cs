@@ -16,6 +16,9 @@ internal static class Janitor
     public static Task<int> SweepOnceAsync(DbServer server, TimeSpan olderThan, ILogger logger) =>
         Swept.GetOrAdd(server.AdminConnectionString, _ => SweepQuietlyAsync(server, olderThan, logger));
 
+    /// <summary>Lets the next pool on <paramref name="server"/> sweep again, as a new run's would (the benchmark).</summary>
+    internal static void Forget(DbServer server) => Swept.TryRemove(server.AdminConnectionString, out _);
+
     /// <summary>A failed sweep must not stop anyone from creating databases: it is logged, not thrown.</summary>
     private static async Task<int> SweepQuietlyAsync(DbServer server, TimeSpan olderThan, ILogger logger)
     {

@@ -176,7 +176,9 @@ public sealed class DbServer : IAsyncDisposable
         Sessions.SessionTrace.Lap("server: test user", ref since);
     }
 
-    private static async Task<DbServer> StartSharedAsync(DbEngine engine, DbServerOptions options)
+    /// <summary>Starts a run-wide server (kept between runs when the options ask for reuse) without caching it: the
+    /// cached one is <see cref="SharedForAsync"/>'s; the benchmark measures a run's start with it.</summary>
+    internal static async Task<DbServer> StartSharedAsync(DbEngine engine, DbServerOptions options)
     {
         var instance = await ServerFactory.CreateAsync(engine, options, CancellationToken.None, shared: true).ConfigureAwait(false);
         var server = new DbServer(engine, instance, isShared: true);
