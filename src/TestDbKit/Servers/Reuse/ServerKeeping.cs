@@ -161,7 +161,8 @@ internal static class ServerKeeping
         }
 
         var dialect = recipe.Dialect;
-        var cs = dialect.ForProbe(dialect.BuildConnectionString("127.0.0.1", state.Port, recipe.AdminUser, state.Password, null, "testdbkit-admin"), TimeSpan.FromSeconds(5));
+        // The server's own admin string, pooled: the session this check opens is the one the pool's set-up uses next.
+        var cs = dialect.BuildConnectionString("127.0.0.1", state.Port, recipe.AdminUser, state.Password, null, "testdbkit-admin");
         try
         {
             await using var connection = dialect.CreateConnection(cs);
