@@ -99,7 +99,9 @@ public sealed partial class DatabasePool : IAsyncDisposable
             // databases), and is over before the pool is handed out.
             var since = Sessions.SessionTrace.Start();
             var sweep = Janitor.SweepOnceAsync(server, options.StaleDatabaseAge, pool._logger);
-            if (server.Dialect.HasTemplateDatabases && !await pool.UseKeptTemplateAsync(ct).ConfigureAwait(false))
+            var keptTemplate = server.Dialect.HasTemplateDatabases && await pool.UseKeptTemplateAsync(ct).ConfigureAwait(false);
+            Sessions.SessionTrace.Lap("pool: kept template looked up", ref since);
+            if (server.Dialect.HasTemplateDatabases && !keptTemplate)
             {
                 pool._template = DatabaseNames.New('t');
                 await pool.CreateDatabaseAsync(pool._template, template: null, isTemplate: true, ct).ConfigureAwait(false);

@@ -43,6 +43,7 @@ internal static class ServerKeeping
 
     public static async Task<LocalServer> StartAsync(LocalRecipe recipe, ResolvedServerOptions resolved, ILogger logger, Func<int>? portSource, CancellationToken ct)
     {
+        var since = Sessions.SessionTrace.Start();
         var root = RootFor(resolved);
         var folder = FolderFor(recipe, resolved);
         if (await WhyUntrustedAsync(root, folder, ct).ConfigureAwait(false) is { } why)
@@ -58,9 +59,11 @@ internal static class ServerKeeping
             return await LocalServer.StartAsync(recipe, resolved, logger, portSource, ct).ConfigureAwait(false);
         }
 
+        Sessions.SessionTrace.Lap("reuse: trust checks and lock", ref since);
         if (KeptState.Read(folder) is { } state)
         {
             var staleBecause = await WhyStaleAsync(recipe, state, ct).ConfigureAwait(false);
+            Sessions.SessionTrace.Lap("reuse: state, process, port and password checked", ref since);
             if (staleBecause is null)
             {
                 var kept = new KeptServer(folder, attached: true, state.TestPassword);
