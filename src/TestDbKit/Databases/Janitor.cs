@@ -57,6 +57,13 @@ internal static class Janitor
         {
             try
             {
+                if (kept is not null)
+                {
+                    // The run is over, but the server may not have seen all its sessions go yet (a MySQL session of a
+                    // killed process holds its metadata locks until then, and the DROP would wait on them).
+                    await dialect.EndSessionsAsync(admin, name, Engines.SessionFilter.All, ct).ConfigureAwait(false);
+                }
+
                 await admin.ExecuteAsync(dialect.DropDatabaseSql(name), ct).ConfigureAwait(false);
                 if (kept is null)
                 {

@@ -52,12 +52,9 @@ internal static class ServerKeeping
             return await LocalServer.StartAsync(recipe, resolved, logger, portSource, ct).ConfigureAwait(false);
         }
 
+        // No second check under the lock: in a folder that is the user's own and closed to others, only the user (or
+        // root) can have changed anything meanwhile, and the kit writes its files 0600.
         await using var held = await LockAsync(folder, resolved.Options.StartTimeout, ct).ConfigureAwait(false);
-        if (await WhyUntrustedAsync(root, folder, ct).ConfigureAwait(false) is { } whyNow)
-        {
-            Log.ReuseStateRefused(logger, folder, whyNow); // changed while we waited for the lock
-            return await LocalServer.StartAsync(recipe, resolved, logger, portSource, ct).ConfigureAwait(false);
-        }
 
         Sessions.SessionTrace.Lap("reuse: trust checks and lock", ref since);
         if (KeptState.Read(folder) is { } state)
