@@ -38,7 +38,20 @@ public sealed class ReuseRunTests
         Assert.True(first.Databases.Where(d => d != first.Template).All(d => !second.Databases.Contains(d)), seen);
     }
 
-    private static async Task<ReuseChildRun.Report> RunAsync(DbEngine engine, string root)
+    [Fact]
+    public async Task A_run_that_ended_without_a_word_does_not_keep_the_server_past_its_idle_time()
+    {
+        await using var kept = new KeptServers();
+        var run = await RunAsync(DbEngine.PostgreSql, kept.Root, idle: "1s"); // its shared server is never disposed: it unregisters nothing
+        var folder = kept.ServerFolder;
+        var runs = Path.Combine(folder, "runs");
+        await TestSupport.EventuallyAsync(() => !TestSupport.ProcessExists(run.Host), TimeSpan.FromSeconds(30), $"the run's test host {run.Host} exits");
+        await TestSupport.EventuallyAsync(() => !TestSupport.ProcessExists(run.Pid), TimeSpan.FromSeconds(30), $"the kept server {run.Pid} stops");
+        // The watcher deletes the state and the registrations right after the server is gone.
+        await TestSupport.EventuallyAsync(() => !File.Exists(Path.Combine(folder, "state")) && !Directory.Exists(runs), TimeSpan.FromSeconds(10), "the state and the dead run's registration are deleted");
+    }
+
+    private static async Task<ReuseChildRun.Report> RunAsync(DbEngine engine, string root, string idle = "5m")
     {
         var report = Path.Combine(Path.GetDirectoryName(root)!, $"report-{Guid.NewGuid():N}.json");
         var (results, output) = await ChildTestRuns.RunAsync(
@@ -50,6 +63,7 @@ public sealed class ReuseRunTests
             {
                 [KitEnvironment.Reuse] = "1",
                 [KitEnvironment.ReuseDir] = root,
+                [KitEnvironment.ReuseIdle] = idle,
                 [KitEnvironment.Ci] = "",
                 [KitEnvironment.Provider] = "local",
                 [ReuseChildRun.ReportVariable] = report,
