@@ -11,10 +11,60 @@ have_postgres() {
   command -v postgres >/dev/null && command -v initdb >/dev/null
 }
 
-have_mysql() {
-  [ -n "${TESTDBKIT_MYSQL_BIN:-}" ] && return 0
-  command -v mariadbd >/dev/null || command -v mysqld >/dev/null || [ -x /usr/sbin/mariadbd ] || [ -x /usr/sbin/mysqld ]
+# The MySQL-compatible server the kit's Local provider will find, as "FLAVOUR PATH" (mariadb or mysql), or nothing.
+# Same order as the kit: TESTDBKIT_MYSQL_BIN, then PATH and /usr/sbin; mariadbd before mysqld. A mysqld is MariaDB's
+# when it says so in its version (Debian's mariadb-server-core ships mysqld as a link to mariadbd).
+mysql_server() {
+  local folders=() folder name path
+  if [ -n "${TESTDBKIT_MYSQL_BIN:-}" ]; then folders=("$TESTDBKIT_MYSQL_BIN")
+  else IFS=: read -r -a folders <<<"${PATH:-}"; folders+=(/usr/sbin /usr/bin /usr/local/mysql/bin /usr/local/mariadb/bin /usr/local/sbin)
+  fi
+  for name in mariadbd mysqld; do
+    for folder in "${folders[@]}"; do
+      path="$folder/$name"
+      [ -x "$path" ] || continue
+      if [ "$name" = mariadbd ] || "$path" --version 2>/dev/null | grep -qi mariadb; then echo "mariadb $path"; else echo "mysql $path"; fi
+      return 0
+    done
+  done
 }
+
+# TESTDBKIT_MYSQL_FLAVOUR picks the flavour (the kit honours the same variable): mariadb, mysql, or unset for
+# whichever is installed. MariaDB is installed when nothing is; an installed MySQL is never replaced: its packages
+# conflict with MariaDB's, and removing a server is the machine owner's call.
+flavour="${TESTDBKIT_MYSQL_FLAVOUR:-}"
+case "$flavour" in
+  ""|mariadb|mysql) ;;
+  *) echo "install-servers: TESTDBKIT_MYSQL_FLAVOUR is '$flavour'; use mariadb, mysql, or leave it unset for whichever is installed." >&2; exit 64 ;;
+esac
+found="$(mysql_server)"
+found_flavour="${found%% *}"
+found_path="${found#* }"
+if [ -n "$found" ] && [ -n "$flavour" ] && [ "$found_flavour" != "$flavour" ]; then
+  if [ "$flavour" = mariadb ]; then
+    packages="$(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' 'mysql-server*' 'mysql-client*' 2>/dev/null | awk '$1 == "ii" { printf "%s ", $2 }' || true)"
+    packages="${packages% }"
+    echo "install-servers: TESTDBKIT_MYSQL_FLAVOUR=mariadb, but the server found is MySQL ($found_path: $("$found_path" --version 2>/dev/null | head -n1))." >&2
+    echo "Installing MariaDB would remove MySQL's packages, so this script does not. Either remove MySQL first" >&2
+    echo "(sudo apt-get purge -y ${packages:-mysql-server mysql-client}; GitHub's ubuntu-24.04 runners ship MySQL 8.0), then run this again," >&2
+    echo "or point TESTDBKIT_MYSQL_BIN at a folder holding mariadbd, or unset TESTDBKIT_MYSQL_FLAVOUR to run MySQL." >&2
+  else
+    echo "install-servers: TESTDBKIT_MYSQL_FLAVOUR=mysql, but the server found is MariaDB ($found_path); this script installs MariaDB only." >&2
+    echo "Install MySQL's server yourself and point TESTDBKIT_MYSQL_BIN at the folder holding its mysqld, or unset TESTDBKIT_MYSQL_FLAVOUR." >&2
+  fi
+  exit 1
+fi
+if [ "$found_flavour" = mysql ] && [ -z "$flavour" ]; then
+  echo "install-servers: MySQL found ($found_path: $("$found_path" --version 2>/dev/null | head -n1)); the kit's Local provider will run it." >&2
+  echo "  TestDbKit's own suite runs on MariaDB 10.11; for MariaDB set TESTDBKIT_MYSQL_FLAVOUR=mariadb (this script then says how)." >&2
+fi
+if [ -z "$found" ] && [ "$flavour" = mysql ]; then
+  echo "install-servers: TESTDBKIT_MYSQL_FLAVOUR=mysql, but no MySQL server (mysqld) was found; this script installs MariaDB only." >&2
+  echo "Install MySQL's server (e.g. apt-get install mysql-server-core-8.0 where the distribution has it) or point TESTDBKIT_MYSQL_BIN at its folder." >&2
+  exit 1
+fi
+
+have_mysql() { [ -n "$found" ]; }
 
 # A Python module counts as there when Debian's interpreter imports it (whatever installed it).
 have_python_module() {

@@ -25,15 +25,31 @@ public sealed class ChaosCatalogueTests
 
         var chaos = Process.Start(CliProcess.Start(["chaos", "--engine", "postgres", "--connection", serve.ConnectionString, "--seed", "11",
             "--duration", "6s", "--interval", "300ms", "--max-hold", "1500ms", "--faults", "kill-idle,exhaust", "--json"]))!;
-        var stdout = chaos.StandardOutput.ReadToEndAsync();
         var stderr = chaos.StandardError.ReadToEndAsync();
 
-        // New sessions while the run lasts: an exhaust fault makes the server refuse them (53300). Holds of up to
-        // 1.5 s leave a loaded machine time to open a probe session inside one.
-        var refused = 0;
-        var probe = new Npgsql.NpgsqlConnectionStringBuilder(database.ConnectionString) { Pooling = false, Timeout = 2 }.ConnectionString;
-        while (!chaos.HasExited)
+        // The tool prints "started" once a fault is in effect and "ended" once it is undone: between the two lines of
+        // an exhaust the server must refuse a new session (53300). The probe follows those lines rather than its own
+        // pace, so a short hold on a loaded machine is probed at once.
+        var lines = new System.Text.StringBuilder();
+        var exhausted = 0; // 1 between an exhaust's started and ended lines
+        var reader = Task.Run(async () =>
         {
+            while (await chaos.StandardOutput.ReadLineAsync() is { } line)
+            {
+                lines.AppendLine(line);
+                if (line.Contains("\"fault\":\"exhaust\"", StringComparison.Ordinal))
+                {
+                    Volatile.Write(ref exhausted, line.Contains("\"event\":\"started\"", StringComparison.Ordinal) ? 1 : 0);
+                }
+            }
+        });
+
+        var refused = 0;
+        var probedInHold = 0;
+        var probe = new Npgsql.NpgsqlConnectionStringBuilder(database.ConnectionString) { Pooling = false, Timeout = 2 }.ConnectionString;
+        while (!reader.IsCompleted)
+        {
+            var inHold = Volatile.Read(ref exhausted) == 1;
             try
             {
                 await using var connection = server.CreateConnection(probe);
@@ -48,11 +64,16 @@ public sealed class ChaosCatalogueTests
                 // Another moment of the run (a session ended as it opened).
             }
 
-            await Task.Delay(10); // the probe's pace, not a wait for something
+            probedInHold += inHold ? 1 : 0;
+            if (!inHold)
+            {
+                await Task.Delay(10); // the probe's pace between holds, not a wait for something
+            }
         }
 
+        await reader;
         await chaos.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(60)).Token);
-        var output = await stdout;
+        var output = lines.ToString();
         Assert.True(chaos.ExitCode == 0, $"chaos exited with {chaos.ExitCode}:\n{output}\n{await stderr}");
         using var json = ChaosOutput.Summary(output);
         Assert.Equal(0, json.RootElement.GetProperty("failed").GetInt32());
@@ -62,7 +83,8 @@ public sealed class ChaosCatalogueTests
 
         // Each did what its one declaration says: the server refused new sessions, and came back; the idle
         // session was ended.
-        Assert.True(refused > 0, "no new session was refused while exhaust faults ran");
+        Assert.True(probedInHold > 0, $"premise: no probe ran while an exhaust was in effect; the run's output:\n{output}");
+        Assert.True(refused > 0, $"no new session was refused while exhaust faults ran ({probedInHold} probe(s) began in a hold); the run's output:\n{output}");
         Assert.All(injected.Where(f => f.GetProperty("fault").GetString() == "exhaust"), f => Assert.True(f.GetProperty("backAfterMs").GetDouble() > 0));
         Assert.Contains(injected, f => f.GetProperty("fault").GetString() == "kill-idle" && f.GetProperty("detail").GetString()!.EndsWith("session(s) ended", StringComparison.Ordinal));
         await Expect.ConnectionLostAsync(() => idle.ExecuteAsync("SELECT 1"), "the idle session after kill-idle");

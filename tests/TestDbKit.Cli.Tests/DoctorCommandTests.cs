@@ -42,6 +42,7 @@ public sealed class DoctorCommandTests
         var (textCode, text, _) = await CliProcess.RunAsync("doctor");
         Assert.Equal(0, textCode);
         Assert.Contains("Local (postgres): ", text, StringComparison.Ordinal);
+        Assert.Contains("Local (mysql): available (runs MariaDB server /usr/sbin/mariadbd (MariaDB first))", text, StringComparison.Ordinal); // the binary and flavour it would run
         Assert.Contains("External (mysql): ", text, StringComparison.Ordinal);
     }
 

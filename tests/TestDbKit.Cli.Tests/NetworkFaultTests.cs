@@ -223,7 +223,7 @@ public sealed class NetworkFaultTests(ProxyServed served) : IClassFixture<ProxyS
     {
         var serve = await served.GetAsync(engine);
         var psi = new ProcessStartInfo(PythonScenario.Interpreter) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
-        foreach (var arg in new[] { Repository("tests", "python", "network_reset.py"), "--engine", Served.Key(engine),
+        foreach (var arg in new[] { RepositoryFiles.Path("tests", "python", "network_reset.py"), "--engine", Served.Key(engine),
             "--url", serve.Proxy().GetProperty("url").GetString()!, "--admin", serve.AdminUrl, "--", "dotnet", ChildProcess.BuiltBeside("../../src/TestDbKit.Cli", "TestDbKit.Cli.dll") })
         {
             psi.ArgumentList.Add(arg);
@@ -247,18 +247,5 @@ public sealed class NetworkFaultTests(ProxyServed served) : IClassFixture<ProxyS
         Assert.True(raised.GetString() == error, observed);
         Assert.True(after.GetProperty("closed").GetBoolean(), observed);
         Assert.True(result.GetProperty("new_connection").GetProperty("select").GetInt32() == 1, observed);
-    }
-
-    private static string Repository(params string[] path)
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "TestDbKit.sln")))
-            {
-                return Path.Combine([dir.FullName, .. path]);
-            }
-        }
-
-        throw new InvalidOperationException($"no TestDbKit.sln above {AppContext.BaseDirectory}");
     }
 }

@@ -54,8 +54,9 @@ internal sealed record ProviderRow(string Provider, string Engine, bool Availabl
 
         try
         {
-            _ = LocalRecipe.Locate(module.Engine, ResolvedServerOptions.Of(module.Engine, new DbServerOptions()).BinDirectory);
-            return new("Local", module.Key, true, null, module.BinVariable, null);
+            // Which binary, which flavour and why: where MariaDB and MySQL are both installed, the choice is visible here.
+            var recipe = LocalRecipe.Locate(module.Engine, ResolvedServerOptions.Of(module.Engine, new DbServerOptions()).BinDirectory);
+            return new("Local", module.Key, true, "runs " + recipe.Description, module.BinVariable, null);
         }
         catch (ServerStartException e)
         {

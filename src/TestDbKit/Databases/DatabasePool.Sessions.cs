@@ -114,7 +114,8 @@ public sealed partial class DatabasePool
         var clears = EngineDialect.AllPoolsCleared;
         await using var control = await OpenAsync(database.ControlConnectionString, ct).ConfigureAwait(false);
         var count = Dialect.EndedSessionsCountSql(database.Name);
-        var why = lost ? "settle: new generation (kit said)" : "settle: new generation";
+        var kitSaid = lost;
+        string? seenWhy = null; // only for the lifecycle benchmark's trace
         long ended = 0;
         HashSet<long> seen = [];
         if (count is not null)
@@ -133,13 +134,21 @@ public sealed partial class DatabasePool
             var cleared = ledger.PoolsCleared != clears;
             var gone = !cleared && !ledger.Seen.IsSubsetOf(seen);
             var held = PoolUsage.Held(_server.Engine, CurrentApplicationName(database.Name));
-            why += gone ? " (seen gone)" : held > seen.Count ? $" (held {held} > {seen.Count})" : "";
+            if (Sessions.SessionTrace.Observer is not null)
+            {
+                seenWhy = gone ? " (seen gone)" : held > seen.Count ? $" (held {held} > {seen.Count})" : "";
+            }
+
             lost |= gone || held > seen.Count;
         }
 
         if (lost)
         {
-            Sessions.SessionTrace.Count(why);
+            if (Sessions.SessionTrace.Observer is not null)
+            {
+                Sessions.SessionTrace.Count((kitSaid ? "settle: new generation (kit said)" : "settle: new generation") + seenWhy);
+            }
+
             Interlocked.Increment(ref ledger.Generation);
             ClearTestPools(database.Name, forgetOld: true);
             var killed = await Dialect.EndSessionsAsync(control, database.Name, Engines.SessionFilter.All, ct).ConfigureAwait(false);

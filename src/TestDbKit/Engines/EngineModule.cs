@@ -39,6 +39,10 @@ internal abstract class EngineModule
     /// refuses to run as root (<c>TESTDBKIT_POSTGRES_OS_USER</c>); null where the engine needs none.</summary>
     public virtual string? OsUserVariable => null;
 
+    /// <summary>Local: the variable that picks one of the engine's server flavours when several are installed
+    /// (<c>TESTDBKIT_MYSQL_FLAVOUR</c>: mariadb or mysql), or null for an engine with one flavour.</summary>
+    public virtual string? FlavourVariable => null;
+
     /// <summary>The image the Docker provider runs when none is named.</summary>
     public abstract string DefaultImage { get; }
 

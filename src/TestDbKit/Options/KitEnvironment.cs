@@ -55,12 +55,16 @@ internal static class KitEnvironment
     /// <summary>Local, as root: the OS user the server runs as (<c>TESTDBKIT_POSTGRES_OS_USER</c>).</summary>
     public static string? OsUserVariable(DbEngine engine) => EngineRegistry.Module(engine).OsUserVariable;
 
+    /// <summary>Local: which flavour to run when several are installed (<c>TESTDBKIT_MYSQL_FLAVOUR</c>); null for an
+    /// engine with one flavour.</summary>
+    public static string? FlavourVariable(DbEngine engine) => EngineRegistry.Module(engine).FlavourVariable;
+
     /// <summary>Every variable the kit reads, for documentation and <c>testdbkit doctor</c>.</summary>
     public static IReadOnlyList<string> All =>
     [
         Provider, DataRoot, DockerPull, RunDir, ReportDir, ReportName, ChaosSeed, AllowChaos,
         Reuse, ReuseIdle, ReuseDir,
-        .. EngineRegistry.All.SelectMany(d => new[] { ExternalVariable(d.Engine), ImageVariable(d.Engine), BinVariable(d.Engine), OsUserVariable(d.Engine) }.OfType<string>()),
+        .. EngineRegistry.All.SelectMany(d => new[] { ExternalVariable(d.Engine), ImageVariable(d.Engine), BinVariable(d.Engine), OsUserVariable(d.Engine), FlavourVariable(d.Engine) }.OfType<string>()),
     ];
 
     /// <summary>The variable's value, or null when it is unset or empty.</summary>
@@ -101,6 +105,9 @@ internal static class KitEnvironment
 
     /// <summary>The OS user from the variable, or null.</summary>
     public static string? OsUser(DbEngine engine) => OsUserVariable(engine) is { } variable ? Get(variable) : null;
+
+    /// <summary>The flavour <see cref="FlavourVariable"/> asks for, as written, or null.</summary>
+    public static string? Flavour(DbEngine engine) => FlavourVariable(engine) is { } variable ? Get(variable) : null;
 
     /// <summary>The data root from the variable, or null.</summary>
     public static string? DataRootFolder => Get(DataRoot);

@@ -58,6 +58,8 @@ internal sealed class MySqlModule : EngineModule
             .WithCommand([.. SettingArguments(ServerTuning.Concat(request.Settings))])
             .Build();
 
+    public override string? FlavourVariable => ConnectionVariable + "_FLAVOUR";
+
     [UnsupportedOSPlatform("windows")]
     public override LocalRecipe LocateLocal(Options.Sourced? binDirectory) => MySqlRecipe.Locate(binDirectory, this);
 

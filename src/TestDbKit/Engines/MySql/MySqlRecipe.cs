@@ -10,21 +10,32 @@ internal sealed class MySqlRecipe : LocalRecipe
     private readonly string _server;
     private readonly string? _installer; // MariaDB's install script; null for MySQL
     private readonly bool _isMariaDb;
+    private readonly string _choice;
 
-    private MySqlRecipe(string server, string? installer, bool isMariaDb, MySqlModule module)
+    private MySqlRecipe(string server, string? installer, bool isMariaDb, MySqlModule module, string choice)
         : base(module)
     {
         _server = server;
         _installer = installer;
         _isMariaDb = isMariaDb;
+        _choice = choice;
     }
 
-    public override string Description => $"{(_isMariaDb ? "MariaDB" : "MySQL")} server {_server}";
+    public override string Description => $"{Flavour} server {_server} ({_choice})";
+
+    /// <summary>"MariaDB" or "MySQL": the flavour of the binary the kit runs.</summary>
+    public string Flavour => _isMariaDb ? "MariaDB" : "MySQL";
 
     public override int StopSignal => Native.SIGTERM;
 
     public override int RestartSignal => Native.SIGTERM;
 
+    /// <summary>
+    /// Finds the server to run. Where both flavours are installed (a MariaDB beside a preinstalled MySQL 8, as on
+    /// GitHub's runners), <c>TESTDBKIT_MYSQL_FLAVOUR</c> (mariadb or mysql) picks; unset, MariaDB's <c>mariadbd</c>
+    /// wins, then the first <c>mysqld</c>. The description (the start-up line) names the binary, its flavour, why it
+    /// was chosen and any other flavour found.
+    /// </summary>
     public static MySqlRecipe Locate(Options.Sourced? binDirectory, MySqlModule module)
     {
         var explicitDir = binDirectory?.Value;
@@ -32,30 +43,104 @@ internal sealed class MySqlRecipe : LocalRecipe
             ? [explicitDir, Path.Combine(explicitDir, "..", "bin"), Path.Combine(explicitDir, "..", "sbin"), Path.Combine(explicitDir, "..", "scripts")]
             : [.. BinaryLocator.PathFolders(), "/usr/sbin", "/usr/bin", "/usr/local/mysql/bin", "/usr/local/mariadb/bin", "/usr/local/sbin"];
         var searchable = explicitDir is { Length: > 0 } ? folders.Take(1).ToList() : folders;
-        var mariadbd = BinaryLocator.Find(searchable, "mariadbd");
-        var server = mariadbd ?? BinaryLocator.Find(searchable, "mysqld");
-        if (server is null)
+        var variable = module.FlavourVariable!;
+        var wanted = Options.KitEnvironment.Flavour(module.Engine)?.Trim().ToLowerInvariant();
+        if (wanted is not (null or "mariadb" or "mysql"))
         {
-            var where = explicitDir is { Length: > 0 }
-                ? $"in {explicitDir} (from {binDirectory?.Source})"
-                : "on PATH, in /usr/sbin or /usr/local/mysql/bin";
+            throw new ServerStartException($"{variable} is '{wanted}'; use mariadb or mysql, or leave it unset for whichever server is installed (MariaDB first).");
+        }
+
+        var candidates = Candidates(searchable);
+        var where = explicitDir is { Length: > 0 }
+            ? $"in {explicitDir} (from {binDirectory?.Source})"
+            : "on PATH, in /usr/sbin or /usr/local/mysql/bin";
+        if (candidates.Count == 0)
+        {
             throw new ServerStartException(
                 $"No MySQL or MariaDB server binary (mariadbd or mysqld) {where}. " +
                 "Install one (Debian/Ubuntu: sudo apt-get install -y mariadb-server, or scripts/install-servers.sh), " +
                 $"or set {module.BinVariable} to the folder that holds it.");
         }
 
+        var chosen = wanted is null ? candidates.FirstOrDefault(c => c.IsMariaDb) ?? candidates[0] : candidates.FirstOrDefault(c => c.IsMariaDb == (wanted == "mariadb"));
+        if (chosen is null)
+        {
+            var found = string.Join(", ", candidates.Select(c => c.ToString()));
+            throw new ServerStartException(wanted == "mariadb"
+                ? $"{variable}=mariadb, but the only server {where} is {found}. Install MariaDB (scripts/install-servers.sh says how beside a " +
+                  $"preinstalled MySQL), set {module.BinVariable} to a folder holding mariadbd, or unset {variable} to run MySQL."
+                : $"{variable}=mysql, but the only server {where} is {found}. Install MySQL's server and set {module.BinVariable} to the folder " +
+                  $"holding its mysqld, or unset {variable} to run MariaDB.");
+        }
+
         // MySQL 8 dropped mysql_install_db (it initialises with mysqld --initialize-insecure); MariaDB ships it.
-        var installer = BinaryLocator.Find(folders, "mariadb-install-db", "mysql_install_db");
-        var isMariaDb = mariadbd is not null || installer is not null;
-        if (isMariaDb && installer is null)
+        var installer = chosen.IsMariaDb ? BinaryLocator.Find(folders, "mariadb-install-db", "mysql_install_db") : null;
+        if (chosen.IsMariaDb && installer is null)
         {
             throw new ServerStartException(
-                $"Found the MariaDB server {server} but not mariadb-install-db next to it or on PATH. " +
+                $"Found the MariaDB server {chosen.Path} but not mariadb-install-db next to it or on PATH. " +
                 "Install the full server package (Debian/Ubuntu: sudo apt-get install -y mariadb-server).");
         }
 
-        return new MySqlRecipe(server, installer, isMariaDb, module);
+        var why = wanted is not null ? $"{variable}={wanted}" : chosen.IsMariaDb ? "MariaDB first" : "the only flavour found";
+        var other = candidates.FirstOrDefault(c => c.IsMariaDb != chosen.IsMariaDb);
+        var also = other is null ? "" : $"; also found {other}, which {variable}={(other.IsMariaDb ? "mariadb" : "mysql")} picks";
+        return new MySqlRecipe(chosen.Path, installer, chosen.IsMariaDb, module, $"{why}{also}");
+    }
+
+    /// <summary>The server binaries in <paramref name="folders"/>, <c>mariadbd</c>s first, one per real file (Debian's
+    /// <c>mysqld</c> is a link to <c>mariadbd</c>), each with its flavour.</summary>
+    private static List<Candidate> Candidates(List<string> folders)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var found = new List<Candidate>();
+        foreach (var name in new[] { "mariadbd", "mysqld" })
+        {
+            foreach (var folder in folders)
+            {
+                var path = Path.Combine(folder, name);
+                if (BinaryLocator.IsExecutable(path) && seen.Add(RealPath(path)))
+                {
+                    found.Add(new Candidate(path, name == "mariadbd" || IsMariaDb(path)));
+                }
+            }
+        }
+
+        return found;
+    }
+
+    private static string RealPath(string path) =>
+        File.ResolveLinkTarget(path, returnFinalTarget: true) is { } target ? target.FullName : Path.GetFullPath(path);
+
+    /// <summary>Whether a <c>mysqld</c> is MariaDB's: a link to <c>mariadbd</c>, or a server that says so in its
+    /// version (asked once per binary, a few milliseconds; only where no link tells).</summary>
+    private static bool IsMariaDb(string mysqld) =>
+        Path.GetFileName(RealPath(mysqld)) == "mariadbd" || Versions.GetOrAdd(RealPath(mysqld), static p => VersionOf(p)).Contains("MariaDB", StringComparison.OrdinalIgnoreCase);
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> Versions = new(StringComparer.Ordinal);
+
+    private static string VersionOf(string server)
+    {
+        try
+        {
+            using var process = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(server, "--version")
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                UseShellExecute = false,
+            })!;
+            var output = process.StandardOutput.ReadToEnd(); // short: one line; its end is the process's
+            return process.WaitForExit(5000) ? output : "";
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return ""; // not runnable: taken as MySQL, and its start will say what is wrong
+        }
+    }
+
+    private sealed record Candidate(string Path, bool IsMariaDb)
+    {
+        public override string ToString() => $"{(IsMariaDb ? "MariaDB" : "MySQL")} {Path}";
     }
 
     public override async Task InitializeAsync(LocalLayout layout, string password, TimeSpan timeout, CancellationToken ct)
