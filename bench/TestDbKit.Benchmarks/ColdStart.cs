@@ -11,6 +11,12 @@ internal static class ColdStart
 {
     public static async Task RunAsync(int runs)
     {
+        if (Environment.GetCommandLineArgs().Contains("--reuse") && !OperatingSystem.IsWindows())
+        {
+            await ReuseAsync(runs); // cold and warm starts of a kept server (TESTDBKIT_REUSE=1)
+            return;
+        }
+
         if (Environment.GetCommandLineArgs().Contains("--first-test"))
         {
             await FirstTestAsync(runs); // only the part a one-test run pays
@@ -82,6 +88,103 @@ internal static class ColdStart
 
             Console.WriteLine($"{engine,-11} median {Stats.Of(totals).Median,6:0} (min {Stats.Of(totals).Min:0}, p90 {Stats.Of(totals).P90:0})  " +
                 string.Join(", ", phases.Select(p => $"{p.Key} {Stats.Of(p.Value).Median:0}")));
+        }
+    }
+
+    /// <summary>
+    /// The kit's part of a one-test run with TESTDBKIT_REUSE=1, Local: cold (no kept server: it starts one, builds the
+    /// template and keeps both) and warm (finds them: state checked, server attached, databases of runs that are over
+    /// dropped, template found by its schema code hash, first database copied, lease, connection). Each "run" is a
+    /// fresh start of the run-wide server and pool in this process (the janitor's once-per-process sweep is forgotten
+    /// between runs, as a new process would have it); the JIT is warm after run 0, which is reported alone.
+    /// </summary>
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    private static async Task ReuseAsync(int runs)
+    {
+        Console.WriteLine($"\nTo the first test body with TESTDBKIT_REUSE=1, Local, a 50-table schema, ms (median of {runs} runs after run 0; run 0: JIT cold)");
+        var root = Directory.CreateTempSubdirectory("testdbkit-coldstart-reuse-").FullName;
+        try
+        {
+            foreach (var engine in new[] { DbEngine.PostgreSql, DbEngine.MySql })
+            {
+                foreach (var warm in new[] { false, true })
+                {
+                    var totals = new List<double>();
+                    var phases = new Dictionary<string, List<double>>();
+                    for (var i = 0; i <= runs; i++)
+                    {
+                        if (!warm)
+                        {
+                            await StopKeptAsync(root);
+                        }
+
+                        var current = new List<(string Phase, double Ms)>();
+                        Sessions.SessionTrace.Observer = (phase, ms) => { lock (current) { current.Add((phase, ms)); } };
+                        var clock = Stopwatch.StartNew();
+                        var server = await DbServer.StartSharedAsync(engine, new DbServerOptions { Provider = DbServerProvider.Local, Reuse = true, ReuseFolder = root });
+                        var pool = await DatabasePool.CreateAsync(server, new DatabasePoolOptions { BuildSchema = SchemaOf50 });
+                        var options = new Sessions.SessionOptions("bench.First", engine, SchemaOf50, typeof(ColdStart), IsolationMode.Reset, false, false);
+                        var session = await Sessions.TestSession.StartAsync(options, pool, default);
+                        var total = clock.Elapsed.TotalMilliseconds;
+                        Sessions.SessionTrace.Observer = null;
+                        if (server.Instance.Kept is null)
+                        {
+                            throw new InvalidOperationException("the server was not kept: is CI set?");
+                        }
+
+                        await session.EndAsync(default);
+                        await pool.DisposeAsync();
+                        await server.Instance.DisposeAsync(); // this run is over: the server stays
+                        Databases.Janitor.Forget(server);
+                        var line = string.Join(", ", current.Select(p => $"{p.Phase} {p.Ms:0}"));
+                        if (i == 0)
+                        {
+                            Console.WriteLine($"{engine,-11} {(warm ? "warm" : "cold"),-5} run 0: {total,6:0}  ({line})");
+                            continue;
+                        }
+
+                        totals.Add(total);
+                        foreach (var (phase, ms) in current)
+                        {
+                            (phases.TryGetValue(phase, out var list) ? list : phases[phase] = []).Add(ms);
+                        }
+                    }
+
+                    var s = Stats.Of(totals);
+                    Console.WriteLine($"{engine,-11} {(warm ? "warm" : "cold"),-5} median {s.Median,6:0} (min {s.Min:0}, p90 {s.P90:0})  " +
+                        string.Join(", ", phases.Select(p => $"{p.Key} {Stats.Of(p.Value).Median:0}")));
+                }
+
+                await StopKeptAsync(root);
+            }
+        }
+        finally
+        {
+            await StopKeptAsync(root);
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    /// <summary>Stops the servers kept under a reuse state folder and forgets them, as their idle time would.</summary>
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    internal static async Task StopKeptAsync(string root)
+    {
+        foreach (var folder in Directory.Exists(root) ? Directory.GetDirectories(root) : [])
+        {
+            if (Servers.Reuse.KeptState.Read(folder) is not { } state)
+            {
+                continue;
+            }
+
+            Native.Signal(state.WatcherPid, Native.SIGKILL); // first, so it does not race the stop
+            Native.Signal(state.Pid, Native.SIGKILL);
+            while (Native.IsAlive(state.Pid))
+            {
+                await Task.Delay(20);
+            }
+
+            Directory.Delete(state.Layout, recursive: true);
+            Directory.Delete(folder, recursive: true);
         }
     }
 

@@ -6,7 +6,10 @@ namespace TestDbKit.Benchmarks;
 /// The one-test loop: one test of the generated suite run with <c>dotnet test --filter</c>, as a developer reruns
 /// it while working on it; the kit (Local) against the recipe (Testcontainers + Respawn's defaults). The test body
 /// notes when it ran (see <c>SuiteEnv.Mark</c>), so a round gives the time from the test host's start to the
-/// first test body, from <c>dotnet test</c>'s start to it, and the whole <c>dotnet test</c>.
+/// first test body, from <c>dotnet test</c>'s start to it, and the whole <c>dotnet test</c>. With
+/// <c>TESTDBKIT_REUSE=1</c> two more: "kit reuse cold" (no kept server: each round stops it first, so the run starts
+/// and keeps one) and "kit reuse warm" (the server and template a run before kept). "kit's part" is host start to
+/// body less the runner floor's (the same one-test run without a database).
 /// </summary>
 internal static class Loop
 {
@@ -26,10 +29,18 @@ internal static class Loop
         var mark = Path.Combine(Path.GetTempPath(), $"testdbkit-loop-{Environment.ProcessId}.txt");
         // First the runner's floor (one test, no database), then per engine the kit and the recipe.
         var floor = SuiteVariant.For(DbEngine.PostgreSql, docker: false)[0] with { Name = "runner floor" };
+        var reuseRoot = Directory.CreateTempSubdirectory("testdbkit-loop-reuse-").FullName;
         var variants = new[] { (Engine: "any", Variant: floor, Filter: SuiteGenerator.FloorFilter) }
             .Concat(engines.SelectMany(e => SuiteVariant.For(e, docker)
                 .Where(v => v.Name is "kit Local" or "TC+Respawn default")
+                .SelectMany(v => v.Name == "kit Local" ? [v, Reused(v, "cold", reuseRoot), Reused(v, "warm", reuseRoot)] : new[] { v })
                 .Select(v => (Engine: e.ToString(), Variant: v, Filter)))).ToArray();
+        foreach (var v in variants.Where(v => v.Variant.Name == "kit reuse warm"))
+        {
+            // Unmeasured: the run that starts the server and builds the template the measured rounds find.
+            await SuiteRunner.TestAsync(root, v.Variant, v.Filter, new Dictionary<string, string> { ["SUITE_FIRST_BODY_FILE"] = mark });
+        }
+
         var samples = variants.ToDictionary(v => v, _ => (Host: new List<double>(), Command: new List<double>(), Wall: new List<double>()));
         var failed = false;
         Console.WriteLine($"One-test loop: dotnet test --no-build --filter {Filter}, {rounds} interleaved round(s)");
@@ -38,6 +49,11 @@ internal static class Loop
             foreach (var v in variants)
             {
                 File.Delete(mark);
+                if (v.Variant.Name == "kit reuse cold" && !OperatingSystem.IsWindows())
+                {
+                    await ColdStart.StopKeptAsync(v.Variant.Environment["TESTDBKIT_REUSE_DIR"]);
+                }
+
                 var started = DateTimeOffset.Now.ToUnixTimeMilliseconds();
                 var run = await SuiteRunner.TestAsync(root, v.Variant, v.Filter, new Dictionary<string, string> { ["SUITE_FIRST_BODY_FILE"] = mark });
                 if (run.ExitCode != 0 || run.Passed != 1 || !File.Exists(mark))
@@ -55,7 +71,17 @@ internal static class Loop
         }
 
         File.Delete(mark);
-        Console.WriteLine($"{"engine",-10} {"variant",-20} {"host start→body",20} {"dotnet test→body",20} {"dotnet test wall",20}   (seconds: median, min–max)");
+        if (!OperatingSystem.IsWindows())
+        {
+            foreach (var dir in Directory.GetDirectories(reuseRoot))
+            {
+                await ColdStart.StopKeptAsync(dir);
+            }
+        }
+
+        Directory.Delete(reuseRoot, recursive: true);
+        var floorHost = samples[variants[0]].Host is { Count: > 0 } f ? Stats.Of(f).Median : double.NaN;
+        Console.WriteLine($"{"engine",-10} {"variant",-20} {"host start→body",20} {"kit's part",12} {"dotnet test→body",20} {"dotnet test wall",20}   (seconds: median, min–max)");
         foreach (var v in variants)
         {
             var (h, c, w) = samples[v];
@@ -64,7 +90,10 @@ internal static class Loop
                 continue;
             }
 
-            Console.WriteLine($"{v.Engine,-10} {v.Variant.Name,-20} {Cell(h),20} {Cell(c),20} {Cell(w),20}");
+            var part = v.Variant.Name.StartsWith("kit", StringComparison.Ordinal) && v != variants[0]
+                ? string.Create(CultureInfo.InvariantCulture, $"{(Stats.Of(h).Median - floorHost) / 1000:0.000}")
+                : "";
+            Console.WriteLine($"{v.Engine,-10} {v.Variant.Name,-20} {Cell(h),20} {part,12} {Cell(c),20} {Cell(w),20}");
         }
 
         foreach (var engine in engines)
@@ -79,6 +108,19 @@ internal static class Loop
 
         return failed ? 1 : 0;
     }
+
+    /// <summary>The kit on Local with TESTDBKIT_REUSE=1 and a state folder per variant (so cold never meets warm's server).</summary>
+    private static SuiteVariant Reused(SuiteVariant local, string how, string root) => local with
+    {
+        Key = "reuse-" + how,
+        Name = "kit reuse " + how,
+        Environment = new Dictionary<string, string>(local.Environment)
+        {
+            ["TESTDBKIT_REUSE"] = "1",
+            ["TESTDBKIT_REUSE_DIR"] = Path.Combine(root, how + "-" + local.Environment["SUITE_ENGINE"]),
+            ["CI"] = "", // empty counts as unset: the bench measures a developer's machine
+        },
+    };
 
     private static string Cell(List<double> ms)
     {

@@ -38,6 +38,8 @@ public sealed partial class DatabasePool : IAsyncDisposable
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, System.Collections.Concurrent.ConcurrentDictionary<string, int>> _shaped = new();
     private TaskCompletionSource _capacityFreed = NewSignal();
     private string? _template;
+    private string? _keptHash; // the schema code's hash, where the server is kept between runs and it could be computed
+    private bool _templateKept; // the template outlives the pool: later runs use it
     private int _count; // databases alive or being created: leased + ready + in flight
     private int _disposed;
 
@@ -58,6 +60,9 @@ public sealed partial class DatabasePool : IAsyncDisposable
 
     /// <summary>How many databases may be leased at once.</summary>
     internal int MaxDatabases => _max;
+
+    /// <summary>The template database (PostgreSQL), for tests.</summary>
+    internal string? TemplateName => _template;
 
     /// <summary>How many more leases would be granted now without waiting.</summary>
     internal int FreeLeases => _leases.CurrentCount;
@@ -94,11 +99,14 @@ public sealed partial class DatabasePool : IAsyncDisposable
             // databases), and is over before the pool is handed out.
             var since = Sessions.SessionTrace.Start();
             var sweep = Janitor.SweepOnceAsync(server, options.StaleDatabaseAge, pool._logger);
-            if (server.Dialect.HasTemplateDatabases)
+            var keptTemplate = server.Dialect.HasTemplateDatabases && await pool.UseKeptTemplateAsync(ct).ConfigureAwait(false);
+            Sessions.SessionTrace.Lap("pool: kept template looked up", ref since);
+            if (server.Dialect.HasTemplateDatabases && !keptTemplate)
             {
                 pool._template = DatabaseNames.New('t');
                 await pool.CreateDatabaseAsync(pool._template, template: null, isTemplate: true, ct).ConfigureAwait(false);
                 await pool.ReleaseTemplateAsync(pool._template, ct).ConfigureAwait(false);
+                await pool.KeepTemplateAsync(ct).ConfigureAwait(false);
                 Sessions.SessionTrace.Lap("pool: template", ref since);
             }
 
@@ -185,9 +193,76 @@ public sealed partial class DatabasePool : IAsyncDisposable
         }
 
         _ready.Writer.TryComplete();
-        foreach (var name in _alive.Keys.Append(_template).OfType<string>())
+        foreach (var name in _alive.Keys.Append(_templateKept ? null : _template).OfType<string>())
         {
             await DropAsync(name, CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>On a server kept between runs: takes the template a run built from the same schema code, if it is still
+    /// there, with what that run learnt building it. Computes the hash either way (<see cref="KeepTemplateAsync"/>).</summary>
+    private async Task<bool> UseKeptTemplateAsync(CancellationToken ct)
+    {
+        if (OperatingSystem.IsWindows() || _server.Instance.Kept is not { } kept)
+        {
+            return false;
+        }
+
+        if (_options.UseRespawn)
+        {
+            Log.TemplateNotKept(_logger, "resets use Respawn");
+            return false;
+        }
+
+        var hook = (Delegate?)_options.CreateSchema ?? _options.BuildSchema;
+        _keptHash = Servers.Reuse.SchemaCodeHash.Of(hook, $"{Dialect.Key}|triggers={_options.TrackWithTriggers}", out var why);
+        if (_keptHash is null)
+        {
+            Log.TemplateNotKept(_logger, why ?? "the schema code's hash could not be computed");
+            return false;
+        }
+
+        if (kept.FindTemplate(_keptHash) is not { } template)
+        {
+            return false;
+        }
+
+        await using (var admin = await _server.OpenAdminConnectionAsync(ct).ConfigureAwait(false))
+        {
+            var names = await admin.ReadColumnAsync(Dialect.ListDatabasesSql(template.Name), r => r.GetString(0), ct).ConfigureAwait(false);
+            if (!names.Contains(template.Name, StringComparer.Ordinal))
+            {
+                kept.ForgetTemplate(_keptHash);
+                return false;
+            }
+        }
+
+        _template = template.Name;
+        _templateKept = true;
+        Marks = template.Marks;
+        _fingerprint = template.Fingerprint;
+        EmptySchema = template.EmptySchema;
+        IsTracking = true;
+        Log.ReusedTemplate(_logger, template.Name, _keptHash);
+        return true;
+    }
+
+    /// <summary>On a server kept between runs: keeps the template just built for later runs (a tracked one only: a
+    /// Respawn fallback is decided per database), and drops those beyond the few most recently used.</summary>
+    private async Task KeepTemplateAsync(CancellationToken ct)
+    {
+        if (OperatingSystem.IsWindows() || _server.Instance.Kept is not { } kept || _keptHash is null || _template is null || !IsTracking)
+        {
+            return;
+        }
+
+        kept.SaveTemplate(_keptHash, new Servers.Reuse.KeptTemplate(_template, Marks, _fingerprint, EmptySchema));
+        _templateKept = true;
+        foreach (var (hash, old) in kept.Templates().Skip(Servers.Reuse.KeptServer.TemplatesKept))
+        {
+            kept.ForgetTemplate(hash);
+            await DropAsync(old.Name, ct).ConfigureAwait(false); // a run copying it now fails that copy: rare, and said
+            Log.DroppedOldTemplate(_logger, old.Name, hash);
         }
     }
 

@@ -6,13 +6,18 @@ using TestDbKit.Engines;
 
 namespace TestDbKit.Databases;
 
-/// <summary>Drops the kit's databases that crashed runs left on a server, once per server per process.</summary>
+/// <summary>Drops the kit's databases that crashed runs left on a server, once per server per process. On a server kept
+/// between runs (<see cref="DbServerOptions.Reuse"/>) it drops every database of a run that is over, whatever its age
+/// (data never carries over to a later run), and keeps only the kept templates.</summary>
 internal static class Janitor
 {
     private static readonly ConcurrentDictionary<string, Task<int>> Swept = new();
 
     public static Task<int> SweepOnceAsync(DbServer server, TimeSpan olderThan, ILogger logger) =>
         Swept.GetOrAdd(server.AdminConnectionString, _ => SweepQuietlyAsync(server, olderThan, logger));
+
+    /// <summary>Lets the next pool on <paramref name="server"/> sweep again, as a new run's would (the benchmark).</summary>
+    internal static void Forget(DbServer server) => Swept.TryRemove(server.AdminConnectionString, out _);
 
     /// <summary>A failed sweep must not stop anyone from creating databases: it is logged, not thrown.</summary>
     private static async Task<int> SweepQuietlyAsync(DbServer server, TimeSpan olderThan, ILogger logger)
@@ -29,16 +34,20 @@ internal static class Janitor
     }
 
     /// <summary>Drops every database named by the kit, of another run, created more than
-    /// <paramref name="olderThan"/> ago. Returns how many it dropped.</summary>
+    /// <paramref name="olderThan"/> ago (on a kept server: of a run no longer alive, kept templates excepted). Returns
+    /// how many it dropped.</summary>
     public static async Task<int> SweepAsync(DbServer server, TimeSpan olderThan, ILogger logger, CancellationToken ct)
     {
         var dialect = server.Dialect;
         var now = DateTime.UtcNow;
+        var kept = OperatingSystem.IsWindows() ? null : server.Instance.Kept;
+        var templates = OperatingSystem.IsWindows() || kept is null ? [] : kept.Templates().Select(t => t.Template.Name).ToHashSet(StringComparer.Ordinal);
         var stale = new List<(string Name, string RunId, DateTime Created)>();
         await using var admin = await server.OpenAdminConnectionAsync(ct).ConfigureAwait(false);
         foreach (var name in await admin.ReadColumnAsync(dialect.ListDatabasesSql(DatabaseNames.Prefix), r => r.GetString(0), ct).ConfigureAwait(false))
         {
-            if (DatabaseNames.TryParse(name, out var created, out var runId) && runId != DatabaseNames.RunId && now - created > olderThan)
+            if (DatabaseNames.TryParse(name, out var created, out var runId) && runId != DatabaseNames.RunId
+                && (OperatingSystem.IsWindows() || kept is null ? now - created > olderThan : !kept.IsLiveRun(runId) && !templates.Contains(name)))
             {
                 stale.Add((name, runId, created));
             }
@@ -48,8 +57,22 @@ internal static class Janitor
         {
             try
             {
+                if (kept is not null)
+                {
+                    // The run is over, but the server may not have seen all its sessions go yet (a MySQL session of a
+                    // killed process holds its metadata locks until then, and the DROP would wait on them).
+                    await dialect.EndSessionsAsync(admin, name, Engines.SessionFilter.All, ct).ConfigureAwait(false);
+                }
+
                 await admin.ExecuteAsync(dialect.DropDatabaseSql(name), ct).ConfigureAwait(false);
-                Log.JanitorDropped(logger, name, runId, created);
+                if (kept is null)
+                {
+                    Log.JanitorDropped(logger, name, runId, created);
+                }
+                else
+                {
+                    Log.ReuseDroppedOldRun(logger, name, runId);
+                }
             }
             catch (DbException e)
             {

@@ -40,6 +40,33 @@ internal static partial class Log
 
     [LoggerMessage(43, LogLevel.Warning, "The initialised data folders in {Folder} could not be used ({Error}); initialising this server's data folder the slow way")]
     public static partial void PristineUnusable(ILogger logger, string folder, string error);
+
+    [LoggerMessage(50, LogLevel.Information, "Reuse (TESTDBKIT_REUSE) is ignored: {Reason}")]
+    public static partial void ReuseIgnored(ILogger logger, string reason);
+
+    [LoggerMessage(51, LogLevel.Information, "Reusing {Server}, kept by an earlier run (state in {Folder})")]
+    public static partial void ReusedServer(ILogger logger, string server, string folder);
+
+    [LoggerMessage(52, LogLevel.Warning, "The reuse state in {Folder} is not used ({Reason}); this run starts a server of its own that is not kept")]
+    public static partial void ReuseStateRefused(ILogger logger, string folder, string reason);
+
+    [LoggerMessage(53, LogLevel.Information, "The kept server in {Folder} is stale ({Reason}); starting a fresh one to keep")]
+    public static partial void ReuseStateStale(ILogger logger, string folder, string reason);
+
+    [LoggerMessage(54, LogLevel.Information, "Keeping {Server} for later runs until {Idle} without a run (state in {Folder})")]
+    public static partial void ReuseKept(ILogger logger, string server, TimeSpan idle, string folder);
+
+    [LoggerMessage(55, LogLevel.Information, "Dropped {Database} on the kept server: its run {RunId} is over")]
+    public static partial void ReuseDroppedOldRun(ILogger logger, string database, string runId);
+
+    [LoggerMessage(56, LogLevel.Information, "Reusing template {Template} (schema code hash {Hash})")]
+    public static partial void ReusedTemplate(ILogger logger, string template, string hash);
+
+    [LoggerMessage(57, LogLevel.Information, "The template is not kept for later runs: {Reason}")]
+    public static partial void TemplateNotKept(ILogger logger, string reason);
+
+    [LoggerMessage(58, LogLevel.Debug, "Dropped template {Template} (hash {Hash}): not among the most recently used")]
+    public static partial void DroppedOldTemplate(ILogger logger, string template, string hash);
 }
 
 /// <summary>

@@ -63,6 +63,7 @@ internal static class KitEnvironment
     public static IReadOnlyList<string> All =>
     [
         Provider, DataRoot, DockerPull, RunDir, ReportDir, ReportName, ChaosSeed, AllowChaos,
+        Reuse, ReuseIdle, ReuseDir,
         .. EngineRegistry.All.SelectMany(d => new[] { ExternalVariable(d.Engine), ImageVariable(d.Engine), BinVariable(d.Engine), OsUserVariable(d.Engine), FlavourVariable(d.Engine) }.OfType<string>()),
     ];
 
@@ -149,6 +150,68 @@ internal static class KitEnvironment
         "0" or "false" or "no" or "off" => false,
         _ => throw new ArgumentException($"{variable}='{Get(variable)}' is neither yes nor no. Use 1 or 0 (or true/false, yes/no, on/off), or unset it."),
     };
+
+    /// <summary>1 keeps the Local shared server and its templates alive between runs (a developer's warm loop).</summary>
+    public const string Reuse = "TESTDBKIT_REUSE";
+
+    /// <summary>How long a reused server lives on without a run: seconds, or with a unit (<c>90s</c>, <c>15m</c>, <c>1h</c>).</summary>
+    public const string ReuseIdle = "TESTDBKIT_REUSE_IDLE";
+
+    /// <summary>The per-user folder holding the reused servers' state.</summary>
+    public const string ReuseDir = "TESTDBKIT_REUSE_DIR";
+
+    /// <summary>Set to a true value by CI systems; reuse is off there.</summary>
+    public const string Ci = "CI";
+
+    /// <summary>The user's runtime folder (per user, 0700, emptied at logout), where reuse keeps its state.</summary>
+    public const string XdgRuntimeDir = "XDG_RUNTIME_DIR";
+
+    /// <summary><c>TESTDBKIT_REUSE</c> read: null when unset.</summary>
+    /// <exception cref="ArgumentException">Not a yes or no; the message says what is.</exception>
+    public static bool? ReuseRequested => Get(Reuse) is { } value
+        ? Truth(value) ?? throw new ArgumentException($"{Reuse}='{value}' is neither on nor off. Use 1 (reuse the Local server between runs) or 0, or unset it.")
+        : null;
+
+    /// <summary><c>TESTDBKIT_REUSE_IDLE</c> read: null when unset.</summary>
+    /// <exception cref="ArgumentException">Not a positive duration; the message says what is.</exception>
+    public static TimeSpan? ReuseIdleTime => Get(ReuseIdle) is { } value
+        ? Duration(value) ?? throw new ArgumentException($"{ReuseIdle}='{value}' is not a duration. Use seconds (900) or a number with s, m or h (15m), greater than 0, or unset it.")
+        : null;
+
+    /// <summary>The reuse state folder from the variable, or null.</summary>
+    public static string? ReuseFolder => Get(ReuseDir);
+
+    /// <summary>The runtime folder from <c>XDG_RUNTIME_DIR</c>, or null.</summary>
+    public static string? RuntimeFolder => Get(XdgRuntimeDir);
+
+    /// <summary>Whether <c>CI</c> holds a true value (true, 1, yes; GitHub, GitLab, Azure and most others set it).</summary>
+    public static bool InCi => Get(Ci) is { } value && Truth(value) == true;
+
+    private static bool? Truth(string value) => value.Trim().ToLowerInvariant() switch
+    {
+        "1" or "true" or "yes" or "on" => true,
+        "0" or "false" or "no" or "off" => false,
+        _ => null,
+    };
+
+    private static TimeSpan? Duration(string value)
+    {
+        var text = value.Trim().ToLowerInvariant();
+        var unit = text.Length > 0 && char.IsLetter(text[^1]) ? text[^1] : 's';
+        var number = char.IsLetter(unit) && text.Length > 0 && char.IsLetter(text[^1]) ? text[..^1] : text;
+        if (!double.TryParse(number, NumberStyles.Float, CultureInfo.InvariantCulture, out var amount) || amount <= 0 || double.IsInfinity(amount))
+        {
+            return null;
+        }
+
+        return unit switch
+        {
+            's' => TimeSpan.FromSeconds(amount),
+            'm' => TimeSpan.FromMinutes(amount),
+            'h' => TimeSpan.FromHours(amount),
+            _ => null,
+        };
+    }
 
     /// <summary>Makes the kit see <paramref name="variables"/> (a null value: unset) instead of the process
     /// environment's, in this async flow only, until disposed. For tests of the precedence.</summary>

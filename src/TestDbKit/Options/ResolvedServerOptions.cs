@@ -22,7 +22,8 @@ internal sealed record ResolvedServerOptions(
     Sourced? ConnectionString,
     string Image,
     Sourced? BinDirectory,
-    string? DataRoot)
+    string? DataRoot,
+    ReusePlan Reuse)
 {
     /// <summary>Resolves <paramref name="options"/> for <paramref name="engine"/>. An unreadable
     /// <c>TESTDBKIT_PROVIDER</c> does not throw here: it is kept in <see cref="ProviderError"/> for the start to report.</summary>
@@ -54,7 +55,8 @@ internal sealed record ResolvedServerOptions(
             options.BinDirectory is { Length: > 0 } bin
                 ? new Sourced(bin, "DbServerOptions.BinDirectory")
                 : KitEnvironment.BinDirectory(engine) is { } binFromEnv ? new Sourced(binFromEnv, module.BinVariable) : null,
-            options.DataRoot is { Length: > 0 } root ? root : KitEnvironment.DataRootFolder);
+            options.DataRoot is { Length: > 0 } root ? root : KitEnvironment.DataRootFolder,
+            ReusePlan.Of(options, provider));
     }
 
     /// <summary>Never the connection string, which holds a password.</summary>
@@ -69,5 +71,54 @@ internal sealed record ResolvedServerOptions(
         BinDirectory?.Value,
         DataRoot,
         Options.Port,
+        Reuse.Requested ? Reuse.Folder ?? "" : null, // each state folder has servers of its own
         string.Join('\n', Options.Settings.OrderBy(s => s.Key, StringComparer.Ordinal).Select(s => s.Key + "=" + s.Value)));
+}
+
+/// <summary>Whether a shared Local server is kept for later runs (<see cref="DbServerOptions.Reuse"/>): what code and
+/// <c>TESTDBKIT_REUSE</c> asked for, and why it is off when it was asked for but cannot be (logged once at start).</summary>
+/// <param name="Requested">Code or the variable asked for reuse.</param>
+/// <param name="WhyOff">Why a requested reuse is ignored whatever the server (CI); null otherwise.</param>
+/// <param name="Error">An unreadable <c>TESTDBKIT_REUSE</c> or <c>TESTDBKIT_REUSE_IDLE</c>, reported at start.</param>
+/// <param name="Idle">How long the server lives on without a run.</param>
+/// <param name="Folder">The state folder chosen by code or variable; null: the default.</param>
+internal sealed record ReusePlan(bool Requested, string? WhyOff, string? Error, TimeSpan Idle, string? Folder)
+{
+    /// <summary>The idle time when neither code nor the variable sets one.</summary>
+    public static readonly TimeSpan DefaultIdle = TimeSpan.FromMinutes(15);
+
+    public static ReusePlan Of(DbServerOptions options, DbServerProvider provider)
+    {
+        bool requested;
+        TimeSpan idle;
+        try
+        {
+            requested = options.Reuse ?? KitEnvironment.ReuseRequested ?? false;
+            idle = options.ReuseIdle ?? KitEnvironment.ReuseIdleTime ?? DefaultIdle;
+        }
+        catch (ArgumentException e)
+        {
+            return new ReusePlan(true, null, e.Message, DefaultIdle, null);
+        }
+
+        if (requested && idle <= TimeSpan.Zero)
+        {
+            return new ReusePlan(true, null, $"DbServerOptions.ReuseIdle is {idle}: it must be greater than zero.", DefaultIdle, null);
+        }
+
+        string? whyOff = null;
+        if (requested && KitEnvironment.InCi)
+        {
+            whyOff = "CI is set: every CI run starts from a fresh server";
+        }
+        else if (requested && provider is DbServerProvider.Docker or DbServerProvider.External)
+        {
+            whyOff = $"the {provider} provider is chosen: only a Local server is kept between runs";
+        }
+
+        return new ReusePlan(requested, whyOff, null, idle, options.ReuseFolder is { Length: > 0 } folder ? folder : KitEnvironment.ReuseFolder);
+    }
+
+    /// <summary>Reuse applies (so far as options tell: a server of the test's own never is).</summary>
+    public bool On => Requested && WhyOff is null && Error is null;
 }

@@ -2,6 +2,7 @@ using System.Data.Common;
 using Microsoft.Extensions.Logging;
 using TestDbKit.Engines;
 using TestDbKit.Options;
+using TestDbKit.Diagnostics;
 using TestDbKit.Servers;
 
 namespace TestDbKit;
@@ -150,6 +151,13 @@ public sealed class DbServer : IAsyncDisposable
             return;
         }
 
+        if (!OperatingSystem.IsWindows() && Instance.Kept?.TestPassword is { } kept)
+        {
+            // A kept server has the user already; a new password would lock out the runs using it now.
+            _testUser = (TestUserName, kept);
+            return;
+        }
+
         var user = (User: TestUserName, Password: Diagnostics.Secrets.NewPassword());
         if (Dialect.CreateTestUserSql(user.User, user.Password) is not { } sql)
         {
@@ -159,13 +167,20 @@ public sealed class DbServer : IAsyncDisposable
         var since = Sessions.SessionTrace.Start();
         await using var admin = await OpenAdminConnectionAsync(ct).ConfigureAwait(false);
         await admin.ExecuteAsync(sql, ct).ConfigureAwait(false);
+        if (!OperatingSystem.IsWindows())
+        {
+            Instance.Kept?.SaveTestPassword(user.Password);
+        }
+
         _testUser = user;
         Sessions.SessionTrace.Lap("server: test user", ref since);
     }
 
-    private static async Task<DbServer> StartSharedAsync(DbEngine engine, DbServerOptions options)
+    /// <summary>Starts a run-wide server (kept between runs when the options ask for reuse) without caching it: the
+    /// cached one is <see cref="SharedForAsync"/>'s; the benchmark measures a run's start with it.</summary>
+    internal static async Task<DbServer> StartSharedAsync(DbEngine engine, DbServerOptions options)
     {
-        var instance = await ServerFactory.CreateAsync(engine, options, CancellationToken.None).ConfigureAwait(false);
+        var instance = await ServerFactory.CreateAsync(engine, options, CancellationToken.None, shared: true).ConfigureAwait(false);
         var server = new DbServer(engine, instance, isShared: true);
         try
         {
@@ -184,10 +199,11 @@ public sealed class DbServer : IAsyncDisposable
 /// <summary>Chooses the provider and turns its failures into one clear <see cref="DbServerException"/>.</summary>
 internal static class ServerFactory
 {
-    public static async Task<ServerInstance> CreateAsync(DbEngine engine, DbServerOptions options, CancellationToken ct, Func<int>? portSource = null)
+    // shared: the run-wide server, the only one a run may keep for later runs (DbServerOptions.Reuse).
+    public static async Task<ServerInstance> CreateAsync(DbEngine engine, DbServerOptions options, CancellationToken ct, Func<int>? portSource = null, bool shared = false)
     {
         var since = Sessions.SessionTrace.Start();
-        var instance = await StartAsync(engine, options, portSource, ct).ConfigureAwait(false);
+        var instance = await StartAsync(engine, options, portSource, shared, ct).ConfigureAwait(false);
         Sessions.SessionTrace.Lap("server: start", ref since);
         if (!instance.IsOwned)
         {
@@ -207,7 +223,7 @@ internal static class ServerFactory
         }
     }
 
-    private static async Task<ServerInstance> StartAsync(DbEngine engine, DbServerOptions options, Func<int>? portSource, CancellationToken ct)
+    private static async Task<ServerInstance> StartAsync(DbEngine engine, DbServerOptions options, Func<int>? portSource, bool shared, CancellationToken ct)
     {
         var dialect = EngineDialect.For(engine);
         var logger = Diagnostics.KitLogger.For(options.LoggerFactory, "TestDbKit");
@@ -220,6 +236,7 @@ internal static class ServerFactory
 
         var provider = resolved.Provider;
         ValidateSettings(engine, provider, options.Settings);
+        var keep = Keep(engine, resolved, shared, logger);
         try
         {
             switch (provider)
@@ -230,7 +247,7 @@ internal static class ServerFactory
                         throw new ServerStartException("The Local provider runs on Linux (it watches its servers through /proc); elsewhere use Docker or External.");
                     }
 
-                    return await LocalServer.StartAsync(LocalRecipe.Locate(engine, resolved.BinDirectory), resolved, logger, portSource, ct).ConfigureAwait(false);
+                    return await StartLocalAsync(LocalRecipe.Locate(engine, resolved.BinDirectory), resolved, keep, logger, portSource, ct).ConfigureAwait(false);
                 case DbServerProvider.Docker:
                     return await DockerServer.StartAsync(engine, resolved, logger, ct).ConfigureAwait(false);
                 case DbServerProvider.External:
@@ -239,7 +256,7 @@ internal static class ServerFactory
                             $"The External provider needs a connection string: set {KitEnvironment.ExternalVariable(engine)} or DbServerOptions.ConnectionString.");
                     return await ConnectExternalAsync(dialect, cs, source, options, ct).ConfigureAwait(false);
                 default:
-                    return await AutoAsync(engine, resolved, logger, portSource, ct).ConfigureAwait(false);
+                    return await AutoAsync(engine, resolved, keep, logger, portSource, ct).ConfigureAwait(false);
             }
         }
         catch (ServerStartException e)
@@ -248,11 +265,12 @@ internal static class ServerFactory
         }
     }
 
-    private static async Task<ServerInstance> AutoAsync(DbEngine engine, ResolvedServerOptions resolved, ILogger logger, Func<int>? portSource, CancellationToken ct)
+    private static async Task<ServerInstance> AutoAsync(DbEngine engine, ResolvedServerOptions resolved, bool keep, ILogger logger, Func<int>? portSource, CancellationToken ct)
     {
         var dialect = EngineDialect.For(engine);
         if (resolved.ConnectionString is var (cs, source))
         {
+            LogNotKept(keep, DbServerProvider.External, logger);
             return await ConnectExternalAsync(dialect, cs, source, resolved.Options, ct).ConfigureAwait(false);
         }
 
@@ -279,7 +297,7 @@ internal static class ServerFactory
             // Binaries exist: a failure to start them is the error to report, not a reason to try Docker.
             try
             {
-                return await LocalServer.StartAsync(recipe, resolved, logger, portSource, ct).ConfigureAwait(false);
+                return await StartLocalAsync(recipe, resolved, keep, logger, portSource, ct).ConfigureAwait(false);
             }
             catch (ServerStartException e)
             {
@@ -295,6 +313,7 @@ internal static class ServerFactory
         {
             try
             {
+                LogNotKept(keep, DbServerProvider.Docker, logger);
                 return await DockerServer.StartAsync(engine, resolved, logger, ct).ConfigureAwait(false);
             }
             catch (ServerStartException e)
@@ -310,6 +329,43 @@ internal static class ServerFactory
             $"No provider can serve a {dialect.Name} server here. Tried:\n - " + string.Join("\n - ", tried) +
             "\nThe quickest fix on Debian/Ubuntu: sudo scripts/install-servers.sh (installs PostgreSQL and MariaDB).");
     }
+
+    /// <summary>Whether this start may keep its server for later runs, so far as the options and the caller tell (Auto
+    /// may still pick another provider than Local); says once why a requested reuse is ignored.</summary>
+    /// <exception cref="DbServerException">TESTDBKIT_REUSE or TESTDBKIT_REUSE_IDLE is unreadable.</exception>
+    private static bool Keep(DbEngine engine, ResolvedServerOptions resolved, bool shared, ILogger logger)
+    {
+        var reuse = resolved.Reuse;
+        if (reuse.Error is { } error)
+        {
+            throw new DbServerException(engine, resolved.Provider, error);
+        }
+
+        if (reuse.WhyOff is { } why)
+        {
+            Log.ReuseIgnored(logger, why);
+        }
+        else if (reuse.On && !shared)
+        {
+            Log.ReuseIgnored(logger, "a server of the caller's own (DbServer.StartAsync, [DedicatedServer]) is never kept: server faults may crash it");
+        }
+
+        return reuse.On && shared;
+    }
+
+    private static void LogNotKept(bool keep, DbServerProvider provider, ILogger logger)
+    {
+        if (keep)
+        {
+            Log.ReuseIgnored(logger, $"the {provider} provider is chosen: only a Local server is kept between runs");
+        }
+    }
+
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    private static Task<LocalServer> StartLocalAsync(LocalRecipe recipe, ResolvedServerOptions resolved, bool keep, ILogger logger, Func<int>? portSource, CancellationToken ct) =>
+        keep
+            ? Servers.Reuse.ServerKeeping.StartAsync(recipe, resolved, logger, portSource, ct)
+            : LocalServer.StartAsync(recipe, resolved, logger, portSource, ct);
 
     private static Task<ExternalServer> ConnectExternalAsync(EngineDialect dialect, string cs, string source, DbServerOptions options, CancellationToken ct)
     {

@@ -40,6 +40,24 @@ public sealed class DbServerOptions
     /// <summary>How long starting (or reaching) the server may take before it is given up. Default 60 s.</summary>
     public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>Local, shared server only: keep the server and its built templates alive after the run, for the next
+    /// run on this machine to find (a developer's warm loop). Null: <c>TESTDBKIT_REUSE</c> decides (off when unset).
+    /// Ignored, with a log line, when <c>CI</c> is set to a true value, on the Docker and External providers, and for a
+    /// server of the test's own (<c>[DedicatedServer]</c>, <see cref="DbServer.StartAsync"/>). Data never carries over:
+    /// a run's first lease drops the databases of runs that ended; only templates are kept, keyed by a hash of the schema
+    /// code. The server is private to the OS user and stops after <see cref="ReuseIdle"/> without a run.</summary>
+    public bool? Reuse { get; init; }
+
+    /// <summary>With <see cref="Reuse"/>: how long the server lives on without a run using it. Null:
+    /// <c>TESTDBKIT_REUSE_IDLE</c> (seconds, or <c>90s</c>, <c>15m</c>, <c>1h</c>), else 15 minutes.</summary>
+    public TimeSpan? ReuseIdle { get; init; }
+
+    /// <summary>With <see cref="Reuse"/>: the per-user folder holding the reused servers' state (port, process, admin
+    /// password). Null: <c>TESTDBKIT_REUSE_DIR</c>, else <c>$XDG_RUNTIME_DIR/testdbkit-reuse</c>, else the data root
+    /// with <c>-reuse</c> appended. It must be the user's own and closed to others (0700); a state anyone else could
+    /// have written is never used.</summary>
+    public string? ReuseFolder { get; init; }
+
     /// <summary>Where the kit logs what it does. Nothing is logged when null.</summary>
     public ILoggerFactory? LoggerFactory { get; init; }
 }

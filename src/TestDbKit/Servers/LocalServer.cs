@@ -18,9 +18,10 @@ internal sealed class LocalServer : ServerInstance
 
     private readonly LocalRecipe _recipe;
     private readonly IReadOnlyDictionary<string, string> _settings;
-    private readonly Watchdog? _watchdog;
+    private Watchdog? _watchdog;
     private readonly ILogger _logger;
     private Process? _process;
+    private int? _attachedPid; // a kept server an earlier run started: no Process of ours
     private int _disposed;
 
     private LocalServer(LocalRecipe recipe, LocalLayout layout, string password, IReadOnlyDictionary<string, string> settings, Watchdog? watchdog, ILogger logger)
@@ -38,7 +39,15 @@ internal sealed class LocalServer : ServerInstance
     public int Port { get; private set; }
 
     /// <summary>The server's process id (the postmaster / mariadbd itself, not a wrapper).</summary>
-    public override int? ProcessId => _process?.Id;
+    public override int? ProcessId => _process?.Id ?? _attachedPid;
+
+    /// <summary>Set when the server is kept between runs (<see cref="DbServerOptions.Reuse"/>): it outlives this run.</summary>
+    internal override Reuse.KeptServer? Kept => _kept;
+
+    private Reuse.KeptServer? _kept;
+
+    /// <summary>The administrator's password, for the reuse state (a file only the user can read).</summary>
+    internal string AdminPassword => Password;
 
     public override string Folder => Layout.Root;
 
@@ -127,6 +136,21 @@ internal sealed class LocalServer : ServerInstance
         }
     }
 
+    /// <summary>A server an earlier run started and kept (<see cref="Reuse.ServerKeeping"/> checked it): this run uses it,
+    /// and leaves it running.</summary>
+    internal static LocalServer Attach(LocalRecipe recipe, LocalLayout layout, string password, int port, int pid, IReadOnlyDictionary<string, string> settings, Reuse.KeptServer kept, ILogger logger) =>
+        new(recipe, layout, password, settings, watchdog: null, logger) { Port = port, _attachedPid = pid, _kept = kept };
+
+    /// <summary>The server is kept from now on: its data folder's owner becomes the idle watcher (so no later start
+    /// sweeps it while the watcher lives), and the run's watchdog lets go of it.</summary>
+    internal void HandOver(Reuse.KeptServer kept, int watcherPid, string watcherStart)
+    {
+        File.WriteAllText(Layout.OwnerFile, $"{watcherPid} {watcherStart}");
+        _kept = kept;
+        _watchdog?.Disarm();
+        _watchdog = null;
+    }
+
     /// <summary>Hands a path to the OS user the server runs as.</summary>
     public static void GiveTo(string path, string? user)
     {
@@ -138,6 +162,7 @@ internal sealed class LocalServer : ServerInstance
 
     public override async Task CrashAsync(CancellationToken ct)
     {
+        RefuseIfKept("crash");
         // The whole process group at once: a postmaster killed alone leaves backends holding its memory.
         await StopAsync(Native.SIGKILL, ct).ConfigureAwait(false);
         try
@@ -153,12 +178,14 @@ internal sealed class LocalServer : ServerInstance
 
     public override async Task RestartAsync(CancellationToken ct)
     {
+        RefuseIfKept("restart");
         await StopAsync(_recipe.RestartSignal, ct).ConfigureAwait(false);
         await LaunchAsync(Port, TimeSpan.FromSeconds(60), ct).ConfigureAwait(false);
     }
 
     public override async Task FreezeAsync(CancellationToken ct)
     {
+        RefuseIfKept("freeze");
         SignalAll(Native.SIGSTOP);
         try
         {
@@ -218,6 +245,16 @@ internal sealed class LocalServer : ServerInstance
             return;
         }
 
+        if (_kept is { } kept)
+        {
+            // Kept for later runs: this run only stops using it; its idle watcher stops it.
+            kept.Unregister();
+            _attachedPid ??= _process?.Id;
+            _process?.Dispose();
+            _process = null;
+            return;
+        }
+
         await StopProcessAsync().ConfigureAwait(false);
         try
         {
@@ -237,6 +274,17 @@ internal sealed class LocalServer : ServerInstance
         }
 
         _watchdog?.Dispose();
+    }
+
+    /// <summary>Server faults would reach later runs too: a kept server is the shared one, where the kit refuses them
+    /// anyway; this guards the provider itself.</summary>
+    private void RefuseIfKept(string what)
+    {
+        if (_kept is not null)
+        {
+            throw new NotSupportedException(
+                $"Cannot {what} {Description}: it is kept between runs (TESTDBKIT_REUSE). Server faults need a server of the test's own: [DedicatedServer].");
+        }
     }
 
     private async Task LaunchAsync(int port, TimeSpan timeout, CancellationToken ct)

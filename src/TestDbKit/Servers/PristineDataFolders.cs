@@ -74,37 +74,9 @@ internal static class PristineDataFolders
     }
 
     /// <summary>Why the pristine folder must not be used: the data of every server made from it, and its admin password,
-    /// come from there, so the folders and the password file must be this user's (another user could have made the
-    /// folder first, in a world-writable /dev/shm or /tmp), not writable by others, and no symbolic links.</summary>
-    private static async Task<string?> WhyUntrustedAsync(string cacheRoot, string folder, CancellationToken ct)
-    {
-        var psi = new ProcessStartInfo("stat") { UseShellExecute = false };
-        string[] paths = [cacheRoot, folder, Path.Combine(folder, "password")];
-        foreach (var arg in paths.Prepend("%u %a %F").Prepend("-c"))
-        {
-            psi.ArgumentList.Add(arg);
-        }
-
-        var result = await ProcessRunner.RunAsync(psi, TimeSpan.FromSeconds(10), ct).ConfigureAwait(false);
-        var lines = result.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        if (result.ExitCode != 0 || lines.Length != paths.Length)
-        {
-            return $"stat could not read them: {result.Output.Trim()}";
-        }
-
-        var me = Native.EffectiveUserId().ToString(System.Globalization.CultureInfo.InvariantCulture);
-        for (var i = 0; i < paths.Length; i++)
-        {
-            var fields = lines[i].Split(' ', 3);
-            var mode = Convert.ToInt32(fields[1], 8);
-            if (fields[0] != me || (mode & 0b000_010_010) != 0 || fields[2] is not ("directory" or "regular file"))
-            {
-                return $"{paths[i]} is not this user's own (owner uid {fields[0]}, mode {fields[1]}, {fields[2]}); delete it to let the kit make it again";
-            }
-        }
-
-        return null;
-    }
+    /// come from there, so the folders and the password file must be this user's and not writable by others.</summary>
+    private static Task<string?> WhyUntrustedAsync(string cacheRoot, string folder, CancellationToken ct) =>
+        FolderTrust.WhyUntrustedAsync([cacheRoot, folder, Path.Combine(folder, "password")], FolderTrust.OthersWrite, ct);
 
     private static void EmptyFolder(string path)
     {
@@ -207,7 +179,7 @@ internal static class PristineDataFolders
 
     /// <summary>The binaries and the way they initialise a folder: another version or recipe (or kit version) gets a
     /// folder of its own.</summary>
-    private static string KeyOf(LocalRecipe recipe)
+    internal static string KeyOf(LocalRecipe recipe)
     {
         var identity = new StringBuilder()
             .Append(typeof(PristineDataFolders).Assembly.GetName().Version).Append('|').Append(InitVersion).Append('|')

@@ -19,6 +19,9 @@ internal abstract class ServerInstance : IAsyncDisposable
     /// <summary>The folder holding the server's data and log, where the kit made one.</summary>
     public virtual string? Folder => null;
 
+    /// <summary>The server is kept between runs (<see cref="DbServerOptions.Reuse"/>); null for every other server.</summary>
+    internal virtual Reuse.KeptServer? Kept => null;
+
     /// <summary>Kills the server without warning (every process of it at once), then starts it again on
     /// the same port and data, as a crash and an automatic restart would.</summary>
     public virtual Task CrashAsync(CancellationToken ct) => throw NotOwned("crash");

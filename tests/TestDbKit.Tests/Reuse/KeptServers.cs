@@ -1,0 +1,69 @@
+using System.Runtime.Versioning;
+using TestDbKit.Servers;
+using TestDbKit.Servers.Reuse;
+
+namespace TestDbKit.Tests.Reuse;
+
+/// <summary>A reuse state folder of one test's own, and the kept servers it started: disposing stops them (server,
+/// idle watcher, data folder) and deletes the folder, so no test leaves a kept server behind.</summary>
+[UnsupportedOSPlatform("windows")]
+internal sealed class KeptServers : IAsyncDisposable
+{
+    private readonly List<ServerInstance> _instances = [];
+
+    public KeptServers()
+    {
+        Root = Path.Combine(Directory.CreateTempSubdirectory("tdk-reuse-").FullName, "state");
+    }
+
+    /// <summary>The state folder's root (made by the kit, 0700, inside a temp folder of this test).</summary>
+    public string Root { get; }
+
+    public LogCollector Logs { get; } = new();
+
+    public DbServerOptions Options(TimeSpan? idle = null) => new()
+    {
+        Provider = DbServerProvider.Local,
+        Reuse = true,
+        ReuseFolder = Root,
+        ReuseIdle = idle ?? TimeSpan.FromMinutes(5),
+        LoggerFactory = Logs,
+    };
+
+    /// <summary>Starts the run-wide kind of server (the only kind that is kept) as a test run would.</summary>
+    public async Task<ServerInstance> StartAsync(DbEngine engine, DbServerOptions? options = null)
+    {
+        var instance = await ServerFactory.CreateAsync(engine, options ?? Options(), CancellationToken.None, shared: true);
+        _instances.Add(instance);
+        return instance;
+    }
+
+    /// <summary>The state folder of the one server kept under <see cref="Root"/>.</summary>
+    public string ServerFolder => Directory.GetDirectories(Root).Single();
+
+    public KeptState? State => Directory.Exists(Root) && Directory.GetDirectories(Root).Length == 1 ? KeptState.Read(ServerFolder) : null;
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var instance in _instances)
+        {
+            await instance.DisposeAsync();
+        }
+
+        foreach (var folder in Directory.Exists(Root) ? Directory.GetDirectories(Root) : [])
+        {
+            if (KeptState.Read(folder) is { } state)
+            {
+                Native.Signal(state.WatcherPid, Native.SIGKILL);
+                Native.Signal(state.Pid, Native.SIGKILL);
+                await TestSupport.EventuallyAsync(() => !TestSupport.ProcessExists(state.Pid), TimeSpan.FromSeconds(20), $"kept server {state.Pid} stops");
+                if (Directory.Exists(state.Layout))
+                {
+                    Directory.Delete(state.Layout, recursive: true);
+                }
+            }
+        }
+
+        Directory.Delete(Path.GetDirectoryName(Root)!, recursive: true);
+    }
+}
