@@ -113,8 +113,9 @@ public abstract class ResilientDbTestBase
     /// <exception cref="InvalidOperationException">MSTest did not set <see cref="TestContext"/> (a derived class
     /// declares a property of that name and hides this one), or this instance already ran a test.</exception>
     [TestInitialize]
-    public async Task StartDatabaseSessionAsync()
+    public Task StartDatabaseSessionAsync()
     {
+        // Not an async method: the test it makes current (for the run report) must outlive this call and reach the body.
         var context = TestContext ?? throw new InvalidOperationException(
             $"{GetType().FullName}: MSTest did not set ResilientDbTestBase.TestContext. Remove the class's own TestContext property (it hides the base class's); use the inherited one.");
         if (_session is not null)
@@ -127,8 +128,10 @@ public abstract class ResilientDbTestBase
         _reset = ResetConnectionAttribute.For(GetType(), context.TestName ?? "");
         var output = new TestOutput(context.WriteLine);
         var options = SessionOptionsResolver.For(GetType(), testName, Engine, _isolation, Configure, CreateSchemaAsync, _reset is not null, output);
-        _session = await TestSession.StartAsync(options, context.CancellationToken).ConfigureAwait(false);
+        return KeepAsync(TestSession.Begin(options, context.CancellationToken));
     }
+
+    private async Task KeepAsync(Task<TestSession> starting) => _session = await starting.ConfigureAwait(false);
 
     /// <summary>Ends the test's database session (MSTest runs base-class cleanups last); with
     /// <c>[ResetConnection(After = true)]</c>, then closes every pooled connection.</summary>

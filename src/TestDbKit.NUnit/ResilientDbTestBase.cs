@@ -95,8 +95,9 @@ public abstract class ResilientDbTestBase
 
     /// <summary>Starts the test's database session (NUnit runs base-class set-ups first).</summary>
     [SetUp]
-    public async Task StartDatabaseSessionAsync()
+    public Task StartDatabaseSessionAsync()
     {
+        // Not an async method: the test it makes current (for the run report) must outlive this call and reach the body.
         var test = TestContext.CurrentContext.Test;
         // A method-level [ResetConnection] marks the test; a fixture-level one is found on the class.
         var reset = test.Properties.ContainsKey(ResetConnectionAttribute.Property)
@@ -104,9 +105,10 @@ public abstract class ResilientDbTestBase
         // The test's own writer, taken now: the kit may write from TearDown and from its own threads.
         var output = TestContext.Out;
         var options = SessionOptionsResolver.For(GetType(), test.FullName, Engine, _isolation, Configure, CreateSchemaAsync, reset, new TestOutput(output.WriteLine));
-        var session = await TestSession.StartAsync(options, TestContext.CurrentContext.CancellationToken).ConfigureAwait(false);
-        _sessions[test.ID] = session;
+        return KeepAsync(test.ID, TestSession.Begin(options, TestContext.CurrentContext.CancellationToken));
     }
+
+    private async Task KeepAsync(string testId, Task<TestSession> starting) => _sessions[testId] = await starting.ConfigureAwait(false);
 
     /// <summary>Ends the test's database session (NUnit runs base-class tear-downs last).</summary>
     [TearDown]

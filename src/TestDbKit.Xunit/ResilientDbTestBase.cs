@@ -138,14 +138,15 @@ public abstract class ResilientDbTestBase : IAsyncLifetime
 
 #if XUNIT_V3
     /// <inheritdoc />
-    async ValueTask IAsyncLifetime.InitializeAsync()
+    ValueTask IAsyncLifetime.InitializeAsync()
     {
+        // Not an async method: the test it makes current (for the run report) must outlive this call and reach the body.
         // The running test, its output and its cancellation (a cancelled run stops waiting for a server or a database).
         var context = TestContext.Current;
         var testName = TestNames.Full(GetType().FullName ?? GetType().Name, context.TestCase?.TestMethodName, context.Test?.TestDisplayName);
         var output = _output ?? (context.TestOutputHelper is { } helper ? new TestOutput(helper.WriteLine) : null);
         var options = SessionOptionsResolver.For(GetType(), testName, Engine, _isolation, Configure, CreateSchemaAsync, resetBefore: false, output);
-        _session = await TestSession.StartAsync(options, context.CancellationToken).ConfigureAwait(false);
+        return new ValueTask(KeepAsync(TestSession.Begin(options, context.CancellationToken)));
     }
 
     /// <summary>Gives the test's database back, then runs the derived class's <see cref="IDisposable.Dispose"/> if
@@ -165,15 +166,18 @@ public abstract class ResilientDbTestBase : IAsyncLifetime
     }
 #else
     /// <inheritdoc />
-    async Task IAsyncLifetime.InitializeAsync()
+    Task IAsyncLifetime.InitializeAsync()
     {
+        // Not an async method: the test it makes current (for the run report) must outlive this call and reach the body.
         var options = SessionOptionsResolver.For(GetType(), _testName ?? GetType().FullName ?? GetType().Name, Engine, _isolation, Configure, CreateSchemaAsync, resetBefore: false, _output);
-        _session = await TestSession.StartAsync(options, CancellationToken.None).ConfigureAwait(false);
+        return KeepAsync(TestSession.Begin(options, CancellationToken.None));
     }
 
     /// <inheritdoc />
     Task IAsyncLifetime.DisposeAsync() => EndSessionAsync();
 #endif
+
+    private async Task KeepAsync(Task<TestSession> starting) => _session = await starting.ConfigureAwait(false);
 
     private async Task EndSessionAsync()
     {

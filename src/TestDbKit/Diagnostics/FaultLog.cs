@@ -9,11 +9,14 @@ namespace TestDbKit.Diagnostics;
 internal static class FaultLog
 {
     /// <summary>Records a fault of <paramref name="kind"/> (grouped in reports by its catalogue name) on
-    /// <paramref name="target"/>, with its values, if any, as <paramref name="detail"/> ("500 ms", a table).</summary>
-    public static void Record(FaultKind kind, string target, string? detail = null)
+    /// <paramref name="target"/>, with its values, if any, as <paramref name="detail"/> ("500 ms", a table).
+    /// <paramref name="engine"/> is the target's engine where the caller knows it; the running test
+    /// (<see cref="Sessions.CurrentTest"/>) is named, and gives the engine otherwise.</summary>
+    public static void Record(FaultKind kind, string target, string? detail = null, DbEngine? engine = null)
     {
         ArgumentNullException.ThrowIfNull(kind);
-        var entry = new FaultEvent(Stopwatch.GetTimestamp(), DateTimeOffset.UtcNow, kind.Name, detail, target);
+        var test = Sessions.CurrentTest.Value;
+        var entry = new FaultEvent(Stopwatch.GetTimestamp(), DateTimeOffset.UtcNow, kind.Name, detail, target, test?.Name, engine ?? test?.Engine);
         RunLog.Book.Fault(entry);
         foreach (var book in RunScope.OpenBooks())
         {
@@ -30,8 +33,9 @@ internal static class FaultLog
         [.. All.Where(e => e.Timestamp >= fromTimestamp && e.Timestamp <= toTimestamp)];
 }
 
-/// <summary>One injected fault: its kind (the catalogue's name), its values if any, and where.</summary>
-internal sealed record FaultEvent(long Timestamp, DateTimeOffset At, string Kind, string? Detail, string Target)
+/// <summary>One injected fault: its kind (the catalogue's name), its values if any, where, and the test and engine (null
+/// where none was running: a chaos run of the tool, the kit's own background work).</summary>
+internal sealed record FaultEvent(long Timestamp, DateTimeOffset At, string Kind, string? Detail, string Target, string? Test = null, DbEngine? Engine = null)
 {
     /// <summary>The kind and its values, as timelines show it: "idle 500 ms", "kill".</summary>
     public string Fault => Detail is null ? Kind : Kind + " " + Detail;

@@ -115,7 +115,8 @@ internal static class RunLog
         RunError? entry = null;
         foreach (var book in RunScope.OpenBooks().Prepend(Process))
         {
-            entry ??= new RunError(Stopwatch.GetTimestamp(), DateTimeOffset.UtcNow, Classification(error), error.GetType().Name, Shorten(error.Message));
+            entry ??= new RunError(Stopwatch.GetTimestamp(), DateTimeOffset.UtcNow, Classification(error), error.GetType().Name, Shorten(error.Message),
+                Sessions.CurrentTest.Value?.Name, Sessions.CurrentTest.Value?.Engine ?? EngineOf(error));
             if (book.Error(error, entry) && ReferenceEquals(book, Process))
             {
                 Changed();
@@ -125,7 +126,8 @@ internal static class RunLog
 
     public static void Recovery(TimeSpan timeToRecover, bool recovered, string what)
     {
-        var recovery = new RunRecovery(Stopwatch.GetTimestamp(), DateTimeOffset.UtcNow, timeToRecover, recovered, what);
+        var test = Sessions.CurrentTest.Value;
+        var recovery = new RunRecovery(Stopwatch.GetTimestamp(), DateTimeOffset.UtcNow, timeToRecover, recovered, what, test?.Name, test?.Engine);
         Process.Recovery(recovery);
         foreach (var book in RunScope.OpenBooks())
         {
@@ -310,15 +312,37 @@ internal static class RunLog
         return null;
     }
 
+    /// <summary>The engine whose driver raised <paramref name="error"/> (or an error inside it), if one did.</summary>
+    private static DbEngine? EngineOf(Exception error)
+    {
+        for (var e = error; e is not null; e = e.InnerException)
+        {
+            foreach (var (driver, engine) in Drivers.Value)
+            {
+                if (e.GetType().Assembly == driver)
+                {
+                    return engine;
+                }
+            }
+        }
+
+        return null;
+    }
+
+    // Each engine's driver assembly (Npgsql, MySqlConnector), known by the type of its connection-string builder.
+    private static readonly Lazy<(System.Reflection.Assembly Driver, DbEngine Engine)[]> Drivers =
+        new(() => [.. Engines.EngineRegistry.All.Select(d => (d.CreateBuilder("").GetType().Assembly, d.Engine))]);
+
     /// <summary>A message cut to 200 characters, for reports and ledgers.</summary>
     internal static string Shorten(string message) => message.Length <= 200 ? message : message[..197] + "...";
 }
 
-/// <summary>An error a client met.</summary>
-internal sealed record RunError(long Timestamp, DateTimeOffset At, string Classification, string Type, string Message);
+/// <summary>An error a client met, in which test (null outside one) and on which engine (null when unknown).</summary>
+internal sealed record RunError(long Timestamp, DateTimeOffset At, string Classification, string Type, string Message, string? Test = null, DbEngine? Engine = null);
 
-/// <summary>Code under test that recovered (or did not) after faults; <paramref name="Timestamp"/> is when it ended.</summary>
-internal sealed record RunRecovery(long Timestamp, DateTimeOffset At, TimeSpan TimeToRecover, bool Recovered, string What);
+/// <summary>Code under test that recovered (or did not) after faults; <paramref name="Timestamp"/> is when it ended; in
+/// which test (null outside one) and on which engine.</summary>
+internal sealed record RunRecovery(long Timestamp, DateTimeOffset At, TimeSpan TimeToRecover, bool Recovered, string What, string? Test = null, DbEngine? Engine = null);
 
 /// <summary>A chaos seed used in this process, and what used it.</summary>
 internal sealed record RunSeed(int Seed, string Source);

@@ -102,6 +102,19 @@ public sealed class RunReport
         };
     }
 
+    /// <summary>Recoveries grouped by the test they ran in (and its engine), the tests with failed recoveries first, then
+    /// by count: who recovered how often and how fast. Recoveries outside a test of the base classes (a chaos run of the
+    /// tool) form one group with a null <see cref="TestRecoveries.Test"/>.</summary>
+    public IReadOnlyList<TestRecoveries> RecoveriesByTest =>
+    [
+        .. Recoveries.GroupBy(r => (r.Test, r.Engine)).Select(g =>
+        {
+            var times = g.Where(r => r.Recovered).Select(r => r.TimeToRecover).Order().ToList();
+            return new TestRecoveries(g.Key.Test, g.Key.Engine, times.Count, g.Count(r => !r.Recovered),
+                times.Count == 0 ? null : times[(times.Count - 1) / 2], times.Count == 0 ? null : times[^1]);
+        }).OrderByDescending(t => t.Failed).ThenByDescending(t => t.Recovered).ThenBy(t => t.Test, StringComparer.Ordinal),
+    ];
+
     /// <summary>The median time to recover (p50, nearest rank: of an even count, the lower of the middle two),
     /// or null when nothing had to recover.</summary>
     public TimeSpan? MedianRecoveryTime => RecoveryTimes.Count == 0 ? null : RecoveryTimes.Order().ElementAt((RecoveryTimes.Count - 1) / 2);
@@ -140,6 +153,19 @@ public sealed class RunReport
         }
 
         text.AppendLine(inv, $"; failed: {FailedRecoveries}");
+        var byTest = RecoveriesByTest;
+        foreach (var t in byTest.Take(10))
+        {
+            text.Append(inv, $"  {t.Test ?? RunReportHtml.NoTest} ({RunReportHtml.EngineName(t.Engine)}): {t.Recovered} recovered");
+            text.Append(t.Median is { } median && t.Max is { } longest ? string.Create(inv, $", p50 {Milliseconds(median)}, max {Milliseconds(longest)}") : "");
+            text.AppendLine(t.Failed > 0 ? string.Create(inv, $", {t.Failed} failed") : "");
+        }
+
+        if (byTest.Count > 10)
+        {
+            text.AppendLine(inv, $"  ... and {byTest.Count - 10} more tests (see the HTML report)");
+        }
+
         text.AppendLine(inv, $"Client errors: {ErrorsByClassification.Values.Sum()}{Counts(ErrorsByClassification)}");
         foreach (var leak in Leaks.Take(10))
         {
@@ -165,4 +191,36 @@ public sealed class RunReport
         ? ""
         : " (" + string.Join(", ", counts.OrderByDescending(c => c.Value).ThenBy(c => c.Key, StringComparer.Ordinal)
             .Select(c => string.Create(CultureInfo.InvariantCulture, $"{c.Key} {c.Value}"))) + ")";
+}
+
+/// <summary>The recoveries of one test (<see cref="RunReport.RecoveriesByTest"/>).</summary>
+public sealed class TestRecoveries
+{
+    internal TestRecoveries(string? test, DbEngine? engine, int recovered, int failed, TimeSpan? median, TimeSpan? max)
+    {
+        Test = test;
+        Engine = engine;
+        Recovered = recovered;
+        Failed = failed;
+        Median = median;
+        Max = max;
+    }
+
+    /// <summary>The test's full name, or null for recoveries outside a test of the base classes.</summary>
+    public string? Test { get; }
+
+    /// <summary>The test's engine, or null when unknown.</summary>
+    public DbEngine? Engine { get; }
+
+    /// <summary>Operations that recovered.</summary>
+    public int Recovered { get; }
+
+    /// <summary>Operations that did not recover within their budget.</summary>
+    public int Failed { get; }
+
+    /// <summary>The median time to recover (nearest rank), or null when none recovered.</summary>
+    public TimeSpan? Median { get; }
+
+    /// <summary>The longest time to recover, or null when none recovered.</summary>
+    public TimeSpan? Max { get; }
 }

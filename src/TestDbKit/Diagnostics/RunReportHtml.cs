@@ -216,11 +216,20 @@ internal static class RunReportHtml
             return;
         }
 
-        html.Append("<table><tr><th>Ended (UTC)</th><th>What</th><th class=\"num\">Time to recover</th><th>Result</th></tr>");
+        // By test first: which test recovered how often and how fast, and which did not.
+        html.Append("<table><tr><th>Test</th><th>Engine</th><th class=\"num\">Recoveries</th><th class=\"num\">p50</th><th class=\"num\">Max</th><th class=\"num\">Failed</th></tr>");
+        foreach (var t in report.RecoveriesByTest.Take(MaxTableRows))
+        {
+            var failed = t.Failed == 0 ? "0" : $"<span class=\"bad\">{t.Failed}</span>";
+            html.Append(CultureInfo.InvariantCulture, $"<tr><td>{E(t.Test ?? NoTest)}</td><td>{E(EngineName(t.Engine))}</td><td class=\"num\">{t.Recovered}</td><td class=\"num\">{E(t.Median is { } p50 ? RunReport.Milliseconds(p50) : "-")}</td><td class=\"num\">{E(t.Max is { } max ? RunReport.Milliseconds(max) : "-")}</td><td class=\"num\">{failed}</td></tr>");
+        }
+
+        html.Append("</table>\n<h3>Each recovery</h3>\n");
+        html.Append("<table><tr><th>Ended (UTC)</th><th>Test</th><th>Engine</th><th>What</th><th class=\"num\">Time to recover</th><th>Result</th></tr>");
         foreach (var r in report.Recoveries.TakeLast(MaxTableRows))
         {
             var result = r.Recovered ? "recovered" : "<span class=\"bad\">did not recover</span>";
-            html.Append(CultureInfo.InvariantCulture, $"<tr><td>{E(r.At.ToString("HH:mm:ss.fff", CultureInfo.InvariantCulture))}</td><td>{E(r.What)}</td><td class=\"num\">{E(RunReport.Milliseconds(r.TimeToRecover))}</td><td>{result}</td></tr>");
+            html.Append(CultureInfo.InvariantCulture, $"<tr><td>{E(r.At.ToString("HH:mm:ss.fff", CultureInfo.InvariantCulture))}</td><td>{E(r.Test ?? NoTest)}</td><td>{E(EngineName(r.Engine))}</td><td>{E(r.What)}</td><td class=\"num\">{E(RunReport.Milliseconds(r.TimeToRecover))}</td><td>{result}</td></tr>");
         }
 
         html.Append("</table>\n");
@@ -228,8 +237,8 @@ internal static class RunReportHtml
 
     private static void EventTable(StringBuilder html, RunReport report)
     {
-        var events = report.Faults.Select(f => (f.Timestamp, f.At, What: "fault", Text: $"{f.Fault} on {f.Target}"))
-            .Concat(report.Errors.Select(e => (e.Timestamp, e.At, What: "error: " + e.Classification, Text: $"{e.Type}: {e.Message}")))
+        var events = report.Faults.Select(f => (f.Timestamp, f.At, What: "fault", f.Test, f.Engine, Text: $"{f.Fault} on {f.Target}"))
+            .Concat(report.Errors.Select(e => (e.Timestamp, e.At, What: "error: " + e.Classification, e.Test, e.Engine, Text: $"{e.Type}: {e.Message}")))
             .OrderBy(e => e.Timestamp).ToList();
         if (events.Count == 0)
         {
@@ -242,10 +251,10 @@ internal static class RunReportHtml
             html.Append(CultureInfo.InvariantCulture, $"<p>The last {MaxTableRows} of {events.Count} events.</p>");
         }
 
-        html.Append("<table><tr><th>At (UTC)</th><th>Event</th><th>Detail</th></tr>");
+        html.Append("<table><tr><th>At (UTC)</th><th>Test</th><th>Engine</th><th>Event</th><th>Detail</th></tr>");
         foreach (var e in events.TakeLast(MaxTableRows))
         {
-            html.Append(CultureInfo.InvariantCulture, $"<tr><td>{E(e.At.ToString("HH:mm:ss.fff", CultureInfo.InvariantCulture))}</td><td>{E(e.What)}</td><td>{E(e.Text)}</td></tr>");
+            html.Append(CultureInfo.InvariantCulture, $"<tr><td>{E(e.At.ToString("HH:mm:ss.fff", CultureInfo.InvariantCulture))}</td><td>{E(e.Test ?? NoTest)}</td><td>{E(EngineName(e.Engine))}</td><td>{E(e.What)}</td><td>{E(e.Text)}</td></tr>");
         }
 
         html.Append("</table>\n");
@@ -269,4 +278,9 @@ internal static class RunReportHtml
     }
 
     private static string E(string text) => WebUtility.HtmlEncode(text);
+
+    /// <summary>What a row outside any test says: a chaos run of the tool, or the kit's own background work.</summary>
+    internal const string NoTest = "(no test)";
+
+    internal static string EngineName(DbEngine? engine) => engine is { } known ? Engines.EngineRegistry.For(known).Name : "-";
 }

@@ -21,6 +21,9 @@ internal sealed class TestSession
     // whose connection objects the kit could not close (their sessions were ended, the objects live on).
     private readonly long _outBefore;
 
+    // The test this session serves, as its body sees it (null when it was started without Begin); ended with the session.
+    private TestIdentity? _identity;
+
     private TestSession(SessionOptions options, TestDatabase database, DbConnection connection, long generation, long outBefore)
     {
         _options = options;
@@ -39,6 +42,16 @@ internal sealed class TestSession
 
     /// <summary>The <see cref="ConnectionReset.Generation"/> the connection was opened in.</summary>
     public long Generation { get; private set; }
+
+    /// <summary>Starts the session of a test of a base class: makes the test <see cref="CurrentTest"/> for the adapter's
+    /// flow (this is not an async method, so the value outlives the call and reaches the test body), then starts it.
+    /// Adapters call this from the synchronous part of their setup, never from inside an async method.</summary>
+    public static Task<TestSession> Begin(SessionOptions options, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        CurrentTest.Enter(options.TestName, options.Engine);
+        return StartAsync(options, ct);
+    }
 
     public static async Task<TestSession> StartAsync(SessionOptions options, CancellationToken ct)
     {
@@ -68,7 +81,7 @@ internal sealed class TestSession
             var connection = await OpenHealthyAsync(database, ct).ConfigureAwait(false);
             SessionTrace.Lap("start: open, prove alive", ref since);
             Diagnostics.RunLog.SessionStarted(); // ended in EndAsync, however it ends: the run report is written when none is left open
-            var session = new TestSession(options, database, connection, generation, outBefore);
+            var session = new TestSession(options, database, connection, generation, outBefore) { _identity = CurrentTest.Value is { } test && test.Name == options.TestName ? test : null };
             database.Session = session;
             return session;
         }
@@ -126,6 +139,7 @@ internal sealed class TestSession
         }
         finally
         {
+            _identity?.End();
             Diagnostics.RunLog.SessionEnded();
         }
     }
