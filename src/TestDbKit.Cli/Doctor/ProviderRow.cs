@@ -55,7 +55,8 @@ internal sealed record ProviderRow(string Provider, string Engine, bool Availabl
         try
         {
             // Which binary, which flavour and why: where MariaDB and MySQL are both installed, the choice is visible here.
-            var recipe = LocalRecipe.Locate(module.Engine, ResolvedServerOptions.Of(module.Engine, new DbServerOptions()).BinDirectory);
+            var resolved = ResolvedServerOptions.Of(module.Engine, new DbServerOptions());
+            var recipe = LocalRecipe.Locate(module.Engine, resolved.BinDirectory, resolved.Flavour);
             return new("Local", module.Key, true, "runs " + recipe.Description, module.BinVariable, null);
         }
         catch (ServerStartException e)

@@ -67,7 +67,7 @@ internal abstract class EngineModule
 
     /// <summary>Finds this engine's server binaries, or says where it looked and how to install them.</summary>
     [UnsupportedOSPlatform("windows")]
-    public abstract LocalRecipe LocateLocal(Options.Sourced? binDirectory);
+    public abstract LocalRecipe LocateLocal(Options.Sourced? binDirectory, Options.Sourced? flavour);
 
     /// <summary>How the driver reports the connections its pools have handed out.</summary>
     public abstract DriverPoolMetrics PoolMetrics { get; }

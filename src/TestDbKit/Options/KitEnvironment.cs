@@ -143,13 +143,8 @@ internal static class KitEnvironment
 
     /// <summary>A yes-or-no variable: 1, true, yes, on; 0, false, no, off (any case); unset is no.</summary>
     /// <exception cref="ArgumentException">Any other value: a typo must not read as no.</exception>
-    public static bool Flag(string variable) => Get(variable)?.Trim().ToLower(CultureInfo.InvariantCulture) switch
-    {
-        null => false,
-        "1" or "true" or "yes" or "on" => true,
-        "0" or "false" or "no" or "off" => false,
-        _ => throw new ArgumentException($"{variable}='{Get(variable)}' is neither yes nor no. Use 1 or 0 (or true/false, yes/no, on/off), or unset it."),
-    };
+    public static bool Flag(string variable) => Get(variable) is { } value
+        && (Truth(value) ?? throw new ArgumentException($"{variable}='{value}' is neither yes nor no. Use 1 or 0 (or true/false, yes/no, on/off), or unset it."));
 
     /// <summary>1 keeps the Local shared server and its templates alive between runs (a developer's warm loop).</summary>
     public const string Reuse = "TESTDBKIT_REUSE";
@@ -187,6 +182,7 @@ internal static class KitEnvironment
     /// <summary>Whether <c>CI</c> holds a true value (true, 1, yes; GitHub, GitLab, Azure and most others set it).</summary>
     public static bool InCi => Get(Ci) is { } value && Truth(value) == true;
 
+    /// <summary>The one reading of a yes-or-no value: 1, true, yes, on; 0, false, no, off (any case); null for anything else.</summary>
     private static bool? Truth(string value) => value.Trim().ToLowerInvariant() switch
     {
         "1" or "true" or "yes" or "on" => true,

@@ -6,7 +6,7 @@ namespace TestDbKit.Options;
 /// (they do not change which server runs). It holds the external connection string, password included: never
 /// print it (its <see cref="ToString"/> does not).
 /// </summary>
-internal sealed record ServerKey(DbServerProvider Provider, string? ProviderError, string? ConnectionString, string Image, string? BinDirectory, string? DataRoot, int? Port, string? Reuse, string Settings)
+internal sealed record ServerKey(DbServerProvider Provider, string? ProviderError, string? ConnectionString, string Image, string? BinDirectory, string? Flavour, string? DataRoot, int? Port, string? Reuse, string Settings)
 {
     public static ServerKey Of(DbEngine engine, DbServerOptions options) => ResolvedServerOptions.Of(engine, options).Key;
 

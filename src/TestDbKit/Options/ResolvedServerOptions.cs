@@ -22,6 +22,7 @@ internal sealed record ResolvedServerOptions(
     Sourced? ConnectionString,
     string Image,
     Sourced? BinDirectory,
+    Sourced? Flavour,
     string? DataRoot,
     ReusePlan Reuse)
 {
@@ -55,6 +56,9 @@ internal sealed record ResolvedServerOptions(
             options.BinDirectory is { Length: > 0 } bin
                 ? new Sourced(bin, "DbServerOptions.BinDirectory")
                 : KitEnvironment.BinDirectory(engine) is { } binFromEnv ? new Sourced(binFromEnv, module.BinVariable) : null,
+            options.Flavour is { Length: > 0 } flavour
+                ? new Sourced(flavour, "DbServerOptions.Flavour")
+                : KitEnvironment.Flavour(engine) is { } flavourFromEnv ? new Sourced(flavourFromEnv, module.FlavourVariable!) : null,
             options.DataRoot is { Length: > 0 } root ? root : KitEnvironment.DataRootFolder,
             ReusePlan.Of(options, provider));
     }
@@ -69,6 +73,7 @@ internal sealed record ResolvedServerOptions(
         ConnectionString?.Value,
         Image,
         BinDirectory?.Value,
+        Flavour?.Value,
         DataRoot,
         Options.Port,
         Reuse.Requested ? Reuse.Folder ?? "" : null, // each state folder has servers of its own

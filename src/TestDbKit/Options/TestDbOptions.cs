@@ -53,6 +53,18 @@ public sealed class TestDbOptions
     /// <c>TESTDBKIT_MYSQL_BIN</c>, then to a search. See <see cref="DbServerOptions.BinDirectory"/>.</summary>
     public string? BinDirectory { get; set; }
 
+    /// <summary>Local, MySQL: <c>mariadb</c> or <c>mysql</c>, which server runs where both are installed; defaults to
+    /// <c>TESTDBKIT_MYSQL_FLAVOUR</c>, then MariaDB first. See <see cref="DbServerOptions.Flavour"/>.</summary>
+    public string? Flavour { get; set; }
+
+    /// <summary>Local: keep the shared server and its templates for later runs on this machine (a developer's warm
+    /// loop; never in CI); defaults to <c>TESTDBKIT_REUSE</c>. See <see cref="DbServerOptions.Reuse"/>.</summary>
+    public bool? Reuse { get; set; }
+
+    /// <summary>With <see cref="Reuse"/>: how long the kept server lives on without a run; defaults to
+    /// <c>TESTDBKIT_REUSE_IDLE</c>, then 15 minutes. See <see cref="DbServerOptions.ReuseIdle"/>.</summary>
+    public TimeSpan? ReuseIdle { get; set; }
+
     /// <summary>Local: where data directories go; defaults to <c>TESTDBKIT_DATA_ROOT</c>. See
     /// <see cref="DbServerOptions.DataRoot"/>.</summary>
     public string? DataRoot { get; set; }
@@ -112,6 +124,9 @@ public sealed class TestDbOptions
         ConnectionString = ServerConnectionString,
         Image = Image,
         BinDirectory = BinDirectory,
+        Flavour = Flavour,
+        Reuse = Reuse,
+        ReuseIdle = ReuseIdle,
         DataRoot = DataRoot,
         Port = Port,
         StartTimeout = StartTimeout,

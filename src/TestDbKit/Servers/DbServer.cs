@@ -247,7 +247,7 @@ internal static class ServerFactory
                         throw new ServerStartException("The Local provider runs on Linux (it watches its servers through /proc); elsewhere use Docker or External.");
                     }
 
-                    return await StartLocalAsync(LocalRecipe.Locate(engine, resolved.BinDirectory), resolved, keep, logger, portSource, ct).ConfigureAwait(false);
+                    return await StartLocalAsync(LocalRecipe.Locate(engine, resolved.BinDirectory, resolved.Flavour), resolved, keep, logger, portSource, ct).ConfigureAwait(false);
                 case DbServerProvider.Docker:
                     return await DockerServer.StartAsync(engine, resolved, logger, ct).ConfigureAwait(false);
                 case DbServerProvider.External:
@@ -284,7 +284,7 @@ internal static class ServerFactory
         {
             try
             {
-                recipe = LocalRecipe.Locate(engine, resolved.BinDirectory);
+                recipe = LocalRecipe.Locate(engine, resolved.BinDirectory, resolved.Flavour);
             }
             catch (ServerStartException e)
             {

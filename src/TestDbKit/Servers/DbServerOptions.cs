@@ -29,6 +29,11 @@ public sealed class DbServerOptions
     /// <c>TESTDBKIT_MYSQL_BIN</c>, then to a search of PATH and the usual install folders.</summary>
     public string? BinDirectory { get; init; }
 
+    /// <summary>Local, MySQL: which server runs where MariaDB and MySQL are both installed: <c>mariadb</c> or
+    /// <c>mysql</c>. Defaults to <c>TESTDBKIT_MYSQL_FLAVOUR</c>, then to MariaDB's <c>mariadbd</c> when present, else
+    /// <c>mysqld</c>. A flavour that is not installed fails the start with what to do; PostgreSQL takes none.</summary>
+    public string? Flavour { get; init; }
+
     /// <summary>Local: the folder under which throwaway data directories are made. Defaults to
     /// <c>TESTDBKIT_DATA_ROOT</c>, then to <c>testdbkit-UID</c> in the system temp folder. A tmpfs
     /// (for example <c>/dev/shm</c>) makes servers faster still.</summary>

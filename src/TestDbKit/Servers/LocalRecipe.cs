@@ -61,7 +61,8 @@ internal abstract class LocalRecipe(EngineModule module)
     public virtual bool IsPortConflict(string log) => log.Contains("Address already in use", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Finds the binaries for <paramref name="engine"/>, or says where it looked and how to install them.</summary>
-    public static LocalRecipe Locate(DbEngine engine, Options.Sourced? binDirectory) => EngineRegistry.Module(engine).LocateLocal(binDirectory);
+    public static LocalRecipe Locate(DbEngine engine, Options.Sourced? binDirectory, Options.Sourced? flavour = null) =>
+        EngineRegistry.Module(engine).LocateLocal(binDirectory, flavour);
 
     /// <summary>Runs a set-up tool and turns a failure into a message with its output.</summary>
     protected async Task RunToolAsync(string what, ProcessStartInfo psi, LocalLayout layout, TimeSpan timeout, CancellationToken ct)

@@ -86,7 +86,7 @@ public sealed class EngineRegistryTests
         Assert.EndsWith("tdk_probe_setting=7", arguments, StringComparison.Ordinal); // the user's settings come last and win
 
         // The binaries are installed on the machines the suite runs on (scripts/install-servers.sh).
-        var recipe = module.LocateLocal(null);
+        var recipe = module.LocateLocal(null, null);
         Assert.Same(module, recipe.Module);
         Assert.Same(module.Dialect, recipe.Dialect);
         Assert.Same(recipe.GetType(), LocalRecipe.Locate(module.Engine, null).GetType());

@@ -21,7 +21,7 @@ public sealed class MySqlFlavourChoiceTests : IDisposable
             "premise: Debian's mariadb-server-core installs /usr/sbin/mysqld as a link to mariadbd");
 
         using var env = KitEnvironment.Override(new Dictionary<string, string?> { [Variable] = null });
-        var recipe = LocalRecipe.Locate(DbEngine.MySql, null);
+        var recipe = Locate(null);
 
         Assert.Equal("MariaDB server /usr/sbin/mariadbd (MariaDB first)", recipe.Description);
     }
@@ -32,7 +32,7 @@ public sealed class MySqlFlavourChoiceTests : IDisposable
         var mysql = FolderWithBoth();
 
         using var env = KitEnvironment.Override(new Dictionary<string, string?> { [Variable] = null });
-        var recipe = LocalRecipe.Locate(DbEngine.MySql, new Sourced(_folder, "test"));
+        var recipe = Locate(new Sourced(_folder, "test"));
 
         Assert.Equal($"MariaDB server {Path.Combine(_folder, "mariadbd")} (MariaDB first; also found MySQL {mysql}, which {Variable}=mysql picks)", recipe.Description);
     }
@@ -43,7 +43,7 @@ public sealed class MySqlFlavourChoiceTests : IDisposable
         var mysql = FolderWithBoth();
 
         using var env = KitEnvironment.Override(new Dictionary<string, string?> { [Variable] = "mysql" });
-        var recipe = LocalRecipe.Locate(DbEngine.MySql, new Sourced(_folder, "test"));
+        var recipe = Locate(new Sourced(_folder, "test"));
 
         Assert.StartsWith($"MySQL server {mysql} ({Variable}=mysql; also found MariaDB ", recipe.Description, StringComparison.Ordinal);
     }
@@ -54,7 +54,7 @@ public sealed class MySqlFlavourChoiceTests : IDisposable
         var mysql = FakeMySql();
 
         using var env = KitEnvironment.Override(new Dictionary<string, string?> { [Variable] = "mariadb" });
-        var e = Assert.Throws<ServerStartException>(() => LocalRecipe.Locate(DbEngine.MySql, new Sourced(_folder, "TESTDBKIT_MYSQL_BIN")));
+        var e = Assert.Throws<ServerStartException>(() => Locate(new Sourced(_folder, "TESTDBKIT_MYSQL_BIN")));
 
         Assert.Contains($"{Variable}=mariadb, but the only server in {_folder} (from TESTDBKIT_MYSQL_BIN) is MySQL {mysql}", e.Message, StringComparison.Ordinal);
         Assert.Contains("scripts/install-servers.sh", e.Message, StringComparison.Ordinal);
@@ -65,7 +65,7 @@ public sealed class MySqlFlavourChoiceTests : IDisposable
     public void MySQL_asked_for_where_only_MariaDB_is_installed_says_what_to_do()
     {
         using var env = KitEnvironment.Override(new Dictionary<string, string?> { [Variable] = "MySQL" });
-        var e = Assert.Throws<ServerStartException>(() => LocalRecipe.Locate(DbEngine.MySql, null));
+        var e = Assert.Throws<ServerStartException>(() => Locate(null));
 
         Assert.Contains($"{Variable}=mysql, but the only server on PATH", e.Message, StringComparison.Ordinal);
         Assert.Contains("MariaDB /usr/sbin/mariadbd", e.Message, StringComparison.Ordinal);
@@ -75,7 +75,7 @@ public sealed class MySqlFlavourChoiceTests : IDisposable
     public void A_value_that_is_no_flavour_is_refused_by_name()
     {
         using var env = KitEnvironment.Override(new Dictionary<string, string?> { [Variable] = "percona" });
-        var e = Assert.Throws<ServerStartException>(() => LocalRecipe.Locate(DbEngine.MySql, null));
+        var e = Assert.Throws<ServerStartException>(() => Locate(null));
 
         Assert.Equal($"{Variable} is 'percona'; use mariadb or mysql, or leave it unset for whichever server is installed (MariaDB first).", e.Message);
     }
@@ -96,6 +96,31 @@ public sealed class MySqlFlavourChoiceTests : IDisposable
         Assert.Contains(Variable, KitEnvironment.All);
         Assert.Null(KitEnvironment.FlavourVariable(DbEngine.PostgreSql)); // one flavour: nothing to pick
     }
+
+    [Fact]
+    public void Code_picks_over_the_variable_and_says_so()
+    {
+        var mysql = FolderWithBoth();
+
+        using var env = KitEnvironment.Override(new Dictionary<string, string?> { [Variable] = "mariadb" });
+        var resolved = ResolvedServerOptions.Of(DbEngine.MySql, new DbServerOptions { Flavour = "mysql" });
+        var recipe = LocalRecipe.Locate(DbEngine.MySql, new Sourced(_folder, "test"), resolved.Flavour);
+
+        Assert.StartsWith($"MySQL server {mysql} (DbServerOptions.Flavour=mysql; also found MariaDB ", recipe.Description, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void PostgreSQL_given_a_flavour_refuses_it()
+    {
+        var resolved = ResolvedServerOptions.Of(DbEngine.PostgreSql, new DbServerOptions { Flavour = "mariadb" });
+        var e = Assert.Throws<ServerStartException>(() => LocalRecipe.Locate(DbEngine.PostgreSql, null, resolved.Flavour));
+
+        Assert.Equal("DbServerOptions.Flavour is 'mariadb', but PostgreSQL has one flavour: the flavour picks between MariaDB and MySQL. Remove it for PostgreSQL.", e.Message);
+    }
+
+    /// <summary>Locates MySQL's server as a start does: the flavour resolved from code (none here) and the variable.</summary>
+    private static LocalRecipe Locate(Sourced? bin) =>
+        LocalRecipe.Locate(DbEngine.MySql, bin, ResolvedServerOptions.Of(DbEngine.MySql, new DbServerOptions()).Flavour);
 
     /// <summary>A folder holding a link to the real mariadbd and a MySQL 8 stand-in; returns the stand-in's path.</summary>
     private string FolderWithBoth()

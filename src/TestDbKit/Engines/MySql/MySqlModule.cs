@@ -61,7 +61,7 @@ internal sealed class MySqlModule : EngineModule
     public override string? FlavourVariable => ConnectionVariable + "_FLAVOUR";
 
     [UnsupportedOSPlatform("windows")]
-    public override LocalRecipe LocateLocal(Options.Sourced? binDirectory) => MySqlRecipe.Locate(binDirectory, this);
+    public override LocalRecipe LocateLocal(Options.Sourced? binDirectory, Options.Sourced? flavour) => MySqlRecipe.Locate(binDirectory, flavour, this);
 
     public override DriverPoolMetrics PoolMetrics => MySqlPoolMetrics.Instance;
 

@@ -36,15 +36,15 @@ internal sealed class MySqlRecipe : LocalRecipe
     /// wins, then the first <c>mysqld</c>. The description (the start-up line) names the binary, its flavour, why it
     /// was chosen and any other flavour found.
     /// </summary>
-    public static MySqlRecipe Locate(Options.Sourced? binDirectory, MySqlModule module)
+    public static MySqlRecipe Locate(Options.Sourced? binDirectory, Options.Sourced? flavour, MySqlModule module)
     {
         var explicitDir = binDirectory?.Value;
         List<string> folders = explicitDir is { Length: > 0 }
             ? [explicitDir, Path.Combine(explicitDir, "..", "bin"), Path.Combine(explicitDir, "..", "sbin"), Path.Combine(explicitDir, "..", "scripts")]
             : [.. BinaryLocator.PathFolders(), "/usr/sbin", "/usr/bin", "/usr/local/mysql/bin", "/usr/local/mariadb/bin", "/usr/local/sbin"];
         var searchable = explicitDir is { Length: > 0 } ? folders.Take(1).ToList() : folders;
-        var variable = module.FlavourVariable!;
-        var wanted = Options.KitEnvironment.Flavour(module.Engine)?.Trim().ToLowerInvariant();
+        var variable = flavour?.Source ?? module.FlavourVariable!; // where the choice came from, for messages
+        var wanted = flavour?.Value.Trim().ToLowerInvariant();
         if (wanted is not (null or "mariadb" or "mysql"))
         {
             throw new ServerStartException($"{variable} is '{wanted}'; use mariadb or mysql, or leave it unset for whichever server is installed (MariaDB first).");

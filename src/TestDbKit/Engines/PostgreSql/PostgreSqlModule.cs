@@ -50,7 +50,9 @@ internal sealed class PostgreSqlModule : EngineModule
             .Build();
 
     [UnsupportedOSPlatform("windows")]
-    public override LocalRecipe LocateLocal(Options.Sourced? binDirectory) => PostgresRecipe.Locate(binDirectory, this);
+    public override LocalRecipe LocateLocal(Options.Sourced? binDirectory, Options.Sourced? flavour) => flavour is null
+        ? PostgresRecipe.Locate(binDirectory, this)
+        : throw new ServerStartException($"{flavour.Value.Source} is '{flavour.Value.Value}', but PostgreSQL has one flavour: the flavour picks between MariaDB and MySQL. Remove it for PostgreSQL.");
 
     public override DriverPoolMetrics PoolMetrics => NpgsqlPoolMetrics.Instance;
 
