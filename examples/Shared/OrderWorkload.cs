@@ -165,12 +165,15 @@ public sealed class OrderWorkload
     /// <summary>Checks every write against the orders table read with <paramref name="settings"/> (not through a fault
     /// proxy): no acknowledged order lost or changed, none stored twice, each unknown outcome resolved. Throws
     /// <see cref="WriteLedgerException"/>, listing the offending orders with the faults around them.</summary>
-    public async Task<WriteLedgerResult> VerifyAsync(OrderDatabaseSettings settings)
-    {
-        await using var connection = settings.CreateConnection();
-        await connection.OpenAsync();
-        return await _ledger.VerifyAsync(connection, StoredOrders);
-    }
+    public Task<WriteLedgerResult> VerifyAsync(OrderDatabaseSettings settings) =>
+        // Through the app's own retry, as its reads go: a pooled session the chaos killed fails the first read
+        // (57P01, "connection lost") and is replaced. A failed check is no transient error and is not retried.
+        OrderRepository.CreatePipeline().ExecuteAsync(async ct =>
+        {
+            await using var connection = settings.CreateConnection();
+            await connection.OpenAsync(ct);
+            return await _ledger.VerifyAsync(connection, StoredOrders, ct);
+        }).AsTask();
 
     /// <summary>Waits (polling the schedule's record) until it has injected <paramref name="count"/> faults: a
     /// fault it tried to inject and could not (its event carries the error) does not count.</summary>

@@ -116,7 +116,7 @@ internal static class RunLog
         foreach (var book in RunScope.OpenBooks().Prepend(Process))
         {
             entry ??= new RunError(Stopwatch.GetTimestamp(), DateTimeOffset.UtcNow, Classification(error), error.GetType().Name, Shorten(error.Message),
-                Sessions.CurrentTest.Value?.Name, Sessions.CurrentTest.Value?.Engine ?? EngineOf(error));
+                Sessions.CurrentTest.Value?.Name, EngineOf(error) ?? Sessions.CurrentTest.Value?.Engine);
             if (book.Error(error, entry) && ReferenceEquals(book, Process))
             {
                 Changed();

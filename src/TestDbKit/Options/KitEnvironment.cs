@@ -170,7 +170,7 @@ internal static class KitEnvironment
     /// <summary><c>TESTDBKIT_REUSE_IDLE</c> read: null when unset.</summary>
     /// <exception cref="ArgumentException">Not a positive duration; the message says what is.</exception>
     public static TimeSpan? ReuseIdleTime => Get(ReuseIdle) is { } value
-        ? Duration(value) ?? throw new ArgumentException($"{ReuseIdle}='{value}' is not a duration. Use seconds (900) or a number with s, m or h (15m), greater than 0, or unset it.")
+        ? Duration(value) ?? throw new ArgumentException($"{ReuseIdle}='{value}' is not a duration. Use seconds (900) or a number with s, m or h (15m), greater than 0 and at most 1000000, or unset it.")
         : null;
 
     /// <summary>The reuse state folder from the variable, or null.</summary>
@@ -195,7 +195,7 @@ internal static class KitEnvironment
         var text = value.Trim().ToLowerInvariant();
         var unit = text.Length > 0 && char.IsLetter(text[^1]) ? text[^1] : 's';
         var number = char.IsLetter(unit) && text.Length > 0 && char.IsLetter(text[^1]) ? text[..^1] : text;
-        if (!double.TryParse(number, NumberStyles.Float, CultureInfo.InvariantCulture, out var amount) || amount <= 0 || double.IsInfinity(amount))
+        if (!double.TryParse(number, NumberStyles.Float, CultureInfo.InvariantCulture, out var amount) || amount <= 0 || amount > 1e6) // 1e6 hours still fits a TimeSpan
         {
             return null;
         }

@@ -56,7 +56,7 @@ internal sealed record ResolvedServerOptions(
             options.BinDirectory is { Length: > 0 } bin
                 ? new Sourced(bin, "DbServerOptions.BinDirectory")
                 : KitEnvironment.BinDirectory(engine) is { } binFromEnv ? new Sourced(binFromEnv, module.BinVariable) : null,
-            options.Flavour is { Length: > 0 } flavour
+            !string.IsNullOrWhiteSpace(options.Flavour) && options.Flavour is { } flavour
                 ? new Sourced(flavour, "DbServerOptions.Flavour")
                 : KitEnvironment.Flavour(engine) is { } flavourFromEnv ? new Sourced(flavourFromEnv, module.FlavourVariable!) : null,
             options.DataRoot is { Length: > 0 } root ? root : KitEnvironment.DataRootFolder,

@@ -49,8 +49,13 @@ internal sealed class TestSession
     public static Task<TestSession> Begin(SessionOptions options, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(options);
-        CurrentTest.Enter(options.TestName, options.Engine);
-        return StartAsync(options, ct);
+        var test = CurrentTest.Enter(options.TestName, options.Engine);
+        var starting = StartAsync(options, ct);
+        // A start that fails leaves no session to end the test: end it here, or later work in this flow (the framework
+        // may run another test on it) would be stamped with this test.
+        _ = starting.ContinueWith(static (_, t) => ((TestIdentity)t!).End(), test, CancellationToken.None,
+            TaskContinuationOptions.NotOnRanToCompletion | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        return starting;
     }
 
     public static async Task<TestSession> StartAsync(SessionOptions options, CancellationToken ct)

@@ -1,4 +1,5 @@
 using System.Runtime.Versioning;
+using TestDbKit.Options;
 using TestDbKit.Servers;
 using TestDbKit.Servers.Reuse;
 
@@ -65,5 +66,20 @@ internal sealed class KeptServers : IAsyncDisposable
         }
 
         Directory.Delete(Path.GetDirectoryName(Root)!, recursive: true);
+    }
+}
+
+/// <summary>
+/// For reuse tests in a CI run: reuse is off where <c>CI</c> is true (as the suite runs it), so each test sees
+/// <c>CI</c> unset unless it sets it itself. Set in the constructor, a plain method, so it reaches the test's body.
+/// </summary>
+public abstract class OutsideCi : IDisposable
+{
+    private readonly IDisposable _unset = KitEnvironment.Override(new Dictionary<string, string?> { [KitEnvironment.Ci] = null });
+
+    public void Dispose()
+    {
+        _unset.Dispose();
+        GC.SuppressFinalize(this);
     }
 }

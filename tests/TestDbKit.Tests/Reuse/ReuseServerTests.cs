@@ -6,7 +6,7 @@ namespace TestDbKit.Tests.Reuse;
 
 /// <summary>TESTDBKIT_REUSE: the kept server is private to its user, off in CI, and stops after its idle time.</summary>
 [UnsupportedOSPlatform("windows")]
-public sealed class ReuseServerTests
+public sealed class ReuseServerTests : OutsideCi
 {
     [Fact]
     public async Task A_kept_server_is_found_by_the_next_start_and_is_not_stopped_by_its_dispose()

@@ -11,7 +11,7 @@ namespace TestDbKit.Tests.Reuse;
 /// <summary>Templates on a kept server are keyed by the schema code: the same code finds the template a run built, a
 /// change in the code (in a helper the hook calls, too) builds a new one.</summary>
 [UnsupportedOSPlatform("windows")]
-public sealed class ReuseTemplateTests
+public sealed class ReuseTemplateTests : OutsideCi
 {
     private const string V1 = "CREATE TABLE items (id int PRIMARY KEY)";
     private const string V2 = "CREATE TABLE items (id int PRIMARY KEY, note text)";

@@ -25,6 +25,7 @@ internal static class IdleWatcher
           b=1
           for f in "$dir"/runs/*; do
             [ -f "$f" ] || continue
+            case "$f" in *.tmp-*) b=0; continue ;; esac # a run writing its registration right now
             p= s=
             read -r p s < "$f"
             if live "$p" "$s"; then b=0; else rm -f -- "$f"; fi

@@ -68,6 +68,12 @@ internal sealed class KeptServer
         }
     }
 
+    /// <summary>Whether another registered run whose process is alive uses the server.</summary>
+    public bool HasOtherLiveRuns() =>
+        Directory.Exists(RunsFolder) && Directory.EnumerateFiles(RunsFolder)
+            .Select(Path.GetFileName)
+            .Any(run => run is not null && !run.Contains(".tmp-", StringComparison.Ordinal) && run != DatabaseNames.RunId && IsLiveRun(run));
+
     /// <summary>Whether <paramref name="runId"/> is a registered run whose process is alive (this one included).</summary>
     public bool IsLiveRun(string runId)
     {

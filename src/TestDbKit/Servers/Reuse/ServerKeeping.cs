@@ -70,6 +70,14 @@ internal static class ServerKeeping
                 return attached;
             }
 
+            if (IsProcess(state.Pid, state.PidStart) && new KeptServer(folder, attached: false, null).HasOtherLiveRuns())
+            {
+                // Busy (too many connections) or slow, not dead: other runs are using it. Leave it to them and run on a
+                // server of this run's own, not kept.
+                Log.ReuseStateRefused(logger, folder, $"the kept server did not answer ({staleBecause}) but other runs use it");
+                return await LocalServer.StartAsync(recipe, resolved, logger, portSource, ct).ConfigureAwait(false);
+            }
+
             Log.ReuseStateStale(logger, folder, staleBecause);
             await StopStaleAsync(recipe, state, folder).ConfigureAwait(false);
         }
