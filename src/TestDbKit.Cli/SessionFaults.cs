@@ -35,6 +35,8 @@ internal sealed class SessionFaults(EngineDialect dialect, string adminConnectio
 
     public string Where(FaultScope scope) => scope == FaultScope.Server || database is null ? where : database;
 
+    public string? Endpoint => dialect.EndpointOf(adminConnectionString);
+
     /// <summary>Where <paramref name="kind"/> lands, for the events: the proxy for a network kind (every connection
     /// through it), else as <see cref="Where(FaultScope)"/>.</summary>
     public string WhereOf(FaultKind kind)

@@ -12,11 +12,11 @@ internal static class FaultLog
     /// <paramref name="target"/>, with its values, if any, as <paramref name="detail"/> ("500 ms", a table).
     /// <paramref name="engine"/> is the target's engine where the caller knows it; the running test
     /// (<see cref="Sessions.CurrentTest"/>) is named, and gives the engine otherwise.</summary>
-    public static void Record(FaultKind kind, string target, string? detail = null, DbEngine? engine = null)
+    public static void Record(FaultKind kind, string target, string? detail = null, DbEngine? engine = null, string? endpoint = null)
     {
         ArgumentNullException.ThrowIfNull(kind);
         var test = Sessions.CurrentTest.Value;
-        var entry = new FaultEvent(Stopwatch.GetTimestamp(), DateTimeOffset.UtcNow, kind.Name, detail, target, test?.Name, engine ?? test?.Engine);
+        var entry = new FaultEvent(Stopwatch.GetTimestamp(), DateTimeOffset.UtcNow, kind.Name, detail, target, test?.Name, engine ?? test?.Engine, endpoint);
         RunLog.Book.Fault(entry);
         foreach (var book in RunScope.OpenBooks())
         {
@@ -35,7 +35,7 @@ internal static class FaultLog
 
 /// <summary>One injected fault: its kind (the catalogue's name), its values if any, where, and the test and engine (null
 /// where none was running: a chaos run of the tool, the kit's own background work).</summary>
-internal sealed record FaultEvent(long Timestamp, DateTimeOffset At, string Kind, string? Detail, string Target, string? Test = null, DbEngine? Engine = null)
+internal sealed record FaultEvent(long Timestamp, DateTimeOffset At, string Kind, string? Detail, string Target, string? Test = null, DbEngine? Engine = null, string? Endpoint = null)
 {
     /// <summary>The kind and its values, as timelines show it: "idle 500 ms", "kill".</summary>
     public string Fault => Detail is null ? Kind : Kind + " " + Detail;

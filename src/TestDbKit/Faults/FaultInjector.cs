@@ -561,6 +561,8 @@ public sealed class FaultInjector
 
         public string Where(FaultScope scope) => scope == FaultScope.Server ? injector._database.Server.ToString() : Name;
 
+        public string? Endpoint => Dialect.EndpointOf(injector._database.Server.AdminConnectionString);
+
         public void Consent(string what) => injector.CheckExternal(what);
 
         /// <summary>The server, if a fault that reaches all of it may touch it; throws why not.</summary>

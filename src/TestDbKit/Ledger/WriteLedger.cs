@@ -141,7 +141,8 @@ public sealed class WriteLedger
             }
         }
 
-        return Judge(copies, Stopwatch.GetTimestamp(), connection.Database);
+        var endpoint = Engines.EngineRegistry.All.FirstOrDefault(d => d.Owns(connection))?.EndpointOf(connection.ConnectionString);
+        return Judge(copies, Stopwatch.GetTimestamp(), connection.Database, endpoint);
     }
 
     /// <summary>Like <see cref="CheckAsync"/>, and throws when a write breaks the ledger.</summary>
@@ -158,7 +159,7 @@ public sealed class WriteLedger
     }
 
     /// <summary>The verdict on every write, given how many copies of each key <paramref name="database"/> holds.</summary>
-    internal WriteLedgerResult Judge(IReadOnlyDictionary<string, long> copies, long checkedTimestamp, string? database)
+    internal WriteLedgerResult Judge(IReadOnlyDictionary<string, long> copies, long checkedTimestamp, string? database, string? endpoint = null)
     {
         var writes = Writes;
         var violations = new List<LedgerViolation>();
@@ -183,7 +184,7 @@ public sealed class WriteLedger
             if (kind is { } violated)
             {
                 var ended = outcome == WriteOutcome.Pending ? checkedTimestamp : write.EndedTimestamp;
-                violations.Add(new LedgerViolation(violated, write, found, LedgerTimeline.Around(write.BeganTimestamp, ended, FaultWindow, database)));
+                violations.Add(new LedgerViolation(violated, write, found, LedgerTimeline.Around(write.BeganTimestamp, ended, FaultWindow, database, endpoint)));
             }
         }
 

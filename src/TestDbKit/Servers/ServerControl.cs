@@ -528,6 +528,8 @@ internal sealed class OwnedServer(DbServer server) : IFaultTarget
 
     public string Where(FaultScope scope) => server.ToString();
 
+    public string? Endpoint => server.Dialect.EndpointOf(server.AdminConnectionString);
+
     public void Consent(string what)
     {
         // The kit started this server: nobody else's sessions live on it.

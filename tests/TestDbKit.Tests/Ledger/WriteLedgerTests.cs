@@ -45,8 +45,13 @@ public sealed class WriteLedgerTests
         await using var db = await pool.LeaseAsync();
         var ledger = new WriteLedger();
         Exception? firstAttempt = null;
-        // What a test beside this one puts on the process's timeline: a fault on a database of its own.
+        // What tests beside this one put on the process's timeline: a fault on a database of their own, a crash of a
+        // server of their own; and one on this test's server, which reaches its database too.
+        var endpoint = db.Server.Dialect.EndpointOf(db.Server.AdminConnectionString);
+        Assert.NotNull(endpoint);
         TestDbKit.Diagnostics.FaultLog.Record(TestDbKit.Faults.FaultCatalogue.Get<TestDbKit.Faults.KillAllSessions>(), "tdk_of_another_test");
+        TestDbKit.Diagnostics.FaultLog.Record(TestDbKit.Faults.FaultCatalogue.Get<TestDbKit.Faults.Crash>(), "a server of another test", endpoint: "loopback:1");
+        TestDbKit.Diagnostics.FaultLog.Record(TestDbKit.Faults.FaultCatalogue.Get<TestDbKit.Faults.Restart>(), db.Server.ToString(), endpoint: endpoint);
         await using (await db.Faults.Network.AmbiguousCommitAsync())
         {
             var outcome = await ledger.TryRecordAsync("paid", async ct =>
@@ -76,7 +81,8 @@ public sealed class WriteLedgerTests
         var duplicated = Assert.Single(result.Violations);
         Assert.Equal((LedgerViolationKind.Duplicated, "paid", 2L), (duplicated.Kind, duplicated.Write.Key, duplicated.Copies));
         Assert.Contains(duplicated.Faults, f => f.Contains(") ambiguous-commit on " + db.Name, StringComparison.Ordinal));
-        Assert.All(duplicated.Faults, f => Assert.EndsWith(" on " + db.Name, f, StringComparison.Ordinal)); // not those of tests beside it
+        Assert.Contains(duplicated.Faults, f => f.EndsWith(") restart on " + db.Server, StringComparison.Ordinal)); // its server's
+        Assert.All(duplicated.Faults, f => Assert.True(f.EndsWith(" on " + db.Name, StringComparison.Ordinal) || f.EndsWith(" on " + db.Server, StringComparison.Ordinal), f)); // not those of tests beside it
         var password = new DbConnectionStringBuilder { ConnectionString = db.ConnectionString }["Password"].ToString();
         Assert.False(string.IsNullOrEmpty(password));
         Assert.DoesNotContain(password, result.ToString(), StringComparison.Ordinal);

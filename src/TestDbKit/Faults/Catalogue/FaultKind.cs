@@ -94,7 +94,7 @@ internal abstract class FaultKind
     }
 
     /// <summary>Records this fault in the run's log under <see cref="Name"/>.</summary>
-    protected void Record(IFaultTarget target, string? detail = null) => FaultLog.Record(this, target.Where(Scope), detail, target.Dialect.Engine);
+    protected void Record(IFaultTarget target, string? detail = null) => FaultLog.Record(this, target.Where(Scope), detail, target.Dialect.Engine, target.Endpoint);
 
     /// <inheritdoc />
     public override string ToString() => Name;

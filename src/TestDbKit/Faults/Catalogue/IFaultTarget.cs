@@ -16,6 +16,10 @@ internal interface IFaultTarget
     /// <summary>Where a fault of <paramref name="scope"/> lands, for the run's log: a database name or a server.</summary>
     string Where(FaultScope scope);
 
+    /// <summary>The server's "host:port" (<see cref="EngineDialect.EndpointOf"/>), so a timeline can tell a fault on
+    /// this server from one on a server of another test.</summary>
+    string? Endpoint { get; }
+
     /// <summary>Throws when the user has not allowed faults that end sessions or change settings here (an
     /// External server without <c>TESTDBKIT_ALLOW_CHAOS=1</c>).</summary>
     /// <param name="what">The fault, as a verb phrase ("kill a session").</param>
