@@ -228,6 +228,10 @@ public sealed partial class DatabasePool : IAsyncDisposable
             return false;
         }
 
+        // Under the state's lock, and marked as this run's before it is looked up: a run that evicts old templates
+        // keeps those a live run copies from.
+        await using var held = await kept.LockAsync(ct).ConfigureAwait(false);
+        kept.UseTemplate(_keptHash);
         if (kept.FindTemplate(_keptHash) is not { } template)
         {
             return false;
@@ -262,12 +266,15 @@ public sealed partial class DatabasePool : IAsyncDisposable
             return;
         }
 
+        await using var held = await kept.LockAsync(ct).ConfigureAwait(false);
+        kept.UseTemplate(_keptHash);
         kept.SaveTemplate(_keptHash, new Servers.Reuse.KeptTemplate(_template, Marks, _fingerprint, EmptySchema));
         _templateKept = true;
-        foreach (var (hash, old) in kept.Templates().Skip(Servers.Reuse.KeptServer.TemplatesKept))
+        var inUse = kept.TemplatesOfOtherLiveRuns();
+        foreach (var (hash, old) in kept.Templates().Skip(Servers.Reuse.KeptServer.TemplatesKept).Where(t => !inUse.Contains(t.Hash)))
         {
             kept.ForgetTemplate(hash);
-            await DropAsync(old.Name, ct).ConfigureAwait(false); // a run copying it now fails that copy: rare, and said
+            await DropAsync(old.Name, ct).ConfigureAwait(false);
             Log.DroppedOldTemplate(_logger, old.Name, hash);
         }
     }

@@ -151,29 +151,44 @@ public sealed class DbServer : IAsyncDisposable
             return;
         }
 
-        if (!OperatingSystem.IsWindows() && Instance.Kept?.TestPassword is { } kept)
-        {
-            // A kept server has the user already; a new password would lock out the runs using it now.
-            _testUser = (TestUserName, kept);
-            return;
-        }
-
         var user = (User: TestUserName, Password: Diagnostics.Secrets.NewPassword());
         if (Dialect.CreateTestUserSql(user.User, user.Password) is not { } sql)
         {
             return;
         }
 
-        var since = Sessions.SessionTrace.Start();
-        await using var admin = await OpenAdminConnectionAsync(ct).ConfigureAwait(false);
-        await admin.ExecuteAsync(sql, ct).ConfigureAwait(false);
-        if (!OperatingSystem.IsWindows())
+        IAsyncDisposable? held = null;
+        try
         {
-            Instance.Kept?.SaveTestPassword(user.Password);
-        }
+            if (!OperatingSystem.IsWindows() && Instance.Kept is { } kept)
+            {
+                held = await kept.LockForTestUserAsync(ct).ConfigureAwait(false);
+                if (kept.TestPassword is { } keptPassword)
+                {
+                    // A kept server has the user already; a new password would lock out the runs using it now.
+                    _testUser = (TestUserName, keptPassword);
+                    return;
+                }
+            }
 
-        _testUser = user;
-        Sessions.SessionTrace.Lap("server: test user", ref since);
+            var since = Sessions.SessionTrace.Start();
+            await using var admin = await OpenAdminConnectionAsync(ct).ConfigureAwait(false);
+            await admin.ExecuteAsync(sql, ct).ConfigureAwait(false);
+            if (!OperatingSystem.IsWindows())
+            {
+                Instance.Kept?.SaveTestPassword(user.Password);
+            }
+
+            _testUser = user;
+            Sessions.SessionTrace.Lap("server: test user", ref since);
+        }
+        finally
+        {
+            if (held is not null)
+            {
+                await held.DisposeAsync().ConfigureAwait(false);
+            }
+        }
     }
 
     /// <summary>Starts a run-wide server (kept between runs when the options ask for reuse) without caching it: the

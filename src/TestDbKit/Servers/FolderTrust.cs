@@ -20,11 +20,35 @@ internal static class FolderTrust
         UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.GroupExecute |
         UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute;
 
+    /// <summary>A file only its owner reads and writes (0600).</summary>
+    public const UnixFileMode PrivateFile = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+
+    /// <summary>Writes a file only this user can read, whole or not at all (written aside, then renamed).</summary>
+    public static void WritePrivate(string path, string content)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var aside = path + ".tmp-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
+        using (var stream = new FileStream(aside, new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write, UnixCreateMode = PrivateFile }))
+        using (var writer = new StreamWriter(stream))
+        {
+            writer.Write(content);
+        }
+
+        File.SetUnixFileMode(aside, PrivateFile); // an old file of that name kept its mode
+        File.Move(aside, path, overwrite: true);
+    }
+
     /// <summary>Why <paramref name="paths"/> must not be trusted: one is not owned by the effective user, has a mode bit
     /// of <paramref name="forbidden"/>, is a symbolic link or neither a folder nor a regular file, or cannot be read.
     /// Null when all are this user's own. Symbolic links are not followed (<c>stat</c> without <c>-L</c>).</summary>
-    public static async Task<string?> WhyUntrustedAsync(IReadOnlyList<string> paths, UnixFileMode forbidden, CancellationToken ct)
+    public static Task<string?> WhyUntrustedAsync(IReadOnlyList<string> paths, UnixFileMode forbidden, CancellationToken ct) =>
+        WhyUntrustedAsync([.. paths.Select(p => (p, forbidden))], ct);
+
+    /// <summary><see cref="WhyUntrustedAsync(IReadOnlyList{string}, UnixFileMode, CancellationToken)"/> with mode bits
+    /// forbidden path by path (a folder others may read, a password file they may not).</summary>
+    public static async Task<string?> WhyUntrustedAsync(IReadOnlyList<(string Path, UnixFileMode Forbidden)> checks, CancellationToken ct)
     {
+        var paths = checks.Select(c => c.Path).ToList();
         var psi = new ProcessStartInfo("stat") { UseShellExecute = false };
         foreach (var arg in paths.Prepend("%u %a %F").Prepend("-c"))
         {
@@ -43,7 +67,7 @@ internal static class FolderTrust
         {
             var fields = lines[i].Split(' ', 3);
             var mode = (UnixFileMode)Convert.ToInt32(fields[1], 8);
-            if (fields[0] != me || (mode & forbidden) != 0 || fields[2] is not ("directory" or "regular file" or "regular empty file"))
+            if (fields[0] != me || (mode & checks[i].Forbidden) != 0 || fields[2] is not ("directory" or "regular file" or "regular empty file"))
             {
                 return $"{paths[i]} is not this user's own (owner uid {fields[0]}, mode {fields[1]}, {fields[2]}); delete it to let the kit make it again";
             }

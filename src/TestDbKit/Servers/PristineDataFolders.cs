@@ -74,9 +74,10 @@ internal static class PristineDataFolders
     }
 
     /// <summary>Why the pristine folder must not be used: the data of every server made from it, and its admin password,
-    /// come from there, so the folders and the password file must be this user's and not writable by others.</summary>
+    /// come from there, so the folders and the password file must be this user's and not writable by others, and the password
+    /// file readable by nobody else.</summary>
     private static Task<string?> WhyUntrustedAsync(string cacheRoot, string folder, CancellationToken ct) =>
-        FolderTrust.WhyUntrustedAsync([cacheRoot, folder, Path.Combine(folder, "password")], FolderTrust.OthersWrite, ct);
+        FolderTrust.WhyUntrustedAsync([(cacheRoot, FolderTrust.OthersWrite), (folder, FolderTrust.OthersWrite), (Path.Combine(folder, "password"), FolderTrust.OthersAnything)], ct);
 
     private static void EmptyFolder(string path)
     {
@@ -116,9 +117,7 @@ internal static class PristineDataFolders
             LocalServer.GiveTo(layout.Root, recipe.RunAs);
             var password = Secrets.NewPassword();
             await recipe.InitializeAsync(layout, password, timeout, ct).ConfigureAwait(false);
-            var passwordFile = Path.Combine(aside, "password");
-            await File.WriteAllTextAsync(passwordFile, password, ct).ConfigureAwait(false);
-            File.SetUnixFileMode(passwordFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            FolderTrust.WritePrivate(Path.Combine(aside, "password"), password); // 0600 from its first byte
             try
             {
                 Directory.Move(aside, folder);

@@ -4,6 +4,7 @@ using System.Reflection.Emit;
 using System.Runtime.Loader;
 using System.Runtime.Versioning;
 using TestDbKit.Engines;
+using TestDbKit.Servers;
 using TestDbKit.Servers.Reuse;
 
 namespace TestDbKit.Tests.Reuse;
@@ -90,6 +91,31 @@ public sealed class ReuseTemplateTests : OutsideCi
         var left = await DatabasesAsync(server);
         Assert.DoesNotContain(templates[0], left);
         Assert.All(templates.Skip(1), t => Assert.Contains(t, left));
+    }
+
+    [Fact]
+    public async Task A_template_another_live_run_copies_from_is_not_evicted()
+    {
+        await using var kept = new KeptServers();
+        var server = await DbServer.SharedForAsync(DbEngine.PostgreSql, kept.Options(), CancellationToken.None);
+        var templates = new List<string>();
+        for (var i = 0; i <= KeptServer.TemplatesKept; i++)
+        {
+            await using var pool = await DatabasePool.CreateAsync(server, new DatabasePoolOptions { CreateSchema = SchemaCode($"CREATE TABLE u{i} (id int)") });
+            templates.Add(pool.TemplateName!);
+            var newest = Directory.GetFiles(Path.Combine(kept.ServerFolder, "templates")).OrderBy(File.GetLastWriteTimeUtc).Last();
+            File.SetLastWriteTimeUtc(newest, DateTime.UtcNow.AddMinutes(i));
+            if (i == 0)
+            {
+                // Another run, alive (this process stands in for it), copies from the first template.
+                var me = Environment.ProcessId;
+                File.WriteAllText(Path.Combine(kept.ServerFolder, "runs", "other1"), $"{me} {Native.StartTimeOf(me)}\n{Path.GetFileNameWithoutExtension(newest)}\n");
+            }
+        }
+
+        var left = await DatabasesAsync(server);
+        Assert.Equal(KeptServer.TemplatesKept + 1, Directory.GetFiles(Path.Combine(kept.ServerFolder, "templates")).Length); // premise: one more than kept
+        Assert.All(templates, t => Assert.Contains(t, left));
     }
 
     private static async Task<List<string>> DatabasesAsync(DbServer server)

@@ -21,7 +21,6 @@ internal sealed class KeptServer
     /// <summary>How many templates are kept per server: a few schemas (or branches) a developer switches between.</summary>
     public const int TemplatesKept = 4;
 
-    private const UnixFileMode Private = UnixFileMode.UserRead | UnixFileMode.UserWrite;
 
     internal KeptServer(string folder, bool attached, string? testPassword)
     {
@@ -29,6 +28,8 @@ internal sealed class KeptServer
         Attached = attached;
         TestPassword = testPassword;
     }
+
+    private readonly HashSet<string> _usedTemplates = new(StringComparer.Ordinal);
 
     /// <summary>The server's state folder.</summary>
     public string Folder { get; }
@@ -47,13 +48,75 @@ internal sealed class KeptServer
     /// <summary>Keeps the test user's password for later runs.</summary>
     public void SaveTestPassword(string password)
     {
-        WritePrivate(Path.Combine(Folder, "test-password"), password);
+        FolderTrust.WritePrivate(Path.Combine(Folder, "test-password"), password);
         TestPassword = password;
     }
 
-    /// <summary>Registers this run as a user of the server.</summary>
-    public void Register() =>
-        WritePrivate(Path.Combine(RunsFolder, DatabaseNames.RunId), $"{Environment.ProcessId} {Native.StartTimeOf(Environment.ProcessId)}\n");
+    /// <summary>Takes the state folder's lock (runs that made the test user at once would each set a password and
+    /// lock the other's sessions out), and reads the test user's password a run that held it before may have kept.</summary>
+    public async Task<IAsyncDisposable> LockForTestUserAsync(CancellationToken ct)
+    {
+        var held = await LockAsync(ct).ConfigureAwait(false);
+        var file = Path.Combine(Folder, "test-password");
+        TestPassword ??= File.Exists(file) ? (await File.ReadAllTextAsync(file, ct).ConfigureAwait(false)).Trim() : null;
+        return held;
+    }
+
+    /// <summary>Registers this run as a user of the server: its process on the first line (what the idle watcher
+    /// reads), then the hash of each kept template it copies from, which no other run may drop while this one lives.</summary>
+    public void Register()
+    {
+        string[] hashes;
+        lock (_usedTemplates)
+        {
+            hashes = [.. _usedTemplates];
+        }
+
+        FolderTrust.WritePrivate(Path.Combine(RunsFolder, DatabaseNames.RunId),
+            $"{Environment.ProcessId} {Native.StartTimeOf(Environment.ProcessId)}\n" + string.Concat(hashes.Select(h => h + "\n")));
+    }
+
+    /// <summary>Records that this run copies from the kept template of <paramref name="hash"/> (see <see cref="Register"/>).</summary>
+    public void UseTemplate(string hash)
+    {
+        lock (_usedTemplates)
+        {
+            if (!_usedTemplates.Add(hash))
+            {
+                return;
+            }
+        }
+
+        Register();
+    }
+
+    /// <summary>The kept templates that other live runs copy from.</summary>
+    public HashSet<string> TemplatesOfOtherLiveRuns()
+    {
+        var used = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var run in Directory.Exists(RunsFolder) ? Directory.EnumerateFiles(RunsFolder).Select(Path.GetFileName).OfType<string>() : [])
+        {
+            if (run.Contains(".tmp-", StringComparison.Ordinal) || run == DatabaseNames.RunId || !IsLiveRun(run))
+            {
+                continue;
+            }
+
+            try
+            {
+                used.UnionWith(File.ReadAllLines(Path.Combine(RunsFolder, run)).Skip(1).Where(l => l.Length > 0));
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Gone meanwhile: its run ended.
+            }
+        }
+
+        return used;
+    }
+
+    /// <summary>Takes the state folder's lock, for a change to the kept templates that must not cross another run's.</summary>
+    public async Task<IAsyncDisposable> LockAsync(CancellationToken ct) =>
+        await ServerKeeping.LockAsync(Folder, TimeSpan.FromSeconds(60), ct).ConfigureAwait(false);
 
     /// <summary>This run no longer uses the server (its idle time starts once no registered run is alive).</summary>
     public void Unregister()
@@ -84,7 +147,7 @@ internal sealed class KeptServer
 
         try
         {
-            var parts = File.ReadAllText(Path.Combine(RunsFolder, runId)).Trim().Split(' ');
+            var parts = (File.ReadLines(Path.Combine(RunsFolder, runId)).FirstOrDefault() ?? "").Trim().Split(' ');
             return int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var pid)
                 && Native.IsAlive(pid) && Native.StartTimeOf(pid) == parts.ElementAtOrDefault(1);
         }
@@ -112,7 +175,7 @@ internal sealed class KeptServer
 
     /// <summary>Keeps <paramref name="template"/> for later runs under <paramref name="hash"/>.</summary>
     public void SaveTemplate(string hash, KeptTemplate template) =>
-        WritePrivate(Path.Combine(TemplatesFolder, hash + ".json"), JsonSerializer.Serialize(template));
+        FolderTrust.WritePrivate(Path.Combine(TemplatesFolder, hash + ".json"), JsonSerializer.Serialize(template));
 
     /// <summary>Forgets the template of <paramref name="hash"/> (its database is gone).</summary>
     public void ForgetTemplate(string hash) => File.Delete(Path.Combine(TemplatesFolder, hash + ".json"));
@@ -142,21 +205,6 @@ internal sealed class KeptServer
         }
 
         return [.. found.OrderByDescending(t => t.Item3).Select(t => (t.Item1, t.Item2))];
-    }
-
-    /// <summary>Writes a file only this user can read, whole or not at all (written aside, then renamed).</summary>
-    internal static void WritePrivate(string path, string content)
-    {
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        var aside = path + ".tmp-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
-        using (var stream = new FileStream(aside, new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write, UnixCreateMode = Private }))
-        using (var writer = new StreamWriter(stream))
-        {
-            writer.Write(content);
-        }
-
-        File.SetUnixFileMode(aside, Private); // an old file of that name kept its mode
-        File.Move(aside, path, overwrite: true);
     }
 }
 

@@ -79,7 +79,7 @@ internal static class ServerKeeping
             }
 
             Log.ReuseStateStale(logger, folder, staleBecause);
-            await StopStaleAsync(recipe, state, folder).ConfigureAwait(false);
+            await StopStaleAsync(recipe, state, folder, ct).ConfigureAwait(false);
         }
 
         var server = await LocalServer.StartAsync(recipe, resolved, logger, portSource, ct).ConfigureAwait(false);
@@ -88,11 +88,19 @@ internal static class ServerKeeping
             await KeepAsync(recipe, server, folder, resolved.Reuse.Idle, ct).ConfigureAwait(false);
             Log.ReuseKept(logger, server.Description, resolved.Reuse.Idle, folder);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (Exception e)
         {
-            // The server works; it is just not kept (its watchdog is still armed, and stops it with the run).
-            Log.ReuseStateRefused(logger, folder, e.Message);
+            // Nothing is kept: without its state, a watcher that started exits, and the run's watchdog (armed until the
+            // hand-over, the last step) stops the server with the run.
             Clear(folder);
+            if (e is OperationCanceledException)
+            {
+                await server.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
+
+            // The server works; it is just not kept.
+            Log.ReuseStateRefused(logger, folder, e.Message);
         }
 
         return server;
@@ -120,7 +128,7 @@ internal static class ServerKeeping
 
     /// <summary>Takes the state folder's lock (flock, shared with the idle watcher's <c>flock</c>), waiting for another
     /// run that is starting or attaching.</summary>
-    private static async Task<FileStream> LockAsync(string folder, TimeSpan timeout, CancellationToken ct)
+    internal static async Task<FileStream> LockAsync(string folder, TimeSpan timeout, CancellationToken ct)
     {
         var path = Path.Combine(folder, "lock");
         var clock = Stopwatch.StartNew();
@@ -184,7 +192,7 @@ internal static class ServerKeeping
     }
 
     /// <summary>Stops what is left of a stale kept server (only a process that is still that server) and forgets it.</summary>
-    private static async Task StopStaleAsync(LocalRecipe recipe, KeptState state, string folder)
+    private static async Task StopStaleAsync(LocalRecipe recipe, KeptState state, string folder, CancellationToken ct)
     {
         if (IsProcess(state.WatcherPid, state.WatcherStart))
         {
@@ -198,7 +206,7 @@ internal static class ServerKeeping
             var clock = Stopwatch.StartNew();
             while (IsProcess(state.Pid, state.PidStart) && clock.Elapsed < TimeSpan.FromSeconds(10))
             {
-                await Task.Delay(20).ConfigureAwait(false);
+                await Task.Delay(20, ct).ConfigureAwait(false);
             }
 
             Native.Signal(state.Pid, Native.SIGKILL);
@@ -227,7 +235,7 @@ internal static class ServerKeeping
         var pid = server.ProcessId ?? throw new IOException("the server has no process");
         var watcherId = Secrets.NewId();
         var state = new KeptState(pid, Native.StartTimeOf(pid) ?? "", server.Port, server.Layout.Root, 0, "", watcherId, server.AdminPassword, null);
-        KeptServer.WritePrivate(Path.Combine(folder, "password"), state.Password);
+        FolderTrust.WritePrivate(Path.Combine(folder, "password"), state.Password);
         state.Write(folder); // before the watcher starts: it exits when the state does not name it
         var (watcherPid, watcherStart) = await IdleWatcher.StartAsync(folder, watcherId, pid, server.Layout.Root, recipe.StopSignal, idle, ct).ConfigureAwait(false);
         (state with { WatcherPid = watcherPid, WatcherStart = watcherStart }).Write(folder);
@@ -323,7 +331,7 @@ internal sealed record KeptState(int Pid, string PidStart, int Port, string Layo
     }
 
     /// <summary>The state file, without the passwords (they have files of their own).</summary>
-    public void Write(string folder) => KeptServer.WritePrivate(Path.Combine(folder, "state"), string.Create(CultureInfo.InvariantCulture,
+    public void Write(string folder) => FolderTrust.WritePrivate(Path.Combine(folder, "state"), string.Create(CultureInfo.InvariantCulture,
         $"pid={Pid}\npid-start={PidStart}\nport={Port}\nlayout={Layout}\nwatcher={WatcherPid}\nwatcher-start={WatcherStart}\nwatcher-id={WatcherId}\n"));
 
     /// <summary>Never the passwords.</summary>
