@@ -103,11 +103,32 @@ internal sealed class SessionFaults(EngineDialect dialect, string adminConnectio
         return false;
     }
 
+    /// <summary>How <c>testdbkit serve</c> holds a setting fault for a <c>fault</c> or <c>chaos</c> process that asked over
+    /// its socket: as that process would have done it itself, on the server serve started, undone when the asker lets go
+    /// or dies.</summary>
+    public static SettingFaults OwnerSettings(DbServer server)
+    {
+        ArgumentNullException.ThrowIfNull(server);
+        return (kind, timeout, database, ct) =>
+        {
+            var here = new SessionFaults(server.Dialect, server.AdminConnectionString, served: null, server.ToString(), database);
+            return kind is TimeoutFault timed
+                ? here.ShortenTimeoutAsync(timed.Timeout, timeout ?? TimeoutFault.DefaultTimeout, ct)
+                : here.ReadOnlyAsync(ct);
+        };
+    }
+
     /// <summary>Gives sessions of the kit database(s) opened from now on <paramref name="timeout"/> for
     /// <paramref name="kind"/> until the returned handle is disposed (per database on both engines; on MySQL through
-    /// the kit's settings table, for sessions of its test user).</summary>
+    /// the kit's settings table, for sessions of its test user). On a server a <c>testdbkit serve</c> owns, the owner
+    /// sets and holds it, so it is taken back even when this process is killed.</summary>
     public async Task<IAsyncDisposable> ShortenTimeoutAsync(TimeoutKind kind, TimeSpan timeout, CancellationToken ct)
     {
+        if (served is not null)
+        {
+            return await ServerControl.SettingAsync(served, TimeoutFault.Of(kind), timeout, database, ct).ConfigureAwait(false);
+        }
+
         await using var admin = await dialect.OpenAsync(_admin, ct).ConfigureAwait(false);
         var names = await KitDatabasesAsync(admin, ct).ConfigureAwait(false);
         var change = await ChangeEachAsync(admin, names.Select(n => dialect.DatabaseTimeoutSql(n, kind, timeout)
@@ -120,9 +141,15 @@ internal sealed class SessionFaults(EngineDialect dialect, string adminConnectio
             names.Select(name => new TimeoutEnforcement(adminConnectionString, name, DbServer.TestUserName, kind, timeout, logger, null)), ct).ConfigureAwait(false);
     }
 
-    /// <summary>Makes new sessions of the kit database(s) read-only until the handle is disposed.</summary>
+    /// <summary>Makes new sessions of the kit database(s) read-only until the handle is disposed; held by the owner like
+    /// <see cref="ShortenTimeoutAsync"/>.</summary>
     public async Task<IAsyncDisposable> ReadOnlyAsync(CancellationToken ct)
     {
+        if (served is not null)
+        {
+            return await ServerControl.SettingAsync(served, FaultCatalogue.Get<ReadOnly>(), null, database, ct).ConfigureAwait(false);
+        }
+
         await using var admin = await dialect.OpenAsync(_admin, ct).ConfigureAwait(false);
         var changes = new List<(string, string)>();
         foreach (var name in await KitDatabasesAsync(admin, ct).ConfigureAwait(false))
