@@ -64,6 +64,7 @@ public abstract class OrderChaosTests(DbEngine engine) : OrderDatabase(engine)
 /// share its server, so they take turns ([DoNotParallelize]).
 /// </summary>
 [TestCategory("Chaos")]
+[TestCategory("OwnServer")] // needs a server the kit runs: filtered out where runs share an External server
 public abstract class OrderServerChaosTests(DbEngine engine) : OwnServer(engine)
 {
     [TestMethod]

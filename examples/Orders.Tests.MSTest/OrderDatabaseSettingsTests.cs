@@ -8,6 +8,7 @@ namespace Orders.Tests.MSTest;
 /// sessions after a minute, where Npgsql's defaults (300 s idle) and MySqlConnector without its connection reset do not.
 /// A server of the class's own, so that the advice reads a timeout no other test changes; its tests take turns.
 /// </summary>
+[TestCategory("OwnServer")] // needs a server the kit runs: filtered out where runs share an External server
 public abstract class OrderDatabaseSettingsTests(DbEngine engine) : OwnServer(engine)
 {
     private static readonly TimeSpan ServerIdleTimeout = TimeSpan.FromSeconds(60);

@@ -68,6 +68,7 @@ public sealed class OrderChaosTests(DbEngine engine) : OrderDatabase(engine)
 [TestFixture(DbEngine.PostgreSql)]
 [TestFixture(DbEngine.MySql)]
 [Category("Chaos")]
+[Category("OwnServer")] // needs a server the kit runs: filtered out where runs share an External server
 public sealed class OrderServerChaosTests(DbEngine engine) : OwnServer(engine)
 {
     [Test]

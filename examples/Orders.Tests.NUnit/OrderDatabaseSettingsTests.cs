@@ -10,6 +10,7 @@ namespace Orders.Tests.NUnit;
 /// </summary>
 [TestFixture(DbEngine.PostgreSql)]
 [TestFixture(DbEngine.MySql)]
+[Category("OwnServer")] // needs a server the kit runs: filtered out where runs share an External server
 public sealed class OrderDatabaseSettingsTests(DbEngine engine) : OwnServer(engine)
 {
     private static readonly TimeSpan ServerIdleTimeout = TimeSpan.FromSeconds(60);

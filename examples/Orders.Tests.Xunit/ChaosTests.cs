@@ -63,6 +63,7 @@ public sealed class MySqlOrderChaosTests(ITestOutputHelper output) : OrderChaosT
 /// application's pauses, a clean restart and a crash, each while the repository works.
 /// </summary>
 [Trait("Category", "Chaos")]
+[Trait("Category", "OwnServer")] // needs a server the kit runs: filtered out where runs share an External server
 public abstract class OrderServerChaosTests<TServer>(TServer server, ITestOutputHelper output) : IClassFixture<TServer>
     where TServer : OwnServer
 {

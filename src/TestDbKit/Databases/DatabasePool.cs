@@ -98,6 +98,12 @@ public sealed partial class DatabasePool : IAsyncDisposable
             // The sweep of other runs' databases works beside the template's build (it never touches this run's
             // databases), and is over before the pool is handed out.
             var since = Sessions.SessionTrace.Start();
+            if (!server.IsOwned)
+            {
+                // Before this run's first database: from then on, other runs' janitors see that this run is alive.
+                await RunLiveness.HoldAsync(server, pool._logger, ct).ConfigureAwait(false);
+            }
+
             var sweep = Janitor.SweepOnceAsync(server, options.StaleDatabaseAge, pool._logger);
             var keptTemplate = server.Dialect.HasTemplateDatabases && await pool.UseKeptTemplateAsync(ct).ConfigureAwait(false);
             Sessions.SessionTrace.Lap("pool: kept template looked up", ref since);

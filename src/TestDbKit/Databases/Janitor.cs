@@ -33,27 +33,50 @@ internal static class Janitor
         }
     }
 
-    /// <summary>Drops every database named by the kit, of another run, created more than
-    /// <paramref name="olderThan"/> ago (on a kept server: of a run no longer alive, kept templates excepted). Returns
-    /// how many it dropped.</summary>
+    /// <summary>Drops every database named by the kit of another run that is over: on a server this run does not
+    /// own (others' runs share it), of a run that holds no mark (<see cref="RunLiveness"/>), however young; on a
+    /// kept server, of a run no longer alive, kept templates excepted; on a server of this run's own, created more
+    /// than <paramref name="olderThan"/> ago (and on any server where the marks cannot be read). Returns how many it
+    /// dropped.</summary>
     public static async Task<int> SweepAsync(DbServer server, TimeSpan olderThan, ILogger logger, CancellationToken ct)
     {
         var dialect = server.Dialect;
         var now = DateTime.UtcNow;
         var kept = OperatingSystem.IsWindows() ? null : server.Instance.Kept;
         var templates = OperatingSystem.IsWindows() || kept is null ? [] : kept.Templates().Select(t => t.Template.Name).ToHashSet(StringComparer.Ordinal);
-        var stale = new List<(string Name, string RunId, DateTime Created)>();
+        var stale = new List<(string Name, string RunId, DateTime Created, bool Dead)>();
+        var alive = new Dictionary<string, bool?>(StringComparer.Ordinal);
         await using var admin = await server.OpenAdminConnectionAsync(ct).ConfigureAwait(false);
         foreach (var name in await admin.ReadColumnAsync(dialect.ListDatabasesSql(DatabaseNames.Prefix), r => r.GetString(0), ct).ConfigureAwait(false))
         {
-            if (DatabaseNames.TryParse(name, out var created, out var runId) && runId != DatabaseNames.RunId
-                && (OperatingSystem.IsWindows() || kept is null ? now - created > olderThan : !kept.IsLiveRun(runId) && !templates.Contains(name)))
+            if (!DatabaseNames.TryParse(name, out var created, out var runId) || runId == DatabaseNames.RunId)
             {
-                stale.Add((name, runId, created));
+                continue;
+            }
+
+            if (!OperatingSystem.IsWindows() && kept is not null)
+            {
+                if (!kept.IsLiveRun(runId) && !templates.Contains(name))
+                {
+                    stale.Add((name, runId, created, true));
+                }
+
+                continue;
+            }
+
+            if (!server.IsOwned && !alive.ContainsKey(runId))
+            {
+                alive[runId] = await IsAliveAsync(admin, dialect, runId, olderThan, logger, ct).ConfigureAwait(false);
+            }
+
+            var live = server.IsOwned ? null : alive[runId];
+            if (live == false || (live is null && now - created > olderThan))
+            {
+                stale.Add((name, runId, created, live == false));
             }
         }
 
-        foreach (var (name, runId, created) in stale)
+        foreach (var (name, runId, created, dead) in stale)
         {
             try
             {
@@ -65,13 +88,17 @@ internal static class Janitor
                 }
 
                 await admin.ExecuteAsync(dialect.DropDatabaseSql(name), ct).ConfigureAwait(false);
-                if (kept is null)
+                if (kept is not null)
                 {
-                    Log.JanitorDropped(logger, name, runId, created);
+                    Log.ReuseDroppedOldRun(logger, name, runId);
+                }
+                else if (dead)
+                {
+                    Log.JanitorDroppedDeadRun(logger, name, runId);
                 }
                 else
                 {
-                    Log.ReuseDroppedOldRun(logger, name, runId);
+                    Log.JanitorDropped(logger, name, runId, created);
                 }
             }
             catch (DbException e)
@@ -94,5 +121,19 @@ internal static class Janitor
         }
 
         return stale.Count;
+    }
+
+    /// <summary>Whether the run holds its mark; null when the server would not say (the age rule decides then).</summary>
+    private static async Task<bool?> IsAliveAsync(DbConnection admin, Engines.EngineDialect dialect, string runId, TimeSpan olderThan, ILogger logger, CancellationToken ct)
+    {
+        try
+        {
+            return await RunLiveness.IsAliveAsync(admin, dialect, runId, ct).ConfigureAwait(false);
+        }
+        catch (DbException e)
+        {
+            Log.RunMarksUnknown(logger, e.Message, olderThan);
+            return null;
+        }
     }
 }

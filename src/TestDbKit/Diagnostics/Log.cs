@@ -67,6 +67,18 @@ internal static partial class Log
 
     [LoggerMessage(58, LogLevel.Debug, "Dropped template {Template} (hash {Hash}): not among the most recently used")]
     public static partial void DroppedOldTemplate(ILogger logger, string template, string hash);
+
+    [LoggerMessage(90, LogLevel.Debug, "Holding this run's mark ({Mark}) on {Server}: other runs' janitors leave its databases alone while it runs")]
+    public static partial void RunMarkTaken(ILogger logger, string mark, string server);
+
+    [LoggerMessage(91, LogLevel.Warning, "This run lost its mark on {Server} and could not take it again ({Error}); it keeps trying every {Seconds} s. Until then another run's janitor may take this run's databases for a dead run's.")]
+    public static partial void RunMarkLost(ILogger logger, string server, string error, int seconds);
+
+    [LoggerMessage(92, LogLevel.Information, "Janitor dropped {Database}: its run {RunId} holds no mark on the server (it ended or was killed)")]
+    public static partial void JanitorDroppedDeadRun(ILogger logger, string database, string runId);
+
+    [LoggerMessage(93, LogLevel.Debug, "Could not ask the server which runs are alive ({Error}); only databases older than {Age} are dropped")]
+    public static partial void RunMarksUnknown(ILogger logger, string error, TimeSpan age);
 }
 
 /// <summary>

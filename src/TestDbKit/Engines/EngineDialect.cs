@@ -44,21 +44,26 @@ internal abstract partial class EngineDialect
     /// value types); throws <see cref="ArgumentException"/> (without the password) when the string is malformed.</summary>
     public abstract DbConnectionStringBuilder CreateBuilder(string connectionString);
 
-    /// <summary>The server a connection string reaches, as "host:port" (the driver's default port when none is
-    /// given), to tell which server a fault of the process's timeline hit; null when the string cannot be parsed.</summary>
-    public abstract string? EndpointOf(string connectionString);
+    /// <summary>The server a connection string reaches, as "host:port" (the loopback names made one: "localhost",
+    /// 127.0.0.1 and ::1 reach the same server here), to tell which server a fault of the process's timeline hit;
+    /// null when the string cannot be parsed.</summary>
+    public string? EndpointOf(string connectionString)
+    {
+        try
+        {
+            var endpoint = Parse(connectionString);
+            var name = endpoint.Host.Trim().Trim('[', ']').ToLowerInvariant();
+            var loopback = name is "localhost" or "::1" || name.StartsWith("127.", StringComparison.Ordinal);
+            return string.Create(CultureInfo.InvariantCulture, $"{(loopback ? "loopback" : name)}:{endpoint.Port}");
+        }
+        catch (ArgumentException)
+        {
+            return null;
+        }
+    }
 
     /// <summary>Whether <paramref name="connection"/> is this engine's driver's.</summary>
     public abstract bool Owns(DbConnection connection);
-
-    /// <summary>"host:port" with the loopback names made one ("localhost", 127.0.0.1 and ::1 reach the same
-    /// server here), for <see cref="EndpointOf"/>.</summary>
-    protected static string Endpoint(string host, int port)
-    {
-        var name = host.Trim().Trim('[', ']').ToLowerInvariant();
-        var loopback = name is "localhost" or "::1" || name.StartsWith("127.", StringComparison.Ordinal);
-        return string.Create(CultureInfo.InvariantCulture, $"{(loopback ? "loopback" : name)}:{port}");
-    }
 
     /// <summary>The password, or null when the connection string cannot even be parsed.</summary>
     public string? PasswordOfOrNull(string connectionString)

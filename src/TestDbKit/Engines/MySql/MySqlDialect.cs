@@ -43,20 +43,6 @@ internal sealed partial class MySqlDialect : EngineDialect
     public override DbConnectionStringBuilder CreateBuilder(string connectionString) => Builder(connectionString);
 
     /// <inheritdoc />
-    public override string? EndpointOf(string connectionString)
-    {
-        try
-        {
-            var builder = Builder(connectionString);
-            return Endpoint(builder.Server ?? "", (int)builder.Port);
-        }
-        catch (ArgumentException)
-        {
-            return null;
-        }
-    }
-
-    /// <inheritdoc />
     public override bool Owns(DbConnection connection) => connection is MySqlConnection;
 
     public override string ForProbe(string connectionString, TimeSpan connectTimeout)

@@ -45,20 +45,6 @@ internal sealed partial class PostgreSqlDialect : EngineDialect
     public override DbConnectionStringBuilder CreateBuilder(string connectionString) => Builder(connectionString);
 
     /// <inheritdoc />
-    public override string? EndpointOf(string connectionString)
-    {
-        try
-        {
-            var builder = Builder(connectionString);
-            return Endpoint(builder.Host ?? "", (int)builder.Port);
-        }
-        catch (ArgumentException)
-        {
-            return null;
-        }
-    }
-
-    /// <inheritdoc />
     public override bool Owns(DbConnection connection) => connection is NpgsqlConnection;
 
     public override string ForProbe(string connectionString, TimeSpan connectTimeout)
