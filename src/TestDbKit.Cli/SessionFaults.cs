@@ -20,6 +20,9 @@ internal sealed class SessionFaults(EngineDialect dialect, string adminConnectio
 {
     private readonly string _admin = dialect.ForProbe(adminConnectionString, TimeSpan.FromSeconds(5));
 
+    /// <summary>Takes back this process's settings if it dies first (made at the first setting change).</summary>
+    private readonly Lazy<UndoGuard?> _guard = new(() => UndoGuard.TryStart(dialect, adminConnectionString));
+
     public EngineDialect Dialect => dialect;
 
     /// <summary>The administrator's connection string the command was given.</summary>
@@ -214,18 +217,24 @@ internal sealed class SessionFaults(EngineDialect dialect, string adminConnectio
         return all.Contains(database, StringComparer.Ordinal) ? null : $"there is no database '{database}' on {where}";
     }
 
-    /// <summary>Runs each change; undoes those done when one fails; the handle undoes them all.</summary>
+    /// <summary>Runs each change; undoes those done when one fails; the handle undoes them all. Each undo is handed to
+    /// the <see cref="UndoGuard"/> first, which runs it should this process be killed before it does.</summary>
     private async Task<IAsyncDisposable> ChangeEachAsync(DbConnection admin, IEnumerable<(string Set, string Undo)> changes, CancellationToken ct)
     {
-        var undo = new List<string>();
+        var undo = new List<(string Sql, int? Guarded)>();
         try
         {
             foreach (var (set, reset) in changes)
             {
+                var guarded = _guard.Value?.Add(reset); // before the change: a kill between the two leaves nothing behind
                 // The test suite drops databases all the time (clones, replaced pools): skip those gone.
                 if (await TryExecuteAsync(admin, set, ct).ConfigureAwait(false))
                 {
-                    undo.Add(reset);
+                    undo.Add((reset, guarded));
+                }
+                else if (guarded is { } id)
+                {
+                    _guard.Value?.Remove(id);
                 }
             }
         }
@@ -239,12 +248,16 @@ internal sealed class SessionFaults(EngineDialect dialect, string adminConnectio
     }
 
     /// <summary>Runs every undo statement; one whose database was dropped meanwhile is skipped, not fatal.</summary>
-    private async Task UndoAsync(IReadOnlyList<string> undo)
+    private async Task UndoAsync(IReadOnlyList<(string Sql, int? Guarded)> undo)
     {
         await using var admin = await dialect.OpenAsync(_admin, CancellationToken.None).ConfigureAwait(false);
-        foreach (var sql in undo)
+        foreach (var (sql, guarded) in undo)
         {
             await TryExecuteAsync(admin, sql, CancellationToken.None).ConfigureAwait(false);
+            if (guarded is { } id)
+            {
+                _guard.Value?.Remove(id);
+            }
         }
     }
 

@@ -60,6 +60,51 @@ public sealed class KilledFaultTests(ProxyServed served, ITestOutputHelper outpu
         output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{engine} {kind}: undone {clock.ElapsedMilliseconds} ms after the kill"));
     }
 
+    /// <summary>On a server no serve owns (TESTDBKIT_ALLOW_CHAOS=1) the fault process sets the setting itself; its undo
+    /// guard, a helper in a session of its own, takes it back when the process is killed.</summary>
+    [Theory]
+    [InlineData("read-only")]
+    [InlineData("idle")]
+    [InlineData("idle-in-transaction")]
+    [InlineData("statement-timeout")]
+    public async Task A_setting_whose_fault_process_was_killed_on_a_server_serve_does_not_own_is_taken_back_by_its_guard(string kind)
+    {
+        await using var server = await DbServer.StartAsync(DbEngine.PostgreSql, new DbServerOptions { Provider = DbServerProvider.Local });
+        var database = "tdk_k" + Guid.NewGuid().ToString("N")[..10];
+        await using (var admin = await server.OpenAdminConnectionAsync())
+        {
+            await admin.ExecuteAsync($"CREATE DATABASE {database}");
+        }
+
+        Assert.Equal("", await SettingsOfAsync(server, database)); // premise: the database has no setting of its own
+        string[] args = ["fault", kind, "--engine", "postgres", "--connection", server.AdminConnectionString, "--database", database, "--json", .. kind == "read-only" ? Array.Empty<string>() : ["--value", "3s"]];
+        using var fault = Process.Start(CliProcess.Start(args, new Dictionary<string, string> { ["TESTDBKIT_ALLOW_CHAOS"] = "1" }))!;
+        var stderr = fault.StandardError.ReadToEndAsync();
+        using (var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60)))
+        {
+            var line = await fault.StandardOutput.ReadLineAsync(deadline.Token);
+            Assert.True(line?.Contains("\"event\":\"started\"", StringComparison.Ordinal) == true, $"{line}\n{(fault.HasExited ? await stderr : "")}");
+        }
+
+        var set = await SettingsOfAsync(server, database);
+        Assert.True(set.Length > 0, $"premise: {kind} set nothing on {database}");
+
+        var clock = Stopwatch.StartNew();
+        fault.Kill(); // SIGKILL: the process cannot undo anything itself
+        await fault.WaitForExitAsync();
+        await Expect.EventuallyAsync(async () => await SettingsOfAsync(server, database) == "", UndoneWithin, $"{kind} ({set}) is taken back after its fault process was killed");
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"External {kind}: taken back {clock.ElapsedMilliseconds} ms after the kill"));
+    }
+
+    /// <summary>The settings PostgreSQL keeps for <paramref name="database"/> itself (ALTER DATABASE .. SET), comma-joined.</summary>
+    private static async Task<string> SettingsOfAsync(DbServer server, string database)
+    {
+        await using var admin = await server.OpenAdminConnectionAsync();
+        return Convert.ToString(await admin.ScalarAsync(
+            "SELECT coalesce(string_agg(array_to_string(s.setconfig, ','), ','), '') FROM pg_db_role_setting s " +
+            $"JOIN pg_database d ON d.oid = s.setdatabase WHERE s.setrole = 0 AND d.datname = '{database}'"), CultureInfo.InvariantCulture)!;
+    }
+
     /// <summary>Whether a fault is in effect, as a new client of the served database sees it.</summary>
     private sealed class Probe(DbEngine engine, ServeProcess serve, string database)
     {
