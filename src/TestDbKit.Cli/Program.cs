@@ -6,7 +6,7 @@ using TestDbKit.Diagnostics;
 // be started or reached, 3 a fault was refused, 64 malformed input).
 var root = ToolHelp.Root(
     "testdbkit: throwaway PostgreSQL and MySQL servers, faults on purpose and resilience checks for test pipelines in any language.",
-    ServeCommand.Create(), FaultCommand.Create(), ChaosCommand.Create(), DoctorCommand.Create());
+    ServeCommand.Create(), FaultCommand.Create(), ChaosCommand.Create(), DoctorCommand.Create(), UndoGuard.Create());
 var parsed = root.Parse(args);
 if (parsed.Errors.Count > 0)
 {

@@ -195,7 +195,7 @@ internal static partial class ServeCommand
 
         try
         {
-            return ServerControl.Register(server, proxy);
+            return ServerControl.Register(server, proxy, SessionFaults.OwnerSettings(server));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or System.Net.Sockets.SocketException)
         {

@@ -20,6 +20,9 @@ internal sealed class SessionFaults(EngineDialect dialect, string adminConnectio
 {
     private readonly string _admin = dialect.ForProbe(adminConnectionString, TimeSpan.FromSeconds(5));
 
+    /// <summary>Takes back this process's settings if it dies first (made at the first setting change).</summary>
+    private readonly Lazy<UndoGuard?> _guard = new(() => UndoGuard.TryStart(dialect, adminConnectionString));
+
     public EngineDialect Dialect => dialect;
 
     /// <summary>The administrator's connection string the command was given.</summary>
@@ -103,11 +106,32 @@ internal sealed class SessionFaults(EngineDialect dialect, string adminConnectio
         return false;
     }
 
+    /// <summary>How <c>testdbkit serve</c> holds a setting fault for a <c>fault</c> or <c>chaos</c> process that asked over
+    /// its socket: as that process would have done it itself, on the server serve started, undone when the asker lets go
+    /// or dies.</summary>
+    public static SettingFaults OwnerSettings(DbServer server)
+    {
+        ArgumentNullException.ThrowIfNull(server);
+        return (kind, timeout, database, ct) =>
+        {
+            var here = new SessionFaults(server.Dialect, server.AdminConnectionString, served: null, server.ToString(), database);
+            return kind is TimeoutFault timed
+                ? here.ShortenTimeoutAsync(timed.Timeout, timeout ?? TimeoutFault.DefaultTimeout, ct)
+                : here.ReadOnlyAsync(ct);
+        };
+    }
+
     /// <summary>Gives sessions of the kit database(s) opened from now on <paramref name="timeout"/> for
     /// <paramref name="kind"/> until the returned handle is disposed (per database on both engines; on MySQL through
-    /// the kit's settings table, for sessions of its test user).</summary>
+    /// the kit's settings table, for sessions of its test user). On a server a <c>testdbkit serve</c> owns, the owner
+    /// sets and holds it, so it is taken back even when this process is killed.</summary>
     public async Task<IAsyncDisposable> ShortenTimeoutAsync(TimeoutKind kind, TimeSpan timeout, CancellationToken ct)
     {
+        if (served is not null)
+        {
+            return await ServerControl.SettingAsync(served, TimeoutFault.Of(kind), timeout, database, ct).ConfigureAwait(false);
+        }
+
         await using var admin = await dialect.OpenAsync(_admin, ct).ConfigureAwait(false);
         var names = await KitDatabasesAsync(admin, ct).ConfigureAwait(false);
         var change = await ChangeEachAsync(admin, names.Select(n => dialect.DatabaseTimeoutSql(n, kind, timeout)
@@ -120,9 +144,15 @@ internal sealed class SessionFaults(EngineDialect dialect, string adminConnectio
             names.Select(name => new TimeoutEnforcement(adminConnectionString, name, DbServer.TestUserName, kind, timeout, logger, null)), ct).ConfigureAwait(false);
     }
 
-    /// <summary>Makes new sessions of the kit database(s) read-only until the handle is disposed.</summary>
+    /// <summary>Makes new sessions of the kit database(s) read-only until the handle is disposed; held by the owner like
+    /// <see cref="ShortenTimeoutAsync"/>.</summary>
     public async Task<IAsyncDisposable> ReadOnlyAsync(CancellationToken ct)
     {
+        if (served is not null)
+        {
+            return await ServerControl.SettingAsync(served, FaultCatalogue.Get<ReadOnly>(), null, database, ct).ConfigureAwait(false);
+        }
+
         await using var admin = await dialect.OpenAsync(_admin, ct).ConfigureAwait(false);
         var changes = new List<(string, string)>();
         foreach (var name in await KitDatabasesAsync(admin, ct).ConfigureAwait(false))
@@ -187,18 +217,24 @@ internal sealed class SessionFaults(EngineDialect dialect, string adminConnectio
         return all.Contains(database, StringComparer.Ordinal) ? null : $"there is no database '{database}' on {where}";
     }
 
-    /// <summary>Runs each change; undoes those done when one fails; the handle undoes them all.</summary>
+    /// <summary>Runs each change; undoes those done when one fails; the handle undoes them all. Each undo is handed to
+    /// the <see cref="UndoGuard"/> first, which runs it should this process be killed before it does.</summary>
     private async Task<IAsyncDisposable> ChangeEachAsync(DbConnection admin, IEnumerable<(string Set, string Undo)> changes, CancellationToken ct)
     {
-        var undo = new List<string>();
+        var undo = new List<(string Sql, int? Guarded)>();
         try
         {
             foreach (var (set, reset) in changes)
             {
+                var guarded = _guard.Value?.Add(reset); // before the change: a kill between the two leaves nothing behind
                 // The test suite drops databases all the time (clones, replaced pools): skip those gone.
                 if (await TryExecuteAsync(admin, set, ct).ConfigureAwait(false))
                 {
-                    undo.Add(reset);
+                    undo.Add((reset, guarded));
+                }
+                else if (guarded is { } id)
+                {
+                    _guard.Value?.Remove(id);
                 }
             }
         }
@@ -212,12 +248,16 @@ internal sealed class SessionFaults(EngineDialect dialect, string adminConnectio
     }
 
     /// <summary>Runs every undo statement; one whose database was dropped meanwhile is skipped, not fatal.</summary>
-    private async Task UndoAsync(IReadOnlyList<string> undo)
+    private async Task UndoAsync(IReadOnlyList<(string Sql, int? Guarded)> undo)
     {
         await using var admin = await dialect.OpenAsync(_admin, CancellationToken.None).ConfigureAwait(false);
-        foreach (var sql in undo)
+        foreach (var (sql, guarded) in undo)
         {
             await TryExecuteAsync(admin, sql, CancellationToken.None).ConfigureAwait(false);
+            if (guarded is { } id)
+            {
+                _guard.Value?.Remove(id);
+            }
         }
     }
 

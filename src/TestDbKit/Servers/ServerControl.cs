@@ -26,23 +26,29 @@ internal sealed record ServedServer(string Engine, string Host, int Port, int Pi
 /// the kit's TCP proxy (<c>serve --proxy</c>), the network kinds of the catalogue (<see cref="NetworkFaultKind"/>)
 /// act on it: <c>network-reset</c> at once (the answer counts the connections reset), a lasting one as
 /// <c>NAME hold</c> or <c>NAME hold VALUE</c> (the latency in ms, the bytes a second, the bytes before a cut). Network
-/// faults do not wait for one another nor for a server fault: a latency and a stall can be in effect at once.</remarks>
+/// faults do not wait for one another nor for a server fault: a latency and a stall can be in effect at once. The
+/// setting kinds (<see cref="TimeoutFault"/>, <see cref="ReadOnly"/>) are held the same way when the owner was given
+/// <see cref="SettingFaults"/> (<c>testdbkit serve</c> is): <c>NAME hold [ms=MS] [db=DATABASE]</c>, set by the owner on
+/// the kit's databases (or the one named) and taken back when the asker lets go or dies, so a killed
+/// <c>testdbkit fault</c> or <c>chaos</c> leaves no setting behind.</remarks>
 internal sealed class ServerControl : IAsyncDisposable
 {
     private static readonly TimeSpan LongestFreeze = TimeSpan.FromMinutes(1);
 
     private readonly DbServer _server;
     private readonly NetworkFaults? _proxy;
+    private readonly SettingFaults? _settings;
     private readonly Socket _listener;
     private readonly string _registration;
     private readonly CancellationTokenSource _stop = new();
     private readonly SemaphoreSlim _oneAtATime = new(1, 1);
     private readonly Task _loop;
 
-    private ServerControl(DbServer server, NetworkFaults? proxy, Socket listener, string registration, ServedServer served)
+    private ServerControl(DbServer server, NetworkFaults? proxy, SettingFaults? settings, Socket listener, string registration, ServedServer served)
     {
         _server = server;
         _proxy = proxy;
+        _settings = settings;
         _listener = listener;
         _registration = registration;
         Served = served;
@@ -73,8 +79,9 @@ internal sealed class ServerControl : IAsyncDisposable
     }
 
     /// <summary>Registers <paramref name="server"/> (a server this process started) and answers control requests
-    /// until disposed; the network faults act on <paramref name="proxy"/>, the kit's proxy in front of it, when given.</summary>
-    public static ServerControl Register(DbServer server, NetworkFaults? proxy = null)
+    /// until disposed; the network faults act on <paramref name="proxy"/>, the kit's proxy in front of it, when given, and
+    /// the setting faults (timeouts, read-only) through <paramref name="settings"/>, when given.</summary>
+    public static ServerControl Register(DbServer server, NetworkFaults? proxy = null, SettingFaults? settings = null)
     {
         if (OperatingSystem.IsWindows())
         {
@@ -110,7 +117,7 @@ internal sealed class ServerControl : IAsyncDisposable
         File.WriteAllText(temporary, JsonSerializer.Serialize(served));
         File.SetUnixFileMode(temporary, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         File.Move(temporary, registration, overwrite: true);
-        return new ServerControl(server, proxy, listener, registration, served);
+        return new ServerControl(server, proxy, settings, listener, registration, served);
     }
 
     /// <summary>The live registration of a kit server listening on <paramref name="host"/>:<paramref name="port"/>,
@@ -216,6 +223,32 @@ internal sealed class ServerControl : IAsyncDisposable
 
         var request = value is { } v ? string.Create(CultureInfo.InvariantCulture, $"{kind.Name} hold {v}") : kind.Name + " hold";
         return new FaultOutcome(await HoldAsync(served, kind.Name, request, ct).ConfigureAwait(false));
+    }
+
+    /// <summary>Asks the owner of <paramref name="served"/> to give the kit's databases (or only
+    /// <paramref name="database"/>) the setting fault <paramref name="kind"/> (a timeout of <paramref name="timeout"/>, or
+    /// read-only) and hold it; returns once it is in effect. The owner takes it back when the handle is disposed or this
+    /// process dies, so a setting never outlives the process that asked for it.</summary>
+    public static Task<IAsyncDisposable> SettingAsync(ServedServer served, FaultKind kind, TimeSpan? timeout, string? database, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(kind);
+        if (kind is not (TimeoutFault or ReadOnly))
+        {
+            throw new ArgumentException($"{kind.Name} is not a setting fault.", nameof(kind));
+        }
+
+        var request = new StringBuilder(kind.Name).Append(" hold");
+        if (timeout is { } t)
+        {
+            request.Append(CultureInfo.InvariantCulture, $" ms={(long)Math.Ceiling(t.TotalMilliseconds)}");
+        }
+
+        if (database is not null)
+        {
+            request.Append(" db=").Append(database);
+        }
+
+        return HoldAsync(served, kind.Name, request.ToString(), ct);
     }
 
     private static async Task<IAsyncDisposable> HoldAsync(ServedServer served, string name, string request, CancellationToken ct)
@@ -411,6 +444,11 @@ internal sealed class ServerControl : IAsyncDisposable
             return await NetworkAsync(network, parts.Length == 2 ? parts[1] : null, stream, reader, ct).ConfigureAwait(false);
         }
 
+        if (FaultCatalogue.Find(parts[0]) is { } setting and (TimeoutFault or ReadOnly))
+        {
+            return await SettingAsync(setting, parts.Length == 2 ? parts[1] : null, stream, reader, ct).ConfigureAwait(false);
+        }
+
         var kind = FaultCatalogue.Find(parts[0]) as ServerFaultKind;
         long ms = 0;
         var held = kind is { Lasting: true } && parts.Length == 2 && parts[1] == "hold";
@@ -501,6 +539,56 @@ internal sealed class ServerControl : IAsyncDisposable
         }
     }
 
+    /// <summary>A setting fault held for the asker: <c>NAME hold [ms=MS] [db=DATABASE]</c>, answered once in effect and
+    /// taken back when the asker lets go or dies (a killed fault process must not leave a database read-only).</summary>
+    private async Task<string> SettingAsync(FaultKind kind, string? rest, NetworkStream stream, StreamReader reader, CancellationToken ct)
+    {
+        if (_settings is null)
+        {
+            return JsonSerializer.Serialize(new { ok = false, error = $"This owner (pid {Served.Pid}) does not hold setting faults; run them against the server directly." });
+        }
+
+        var words = rest?.Split(' ', StringSplitOptions.RemoveEmptyEntries) ?? [];
+        TimeSpan? timeout = null;
+        string? database = null;
+        var valid = words.Length is >= 1 and <= 3 && words[0] == "hold";
+        foreach (var word in words.Skip(1))
+        {
+            if (word.StartsWith("ms=", StringComparison.Ordinal) && kind is TimeoutFault
+                && long.TryParse(word.AsSpan(3), NumberStyles.None, CultureInfo.InvariantCulture, out var ms) && ms > 0)
+            {
+                timeout = TimeSpan.FromMilliseconds(ms);
+            }
+            else if (word.StartsWith("db=", StringComparison.Ordinal) && word.Length > 3)
+            {
+                database = word[3..];
+            }
+            else
+            {
+                valid = false;
+            }
+        }
+
+        if (!valid)
+        {
+            var form = kind is TimeoutFault ? $"{kind.Name} hold [ms=MS] [db=DATABASE]" : $"{kind.Name} hold [db=DATABASE]";
+            return JsonSerializer.Serialize(new { ok = false, error = $"Unknown request '{kind.Name} {rest}': use {form}." });
+        }
+
+        var undo = await _settings(kind, timeout, database, ct).ConfigureAwait(false);
+        try
+        {
+            await stream.WriteAsync(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(new { ok = true, started = true }) + "\n"), ct).ConfigureAwait(false);
+            await WaitForEndAsync(reader, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            await undo.DisposeAsync().ConfigureAwait(false);
+        }
+
+        return JsonSerializer.Serialize(new { ok = true });
+    }
+
     /// <summary>Waits until the asker of a held fault writes <c>end</c> or closes its end of the socket.</summary>
     private static async Task WaitForEndAsync(StreamReader reader, CancellationToken ct)
     {
@@ -517,6 +605,10 @@ internal sealed class ServerControl : IAsyncDisposable
         }
     }
 }
+
+/// <summary>How the owner of a server gives the kit's databases on it (or only <c>database</c>) a setting fault (a
+/// <see cref="TimeoutFault"/> with its timeout, or <see cref="ReadOnly"/>); the handle takes it back.</summary>
+internal delegate Task<IAsyncDisposable> SettingFaults(FaultKind kind, TimeSpan? timeout, string? database, CancellationToken ct);
 
 /// <summary>The server this process started, as a target of the fault catalogue's server-scope kinds run on its
 /// owner's socket (the asker checked everything else).</summary>

@@ -17,6 +17,12 @@ internal abstract class TimeoutFault : FaultKind
 
     protected abstract TimeoutKind Kind { get; }
 
+    /// <summary>The server timeout this kind shortens (what the owner socket maps a kind's name to).</summary>
+    internal TimeoutKind Timeout => Kind;
+
+    /// <summary>The kind that shortens <paramref name="timeout"/>.</summary>
+    internal static TimeoutFault Of(TimeoutKind timeout) => FaultCatalogue.All.OfType<TimeoutFault>().First(k => k.Kind == timeout);
+
     /// <summary>What sessions opened while the fault lasted met, for the CLI's line.</summary>
     protected abstract string Effect(TimeSpan timeout);
 
