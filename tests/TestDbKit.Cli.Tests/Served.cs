@@ -82,15 +82,6 @@ internal static class Sessions
     public static async Task<double> TimeoutSecondsAsync(DbEngine engine, ServeProcess serve, string database, string kind)
     {
         await using var session = await OpenAsync(engine, serve.TestConnectionStringFor(engine, database));
-        var sql = (engine, kind) switch
-        {
-            (DbEngine.PostgreSql, "idle") => "SELECT setting::float8 / 1000 FROM pg_settings WHERE name = 'idle_session_timeout'",
-            (DbEngine.PostgreSql, "idle-in-transaction") => "SELECT setting::float8 / 1000 FROM pg_settings WHERE name = 'idle_in_transaction_session_timeout'",
-            (DbEngine.PostgreSql, _) => "SELECT setting::float8 / 1000 FROM pg_settings WHERE name = 'statement_timeout'",
-            (_, "idle") => "SELECT @@SESSION.wait_timeout",
-            (_, "idle-in-transaction") => "SELECT @@SESSION.idle_transaction_timeout",
-            _ => "SELECT @@SESSION.max_statement_time",
-        };
-        return Convert.ToDouble(await session.ScalarAsync(sql), CultureInfo.InvariantCulture);
+        return (await SessionTimeouts.OfAsync(session, engine, kind)).TotalSeconds;
     }
 }

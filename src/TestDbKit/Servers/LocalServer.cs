@@ -532,7 +532,11 @@ internal sealed class LocalServer : ServerInstance
                 if (File.Exists(pidFile) && int.TryParse(File.ReadAllText(pidFile), out var serverPid) && Native.IsAlive(serverPid)
                     && File.ReadAllText($"/proc/{serverPid}/cmdline").Contains(dir, StringComparison.Ordinal))
                 {
-                    Native.Signal(serverPid, Native.SIGCONT);
+                    foreach (var member in ProcessTree(serverPid))
+                    {
+                        Native.Signal(member, Native.SIGCONT); // a frozen server's children too: each leads a session of its own
+                    }
+
                     Native.Signal(serverPid, Native.SIGKILL);
                 }
 

@@ -24,8 +24,10 @@ internal sealed class Watchdog : IDisposable
           esac
         done
         alive() { [ -e "/proc/$pid" ] && ! grep -q ') Z' "/proc/$pid/stat" 2>/dev/null; }
+        # A frozen server's children lead sessions of their own: each needs its SIGCONT, or it stays stopped, orphaned.
+        tree() { echo "$1"; for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do tree "$c"; done; }
         if [ -n "$pid" ]; then
-          kill -CONT "$pid" 2>/dev/null
+          kill -CONT $(tree "$pid") 2>/dev/null
           kill -"$sig" "$pid" 2>/dev/null
           i=0
           while [ $i -lt 100 ] && alive; do sleep 0.1; i=$((i+1)); done

@@ -55,7 +55,7 @@ public sealed class KilledOwnedServerTests(ITestOutputHelper output)
     /// <summary>PostgreSQL frozen: every backend is its own session leader, stopped; the watchdog sends SIGCONT to the
     /// postmaster only, so the backends stay stopped, orphaned, after the postmaster is killed (seen: 7 processes in
     /// state T under pid 1, folder deleted). Needs the watchdog to SIGCONT the whole process tree first.</summary>
-    [Fact(Skip = "fails today: the watchdog thaws only the postmaster (the fix is the lead's, in src/TestDbKit/Servers/Watchdog.cs)")]
+    [Fact]
     public Task Killed_while_a_PostgreSQL_server_of_its_own_is_frozen_the_watchdog_removes_every_process_of_it() =>
         Killed_mid_fault_the_watchdog_removes_its_server_whole(DbEngine.PostgreSql, "freeze");
 

@@ -150,16 +150,7 @@ internal sealed class KilledRun : IAsyncDisposable
     private async Task<TimeSpan> TimeoutOfNewSessionAsync(string connectionString)
     {
         await using var session = await OpenAsync(connectionString);
-        var sql = (Engine, Kind) switch
-        {
-            (DbEngine.PostgreSql, "idle") => "SELECT setting::float8 / 1000 FROM pg_settings WHERE name = 'idle_session_timeout'",
-            (DbEngine.PostgreSql, "idle-in-transaction") => "SELECT setting::float8 / 1000 FROM pg_settings WHERE name = 'idle_in_transaction_session_timeout'",
-            (DbEngine.PostgreSql, _) => "SELECT setting::float8 / 1000 FROM pg_settings WHERE name = 'statement_timeout'",
-            (_, "idle") => "SELECT @@SESSION.wait_timeout",
-            (_, "idle-in-transaction") => "SELECT @@SESSION.idle_transaction_timeout",
-            _ => "SELECT @@SESSION.max_statement_time",
-        };
-        return TimeSpan.FromSeconds(Convert.ToDouble(await session.ScalarAsync(sql), CultureInfo.InvariantCulture));
+        return await SessionTimeouts.OfAsync(session, Engine, Kind);
     }
 
     /// <summary>What the child printed, for a failure message.</summary>
