@@ -45,20 +45,8 @@ internal static class SoakChecks
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(15);
 
     /// <summary>A connection of its own (no pool): a check must not leave one behind, nor reuse one a fault broke.</summary>
-    public static async Task<DbConnection> OpenAsync(EngineDialect dialect, string connectionString, CancellationToken ct)
-    {
-        var connection = dialect.CreateConnection(dialect.ForProbe(connectionString, TimeSpan.FromSeconds(5)));
-        try
-        {
-            await connection.OpenAsync(ct).ConfigureAwait(false);
-            return connection;
-        }
-        catch
-        {
-            await connection.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
-    }
+    public static Task<DbConnection> OpenAsync(EngineDialect dialect, string connectionString, CancellationToken ct) =>
+        dialect.OpenAsync(dialect.ForProbe(connectionString, TimeSpan.FromSeconds(5)), ct);
 
     /// <summary>A write a read-only database refuses, rolled back: the probe leaves nothing.</summary>
     public static async Task ProbeWriteAsync(DbConnection connection, CancellationToken ct)

@@ -220,7 +220,7 @@ internal static class SoakRun
 
         if (report.Ledger is { } l)
         {
-            text.AppendLine(inv, $"writes: {l.Writes} begun, {l.Acknowledged} acknowledged, {l.Failed} failed, {l.Unknown} unknown ({l.UnknownApplied} applied, {l.UnknownNotApplied} not), {l.Pending} pending; {writers.Retries} retries");
+            text.AppendLine(inv, $"writes: {l.Writes} begun, {l.Acknowledged} acknowledged, {l.Failed} failed, {l.Unknown} unknown ({l.UnknownApplied} applied, {l.UnknownNotApplied} not), {l.Pending} pending; {writers.Retries} retries, {writers.FoundStored} of which found the key stored by an attempt whose reply was lost");
             text.AppendLine(inv, $"ledger: lost {report.Lost}, duplicated {report.Duplicated}, failed but applied {l.Of(LedgerViolationKind.FailedButApplied).Count}, unresolved {l.Of(LedgerViolationKind.Unresolved).Count}");
         }
 

@@ -38,6 +38,7 @@ internal sealed class SoakWriters
     private readonly DbConnection?[] _current;
     private readonly ConcurrentDictionary<string, int> _errors = new(StringComparer.Ordinal);
     private int _retries;
+    private int _foundStored;
     private long _acknowledged;
 
     public SoakWriters(EngineDialect dialect, string proxiedConnectionString, WriteLedger ledger, SoakRecovery recovery, SoakOptions options)
@@ -58,6 +59,10 @@ internal sealed class SoakWriters
     public string ConnectionString => _connectionString;
 
     public int Retries => Volatile.Read(ref _retries);
+
+    /// <summary>Retries that found their key stored already: an earlier attempt's COMMIT was applied and its reply
+    /// lost (the ambiguous commit, or a connection lost just after a COMMIT), resolved without a second copy.</summary>
+    public int FoundStored => Volatile.Read(ref _foundStored);
 
     public long AcknowledgedCount => Interlocked.Read(ref _acknowledged);
 
@@ -112,6 +117,7 @@ internal sealed class SoakWriters
                 }
                 catch (Exception e) when (!_blind && attempt > 1 && DbErrors.IsIntegrityViolation(e))
                 {
+                    Interlocked.Increment(ref _foundStored);
                     Acknowledge(write); // an earlier attempt committed and its reply was lost: the key is there, once
                     break;
                 }

@@ -18,13 +18,7 @@ public sealed class SoakTests(ITestOutputHelper output)
     [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
     public async Task A_seeded_chaos_soak_of_every_fault_kind_keeps_the_ledger_and_the_kits_invariants(DbEngine engine)
     {
-        var report = await RunAsync(new SoakOptions
-        {
-            Engine = engine,
-            Provider = DbServerProvider.Local,
-            Duration = TimeSpan.FromSeconds(KitEnvironment.InCi ? 60 : 10),
-            Seed = Seed,
-        });
+        var report = await RunAsync(OnLocal(engine) with { Duration = TimeSpan.FromSeconds(KitEnvironment.InCi ? 60 : 10) });
 
         // The premise: the faults happened while the writers wrote, and the ledger was checked against the table.
         Assert.True(report.FaultsInjected >= 5, report.Summary);
@@ -38,21 +32,15 @@ public sealed class SoakTests(ITestOutputHelper output)
     [MemberData(nameof(TestSupport.BothEngines), MemberType = typeof(TestSupport))]
     public async Task A_writer_that_retries_blindly_after_ambiguous_commits_fails_the_soak_with_duplicated_writes(DbEngine engine)
     {
-        var report = await RunAsync(new SoakOptions
-        {
-            Engine = engine,
-            Provider = DbServerProvider.Local,
-            Duration = TimeSpan.FromSeconds(5),
-            Seed = Seed,
-            Kinds = ["ambiguous-commit"],
-            BlindRetry = true,
-        });
+        var report = await RunAsync(OnLocal(engine) with { Duration = TimeSpan.FromSeconds(5), Kinds = ["ambiguous-commit"], BlindRetry = true });
 
         Assert.True(report.Kinds["ambiguous-commit"].Injected >= 3, report.Summary); // the premise: COMMITs whose reply was lost
         Assert.False(report.Passed, report.Summary);
         Assert.True(report.Duplicated > 0, report.Summary);
         Assert.Contains(report.Failures, f => f.StartsWith("ledger: The write ledger is broken", StringComparison.Ordinal));
     }
+
+    private static SoakOptions OnLocal(DbEngine engine) => new() { Engine = engine, Provider = DbServerProvider.Local, Seed = Seed };
 
     private async Task<SoakReport> RunAsync(SoakOptions options)
     {
