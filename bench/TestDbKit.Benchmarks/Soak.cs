@@ -18,7 +18,16 @@ internal static class Soak
             return 2;
         }
 
-        var report = await SoakRun.RunAsync(options, Console.Out).ConfigureAwait(false);
-        return report.Passed ? 0 : 1;
+        try
+        {
+            var report = await SoakRun.RunAsync(options, Console.Out).ConfigureAwait(false);
+            return report.Passed ? 0 : 1;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // The workload never got going (the server did not start, the writers' first writes failed): no checks ran.
+            await Console.Error.WriteLineAsync($"FAILED: the soak stopped before its checks: {e}").ConfigureAwait(false);
+            return 1;
+        }
     }
 }

@@ -73,7 +73,7 @@ internal static class SoakRun
                 await using (db.ConfigureAwait(false))
                 {
                     (writers, faults, start, end) = await SoakAsync(options, db, recovery, report, output, ct).ConfigureAwait(false);
-                    Check(report, "stray databases", await SoakChecks.NoStrayDatabaseAsync(db, ct).ConfigureAwait(false));
+                    await CheckAsync(report, "stray databases", () => SoakChecks.NoStrayDatabaseAsync(db, ct)).ConfigureAwait(false);
                 }
             }
         }
@@ -82,7 +82,7 @@ internal static class SoakRun
             await server.DisposeAsync().ConfigureAwait(false);
         }
 
-        Check(report, "orphans", await SoakChecks.NoOrphanAsync(options.Provider, folder, description, ct).ConfigureAwait(false));
+        await CheckAsync(report, "orphans", () => SoakChecks.NoOrphanAsync(options.Provider, folder, description, ct)).ConfigureAwait(false);
         var after = SoakFootprint.Now();
         report.Summary = Summarize(options, report, writers!, faults!, recovery, (before, start, end, after), clock.Elapsed);
         output.WriteLine(report.Summary);
@@ -114,7 +114,14 @@ internal static class SoakRun
 
             // The last fault's recovery too: the writers go on until one acknowledges a write after it.
             var last = faults.LastEnded;
-            await UntilAsync(() => recovery.LastAcknowledged > last, writing, RecoveryPatience, "a write acknowledged after the last fault").ConfigureAwait(false);
+            try
+            {
+                await UntilAsync(() => recovery.LastAcknowledged > last, writing, RecoveryPatience, "write acknowledged after the last fault").ConfigureAwait(false);
+            }
+            catch (TimeoutException e)
+            {
+                report.Failures.Add($"recovery: {e.Message}"); // the checks below say what was left broken
+            }
         }
         finally
         {
@@ -125,15 +132,12 @@ internal static class SoakRun
         report.FaultsInjected = faults.Injected;
         report.Kinds = faults.Tallies;
 
-        await using (var direct = await SoakChecks.OpenAsync(dialect, db.ConnectionString, ct).ConfigureAwait(false))
+        await CheckAsync(report, "ledger", async () =>
         {
+            await using var direct = await SoakChecks.OpenAsync(dialect, db.ConnectionString, ct).ConfigureAwait(false);
             report.Ledger = await ledger.CheckAsync(direct, SoakWriters.Stored, ct).ConfigureAwait(false);
-        }
-
-        if (!report.Ledger.IsConsistent)
-        {
-            report.Failures.Add("ledger: " + report.Ledger);
-        }
+            return report.Ledger.IsConsistent ? null : report.Ledger.ToString();
+        }).ConfigureAwait(false);
 
         foreach (var (kind, tally) in faults.Tallies)
         {
@@ -147,13 +151,13 @@ internal static class SoakRun
             Check(report, "every kind", never.Count == 0 ? null : $"kinds the schedule did not reach in {options.Duration.TotalSeconds:0} s: {string.Join(", ", never)}");
         }
 
-        Check(report, "timeouts back", await SoakChecks.TimeoutsAsync(db, ct).ConfigureAwait(false) is var now && now == timeouts ? null
-            : $"a new session's idle timeouts are {now}, {timeouts} before the soak");
-        Check(report, "writable", await WritableAsync(db, ct).ConfigureAwait(false));
-        Check(report, "not frozen", await SoakChecks.NotFrozenAsync(db.Server, ct).ConfigureAwait(false));
-        Check(report, "proxy clean", await SoakChecks.ProxyCleanAsync(dialect, writers.ConnectionString, ct).ConfigureAwait(false));
+        await CheckAsync(report, "timeouts back", async () => await SoakChecks.TimeoutsAsync(db, ct).ConfigureAwait(false) is var now && now == timeouts ? null
+            : $"a new session's idle timeouts are {now}, {timeouts} before the soak").ConfigureAwait(false);
+        await CheckAsync(report, "writable", () => WritableAsync(db, ct)).ConfigureAwait(false);
+        await CheckAsync(report, "not frozen", () => SoakChecks.NotFrozenAsync(db.Server, ct)).ConfigureAwait(false);
+        await CheckAsync(report, "proxy clean", () => SoakChecks.ProxyCleanAsync(dialect, writers.ConnectionString, ct)).ConfigureAwait(false);
         db.Server.ClearPools();
-        Check(report, "leaked sessions", await SoakChecks.NoLeakedSessionAsync(db, sessions, ct).ConfigureAwait(false));
+        await CheckAsync(report, "leaked sessions", () => SoakChecks.NoLeakedSessionAsync(db, sessions, ct)).ConfigureAwait(false);
         end = SoakFootprint.Now();
         var allowed = SoakFootprint.HeapTolerance + (SoakFootprint.HeapPerWrite * ledger.Writes.Count);
         Check(report, "memory", end.HeapBytes - start.HeapBytes <= allowed ? null
@@ -173,8 +177,25 @@ internal static class SoakRun
         }
         catch (System.Data.Common.DbException e)
         {
-            return $"a new session cannot write (read-only left on?): {e.Message.Split('\n')[0]}";
+            return $"a new session cannot write: {e.Message.Split('\n')[0]}";
         }
+    }
+
+    /// <summary>Runs one check; one that cannot even run (the server does not answer) fails with what it met, and the
+    /// other checks still run.</summary>
+    private static async Task CheckAsync(SoakReport report, string what, Func<Task<string?>> check)
+    {
+        string? problem;
+        try
+        {
+            problem = await check().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            problem = $"could not check: {e.GetType().Name}: {e.Message.Split('\n')[0]}";
+        }
+
+        Check(report, what, problem);
     }
 
     private static void Check(SoakReport report, string what, string? problem)
