@@ -155,7 +155,7 @@ internal static class SoakRun
             : $"a new session's idle timeouts are {now}, {timeouts} before the soak").ConfigureAwait(false);
         await CheckAsync(report, "writable", () => WritableAsync(db, ct)).ConfigureAwait(false);
         await CheckAsync(report, "not frozen", () => SoakChecks.NotFrozenAsync(db.Server, ct)).ConfigureAwait(false);
-        await CheckAsync(report, "proxy clean", () => SoakChecks.ProxyCleanAsync(dialect, writers.ConnectionString, ct)).ConfigureAwait(false);
+        await CheckAsync(report, "proxy clean", () => SoakChecks.ProxyCleanAsync(dialect, writers.ConnectionString, db.ConnectionString, ct)).ConfigureAwait(false);
         db.Server.ClearPools();
         await CheckAsync(report, "leaked sessions", () => SoakChecks.NoLeakedSessionAsync(db, sessions, ct)).ConfigureAwait(false);
         end = SoakFootprint.Now();
