@@ -1,6 +1,7 @@
 using TestDbKit.Benchmarks;
 
 // dotnet run -c Release --project bench/TestDbKit.Benchmarks -- <benchmark> [--runs N] [--engine postgresql|mysql]
+// soak: --engine postgresql|mysql --minutes N --seed S [--provider local|docker] [--writers N] [--kinds a,b] [--blind-retry] (see SoakRun.cs)
 // suite and loop: [--rounds N] [--tests N] [--seed N]; suite: [--variants local,serial,docker,respawn,reseed,rollback] (see WholeSuite.cs, Loop.cs)
 var name = args.FirstOrDefault() ?? "coldstart";
 var runs = args.SkipWhile(a => a != "--runs").Skip(1).Select(int.Parse).FirstOrDefault(5);
@@ -25,7 +26,9 @@ switch (name)
         return await WholeSuite.RunAsync(args, engines);
     case "loop":
         return await Loop.RunAsync(args, engines);
+    case "soak":
+        return await Soak.RunAsync(args);
     default:
-        Console.Error.WriteLine($"Unknown benchmark '{name}'. Known: coldstart, reset, lifecycle, faults, suite, loop.");
+        Console.Error.WriteLine($"Unknown benchmark '{name}'. Known: coldstart, reset, lifecycle, faults, suite, loop, soak.");
         return 2;
 }
