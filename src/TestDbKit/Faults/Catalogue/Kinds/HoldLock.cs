@@ -21,7 +21,9 @@ internal sealed class HoldLock : FaultKind
         ArgumentException.ThrowIfNullOrWhiteSpace(table);
         var dialect = target.Dialect;
         var sql = dialect.LockTableSql(table); // validates the name before anything runs
-        var holder = dialect.CreateConnection(dialect.WithApplicationName(databaseConnectionString, "testdbkit-fault"));
+        // Unpooled: a pooled holder stayed idle in the driver's pool on the test's database after the fault (a session
+        // the leak check counts), and a later lock fault got it back dead after a kill had ended it (57P01).
+        var holder = dialect.CreateConnection(dialect.ForProbe(dialect.WithApplicationName(databaseConnectionString, "testdbkit-fault"), TimeSpan.FromSeconds(15)));
         try
         {
             await holder.OpenAsync(ct).ConfigureAwait(false);
