@@ -230,7 +230,12 @@ public sealed partial class DatabasePool : IAsyncDisposable
 
         // Under the state's lock, and marked as this run's before it is looked up: a run that evicts old templates
         // keeps those a live run copies from.
-        await using var held = await kept.LockAsync(ct).ConfigureAwait(false);
+        await using var held = await LockKeptAsync(kept, ct).ConfigureAwait(false);
+        if (held is null)
+        {
+            return false;
+        }
+
         kept.UseTemplate(_keptHash);
         if (kept.FindTemplate(_keptHash) is not { } template)
         {
@@ -266,7 +271,12 @@ public sealed partial class DatabasePool : IAsyncDisposable
             return;
         }
 
-        await using var held = await kept.LockAsync(ct).ConfigureAwait(false);
+        await using var held = await LockKeptAsync(kept, ct).ConfigureAwait(false);
+        if (held is null)
+        {
+            return; // not kept: dropped with the pool
+        }
+
         kept.UseTemplate(_keptHash);
         kept.SaveTemplate(_keptHash, new Servers.Reuse.KeptTemplate(_template, Marks, _fingerprint, EmptySchema));
         _templateKept = true;
@@ -276,6 +286,22 @@ public sealed partial class DatabasePool : IAsyncDisposable
             kept.ForgetTemplate(hash);
             await DropAsync(old.Name, ct).ConfigureAwait(false);
             Log.DroppedOldTemplate(_logger, old.Name, hash);
+        }
+    }
+
+    /// <summary>The kept server's state lock, or null when another run holds it too long (a slow start of a kept
+    /// server): this run then builds and uses a template of its own rather than fail.</summary>
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    private async Task<IAsyncDisposable?> LockKeptAsync(Servers.Reuse.KeptServer kept, CancellationToken ct)
+    {
+        try
+        {
+            return await kept.LockAsync(ct).ConfigureAwait(false);
+        }
+        catch (Servers.ServerStartException e)
+        {
+            Log.KeptTemplateLockBusy(_logger, e.Message);
+            return null;
         }
     }
 

@@ -12,12 +12,18 @@ namespace TestDbKit.Databases;
 /// <see cref="EngineDialect.RunMarkName"/>) for as long as its process lives, and takes it again within
 /// <see cref="RenewEvery"/> when a restart or a network fault ended that session. Another run's <see cref="Janitor"/>
 /// drops the databases of a run whose mark nobody holds, however young they are, and never those of a live run,
-/// however old: a run's age says nothing about whether it still runs.
+/// however old: a run's age says nothing about whether it still runs. Since a live run's mark may be missing for a
+/// moment (its session lost, not yet taken again), a run counts as dead only when its mark is missing twice,
+/// <see cref="ConfirmAfter"/> apart, on a server that has been up at least that long.
 /// </summary>
 internal static class RunLiveness
 {
     /// <summary>How often the mark's session is checked, and taken again when lost.</summary>
     public static readonly TimeSpan RenewEvery = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long a live run may be without its mark: a check that finds the session gone, one more period
+    /// if the server was not back yet, and the new session's connect timeout.</summary>
+    public static readonly TimeSpan ConfirmAfter = RenewEvery * 2 + EngineDialect.RunMarkConnectTimeout;
 
     private static readonly ConcurrentDictionary<string, Lazy<Task>> Held = new(StringComparer.Ordinal);
 
@@ -44,6 +50,13 @@ internal static class RunLiveness
     public static async Task<bool> IsAliveAsync(DbConnection admin, EngineDialect dialect, string runId, CancellationToken ct) =>
         Convert.ToInt64(await admin.ScalarAsync(dialect.RunMarkHeldSql(runId), ct).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture) > 0;
 
+    /// <summary>How long the server <paramref name="admin"/> is connected to has been up.</summary>
+    public static async Task<TimeSpan> ServerUptimeAsync(DbConnection admin, EngineDialect dialect, CancellationToken ct)
+    {
+        var seconds = await admin.ReadColumnAsync(dialect.ServerUptimeSql, r => Convert.ToDouble(r.GetValue(r.FieldCount - 1), System.Globalization.CultureInfo.InvariantCulture), ct).ConfigureAwait(false);
+        return seconds.Count == 1 ? TimeSpan.FromSeconds(seconds[0]) : throw new InvalidOperationException($"The server gave {seconds.Count} rows for its uptime ({dialect.ServerUptimeSql}).");
+    }
+
     private static async Task TakeAsync(DbServer server, ILogger logger)
     {
         var dialect = server.Dialect;
@@ -51,7 +64,7 @@ internal static class RunLiveness
         DbConnection session;
         try
         {
-            session = await OpenMarkAsync(dialect, cs).ConfigureAwait(false);
+            session = await OpenMarkAsync(dialect, cs, DatabaseNames.RunId).ConfigureAwait(false);
         }
         catch (Exception e) when (e is DbException or IOException or TimeoutException or InvalidOperationException)
         {
@@ -65,12 +78,14 @@ internal static class RunLiveness
         _ = Task.Run(() => KeepAsync(dialect, cs, session, server.ToString(), logger));
     }
 
-    private static async Task<DbConnection> OpenMarkAsync(EngineDialect dialect, string cs)
+    /// <summary>Opens a session that holds run <paramref name="runId"/>'s mark (<paramref name="cs"/> from
+    /// <see cref="EngineDialect.RunMarkConnectionString"/>); disposing it gives the mark up.</summary>
+    internal static async Task<DbConnection> OpenMarkAsync(EngineDialect dialect, string cs, string runId)
     {
         var session = await dialect.OpenAsync(cs, CancellationToken.None).ConfigureAwait(false);
         try
         {
-            if (dialect.TakeRunMarkSql(DatabaseNames.RunId) is { } take
+            if (dialect.TakeRunMarkSql(runId) is { } take
                 && Convert.ToInt64(await session.ScalarAsync(take, CancellationToken.None).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture) != 1)
             {
                 throw new InvalidOperationException("another session holds the mark");
@@ -86,7 +101,8 @@ internal static class RunLiveness
     }
 
     /// <summary>Checks the mark's session every <see cref="RenewEvery"/>, and takes the mark again when the session
-    /// is gone, for as long as the process lives.</summary>
+    /// is gone, for as long as the process lives. Nothing may end this loop early: a run without its mark looks dead
+    /// to other runs.</summary>
     private static async Task KeepAsync(EngineDialect dialect, string cs, DbConnection? session, string server, ILogger logger)
     {
         using var timer = new PeriodicTimer(RenewEvery);
@@ -97,27 +113,24 @@ internal static class RunLiveness
             {
                 if (session is not null)
                 {
-                    await session.ScalarAsync("SELECT 1", CancellationToken.None).ConfigureAwait(false);
-                    continue;
+                    try
+                    {
+                        await session.ScalarAsync("SELECT 1", CancellationToken.None).ConfigureAwait(false);
+                        continue;
+                    }
+                    catch (Exception e) when (e is not OutOfMemoryException)
+                    {
+                        // The session ended (a restart, a network fault, a kill): take the mark again below.
+                        var lost = session;
+                        session = null;
+                        await DisposeQuietlyAsync(lost).ConfigureAwait(false);
+                    }
                 }
-            }
-            catch (Exception e) when (e is DbException or IOException or TimeoutException or InvalidOperationException)
-            {
-                // The session ended (a restart, a network fault, a kill): take the mark again below.
-            }
 
-            if (session is not null)
-            {
-                await session.DisposeAsync().ConfigureAwait(false);
-                session = null;
-            }
-
-            try
-            {
-                session = await OpenMarkAsync(dialect, cs).ConfigureAwait(false);
+                session = await OpenMarkAsync(dialect, cs, DatabaseNames.RunId).ConfigureAwait(false);
                 warned = false;
             }
-            catch (Exception e) when (e is DbException or IOException or TimeoutException or InvalidOperationException)
+            catch (Exception e) when (e is not OutOfMemoryException)
             {
                 if (!warned)
                 {
@@ -125,6 +138,18 @@ internal static class RunLiveness
                     warned = true;
                 }
             }
+        }
+    }
+
+    private static async Task DisposeQuietlyAsync(DbConnection session)
+    {
+        try
+        {
+            await session.DisposeAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // A broken session may fail to close; it is gone either way.
         }
     }
 }

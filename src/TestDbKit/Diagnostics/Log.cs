@@ -79,6 +79,18 @@ internal static partial class Log
 
     [LoggerMessage(93, LogLevel.Debug, "Could not ask the server which runs are alive ({Error}); only databases older than {Age} are dropped")]
     public static partial void RunMarksUnknown(ILogger logger, string error, TimeSpan age);
+
+    [LoggerMessage(94, LogLevel.Information, "Janitor kept {Count} databases of runs that held no mark on {Server}: the server has been up only {Uptime}, less than a live run may need to take its mark again after a restart; a later run's janitor drops them if their runs are dead")]
+    public static partial void RunMarksUnsure(ILogger logger, string server, TimeSpan uptime, int count);
+
+    [LoggerMessage(95, LogLevel.Information, "The kept template is not used or kept by this run: {Reason}")]
+    public static partial void KeptTemplateLockBusy(ILogger logger, string reason);
+
+    [LoggerMessage(96, LogLevel.Debug, "Run {RunId} holds no mark on {Server}: its databases are dropped if it still holds none in {Grace}")]
+    public static partial void RunMarkMissing(ILogger logger, string runId, string server, TimeSpan grace);
+
+    [LoggerMessage(97, LogLevel.Debug, "Janitor's second look at the marks of {Count} runs on {Server}, up {Uptime}")]
+    public static partial void RunMarksSecondLook(ILogger logger, int count, string server, TimeSpan uptime);
 }
 
 /// <summary>

@@ -11,10 +11,14 @@ internal abstract partial class EngineDialect
             ? "testdbkit-run:" + runId
             : throw new ArgumentException($"A run id is letters and digits, not '{runId}'.", nameof(runId));
 
-    /// <summary>Where the session that holds the mark connects: tagged with the mark's name, no pooling (the
-    /// session is the mark, and must not go back to a pool that may close it).</summary>
+    /// <summary>How long opening the mark's session may take.</summary>
+    public static readonly TimeSpan RunMarkConnectTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>Where the session that holds the mark connects: the administrator's own database (a server may let
+    /// it into that one only), tagged with the mark's name, no pooling (the session is the mark, and must not go back
+    /// to a pool that may close it).</summary>
     public virtual string RunMarkConnectionString(string adminConnectionString, string runId) =>
-        ForProbe(WithApplicationName(WithDatabase(adminConnectionString, null), RunMarkName(runId)), TimeSpan.FromSeconds(5));
+        ForProbe(WithApplicationName(adminConnectionString, RunMarkName(runId)), RunMarkConnectTimeout);
 
     /// <summary>Run on the mark's session once it is open; its one value is 1 when the mark is held. Null where
     /// the open session is the mark itself.</summary>
@@ -22,4 +26,8 @@ internal abstract partial class EngineDialect
 
     /// <summary>One value, greater than zero while some session holds run <paramref name="runId"/>'s mark.</summary>
     public abstract string RunMarkHeldSql(string runId);
+
+    /// <summary>One row whose last column is the seconds since the server started (whole or not) (every run's mark is lost
+    /// at a restart, and is taken again only after it).</summary>
+    public abstract string ServerUptimeSql { get; }
 }

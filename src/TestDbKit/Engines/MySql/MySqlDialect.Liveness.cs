@@ -7,4 +7,6 @@ internal sealed partial class MySqlDialect
     public override string? TakeRunMarkSql(string runId) => $"SELECT GET_LOCK({Literal(RunMarkName(runId))}, 0)";
 
     public override string RunMarkHeldSql(string runId) => $"SELECT IS_USED_LOCK({Literal(RunMarkName(runId))}) IS NOT NULL";
+
+    public override string ServerUptimeSql => "SHOW GLOBAL STATUS LIKE 'Uptime'";
 }

@@ -8,4 +8,6 @@ internal sealed partial class PostgreSqlDialect
 
     public override string RunMarkHeldSql(string runId) =>
         $"SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE application_name = '{RunMarkName(runId)}'";
+
+    public override string ServerUptimeSql => "SELECT extract(epoch FROM clock_timestamp() - pg_catalog.pg_postmaster_start_time())::float8";
 }
