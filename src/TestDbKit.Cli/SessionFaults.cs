@@ -14,14 +14,16 @@ namespace TestDbKit.Cli;
 /// run as SQL on the administrator's connection and touch only the kit's databases (named <c>tdk_…</c>), or only
 /// <paramref name="database"/> when one is named, never the kit's control sessions (the dialect's session list
 /// leaves those out, as it does for FaultInjector); server-scope faults are asked of the <c>testdbkit serve</c> that
-/// owns the server (<paramref name="served"/>), which undoes a lasting one when the asker lets go or dies.
+/// owns the server (<paramref name="served"/>), which undoes a lasting one when the asker lets go or dies. With
+/// <paramref name="guarded"/>, the settings it changes itself are handed to an <see cref="UndoGuard"/> too.
 /// </summary>
-internal sealed class SessionFaults(EngineDialect dialect, string adminConnectionString, ServedServer? served, string where, string? database = null) : IFaultTarget
+internal sealed class SessionFaults(EngineDialect dialect, string adminConnectionString, ServedServer? served, string where, string? database = null, bool guarded = true)
+    : IFaultTarget
 {
     private readonly string _admin = dialect.ForProbe(adminConnectionString, TimeSpan.FromSeconds(5));
 
-    /// <summary>Takes back this process's settings if it dies first (made at the first setting change).</summary>
-    private readonly Lazy<UndoGuard?> _guard = new(() => UndoGuard.TryStart(dialect, adminConnectionString));
+    /// <summary>Takes back this process's settings if it dies first; its helper runs only while a change is held.</summary>
+    private readonly UndoGuard? _guard = guarded ? new UndoGuard(dialect, adminConnectionString) : null;
 
     public EngineDialect Dialect => dialect;
 
@@ -114,7 +116,9 @@ internal sealed class SessionFaults(EngineDialect dialect, string adminConnectio
         ArgumentNullException.ThrowIfNull(server);
         return (kind, timeout, database, ct) =>
         {
-            var here = new SessionFaults(server.Dialect, server.AdminConnectionString, served: null, server.ToString(), database);
+            // No undo guard: serve undoes the setting when the asker lets go or dies, and a serve that dies takes
+            // its server with it; a guard would outlive the fault, or take back a later one's setting.
+            var here = new SessionFaults(server.Dialect, server.AdminConnectionString, served: null, server.ToString(), database, guarded: false);
             return kind is TimeoutFault timed
                 ? here.ShortenTimeoutAsync(timed.Timeout, timeout ?? TimeoutFault.DefaultTimeout, ct)
                 : here.ReadOnlyAsync(ct);
@@ -222,24 +226,33 @@ internal sealed class SessionFaults(EngineDialect dialect, string adminConnectio
     private async Task<IAsyncDisposable> ChangeEachAsync(DbConnection admin, IEnumerable<(string Set, string Undo)> changes, CancellationToken ct)
     {
         var undo = new List<(string Sql, int? Guarded)>();
+        (string Sql, int? Guarded)? current = null;
         try
         {
             foreach (var (set, reset) in changes)
             {
-                var guarded = _guard.Value?.Add(reset); // before the change: a kill between the two leaves nothing behind
+                var guardId = _guard?.Add(reset); // before the change: a kill between the two leaves nothing behind
+                current = (reset, guardId);
                 // The test suite drops databases all the time (clones, replaced pools): skip those gone.
                 if (await TryExecuteAsync(admin, set, ct).ConfigureAwait(false))
                 {
-                    undo.Add((reset, guarded));
+                    undo.Add((reset, guardId));
                 }
-                else if (guarded is { } id)
+                else if (guardId is { } id)
                 {
-                    _guard.Value?.Remove(id);
+                    _guard?.Remove(id);
                 }
+
+                current = null;
             }
         }
         catch
         {
+            if (current is { } failed)
+            {
+                undo.Add(failed); // it may have taken effect before it failed; its undo also strikes it off the guard
+            }
+
             await UndoAsync(undo).ConfigureAwait(false); // never leave a half-set fault behind
             throw;
         }
@@ -251,12 +264,12 @@ internal sealed class SessionFaults(EngineDialect dialect, string adminConnectio
     private async Task UndoAsync(IReadOnlyList<(string Sql, int? Guarded)> undo)
     {
         await using var admin = await dialect.OpenAsync(_admin, CancellationToken.None).ConfigureAwait(false);
-        foreach (var (sql, guarded) in undo)
+        foreach (var (sql, guardId) in undo)
         {
             await TryExecuteAsync(admin, sql, CancellationToken.None).ConfigureAwait(false);
-            if (guarded is { } id)
+            if (guardId is { } id)
             {
-                _guard.Value?.Remove(id);
+                _guard?.Remove(id);
             }
         }
     }

@@ -36,6 +36,10 @@ internal sealed class FaultProcess : IAsyncDisposable
 
     public static FaultProcess Start(params string[] args) => new(Process.Start(CliProcess.Start(args))!);
 
+    /// <summary>As <see cref="Start(string[])"/>, with <paramref name="environment"/> added to the child's.</summary>
+    public static FaultProcess Start(IReadOnlyDictionary<string, string> environment, params string[] args) =>
+        new(Process.Start(CliProcess.Start(args, environment))!);
+
     /// <summary>The next stdout line as JSON; fails with the process's stderr when it ends first or takes too long.</summary>
     public async Task<JsonElement> NextAsync(TimeSpan? within = null)
     {

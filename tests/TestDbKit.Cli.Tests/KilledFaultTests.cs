@@ -12,7 +12,7 @@ namespace TestDbKit.Cli.Tests;
 /// serve that owns the server holds every lasting fault for its asker and undoes it when the asker's socket closes
 /// (the settings too: a killed fault process must not leave a database read-only or with a short timeout).
 /// </summary>
-public sealed class KilledFaultTests(ProxyServed served, ITestOutputHelper output) : IClassFixture<ProxyServed>
+public sealed class KilledFaultTests(ProxyServed served, OwnedServers owned, ITestOutputHelper output) : IClassFixture<ProxyServed>, IClassFixture<OwnedServers>
 {
     /// <summary>How long the owner may take to notice the dead asker and undo (it is told by the socket closing; this
     /// only bounds a loaded machine).</summary>
@@ -61,23 +61,21 @@ public sealed class KilledFaultTests(ProxyServed served, ITestOutputHelper outpu
     }
 
     /// <summary>On a server no serve owns (TESTDBKIT_ALLOW_CHAOS=1) the fault process sets the setting itself; its undo
-    /// guard, a helper in a session of its own, takes it back when the process is killed.</summary>
+    /// guard, a helper in a session of its own, takes it back when the process is killed (on MySQL, the database's row
+    /// of the kit's settings table).</summary>
     [Theory]
-    [InlineData("read-only")]
-    [InlineData("idle")]
-    [InlineData("idle-in-transaction")]
-    [InlineData("statement-timeout")]
-    public async Task A_setting_whose_fault_process_was_killed_on_a_server_serve_does_not_own_is_taken_back_by_its_guard(string kind)
+    [InlineData(DbEngine.PostgreSql, "read-only")]
+    [InlineData(DbEngine.PostgreSql, "idle")]
+    [InlineData(DbEngine.PostgreSql, "idle-in-transaction")]
+    [InlineData(DbEngine.PostgreSql, "statement-timeout")]
+    [InlineData(DbEngine.MySql, "read-only")]
+    [InlineData(DbEngine.MySql, "idle")]
+    public async Task A_setting_whose_fault_process_was_killed_on_a_server_serve_does_not_own_is_taken_back_by_its_guard(DbEngine engine, string kind)
     {
-        await using var server = await DbServer.StartAsync(DbEngine.PostgreSql, new DbServerOptions { Provider = DbServerProvider.Local });
-        var database = "tdk_k" + Guid.NewGuid().ToString("N")[..10];
-        await using (var admin = await server.OpenAdminConnectionAsync())
-        {
-            await admin.ExecuteAsync($"CREATE DATABASE {database}");
-        }
-
-        Assert.Equal("", await SettingsOfAsync(server, database)); // premise: the database has no setting of its own
-        string[] args = ["fault", kind, "--engine", "postgres", "--connection", server.AdminConnectionString, "--database", database, "--json", .. kind == "read-only" ? Array.Empty<string>() : ["--value", "3s"]];
+        var server = await owned.GetAsync(engine);
+        var database = await OwnedServers.NewDatabaseAsync(server);
+        Assert.Equal("", await OwnedServers.SettingsOfAsync(server, database)); // premise: the database has no setting of its own
+        string[] args = ["fault", kind, "--engine", Served.Key(engine), "--connection", server.AdminConnectionString, "--database", database, "--json", .. kind == "read-only" ? Array.Empty<string>() : ["--value", "3s"]];
         using var fault = Process.Start(CliProcess.Start(args, new Dictionary<string, string> { ["TESTDBKIT_ALLOW_CHAOS"] = "1" }))!;
         var stderr = fault.StandardError.ReadToEndAsync();
         using (var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60)))
@@ -86,27 +84,18 @@ public sealed class KilledFaultTests(ProxyServed served, ITestOutputHelper outpu
             Assert.True(line?.Contains("\"event\":\"started\"", StringComparison.Ordinal) == true, $"{line}\n{(fault.HasExited ? await stderr : "")}");
         }
 
-        var set = await SettingsOfAsync(server, database);
+        var set = await OwnedServers.SettingsOfAsync(server, database);
         Assert.True(set.Length > 0, $"premise: {kind} set nothing on {database}");
 
         var clock = Stopwatch.StartNew();
         fault.Kill(); // SIGKILL: the process cannot undo anything itself
         await fault.WaitForExitAsync();
-        await Expect.EventuallyAsync(async () => await SettingsOfAsync(server, database) == "", UndoneWithin, $"{kind} ({set}) is taken back after its fault process was killed");
-        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"External {kind}: taken back {clock.ElapsedMilliseconds} ms after the kill"));
-    }
-
-    /// <summary>The settings PostgreSQL keeps for <paramref name="database"/> itself (ALTER DATABASE .. SET), comma-joined.</summary>
-    private static async Task<string> SettingsOfAsync(DbServer server, string database)
-    {
-        await using var admin = await server.OpenAdminConnectionAsync();
-        return Convert.ToString(await admin.ScalarAsync(
-            "SELECT coalesce(string_agg(array_to_string(s.setconfig, ','), ','), '') FROM pg_db_role_setting s " +
-            $"JOIN pg_database d ON d.oid = s.setdatabase WHERE s.setrole = 0 AND d.datname = '{database}'"), CultureInfo.InvariantCulture)!;
+        await Expect.EventuallyAsync(async () => await OwnedServers.SettingsOfAsync(server, database) == "", UndoneWithin, $"{kind} ({set}) is taken back after its fault process was killed");
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"External {engine} {kind}: taken back {clock.ElapsedMilliseconds} ms after the kill"));
     }
 
     /// <summary>Whether a fault is in effect, as a new client of the served database sees it.</summary>
-    private sealed class Probe(DbEngine engine, ServeProcess serve, string database)
+    internal sealed class Probe(DbEngine engine, ServeProcess serve, string database)
     {
         private string Test => serve.TestConnectionStringFor(engine, database);
 
