@@ -19,7 +19,7 @@ namespace TestDbKit.Databases;
 internal static class RunLiveness
 {
     /// <summary>How often the mark's session is checked, and taken again when lost.</summary>
-    public static readonly TimeSpan RenewEvery = TimeSpan.FromSeconds(5);
+    public static readonly TimeSpan RenewEvery = TimeSpan.FromSeconds(2);
 
     /// <summary>How long a live run may be without its mark: a check that finds the session gone, one more period
     /// if the server was not back yet, and the new session's connect timeout.</summary>

@@ -12,7 +12,7 @@ internal abstract partial class EngineDialect
             : throw new ArgumentException($"A run id is letters and digits, not '{runId}'.", nameof(runId));
 
     /// <summary>How long opening the mark's session may take.</summary>
-    public static readonly TimeSpan RunMarkConnectTimeout = TimeSpan.FromSeconds(5);
+    public static readonly TimeSpan RunMarkConnectTimeout = TimeSpan.FromSeconds(3);
 
     /// <summary>Where the session that holds the mark connects: the administrator's own database (a server may let
     /// it into that one only), tagged with the mark's name, no pooling (the session is the mark, and must not go back
