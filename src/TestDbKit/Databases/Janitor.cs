@@ -19,6 +19,49 @@ internal static class Janitor
     public static Task<int> SweepOnceAsync(DbServer server, TimeSpan olderThan, ILogger logger) =>
         Swept.GetOrAdd(server.AdminConnectionString, _ => SweepQuietlyAsync(server, olderThan, logger));
 
+    private static readonly ConcurrentDictionary<string, DbServer> DropAtExit = new(StringComparer.Ordinal);
+
+    /// <summary>At the process's normal end, drops this run's databases on <paramref name="server"/>, a server it
+    /// shares with other runs: nobody else would until the next run's janitor, and a shared server may see none for
+    /// long. (A killed run leaves them to that janitor.)</summary>
+    public static void DropThisRunsAtExit(DbServer server)
+    {
+        if (DropAtExit.TryAdd(server.AdminConnectionString, server) && DropAtExit.Count == 1)
+        {
+            AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+            {
+                // The host is ending: a few seconds at most, and nothing thrown from here.
+                using var budget = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                try
+                {
+                    Task.WhenAll(DropAtExit.Values.Select(s => DropThisRunsAsync(s, budget.Token))).Wait(budget.Token);
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    // Left to the next run's janitor.
+                }
+            };
+        }
+    }
+
+    /// <summary>Drops every database of this run on <paramref name="server"/>, ending its sessions first.</summary>
+    internal static async Task<int> DropThisRunsAsync(DbServer server, CancellationToken ct)
+    {
+        var dialect = server.Dialect;
+        await using var admin = await server.OpenAdminConnectionAsync(ct).ConfigureAwait(false);
+        var dropped = 0;
+        foreach (var name in await admin.ReadColumnAsync(dialect.ListDatabasesSql(DatabaseNames.Prefix), r => r.GetString(0), ct).ConfigureAwait(false))
+        {
+            if (DatabaseNames.TryParse(name, out _, out var runId, out _) && runId == DatabaseNames.RunId
+                && await DropAsync(admin, dialect, name, endSessions: true, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, ct).ConfigureAwait(false))
+            {
+                dropped++;
+            }
+        }
+
+        return dropped;
+    }
+
     /// <summary>Lets the next pool on <paramref name="server"/> sweep again, as a new run's would (the benchmark).</summary>
     internal static void Forget(DbServer server) => Swept.TryRemove(server.AdminConnectionString, out _);
 

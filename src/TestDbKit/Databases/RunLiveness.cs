@@ -75,6 +75,7 @@ internal static class RunLiveness
         }
 
         Log.RunMarkTaken(logger, EngineDialect.RunMarkName(DatabaseNames.RunId), server.ToString());
+        Janitor.DropThisRunsAtExit(server);
         _ = Task.Run(() => KeepAsync(dialect, cs, session, server.ToString(), logger));
     }
 

@@ -66,6 +66,14 @@ public sealed class ManyRunsTests
             Assert.True(a.OwnSessionEnded, "premise: run A's kill of its database's sessions ended its own session");
             Assert.True(b.CommittedAfterOtherRunsFaults, "run A's faults reached run B's session");
             Assert.Equal(1, a.RowsAtEnd);
+
+            // Each run dropped its own databases as its process ended.
+            await using var admin = dialect.CreateConnection(adminConnectionString);
+            await admin.OpenAsync();
+            var left = await admin.ReadColumnAsync(dialect.ListDatabasesSql(DatabaseNames.Prefix), r => r.GetString(0), CancellationToken.None);
+            string[] runIds = [a.RunId, b.RunId];
+            var outlived = left.Where(n => DatabaseNames.TryParse(n, out _, out var run, out _) && runIds.Contains(run)).ToList();
+            Assert.True(outlived.Count == 0, $"databases outlived their run's process (run A left one pool undisposed): {string.Join(", ", outlived)}");
         }
         finally
         {
@@ -160,6 +168,10 @@ public sealed class ManyRunsChild
     private static async Task<Report> RunAAsync(DbServer server, string dir)
     {
         await using var pool = await DatabasePool.CreateAsync(server, new DatabasePoolOptions { CreateSchema = CreateSchemaAsync }); // age limit: 3 h
+        // A pool never disposed, as the base classes' run-wide pools are not: its databases go when the process ends.
+        var undisposed = await DatabasePool.CreateAsync(server, new DatabasePoolOptions { CreateSchema = c => c.ExecuteAsync("CREATE TABLE notes (id int PRIMARY KEY)") });
+        var left = await undisposed.LeaseAsync();
+        Expect.That(await ExistsAsync(server, left.Name), $"premise: the undisposed pool's database {left.Name} exists");
         await using var db = await pool.LeaseAsync();
         await using (var first = await db.OpenConnectionAsync())
         {
