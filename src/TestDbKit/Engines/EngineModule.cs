@@ -106,25 +106,33 @@ internal sealed record ContainerRequest(
     IReadOnlyList<string>? Entrypoint = null,
     IReadOnlyList<string>? ImageEnvironment = null)
 {
-    /// <summary>Where the supervisor notes the server's process id, for the restart fault.</summary>
+    /// <summary>Where the supervisor notes the server's process id, for the faults.</summary>
     public const string ServerPidFile = "/tmp/testdbkit-server.pid";
+
+    /// <summary>Made by a fault just before it stops the server: the supervisor starts the server again only then.</summary>
+    public const string AgainFile = "/tmp/testdbkit-again";
 
     /// <summary>
     /// PID 1 of a supervised container (POSIX sh; its arguments are the image's entrypoint and the server's).
     /// Why: the data folder is a tmpfs, because the container's own file system makes every fsync cost
     /// milliseconds (MariaDB syncs at each DDL, the reset's counter restarts included), and Docker empties a tmpfs
     /// whenever the container stops. So the crash and restart faults stop the server inside the container, and this
-    /// loop starts it again on the same data; a signal to PID 1 (docker stop) goes on to the server and ends the loop.
+    /// loop starts it again on the same data. A server that ends for any other reason (a bad setting at the start)
+    /// ends the container with its exit code, as without the supervisor; a signal to PID 1 (docker stop) goes on to
+    /// the server.
     /// </summary>
     public const string Supervisor = """
         stopping=
         trap 'stopping=1; kill -TERM "$server" 2>/dev/null' TERM
         trap 'stopping=1; kill -INT "$server" 2>/dev/null' INT
-        while [ -z "$stopping" ]; do
+        while :; do
           "$@" &
           server=$!
           echo "$server" > /tmp/testdbkit-server.pid
-          while kill -0 "$server" 2>/dev/null; do wait "$server"; done
+          code=
+          while [ -z "$code" ]; do wait "$server"; status=$?; kill -0 "$server" 2>/dev/null || code=$status; done
+          if [ -n "$stopping" ] || [ ! -e /tmp/testdbkit-again ]; then exit "$code"; fi
+          rm -f /tmp/testdbkit-again
         done
         """;
 

@@ -88,6 +88,11 @@ internal sealed class DockerServer : ServerInstance
         var containerLogger = new Diagnostics.RedactingLogger(logger is Diagnostics.KitLogger kit ? kit.Inner : logger, password);
         // The image's entrypoint, to run under the supervisor; an image not here yet (to be pulled) keeps today's way.
         var facts = await ImageFactsAsync(image, ct).ConfigureAwait(false);
+        if (facts is null)
+        {
+            Log.DockerDataOnDisk(logger, image);
+        }
+
         var container = module.BuildContainer(new ContainerRequest(
             image, password, hostPort, options.Settings, pull, labels, containerLogger, facts?.Entrypoint, facts?.Environment));
         var watchdog = Watchdog.TryStart();
@@ -155,7 +160,7 @@ internal sealed class DockerServer : ServerInstance
     /// id, <c>$old</c>, reaped by the supervisor), so that no later probe reaches the old server.</summary>
     private async Task InsideAsync(string kill, CancellationToken ct)
     {
-        var script = $"old=$(cat {ContainerRequest.ServerPidFile}) || exit 2; {kill} || exit 2; " +
+        var script = $"old=$(cat {ContainerRequest.ServerPidFile}) || exit 2; touch {ContainerRequest.AgainFile}; {kill} || exit 2; " +
             "i=0; while kill -0 \"$old\" 2>/dev/null; do i=$((i+1)); [ $i -lt 600 ] || exit 3; sleep 0.05; done";
         var result = await ExecAsync(["/bin/sh", "-c", script], ct).ConfigureAwait(false);
         if (result.ExitCode != 0)

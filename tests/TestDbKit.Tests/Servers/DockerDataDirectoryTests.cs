@@ -72,3 +72,22 @@ public sealed class DockerDataDirectoryTests
         Convert.ToString(await server.ScalarAsync(engine == DbEngine.MySql ? "SELECT @@GLOBAL.max_connect_errors" : "SELECT pg_postmaster_start_time()::text"),
             System.Globalization.CultureInfo.InvariantCulture)!;
 }
+
+/// <summary>The supervisor starts the server again after the kit's own faults only: a server that ends by itself
+/// still ends its container, and the start fails at once instead of at its timeout.</summary>
+[Trait("Category", "Docker")]
+public sealed class DockerSupervisorTests
+{
+    [DockerFact]
+    public async Task A_server_that_will_not_start_ends_its_container_and_the_start_fails_before_its_timeout()
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var e = await Assert.ThrowsAsync<DbServerException>(() => DbServer.StartAsync(DbEngine.MySql, new DbServerOptions
+        {
+            Provider = DbServerProvider.Docker,
+            StartTimeout = TimeSpan.FromMinutes(2),
+            Settings = new Dictionary<string, string> { ["no_such_server_setting"] = "1" },
+        }));
+        Assert.True(clock.Elapsed < TimeSpan.FromMinutes(1), $"failed only after {clock.Elapsed}: {e.Message}");
+    }
+}
