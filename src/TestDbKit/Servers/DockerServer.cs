@@ -37,6 +37,9 @@ internal sealed class DockerServer : ServerInstance
 
     public EngineDialect Dialect { get; }
 
+    /// <summary>The container's id as docker ps shows it.</summary>
+    private string ShortId => _container.Id[..Math.Min(12, _container.Id.Length)];
+
     public string Image { get; }
 
     public override DbServerProvider Provider => DbServerProvider.Docker;
@@ -46,7 +49,7 @@ internal sealed class DockerServer : ServerInstance
     public override string AdminConnectionString { get; }
 
     public override string Description =>
-        $"{Dialect.Name} in container {_container.Id[..Math.Min(12, _container.Id.Length)]} ({Image}) on {_container.Hostname}:{Dialect.Parse(AdminConnectionString).Port}";
+        $"{Dialect.Name} in container {ShortId} ({Image}) on {_container.Hostname}:{Dialect.Parse(AdminConnectionString).Port}";
 
     public static async Task<DockerServer> StartAsync(DbEngine engine, Options.ResolvedServerOptions resolved, ILogger logger, CancellationToken ct)
     {
@@ -167,7 +170,7 @@ internal sealed class DockerServer : ServerInstance
         {
             throw new InvalidOperationException(
                 $"Could not stop the server inside {Description} ({kill}): exit code {result.ExitCode} {result.Stderr.Trim()}. " +
-                $"Its log: docker logs {_container.Id[..Math.Min(12, _container.Id.Length)]}.");
+                $"Its log: docker logs {ShortId}.");
         }
     }
 
@@ -194,7 +197,7 @@ internal sealed class DockerServer : ServerInstance
                 {
                     throw new InvalidOperationException(
                         $"{Description} took no connection within 60 s of its restart inside the container (last error: " +
-                        $"{Secrets.Redact(e.Message, Dialect.PasswordOf(AdminConnectionString) ?? "")}). Its log: docker logs {_container.Id[..Math.Min(12, _container.Id.Length)]}.", e);
+                        $"{Secrets.Redact(e.Message, Dialect.PasswordOf(AdminConnectionString) ?? "")}). Its log: docker logs {ShortId}.", e);
                 }
             }
 
