@@ -1,5 +1,7 @@
 using System.Data.Common;
 using System.Runtime.Versioning;
+using DotNet.Testcontainers.Builders;
+using DotNet.Testcontainers.Configurations;
 using DotNet.Testcontainers.Containers;
 using Microsoft.Extensions.Logging;
 using TestDbKit.Servers;
@@ -88,6 +90,11 @@ internal abstract class EngineModule
 /// <param name="PullPolicy">When Testcontainers pulls the image.</param>
 /// <param name="Labels">Labels that let a later run find the container.</param>
 /// <param name="Logger">Where Testcontainers' own messages go.</param>
+/// <param name="Entrypoint">The image's own entrypoint, which then runs under the kit's supervisor with the data
+/// folder in memory (<see cref="Supervisor"/>); null keeps the image's entrypoint as PID 1 and the data on the
+/// container's disk (an image not on this machine yet cannot be asked for it).</param>
+/// <param name="ImageEnvironment">The image's environment (<c>NAME=value</c>), where an engine's entrypoint finds
+/// its data folder (PostgreSQL's <c>PGDATA</c>).</param>
 internal sealed record ContainerRequest(
     string Image,
     string Password,
@@ -95,4 +102,62 @@ internal sealed record ContainerRequest(
     IReadOnlyDictionary<string, string> Settings,
     Func<Docker.DotNet.Models.ImageInspectResponse, bool> PullPolicy,
     IReadOnlyDictionary<string, string> Labels,
-    ILogger Logger);
+    ILogger Logger,
+    IReadOnlyList<string>? Entrypoint = null,
+    IReadOnlyList<string>? ImageEnvironment = null)
+{
+    /// <summary>Where the supervisor notes the server's process id, for the faults.</summary>
+    public const string ServerPidFile = "/tmp/testdbkit-server.pid";
+
+    /// <summary>Made by a fault just before it stops the server: the supervisor starts the server again only then.</summary>
+    public const string AgainFile = "/tmp/testdbkit-again";
+
+    /// <summary>
+    /// PID 1 of a supervised container (POSIX sh; its arguments are the image's entrypoint and the server's).
+    /// Why: the data folder is a tmpfs, because the container's own file system makes every fsync cost
+    /// milliseconds (MariaDB syncs at each DDL, the reset's counter restarts included), and Docker empties a tmpfs
+    /// whenever the container stops. So the crash and restart faults stop the server inside the container, and this
+    /// loop starts it again on the same data. A server that ends for any other reason (a bad setting at the start)
+    /// ends the container with its exit code, as without the supervisor; a signal to PID 1 (docker stop) goes on to
+    /// the server.
+    /// </summary>
+    public const string Supervisor = """
+        stopping=
+        trap 'stopping=1; kill -TERM "$server" 2>/dev/null' TERM
+        trap 'stopping=1; kill -INT "$server" 2>/dev/null' INT
+        while :; do
+          "$@" &
+          server=$!
+          echo "$server" > /tmp/testdbkit-server.pid
+          code=
+          while [ -z "$code" ]; do wait "$server"; status=$?; kill -0 "$server" 2>/dev/null || code=$status; done
+          if [ -n "$stopping" ] || [ ! -e /tmp/testdbkit-again ]; then exit "$code"; fi
+          rm -f /tmp/testdbkit-again
+        done
+        """;
+
+    /// <summary>The value of <paramref name="name"/> in the image's environment, else <paramref name="fallback"/>.</summary>
+    public string ImageVariable(string name, string fallback) =>
+        ImageEnvironment?.FirstOrDefault(e => e.StartsWith(name + "=", StringComparison.Ordinal))?[(name.Length + 1)..] is { Length: > 0 } value
+            ? value
+            : fallback;
+
+    /// <summary>The parts every engine's container shares: pull policy, labels, logger, port, the server's arguments,
+    /// and, where the image's entrypoint is known, the supervisor and the data folder in memory.</summary>
+    public TBuilder Apply<TBuilder, TContainer, TConfiguration>(
+        ContainerBuilder<TBuilder, TContainer, TConfiguration> builder, int containerPort, string dataDirectory, IEnumerable<string> serverArguments)
+        where TBuilder : ContainerBuilder<TBuilder, TContainer, TConfiguration>
+        where TContainer : IContainer
+        where TConfiguration : IContainerConfiguration
+    {
+        var built = builder
+            .WithImagePullPolicy(PullPolicy)
+            .WithLabel(Labels)
+            .WithLogger(Logger) // Testcontainers' own chatter goes where the kit's log goes, not to the console
+            .WithPortBinding(HostPort, containerPort)
+            .WithCommand([.. serverArguments]);
+        return Entrypoint is null
+            ? built
+            : built.WithEntrypoint(["/bin/sh", "-c", Supervisor, "testdbkit-supervisor", .. Entrypoint]).WithTmpfsMount(dataDirectory);
+    }
+}

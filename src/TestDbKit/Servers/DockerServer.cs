@@ -18,18 +18,27 @@ internal sealed class DockerServer : ServerInstance
 
     private readonly IContainer _container;
     private readonly Watchdog? _watchdog;
+    private readonly ImageFacts? _supervised;
     private int _disposed;
 
-    private DockerServer(EngineDialect dialect, IContainer container, string image, string adminConnectionString, Watchdog? watchdog)
+    private DockerServer(EngineDialect dialect, IContainer container, string image, string adminConnectionString, Watchdog? watchdog, ImageFacts? supervised)
     {
         Dialect = dialect;
         _container = container;
         Image = image;
         AdminConnectionString = adminConnectionString;
         _watchdog = watchdog;
+        _supervised = supervised;
     }
 
+    /// <summary>Whether the server runs under the kit's supervisor with its data folder in memory
+    /// (<see cref="ContainerRequest.Supervisor"/>): then the crash and restart faults act inside the container.</summary>
+    internal bool DataInMemory => _supervised is not null;
+
     public EngineDialect Dialect { get; }
+
+    /// <summary>The container's id as docker ps shows it.</summary>
+    private string ShortId => _container.Id[..Math.Min(12, _container.Id.Length)];
 
     public string Image { get; }
 
@@ -40,7 +49,7 @@ internal sealed class DockerServer : ServerInstance
     public override string AdminConnectionString { get; }
 
     public override string Description =>
-        $"{Dialect.Name} in container {_container.Id[..Math.Min(12, _container.Id.Length)]} ({Image}) on {_container.Hostname}:{Dialect.Parse(AdminConnectionString).Port}";
+        $"{Dialect.Name} in container {ShortId} ({Image}) on {_container.Hostname}:{Dialect.Parse(AdminConnectionString).Port}";
 
     public static async Task<DockerServer> StartAsync(DbEngine engine, Options.ResolvedServerOptions resolved, ILogger logger, CancellationToken ct)
     {
@@ -80,7 +89,15 @@ internal sealed class DockerServer : ServerInstance
         // Testcontainers gets the user's logger alone (its chatter is not the test's output), with the password
         // redacted: it logs every command it runs in the container, and MySQL's readiness probe passes the password.
         var containerLogger = new Diagnostics.RedactingLogger(logger is Diagnostics.KitLogger kit ? kit.Inner : logger, password);
-        var container = module.BuildContainer(new ContainerRequest(image, password, hostPort, options.Settings, pull, labels, containerLogger));
+        // The image's entrypoint, to run under the supervisor; an image not here yet (to be pulled) keeps today's way.
+        var facts = await ImageFactsAsync(image, ct).ConfigureAwait(false);
+        if (facts is null)
+        {
+            Log.DockerDataOnDisk(logger, image);
+        }
+
+        var container = module.BuildContainer(new ContainerRequest(
+            image, password, hostPort, options.Settings, pull, labels, containerLogger, facts?.Entrypoint, facts?.Environment));
         var watchdog = Watchdog.TryStart();
         var clock = System.Diagnostics.Stopwatch.StartNew();
         try
@@ -91,7 +108,7 @@ internal sealed class DockerServer : ServerInstance
             watchdog?.WatchContainer(container.Id);
             var host = container.Hostname is "localhost" ? "127.0.0.1" : container.Hostname;
             var cs = dialect.BuildConnectionString(host, container.GetMappedPublicPort(module.ContainerPort), module.AdminUser, password, null, "testdbkit-admin");
-            var server = new DockerServer(dialect, container, image, cs, watchdog);
+            var server = new DockerServer(dialect, container, image, cs, watchdog, facts);
             Log.ServerStarted(logger, server.Description, clock.ElapsedMilliseconds);
             return server;
         }
@@ -113,6 +130,15 @@ internal sealed class DockerServer : ServerInstance
 
     public override async Task CrashAsync(CancellationToken ct)
     {
+        if (_supervised is not null)
+        {
+            // SIGKILL to every process in the container but its PID 1, the supervisor, which starts the server again
+            // on the same data (a stopped container would lose its tmpfs).
+            await InsideAsync("kill -s KILL -- -1", ct).ConfigureAwait(false);
+            await WaitUntilReadyAsync(ct).ConfigureAwait(false);
+            return;
+        }
+
         // docker kill: SIGKILL to the container's processes, no shutdown; then the same container again.
         await DockerApiAsync(HttpMethod.Post, $"/containers/{_container.Id}/kill?signal=KILL", ct).ConfigureAwait(false);
         await WaitUntilStoppedAsync(ct).ConfigureAwait(false);
@@ -121,8 +147,62 @@ internal sealed class DockerServer : ServerInstance
 
     public override async Task RestartAsync(CancellationToken ct)
     {
+        if (_supervised is not null)
+        {
+            // The signal docker stop would send (the image's STOPSIGNAL), to the server alone; the supervisor starts it again.
+            await InsideAsync($"kill -s {_supervised.StopSignal} \"$old\"", ct).ConfigureAwait(false);
+            await WaitUntilReadyAsync(ct).ConfigureAwait(false);
+            return;
+        }
+
         await _container.StopAsync(ct).ConfigureAwait(false);
         await _container.StartAsync(ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Runs <paramref name="kill"/> in the container, then waits until the server it hit is gone (its process
+    /// id, <c>$old</c>, reaped by the supervisor), so that no later probe reaches the old server.</summary>
+    private async Task InsideAsync(string kill, CancellationToken ct)
+    {
+        var script = $"old=$(cat {ContainerRequest.ServerPidFile}) || exit 2; touch {ContainerRequest.AgainFile}; {kill} || exit 2; " +
+            "i=0; while kill -0 \"$old\" 2>/dev/null; do i=$((i+1)); [ $i -lt 600 ] || exit 3; sleep 0.05; done";
+        var result = await ExecAsync(["/bin/sh", "-c", script], ct).ConfigureAwait(false);
+        if (result.ExitCode != 0)
+        {
+            throw new InvalidOperationException(
+                $"Could not stop the server inside {Description} ({kill}): exit code {result.ExitCode} {result.Stderr.Trim()}. " +
+                $"Its log: docker logs {ShortId}.");
+        }
+    }
+
+    /// <summary>Runs <paramref name="command"/> in the container (docker exec).</summary>
+    internal Task<ExecResult> ExecAsync(IList<string> command, CancellationToken ct) => _container.ExecAsync(command, ct);
+
+    /// <summary>Polls until the server the supervisor started again takes a connection (a refused one costs
+    /// next to nothing).</summary>
+    private async Task WaitUntilReadyAsync(CancellationToken ct)
+    {
+        var probe = Dialect.ForProbe(AdminConnectionString, TimeSpan.FromSeconds(5));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            try
+            {
+                await using var connection = Dialect.CreateConnection(probe);
+                await connection.OpenAsync(ct).ConfigureAwait(false);
+                return;
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+            {
+                if (clock.Elapsed > TimeSpan.FromSeconds(60))
+                {
+                    throw new InvalidOperationException(
+                        $"{Description} took no connection within 60 s of its restart inside the container (last error: " +
+                        $"{Secrets.Redact(e.Message, Dialect.PasswordOf(AdminConnectionString) ?? "")}). Its log: docker logs {ShortId}.", e);
+                }
+            }
+
+            await Task.Delay(20, ct).ConfigureAwait(false);
+        }
     }
 
     public override Task FreezeAsync(CancellationToken ct) => _container.PauseAsync(ct);
@@ -246,6 +326,46 @@ internal sealed class DockerServer : ServerInstance
         return imageMissing
             ? tried + "The image is not on this machine and could not be pulled: " + databaseAdvice
             : tried + "Check that the image runs (docker run) and that the engine has room.";
+    }
+
+    /// <summary>What the kit needs of an image to supervise its server: its entrypoint, environment and stop signal.</summary>
+    internal sealed record ImageFacts(IReadOnlyList<string> Entrypoint, IReadOnlyList<string> Environment, string StopSignal);
+
+    /// <summary>The image's facts, or null where the engine does not hold it yet (Testcontainers pulls it at the
+    /// start), it has no entrypoint, or the engine cannot be asked.</summary>
+    internal static async Task<ImageFacts?> ImageFactsAsync(string image, CancellationToken ct)
+    {
+        var (created, _) = DockerProbe.CreateClient();
+        if (created is null)
+        {
+            return null;
+        }
+
+        using var client = created;
+        try
+        {
+            using var response = await client.GetAsync(new Uri($"/images/{image}/json", UriKind.Relative), ct).ConfigureAwait(false);
+            if (!response.IsSuccessStatusCode)
+            {
+                return null;
+            }
+
+            using var json = await System.Text.Json.JsonDocument.ParseAsync(await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false), cancellationToken: ct).ConfigureAwait(false);
+            var config = json.RootElement.GetProperty("Config");
+            static List<string> Strings(System.Text.Json.JsonElement parent, string name) =>
+                parent.TryGetProperty(name, out var list) && list.ValueKind == System.Text.Json.JsonValueKind.Array
+                    ? [.. list.EnumerateArray().Select(e => e.GetString() ?? "")]
+                    : [];
+            var entrypoint = Strings(config, "Entrypoint");
+            var signal = config.TryGetProperty("StopSignal", out var s) && s.GetString() is { Length: > 0 } named ? named : "SIGTERM";
+            return entrypoint.Count == 0
+                ? null
+                : new ImageFacts(entrypoint, Strings(config, "Env"), signal.StartsWith("SIG", StringComparison.Ordinal) ? signal[3..] : signal);
+        }
+        catch (Exception e) when (e is HttpRequestException or IOException or System.Text.Json.JsonException or KeyNotFoundException)
+        {
+            return null;
+        }
     }
 
     /// <summary>Whether the engine holds <paramref name="image"/>; null when the engine cannot be asked.</summary>

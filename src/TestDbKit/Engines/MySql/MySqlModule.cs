@@ -47,15 +47,11 @@ internal sealed class MySqlModule : EngineModule
         settings.Select(s => $"--{s.Key}={s.Value}");
 
     public override IContainer BuildContainer(ContainerRequest request) =>
-        new MySqlBuilder(request.Image)
-            .WithUsername(AdminUser)
-            .WithPassword(request.Password)
-            .WithDatabase("testdbkit")
-            .WithImagePullPolicy(request.PullPolicy)
-            .WithLabel(request.Labels)
-            .WithLogger(request.Logger) // Testcontainers' own chatter goes where the kit's log goes, not to the console
-            .WithPortBinding(request.HostPort, ContainerPort)
-            .WithCommand([.. SettingArguments(ServerTuning.Concat(request.Settings))])
+        request.Apply(
+            new MySqlBuilder(request.Image).WithUsername(AdminUser).WithPassword(request.Password).WithDatabase("testdbkit"),
+            ContainerPort,
+            "/var/lib/mysql", // the official MySQL and MariaDB images' data folder
+            SettingArguments(ServerTuning.Concat(request.Settings)))
             .Build();
 
     public override string? FlavourVariable => ConnectionVariable + "_FLAVOUR";

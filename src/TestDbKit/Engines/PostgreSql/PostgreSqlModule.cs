@@ -38,15 +38,11 @@ internal sealed class PostgreSqlModule : EngineModule
         settings.SelectMany(s => new[] { "-c", $"{s.Key}={s.Value}" });
 
     public override IContainer BuildContainer(ContainerRequest request) =>
-        new PostgreSqlBuilder(request.Image)
-            .WithUsername(AdminUser)
-            .WithPassword(request.Password)
-            .WithDatabase("postgres")
-            .WithImagePullPolicy(request.PullPolicy)
-            .WithLabel(request.Labels)
-            .WithLogger(request.Logger) // Testcontainers' own chatter goes where the kit's log goes, not to the console
-            .WithPortBinding(request.HostPort, ContainerPort)
-            .WithCommand([.. SettingArguments(ServerTuning.Concat(request.Settings))])
+        request.Apply(
+            new PostgreSqlBuilder(request.Image).WithUsername(AdminUser).WithPassword(request.Password).WithDatabase("postgres"),
+            ContainerPort,
+            request.ImageVariable("PGDATA", "/var/lib/postgresql/data"), // where the official image's entrypoint puts it
+            SettingArguments(ServerTuning.Concat(request.Settings)))
             .Build();
 
     [UnsupportedOSPlatform("windows")]
