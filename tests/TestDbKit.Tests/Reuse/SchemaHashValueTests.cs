@@ -36,6 +36,7 @@ public sealed class SchemaHashValueTests
         StaticSchema.Settings.Inner.Prefix = "y_";
         var h3 = Hash(hook);
         StaticSchema.Unread = "changed";
+        Inner.Uses++; // read by a method of a type the hook touches, not by one it calls
         Assert.Equal(h3, Hash(hook));
         Assert.NotEqual(h1, h2);
         Assert.NotEqual(h2, h3);
@@ -245,7 +246,11 @@ public sealed class SchemaHashValueTests
 
     private sealed class Inner
     {
+        public static int Uses;
+
         public required string Prefix { get; set; }
+
+        public static int Count() => Uses;
     }
 
     private static class DeepSchema

@@ -30,6 +30,7 @@ internal static partial class SchemaCodeHash
         private readonly HashSet<int> _targets = [];
         private readonly List<(int Start, int Call, string? Path, string Where)> _fileCalls = [];
         private MethodBase? _method;
+        private bool _readsValues;
         private int _count;
 
         /// <summary>The hook's target and the closures and test class instance it holds.</summary>
@@ -38,9 +39,10 @@ internal static partial class SchemaCodeHash
         /// <summary>Why the hash cannot know what the code reads (the template is then not kept), or null.</summary>
         public string? Unknowable { get; private set; }
 
-        public SchemaValues StartMethod(MethodBase method)
+        public SchemaValues StartMethod(MethodBase method, bool readsValues)
         {
             _method = method;
+            _readsValues = readsValues;
             _instructions.Clear();
             _targets.Clear();
             _fileCalls.Clear();
@@ -53,7 +55,7 @@ internal static partial class SchemaCodeHash
         /// closures and test class instance it holds) by the value it has there.</summary>
         public void Field(OpCode op, FieldInfo field)
         {
-            if (op == OpCodes.Ldsfld || op == OpCodes.Ldsflda)
+            if ((op == OpCodes.Ldsfld || op == OpCodes.Ldsflda) && _readsValues)
             {
                 // Compiler-made holders are skipped: lambda caches (their code is walked; a cached delegate appears
                 // once the lambda first ran) and array data (named by a hash of its bytes, which the IL names).

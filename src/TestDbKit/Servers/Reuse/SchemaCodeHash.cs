@@ -73,6 +73,8 @@ internal static partial class SchemaCodeHash
         private readonly List<Type> _hookTypes = []; // the test class and its bases: only reached methods count
         private readonly Type? _target;
         private readonly HashSet<MethodBase> _seen = [];
+        private readonly HashSet<MethodBase> _called = []; // reached by a call (or ldftn) from the hook, not only as a member of a type
+        private readonly HashSet<MethodBase> _valuesRead = [];
         private readonly HashSet<Type> _types = [];
         private readonly SortedSet<string> _foreign = new(StringComparer.Ordinal);
         private readonly Queue<MethodBase> _queue = new();
@@ -114,6 +116,7 @@ internal static partial class SchemaCodeHash
 
         public void Run(MethodBase start)
         {
+            _called.Add(start);
             _queue.Enqueue(start);
             while (_queue.TryDequeue(out var method))
             {
@@ -133,9 +136,19 @@ internal static partial class SchemaCodeHash
 
         private void Visit(MethodBase method)
         {
-            if (!_seen.Add(method))
+            // Static values count where the hook can read them: in what it calls, and in what a framework calls on a type
+            // it touches (constructors, overrides: OnModelCreating). Not in the type's other static methods: a helper
+            // type's clock or counters would change the hash in every run. A method first seen as a member only is
+            // walked again once a call to it is seen.
+            var readsValues = _called.Contains(method) || method.IsConstructor || method.IsVirtual;
+            if (!_seen.Add(method) && (!readsValues || !_valuesRead.Add(method)))
             {
                 return;
+            }
+
+            if (readsValues)
+            {
+                _valuesRead.Add(method);
             }
 
             Add("method:" + Name(method));
@@ -171,7 +184,7 @@ internal static partial class SchemaCodeHash
             var typeArgs = method.DeclaringType is { IsGenericType: true } t ? t.GetGenericArguments() : null;
             var methodArgs = method.IsGenericMethod ? method.GetGenericArguments() : null;
             var text = new StringBuilder();
-            var reads = Values.StartMethod(method);
+            var reads = Values.StartMethod(method, readsValues: _valuesRead.Contains(method));
             for (var i = 0; i < il.Length;)
             {
                 var offset = i;
@@ -293,7 +306,9 @@ internal static partial class SchemaCodeHash
             var assembly = called.Module.Assembly;
             if (_own.Contains(assembly))
             {
-                _queue.Enqueue(called is MethodInfo { IsGenericMethod: true } g && !g.IsGenericMethodDefinition ? g.GetGenericMethodDefinition() : called);
+                called = called is MethodInfo { IsGenericMethod: true } g && !g.IsGenericMethodDefinition ? g.GetGenericMethodDefinition() : called;
+                _called.Add(called);
+                _queue.Enqueue(called);
             }
             else
             {
