@@ -113,6 +113,7 @@ public sealed class SchemaHashValueTests
             var hook = ComputedFileHook(file);
             Assert.Null(SchemaCodeHash.Of(hook, "shape", out var why));
             Assert.Contains("SchemaFiles", why, StringComparison.Ordinal);
+            Assert.NotNull(SchemaCodeHash.Of(LoggingHook(file + ".log"), "shape", out _)); // a file it writes does not count
 
             var h1 = SchemaCodeHash.Of(hook, "shape", out why, [folder.FullName]);
             Assert.Null(why);
@@ -167,6 +168,12 @@ public sealed class SchemaHashValueTests
     }
 
     private static Func<DbConnection, Task> FileHook() => c => SchemaCodeRunner.RunAsync(c, File.ReadAllText(LiteralFile));
+
+    private static Func<DbConnection, Task> LoggingHook(string log) => c =>
+    {
+        File.AppendAllText(log, "built\n");
+        return SchemaCodeRunner.RunAsync(c, V1);
+    };
 
     private static Func<DbConnection, Task> ComputedFileHook(string path) => c => SchemaCodeRunner.RunAsync(c, File.ReadAllText(path));
 

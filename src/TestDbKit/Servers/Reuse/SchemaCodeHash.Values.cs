@@ -21,6 +21,9 @@ internal static partial class SchemaCodeHash
         private const int MaxDepth = 6; // own objects are followed this deep; deeper, the value is not known
         private const int MaxValues = 100_000; // keeps the hash cheap; more, the value is not known
 
+        // What writes a file (a log of the hook's) does not shape the schema; what it reads (or tests: Exists) does.
+        private static readonly string[] WriteVerbs = ["Write", "Append", "Delete", "Create", "Move", "Copy", "Replace", "Set", "Encrypt", "Decrypt"];
+
         private static readonly HashSet<Type> FileTypes = [typeof(File), typeof(FileInfo), typeof(FileStream), typeof(StreamReader), typeof(Directory), typeof(DirectoryInfo)];
 
         private readonly List<object> _instances = Closure(target);
@@ -107,7 +110,8 @@ internal static partial class SchemaCodeHash
         {
             var (pops, pushes) = Stack(op, callee);
             _instructions.Add((offset, pops, pushes, literal));
-            if (op.FlowControl != FlowControl.Call || callee?.DeclaringType is not { } type || !FileTypes.Contains(type) || (!callee.IsStatic && !callee.IsConstructor)
+            if (!_readsValues || op.FlowControl != FlowControl.Call || callee?.DeclaringType is not { } type || !FileTypes.Contains(type)
+                || WriteVerbs.Any(v => callee.Name.StartsWith(v, StringComparison.Ordinal)) || (!callee.IsStatic && !callee.IsConstructor)
                 || callee.GetParameters() is not [{ ParameterType: var first }, ..] parameters || first != typeof(string))
             {
                 return;
