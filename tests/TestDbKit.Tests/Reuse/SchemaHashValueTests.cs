@@ -103,6 +103,32 @@ public sealed class SchemaHashValueTests
     }
 
     [Fact]
+    public void A_folder_read_by_a_literal_path_counts_with_its_files_up_to_a_size()
+    {
+        var folder = Directory.CreateDirectory(Path.GetFullPath(LiteralFolder));
+        try
+        {
+            File.WriteAllText(Path.Combine(folder.FullName, "1.sql"), V1);
+            var hook = FolderHook();
+            var h1 = Hash(hook);
+            File.WriteAllText(Path.Combine(folder.FullName, "1.sql"), V2);
+            var h2 = Hash(hook);
+            Assert.NotEqual(h1, h2);
+            for (var i = 2; i <= 1_001; i++)
+            {
+                File.WriteAllText(Path.Combine(folder.FullName, $"{i}.sql"), "");
+            }
+
+            Assert.Null(SchemaCodeHash.Of(hook, "shape", out var why));
+            Assert.Contains("SchemaFiles", why, StringComparison.Ordinal);
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
     public void A_file_read_by_a_computed_path_keeps_no_template_unless_named_in_the_options()
     {
         var folder = Directory.CreateTempSubdirectory("tdk-schemahash-");
@@ -152,6 +178,7 @@ public sealed class SchemaHashValueTests
     }
 
     private const string LiteralFile = "tdk-schemahash-literal.sql";
+    private const string LiteralFolder = "tdk-schemahash-folder";
 
     private static string Hash(Delegate hook)
     {
@@ -168,6 +195,14 @@ public sealed class SchemaHashValueTests
     }
 
     private static Func<DbConnection, Task> FileHook() => c => SchemaCodeRunner.RunAsync(c, File.ReadAllText(LiteralFile));
+
+    private static Func<DbConnection, Task> FolderHook() => async c =>
+    {
+        foreach (var file in Directory.GetFiles(LiteralFolder, "*.sql"))
+        {
+            await SchemaCodeRunner.RunAsync(c, File.ReadAllText(file));
+        }
+    };
 
     private static Func<DbConnection, Task> LoggingHook(string log) => c =>
     {

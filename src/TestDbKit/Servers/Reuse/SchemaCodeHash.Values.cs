@@ -20,6 +20,8 @@ internal static partial class SchemaCodeHash
     {
         private const int MaxDepth = 6; // own objects are followed this deep; deeper, the value is not known
         private const int MaxValues = 100_000; // keeps the hash cheap; more, the value is not known
+        private const int MaxFolderFiles = 1_000; // a folder read by a literal path, hashed whole up to this
+        private const long MaxFolderBytes = 64L * 1024 * 1024;
 
         // What writes a file (a log of the hook's) does not shape the schema; what it reads (or tests: Exists) does.
         private static readonly string[] WriteVerbs = ["Write", "Append", "Delete", "Create", "Move", "Copy", "Replace", "Set", "Encrypt", "Decrypt"];
@@ -142,14 +144,23 @@ internal static partial class SchemaCodeHash
 
         public void EndMethod()
         {
-            foreach (var (start, call, path, where) in _fileCalls)
+            // A method that lists a folder by a literal path reads what it found there (foreach over Directory.GetFiles("sql")
+            // and File.ReadAllText of each): its reads by computed paths are taken for that folder's files, hashed whole.
+            var listsFolder = false;
+            foreach (var (start, call, path, _) in _fileCalls)
             {
                 // A branch into the stretch between the literal and the call (a ?: between two paths) makes it unsure.
                 if (path is not null && !_targets.Any(t => t > start && t <= call))
                 {
-                    _files.Add(System.IO.Path.GetFullPath(path));
+                    var full = System.IO.Path.GetFullPath(path);
+                    _files.Add(full);
+                    listsFolder |= Directory.Exists(full);
                 }
-                else if (!filesNamed)
+            }
+
+            foreach (var (start, call, path, where) in _fileCalls)
+            {
+                if ((path is null || _targets.Any(t => t > start && t <= call)) && !filesNamed && !listsFolder)
                 {
                     Unknowable ??= $"{where} in {Walk.Name(_method!)} reads a file by a path computed at run time, which the schema code's " +
                         "hash cannot know; the template is not kept. Name the files (or their folder) in DatabasePoolOptions.SchemaFiles: " +
@@ -172,10 +183,23 @@ internal static partial class SchemaCodeHash
                 }
             }
 
-            foreach (var path in _files.Concat(named.Select(System.IO.Path.GetFullPath)))
+            foreach (var (path, literal) in _files.Select(f => (f, true)).Concat(named.Select(f => (System.IO.Path.GetFullPath(f), false))))
             {
                 try
                 {
+                    if (literal && Directory.Exists(path) && Directory.EnumerateFiles(path, "*", SearchOption.AllDirectories).Take(MaxFolderFiles + 1)
+                        .Select(f => new FileInfo(f).Length).ToList() is var sizes && (sizes.Count > MaxFolderFiles || sizes.Sum() > MaxFolderBytes))
+                    {
+                        // Directory.GetFiles(".") would hash the whole output folder, the test assembly with it.
+                        if (!filesNamed)
+                        {
+                            Unknowable ??= $"the schema code reads the folder {path}, too large to hash (over {MaxFolderFiles} files or " +
+                                $"{MaxFolderBytes / 1024 / 1024} MB); the template is not kept. Name the files it reads in DatabasePoolOptions.SchemaFiles.";
+                        }
+
+                        continue;
+                    }
+
                     AddFile(path);
                 }
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException)
