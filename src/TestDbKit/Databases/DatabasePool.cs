@@ -221,7 +221,7 @@ public sealed partial class DatabasePool : IAsyncDisposable
         }
 
         var hook = (Delegate?)_options.CreateSchema ?? _options.BuildSchema;
-        _keptHash = Servers.Reuse.SchemaCodeHash.Of(hook, $"{Dialect.Key}|triggers={_options.TrackWithTriggers}", out var why);
+        _keptHash = Servers.Reuse.SchemaCodeHash.Of(hook, $"{Dialect.Key}|triggers={_options.TrackWithTriggers}", out var why, _options.SchemaFiles);
         if (_keptHash is null)
         {
             Log.TemplateNotKept(_logger, why ?? "the schema code's hash could not be computed");

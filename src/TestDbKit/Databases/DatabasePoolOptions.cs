@@ -33,6 +33,14 @@ public sealed class DatabasePoolOptions
         init => _buildSchema = value is not null && _createSchema is not null ? throw BothSchemaHooks() : value;
     }
 
+    /// <summary>Files or folders the schema hook reads by a path computed at run time, such as
+    /// <c>Path.Combine(AppContext.BaseDirectory, "schema.sql")</c>. On a server kept between runs
+    /// (<c>TESTDBKIT_REUSE=1</c>) their contents join the hash of the schema code, so a kept template is rebuilt when
+    /// they change; without them, a hook that reads a file by a computed path keeps no template. A folder counts with
+    /// every file under it; relative paths are from the current directory. Files the hook reads by a literal path
+    /// (<c>File.ReadAllText("schema.sql")</c>) count without this.</summary>
+    public IReadOnlyList<string>? SchemaFiles { get; init; }
+
     /// <summary>How tests are kept apart; <see cref="IsolationMode.Reset"/> by default.</summary>
     public IsolationMode Isolation { get; init; } = IsolationMode.Reset;
 

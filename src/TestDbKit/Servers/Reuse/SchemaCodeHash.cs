@@ -16,10 +16,14 @@ namespace TestDbKit.Servers.Reuse;
 /// reaches (migrations in an assembly of their own, the drivers); and the caller's shape (pool options, engine, the
 /// kit's version). Metadata tokens are hashed as the members they name, so unrelated code added to the assembly does
 /// not change the hash. The test class's other methods (the tests) are not part of it: editing a test keeps the template.
+/// Besides code, it covers what the code reads (<c>SchemaValues</c>): the current values of the own static
+/// fields the walked IL loads, of the fields it loads from the hook's target (the test class instance, a lambda's
+/// captured variables), every embedded resource of the own assemblies, and the bytes of files read by a literal path
+/// or named in <c>DatabasePoolOptions.SchemaFiles</c>.
 /// Code reached only by reflection (EF Core's migrations discovered in the test assembly itself) is not seen: change
 /// the hook, or restart the kept server (<c>TESTDBKIT_REUSE=0</c> once), after changing such code alone.
 /// </summary>
-internal static class SchemaCodeHash
+internal static partial class SchemaCodeHash
 {
     private const BindingFlags Declared = BindingFlags.DeclaredOnly | BindingFlags.Instance | BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic;
 
@@ -30,11 +34,17 @@ internal static class SchemaCodeHash
 
     private static readonly string RuntimeDirectory = RuntimeEnvironment.GetRuntimeDirectory();
 
-    /// <summary>The hash of <paramref name="hook"/> (null: no schema) and <paramref name="shape"/>, or null with
-    /// <paramref name="why"/> when part of the code cannot be read (the template is then not kept).</summary>
-    public static string? Of(Delegate? hook, string shape, out string? why)
+    /// <summary>The hash of <paramref name="hook"/> (null: no schema), <paramref name="shape"/> and the contents of
+    /// <paramref name="files"/> (files or folders), or null with <paramref name="why"/> when part of the code, or of
+    /// what it reads, cannot be known (the template is then not kept).</summary>
+    public static string? Of(Delegate? hook, string shape, out string? why, IReadOnlyList<string>? files = null)
     {
-        var walk = new Walk(hook);
+        while (hook is { Target: Delegate inner } && hook.Method.Name == "Invoke")
+        {
+            hook = inner; // a delegate made from a delegate: the code is the inner one's
+        }
+
+        var walk = new Walk(hook, filesNamed: files is not null);
         walk.Add("shape:" + shape);
         var kit = typeof(SchemaCodeHash).Assembly;
         walk.Add("kit:" + kit.GetName().Version + ":" + kit.ManifestModule.ModuleVersionId);
@@ -44,6 +54,8 @@ internal static class SchemaCodeHash
             {
                 walk.Run(hook.Method);
             }
+
+            walk.Values.AddResourcesAndFiles(files ?? []);
         }
         catch (Exception e) when (e is ArgumentException or BadImageFormatException or TypeLoadException or MissingMemberException or NotSupportedException or InvalidOperationException or FileNotFoundException or IndexOutOfRangeException)
         {
@@ -51,8 +63,8 @@ internal static class SchemaCodeHash
             return null;
         }
 
-        why = null;
-        return walk.Finish();
+        why = walk.Values.Unknowable;
+        return why is null ? walk.Finish() : null;
     }
 
     private sealed class Walk
@@ -61,24 +73,35 @@ internal static class SchemaCodeHash
         private readonly List<Type> _hookTypes = []; // the test class and its bases: only reached methods count
         private readonly Type? _target;
         private readonly HashSet<MethodBase> _seen = [];
+        private readonly HashSet<MethodBase> _called = []; // reached by a call (or ldftn) from the hook, not only as a member of a type
+        private readonly HashSet<MethodBase> _valuesRead = [];
         private readonly HashSet<Type> _types = [];
         private readonly SortedSet<string> _foreign = new(StringComparer.Ordinal);
         private readonly Queue<MethodBase> _queue = new();
         private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
 
-        public Walk(Delegate? hook)
+        public Walk(Delegate? hook, bool filesNamed)
         {
+            Values = new SchemaValues(this, _own, hook?.Target, filesNamed);
             if (hook is null)
             {
                 return;
             }
 
             _own.Add(hook.Method.Module.Assembly);
-            _target = hook.Target?.GetType();
-            for (var type = _target; type is not null && type != typeof(object); type = type.BaseType)
+
+            // The target, and the test class instance a lambda's closure holds: their other methods (the tests) do not count.
+            _target = (Values.Instances.FirstOrDefault(i => !SchemaValues.IsCompilerMade(i.GetType())) ?? hook.Target)?.GetType();
+            foreach (var instance in Values.Instances)
             {
-                _hookTypes.Add(type);
-                _own.Add(type.Assembly);
+                for (var type = instance.GetType(); type is not null && type != typeof(object); type = type.BaseType)
+                {
+                    _hookTypes.Add(type);
+                    if (!IsFramework(type.Assembly))
+                    {
+                        _own.Add(type.Assembly);
+                    }
+                }
             }
 
             if (hook.Method.DeclaringType is { } declaring)
@@ -87,10 +110,13 @@ internal static class SchemaCodeHash
             }
         }
 
+        public SchemaValues Values { get; }
+
         public void Add(string text) => _hash.AppendData(Encoding.UTF8.GetBytes(text + "\n"));
 
         public void Run(MethodBase start)
         {
+            _called.Add(start);
             _queue.Enqueue(start);
             while (_queue.TryDequeue(out var method))
             {
@@ -110,9 +136,19 @@ internal static class SchemaCodeHash
 
         private void Visit(MethodBase method)
         {
-            if (!_seen.Add(method))
+            // Static values count where the hook can read them: in what it calls, and in what a framework calls on a type
+            // it touches (constructors, overrides: OnModelCreating). Not in the type's other static methods: a helper
+            // type's clock or counters would change the hash in every run. A method first seen as a member only is
+            // walked again once a call to it is seen.
+            var readsValues = _called.Contains(method) || method.IsConstructor || method.IsVirtual;
+            if (!_seen.Add(method) && (!readsValues || !_valuesRead.Add(method)))
             {
                 return;
+            }
+
+            if (readsValues)
+            {
+                _valuesRead.Add(method);
             }
 
             Add("method:" + Name(method));
@@ -148,8 +184,10 @@ internal static class SchemaCodeHash
             var typeArgs = method.DeclaringType is { IsGenericType: true } t ? t.GetGenericArguments() : null;
             var methodArgs = method.IsGenericMethod ? method.GetGenericArguments() : null;
             var text = new StringBuilder();
+            var reads = Values.StartMethod(method, readsValues: _valuesRead.Contains(method));
             for (var i = 0; i < il.Length;)
             {
+                var offset = i;
                 short value = il[i++];
                 if (value == 0xFE)
                 {
@@ -158,11 +196,23 @@ internal static class SchemaCodeHash
 
                 var op = OpCodesByValue[value];
                 text.Append(op.Name).Append(' ');
+                string? literal = null;
+                MethodBase? callee = null;
                 switch (op.OperandType)
                 {
                     case OperandType.InlineNone:
                         break;
-                    case OperandType.ShortInlineBrTarget or OperandType.ShortInlineI or OperandType.ShortInlineVar:
+                    case OperandType.ShortInlineBrTarget:
+                        text.Append(il[i]);
+                        reads.BranchTo(i + 1 + unchecked((sbyte)il[i]));
+                        i += 1;
+                        break;
+                    case OperandType.InlineBrTarget:
+                        text.Append(BitConverter.ToInt32(il, i));
+                        reads.BranchTo(i + 4 + BitConverter.ToInt32(il, i));
+                        i += 4;
+                        break;
+                    case OperandType.ShortInlineI or OperandType.ShortInlineVar:
                         text.Append(il[i]);
                         i += 1;
                         break;
@@ -177,22 +227,30 @@ internal static class SchemaCodeHash
                     case OperandType.InlineSwitch:
                         var count = BitConverter.ToInt32(il, i);
                         text.Append(Convert.ToHexString(il, i, 4 + (4 * count)));
+                        for (var k = 0; k < count; k++)
+                        {
+                            reads.BranchTo(i + 4 + (4 * count) + BitConverter.ToInt32(il, i + 4 + (4 * k)));
+                        }
+
                         i += 4 + (4 * count);
                         break;
                     case OperandType.InlineString:
-                        text.Append('"').Append(module.ResolveString(BitConverter.ToInt32(il, i))).Append('"');
+                        literal = module.ResolveString(BitConverter.ToInt32(il, i));
+                        text.Append('"').Append(literal).Append('"');
                         i += 4;
                         break;
                     case OperandType.InlineMethod:
                         var called = module.ResolveMethod(BitConverter.ToInt32(il, i), typeArgs, methodArgs)!;
                         text.Append(Name(called));
                         Follow(called);
+                        callee = called;
                         i += 4;
                         break;
                     case OperandType.InlineField:
                         var field = module.ResolveField(BitConverter.ToInt32(il, i), typeArgs, methodArgs)!;
                         text.Append(field.DeclaringType?.FullName).Append("::").Append(field.Name);
                         Touch(field.DeclaringType);
+                        reads.Field(op, field);
                         i += 4;
                         break;
                     case OperandType.InlineType or OperandType.InlineTok:
@@ -205,21 +263,23 @@ internal static class SchemaCodeHash
                         text.Append(Convert.ToHexString(module.ResolveSignature(BitConverter.ToInt32(il, i))));
                         i += 4;
                         break;
-                    default: // InlineBrTarget, InlineI, ShortInlineR
+                    default: // InlineI, ShortInlineR
                         text.Append(BitConverter.ToInt32(il, i));
                         i += 4;
                         break;
                 }
 
                 text.Append(';');
+                reads.Instruction(offset, op, literal, callee);
             }
 
+            reads.EndMethod();
             Add(text.ToString());
         }
 
         /// <summary>A called method: its body when it is the hook's own code (a virtual one as the test class overrides
         /// it), else its assembly's identity.</summary>
-        private void Follow(MethodBase called)
+        public void Follow(MethodBase called)
         {
             if (called is MethodInfo { IsVirtual: true } virtualMethod && _target is not null
                 && called.DeclaringType is { } declaring && declaring.IsAssignableFrom(_target))
@@ -246,7 +306,9 @@ internal static class SchemaCodeHash
             var assembly = called.Module.Assembly;
             if (_own.Contains(assembly))
             {
-                _queue.Enqueue(called is MethodInfo { IsGenericMethod: true } g && !g.IsGenericMethodDefinition ? g.GetGenericMethodDefinition() : called);
+                called = called is MethodInfo { IsGenericMethod: true } g && !g.IsGenericMethodDefinition ? g.GetGenericMethodDefinition() : called;
+                _called.Add(called);
+                _queue.Enqueue(called);
             }
             else
             {
@@ -270,7 +332,7 @@ internal static class SchemaCodeHash
 
         /// <summary>A type the code touches: one of the hook's own (other than the test class and its bases) counts whole,
         /// members and all; another non-framework assembly's counts by that assembly's identity.</summary>
-        private void Touch(Type? type, bool whole = false)
+        public void Touch(Type? type, bool whole = false)
         {
             while (type is { HasElementType: true })
             {
@@ -335,7 +397,7 @@ internal static class SchemaCodeHash
         private bool IsClosureOf(Type type) =>
             type.IsDefined(typeof(CompilerGeneratedAttribute)) && type.DeclaringType is { } outer && (_hookTypes.Contains(outer) || IsClosureOf(outer));
 
-        private void Foreign(Assembly assembly)
+        public void Foreign(Assembly assembly)
         {
             if (assembly.IsDynamic || !IsFramework(assembly))
             {
@@ -346,6 +408,6 @@ internal static class SchemaCodeHash
         private static bool IsFramework(Assembly assembly) =>
             assembly.Location is { Length: > 0 } location && location.StartsWith(RuntimeDirectory, StringComparison.Ordinal);
 
-        private static string Name(MethodBase method) => method.DeclaringType?.FullName + "::" + method;
+        public static string Name(MethodBase method) => method.DeclaringType?.FullName + "::" + method;
     }
 }
