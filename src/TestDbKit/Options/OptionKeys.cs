@@ -15,7 +15,9 @@ internal sealed record ServerKey(DbServerProvider Provider, string? ProviderErro
 }
 
 /// <summary>What makes two pools of one schema different: tests share a pool only when these match.</summary>
-internal sealed record PoolKey(IsolationMode Isolation, int? MaxDatabases, bool ResetSequences, TimeSpan StaleDatabaseAge)
+internal sealed record PoolKey(IsolationMode Isolation, int? MaxDatabases, bool ResetSequences, TimeSpan StaleDatabaseAge, string SchemaFiles)
 {
-    public static PoolKey Of(DatabasePoolOptions options, IsolationMode isolation) => new(isolation, options.MaxDatabases, options.ResetSequences, options.StaleDatabaseAge);
+    public static PoolKey Of(DatabasePoolOptions options, IsolationMode isolation) =>
+        new(isolation, options.MaxDatabases, options.ResetSequences, options.StaleDatabaseAge,
+            string.Join('\n', (options.SchemaFiles ?? []).Order(StringComparer.Ordinal)));
 }

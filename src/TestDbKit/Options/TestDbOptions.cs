@@ -96,6 +96,11 @@ public sealed class TestDbOptions
     /// <summary>How old a database left behind by a crashed run must be before the janitor drops it. Default 3 hours.</summary>
     public TimeSpan StaleDatabaseAge { get; set; } = TimeSpan.FromHours(3);
 
+    /// <summary>Files or folders the schema hook reads by a path computed at run time; on a server kept between runs
+    /// their contents join the schema code's hash, so a kept template is rebuilt when they change. See
+    /// <see cref="DatabasePoolOptions.SchemaFiles"/>.</summary>
+    public IReadOnlyList<string>? SchemaFiles { get; set; }
+
     /// <summary>
     /// Shapes the connection string the test's database hands out: <c>Database.ConnectionString</c>, every
     /// connection from <c>Database.OpenConnectionAsync</c>, and <c>Connection</c>. It gets the driver's own
@@ -141,6 +146,7 @@ public sealed class TestDbOptions
         MaxDatabases = MaxDatabases,
         ResetSequences = ResetSequences,
         StaleDatabaseAge = StaleDatabaseAge,
+        SchemaFiles = SchemaFiles,
         LoggerFactory = LoggerFactory,
     };
 }

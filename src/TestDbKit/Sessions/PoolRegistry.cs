@@ -26,6 +26,7 @@ internal static class PoolRegistry
                 MaxDatabases = pool.MaxDatabases,
                 ResetSequences = pool.ResetSequences,
                 StaleDatabaseAge = pool.StaleDatabaseAge,
+                SchemaFiles = pool.SchemaFiles,
                 LoggerFactory = pool.LoggerFactory,
             }).ConfigureAwait(false);
         }, ct);
