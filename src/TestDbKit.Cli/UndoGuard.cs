@@ -43,8 +43,7 @@ internal sealed class UndoGuard(EngineDialect dialect, string adminConnectionStr
 
             var id = ++_next;
             _pending.Add(id);
-            Write(string.Create(CultureInfo.InvariantCulture, $"add {id} {Convert.ToBase64String(Encoding.UTF8.GetBytes(sql))}"));
-            return id;
+            return Write(string.Create(CultureInfo.InvariantCulture, $"add {id} {Convert.ToBase64String(Encoding.UTF8.GetBytes(sql))}")) ? id : null;
         }
     }
 
@@ -124,15 +123,21 @@ internal sealed class UndoGuard(EngineDialect dialect, string adminConnectionStr
         }
     }
 
-    private void Write(string line)
+    /// <summary>Sends <paramref name="line"/>; false when the helper is gone (this process still undoes what it can
+    /// itself, and the next change starts a new helper).</summary>
+    private bool Write(string line)
     {
         try
         {
             _process!.StandardInput.WriteLine(line);
+            return true;
         }
         catch (IOException)
         {
-            // The guard is gone; this process still undoes what it can itself.
+            _process?.Dispose();
+            _process = null;
+            _pending.Clear(); // the helper that knew them is gone
+            return false;
         }
     }
 

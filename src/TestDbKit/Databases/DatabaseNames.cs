@@ -41,6 +41,7 @@ internal static class DatabaseNames
         marked = parts.Length == 4 && parts[2].Length == MarkedRunIdLength;
         if (parts.Length != 4 || parts[0] + "_" != Prefix
             || parts[2].Length is not (UnmarkedRunIdLength or MarkedRunIdLength) || !parts[2].All(char.IsAsciiLetterOrDigit)
+            || parts[3].Length < 2 || parts[3][0] is not ('t' or 'd' or 'c') || !parts[3][1..].All(char.IsAsciiDigit)
             || !DateTime.TryParseExact(parts[1], "yyMMddHHmmss", CultureInfo.InvariantCulture,
                 DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out created))
         {

@@ -20,21 +20,25 @@ internal static class Janitor
         Swept.GetOrAdd(server.AdminConnectionString, _ => SweepQuietlyAsync(server, olderThan, logger));
 
     private static readonly ConcurrentDictionary<string, DbServer> DropAtExit = new(StringComparer.Ordinal);
+    private static int _exitHooked;
 
     /// <summary>At the process's normal end, drops this run's databases on <paramref name="server"/>, a server it
     /// shares with other runs: nobody else would until the next run's janitor, and a shared server may see none for
-    /// long. (A killed run leaves them to that janitor.)</summary>
+    /// long. Best effort: a killed run, or a test host stopped before it is done (VSTest gives its host 100 ms unless
+    /// <c>VSTEST_TESTHOST_SHUTDOWN_TIMEOUT</c> says more), leaves them to that janitor.</summary>
     public static void DropThisRunsAtExit(DbServer server)
     {
-        if (DropAtExit.TryAdd(server.AdminConnectionString, server) && DropAtExit.Count == 1)
+        DropAtExit.TryAdd(server.AdminConnectionString, server);
+        if (Interlocked.Exchange(ref _exitHooked, 1) == 0)
         {
             AppDomain.CurrentDomain.ProcessExit += (_, _) =>
             {
-                // The host is ending: a few seconds at most, and nothing thrown from here.
+                // The host is ending: a few seconds at most (timed here, not by a timer the thread pool must run), and
+                // nothing thrown from here.
                 using var budget = new CancellationTokenSource(TimeSpan.FromSeconds(5));
                 try
                 {
-                    Task.WhenAll(DropAtExit.Values.Select(s => DropThisRunsAsync(s, budget.Token))).Wait(budget.Token);
+                    Task.WhenAll(DropAtExit.Values.Select(s => DropThisRunsAsync(s, budget.Token))).Wait(TimeSpan.FromSeconds(5));
                 }
                 catch (Exception e) when (e is not OutOfMemoryException)
                 {
@@ -261,7 +265,7 @@ internal static class Janitor
             await admin.ExecuteAsync(dialect.DropDatabaseSql(name), ct).ConfigureAwait(false);
             return true;
         }
-        catch (DbException e)
+        catch (Exception e) when (e is DbException or ArgumentException)
         {
             Log.DropFailed(logger, name, e.Message);
             return false;

@@ -32,7 +32,8 @@ internal static class RunLiveness
     /// <exception cref="InvalidOperationException">The mark could not be taken; the message says why.</exception>
     public static async Task HoldAsync(DbServer server, ILogger logger, CancellationToken ct)
     {
-        var key = server.AdminConnectionString;
+        // One mark per server, however many connection strings reach it (MySQL's named lock is the run's, not the string's).
+        var key = server.Dialect.EndpointOf(server.AdminConnectionString) ?? server.AdminConnectionString;
         var mark = Held.GetOrAdd(key, _ => new Lazy<Task>(() => TakeAsync(server, logger)));
         try
         {

@@ -163,7 +163,7 @@ internal sealed class DockerServer : ServerInstance
     /// id, <c>$old</c>, reaped by the supervisor), so that no later probe reaches the old server.</summary>
     private async Task InsideAsync(string kill, CancellationToken ct)
     {
-        var script = $"old=$(cat {ContainerRequest.ServerPidFile}) || exit 2; touch {ContainerRequest.AgainFile}; {kill} || exit 2; " +
+        var script = $"old=$(cat {ContainerRequest.ServerPidFile}) || exit 2; touch {ContainerRequest.AgainFile}; {kill} || {{ rm -f {ContainerRequest.AgainFile}; exit 2; }}; " +
             "i=0; while kill -0 \"$old\" 2>/dev/null; do i=$((i+1)); [ $i -lt 600 ] || exit 3; sleep 0.05; done";
         var result = await ExecAsync(["/bin/sh", "-c", script], ct).ConfigureAwait(false);
         if (result.ExitCode != 0)
@@ -329,6 +329,14 @@ internal sealed class DockerServer : ServerInstance
     }
 
     /// <summary>What the kit needs of an image to supervise its server: its entrypoint, environment and stop signal.</summary>
+    /// <summary>The image's stop signal as <c>kill -s</c> takes it (it goes into a shell script): a name such as TERM,
+    /// or TERM where the image names something else.</summary>
+    private static string StopSignalOf(string signal)
+    {
+        var name = signal.StartsWith("SIG", StringComparison.Ordinal) ? signal[3..] : signal;
+        return name.Length > 0 && name.All(char.IsAsciiLetterUpper) ? name : "TERM";
+    }
+
     internal sealed record ImageFacts(IReadOnlyList<string> Entrypoint, IReadOnlyList<string> Environment, string StopSignal);
 
     /// <summary>The image's facts, or null where the engine does not hold it yet (Testcontainers pulls it at the
@@ -360,7 +368,7 @@ internal sealed class DockerServer : ServerInstance
             var signal = config.TryGetProperty("StopSignal", out var s) && s.GetString() is { Length: > 0 } named ? named : "SIGTERM";
             return entrypoint.Count == 0
                 ? null
-                : new ImageFacts(entrypoint, Strings(config, "Env"), signal.StartsWith("SIG", StringComparison.Ordinal) ? signal[3..] : signal);
+                : new ImageFacts(entrypoint, Strings(config, "Env"), StopSignalOf(signal));
         }
         catch (Exception e) when (e is HttpRequestException or IOException or System.Text.Json.JsonException or KeyNotFoundException)
         {

@@ -93,6 +93,7 @@ public sealed class ManyRunsTests
                     [ManyRunsChild.RoleVariable] = role,
                     [ManyRunsChild.EngineVariable] = engine.ToString(),
                     [ManyRunsChild.DeadVariable] = dead,
+                    ["VSTEST_TESTHOST_SHUTDOWN_TIMEOUT"] = "10000", // time for the exit's drops (VSTest's default is 100 ms)
                 });
     }
 

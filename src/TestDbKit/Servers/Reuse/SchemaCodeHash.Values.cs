@@ -226,6 +226,12 @@ internal static partial class SchemaCodeHash
 
         private static string FileHash(string path)
         {
+            // FIFOs and devices report no length, and reading one would block or never end; an empty file has nothing to hash.
+            if (new FileInfo(path).Length == 0)
+            {
+                return "empty";
+            }
+
             using var stream = File.OpenRead(path);
             return Convert.ToHexStringLower(SHA256.HashData(stream));
         }

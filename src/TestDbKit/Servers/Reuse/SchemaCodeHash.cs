@@ -44,12 +44,13 @@ internal static partial class SchemaCodeHash
             hook = inner; // a delegate made from a delegate: the code is the inner one's
         }
 
-        var walk = new Walk(hook, filesNamed: files is not null);
-        walk.Add("shape:" + shape);
-        var kit = typeof(SchemaCodeHash).Assembly;
-        walk.Add("kit:" + kit.GetName().Version + ":" + kit.ManifestModule.ModuleVersionId);
+        Walk walk;
         try
         {
+            walk = new Walk(hook, filesNamed: files is { Count: > 0 });
+            walk.Add("shape:" + shape);
+            var kit = typeof(SchemaCodeHash).Assembly;
+            walk.Add("kit:" + kit.GetName().Version + ":" + kit.ManifestModule.ModuleVersionId);
             if (hook is not null)
             {
                 walk.Run(hook.Method);
@@ -57,8 +58,9 @@ internal static partial class SchemaCodeHash
 
             walk.Values.AddResourcesAndFiles(files ?? []);
         }
-        catch (Exception e) when (e is ArgumentException or BadImageFormatException or TypeLoadException or MissingMemberException or NotSupportedException or InvalidOperationException or FileNotFoundException or IndexOutOfRangeException)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
+            // Reading values runs user and library code: whatever it throws costs only the kept template, never the pool.
             why = $"the schema code could not be read ({e.GetType().Name}: {e.Message})";
             return null;
         }
