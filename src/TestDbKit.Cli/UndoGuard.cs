@@ -58,7 +58,11 @@ internal sealed class UndoGuard(EngineDialect dialect, string adminConnectionStr
                 return;
             }
 
-            Write(string.Create(CultureInfo.InvariantCulture, $"remove {id}"));
+            if (!Write(string.Create(CultureInfo.InvariantCulture, $"remove {id}")))
+            {
+                return; // the helper is gone, and Write forgot it
+            }
+
             if (_pending.Count == 0)
             {
                 _process = null;

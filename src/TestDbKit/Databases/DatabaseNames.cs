@@ -38,7 +38,7 @@ internal static class DatabaseNames
         created = default;
         runId = "";
         var parts = name.Split('_');
-        marked = parts.Length == 4 && parts[2].Length == MarkedRunIdLength;
+        marked = false;
         if (parts.Length != 4 || parts[0] + "_" != Prefix
             || parts[2].Length is not (UnmarkedRunIdLength or MarkedRunIdLength) || !parts[2].All(char.IsAsciiLetterOrDigit)
             || parts[3].Length < 2 || parts[3][0] is not ('t' or 'd' or 'c') || !parts[3][1..].All(char.IsAsciiDigit)
@@ -49,6 +49,7 @@ internal static class DatabaseNames
         }
 
         runId = parts[2];
+        marked = runId.Length == MarkedRunIdLength;
         return true;
     }
 }

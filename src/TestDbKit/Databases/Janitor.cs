@@ -54,9 +54,9 @@ internal static class Janitor
         var dialect = server.Dialect;
         await using var admin = await server.OpenAdminConnectionAsync(ct).ConfigureAwait(false);
         var dropped = 0;
-        foreach (var name in await admin.ReadColumnAsync(dialect.ListDatabasesSql(DatabaseNames.Prefix), r => r.GetString(0), ct).ConfigureAwait(false))
+        foreach (var (name, _, runId, _) in await KitDatabasesAsync(admin, dialect, ct).ConfigureAwait(false))
         {
-            if (DatabaseNames.TryParse(name, out _, out var runId, out _) && runId == DatabaseNames.RunId
+            if (runId == DatabaseNames.RunId
                 && await DropAsync(admin, dialect, name, endSessions: true, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, ct).ConfigureAwait(false))
             {
                 dropped++;
@@ -133,9 +133,9 @@ internal static class Janitor
         var suspects = new List<Stale>();
         var alive = new Dictionary<string, bool?>(StringComparer.Ordinal);
         await using var admin = await server.OpenAdminConnectionAsync(ct).ConfigureAwait(false);
-        foreach (var name in await admin.ReadColumnAsync(dialect.ListDatabasesSql(DatabaseNames.Prefix), r => r.GetString(0), ct).ConfigureAwait(false))
+        foreach (var (name, created, runId, marked) in await KitDatabasesAsync(admin, dialect, ct).ConfigureAwait(false))
         {
-            if (!DatabaseNames.TryParse(name, out var created, out var runId, out var marked) || runId == DatabaseNames.RunId)
+            if (runId == DatabaseNames.RunId)
             {
                 continue;
             }
@@ -251,6 +251,21 @@ internal static class Janitor
         }
 
         return dropped;
+    }
+
+    /// <summary>The databases on the server named as the kit names them, with what their names say.</summary>
+    private static async Task<List<(string Name, DateTime Created, string RunId, bool Marked)>> KitDatabasesAsync(DbConnection admin, Engines.EngineDialect dialect, CancellationToken ct)
+    {
+        var found = new List<(string, DateTime, string, bool)>();
+        foreach (var name in await admin.ReadColumnAsync(dialect.ListDatabasesSql(DatabaseNames.Prefix), r => r.GetString(0), ct).ConfigureAwait(false))
+        {
+            if (DatabaseNames.TryParse(name, out var created, out var runId, out var marked))
+            {
+                found.Add((name, created, runId, marked));
+            }
+        }
+
+        return found;
     }
 
     private static async Task<bool> DropAsync(DbConnection admin, Engines.EngineDialect dialect, string name, bool endSessions, ILogger logger, CancellationToken ct)

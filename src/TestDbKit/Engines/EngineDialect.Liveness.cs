@@ -27,7 +27,7 @@ internal abstract partial class EngineDialect
     /// <summary>One value, greater than zero while some session holds run <paramref name="runId"/>'s mark.</summary>
     public abstract string RunMarkHeldSql(string runId);
 
-    /// <summary>One row whose last column is the seconds since the server started (whole or not) (every run's mark is lost
-    /// at a restart, and is taken again only after it).</summary>
+    /// <summary>One row whose last column is the seconds, whole or not, since the server started: every run's mark is
+    /// lost at a restart, and is taken again only after it.</summary>
     public abstract string ServerUptimeSql { get; }
 }

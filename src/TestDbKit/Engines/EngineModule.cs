@@ -121,18 +121,18 @@ internal sealed record ContainerRequest(
     /// ends the container with its exit code, as without the supervisor; a signal to PID 1 (docker stop) goes on to
     /// the server.
     /// </summary>
-    public const string Supervisor = """
+    public const string Supervisor = $$"""
         stopping=
         trap 'stopping=1; kill -TERM "$server" 2>/dev/null' TERM
         trap 'stopping=1; kill -INT "$server" 2>/dev/null' INT
         while :; do
           "$@" &
           server=$!
-          echo "$server" > /tmp/testdbkit-server.pid
+          echo "$server" > {{ServerPidFile}}
           code=
           while [ -z "$code" ]; do wait "$server"; status=$?; kill -0 "$server" 2>/dev/null || code=$status; done
-          if [ -n "$stopping" ] || [ ! -e /tmp/testdbkit-again ]; then exit "$code"; fi
-          rm -f /tmp/testdbkit-again
+          if [ -n "$stopping" ] || [ ! -e {{AgainFile}} ]; then exit "$code"; fi
+          rm -f {{AgainFile}}
         done
         """;
 

@@ -328,7 +328,6 @@ internal sealed class DockerServer : ServerInstance
             : tried + "Check that the image runs (docker run) and that the engine has room.";
     }
 
-    /// <summary>What the kit needs of an image to supervise its server: its entrypoint, environment and stop signal.</summary>
     /// <summary>The image's stop signal as <c>kill -s</c> takes it (it goes into a shell script): a name such as TERM,
     /// or TERM where the image names something else.</summary>
     private static string StopSignalOf(string signal)
@@ -337,47 +336,54 @@ internal sealed class DockerServer : ServerInstance
         return name.Length > 0 && name.All(char.IsAsciiLetterUpper) ? name : "TERM";
     }
 
+    /// <summary>What the kit needs of an image to supervise its server: its entrypoint, environment and stop signal.</summary>
     internal sealed record ImageFacts(IReadOnlyList<string> Entrypoint, IReadOnlyList<string> Environment, string StopSignal);
 
     /// <summary>The image's facts, or null where the engine does not hold it yet (Testcontainers pulls it at the
     /// start), it has no entrypoint, or the engine cannot be asked.</summary>
     internal static async Task<ImageFacts?> ImageFactsAsync(string image, CancellationToken ct)
     {
-        var (created, _) = DockerProbe.CreateClient();
-        if (created is null)
+        if (await InspectImageAsync(image, ct).ConfigureAwait(false) is not { Json: { } json })
         {
             return null;
         }
 
-        using var client = created;
-        try
+        using (json)
         {
-            using var response = await client.GetAsync(new Uri($"/images/{image}/json", UriKind.Relative), ct).ConfigureAwait(false);
-            if (!response.IsSuccessStatusCode)
+            try
+            {
+                var config = json.RootElement.GetProperty("Config");
+                static List<string> Strings(System.Text.Json.JsonElement parent, string name) =>
+                    parent.TryGetProperty(name, out var list) && list.ValueKind == System.Text.Json.JsonValueKind.Array
+                        ? [.. list.EnumerateArray().Select(e => e.GetString() ?? "")]
+                        : [];
+                var entrypoint = Strings(config, "Entrypoint");
+                var signal = config.TryGetProperty("StopSignal", out var s) && s.GetString() is { Length: > 0 } named ? named : "SIGTERM";
+                return entrypoint.Count == 0
+                    ? null
+                    : new ImageFacts(entrypoint, Strings(config, "Env"), StopSignalOf(signal));
+            }
+            catch (KeyNotFoundException)
             {
                 return null;
             }
-
-            using var json = await System.Text.Json.JsonDocument.ParseAsync(await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false), cancellationToken: ct).ConfigureAwait(false);
-            var config = json.RootElement.GetProperty("Config");
-            static List<string> Strings(System.Text.Json.JsonElement parent, string name) =>
-                parent.TryGetProperty(name, out var list) && list.ValueKind == System.Text.Json.JsonValueKind.Array
-                    ? [.. list.EnumerateArray().Select(e => e.GetString() ?? "")]
-                    : [];
-            var entrypoint = Strings(config, "Entrypoint");
-            var signal = config.TryGetProperty("StopSignal", out var s) && s.GetString() is { Length: > 0 } named ? named : "SIGTERM";
-            return entrypoint.Count == 0
-                ? null
-                : new ImageFacts(entrypoint, Strings(config, "Env"), StopSignalOf(signal));
-        }
-        catch (Exception e) when (e is HttpRequestException or IOException or System.Text.Json.JsonException or KeyNotFoundException)
-        {
-            return null;
         }
     }
 
     /// <summary>Whether the engine holds <paramref name="image"/>; null when the engine cannot be asked.</summary>
     internal static async Task<bool?> IsLocalImageAsync(string image, CancellationToken ct)
+    {
+        var inspected = await InspectImageAsync(image, ct).ConfigureAwait(false);
+        inspected?.Json?.Dispose();
+        return inspected is not { } found ? null
+            : found.Json is not null ? true
+            : found.Status == System.Net.HttpStatusCode.NotFound ? false
+            : null;
+    }
+
+    /// <summary>The engine's answer about <paramref name="image"/> (<c>docker image inspect</c>): its status, and its
+    /// body when found (the caller disposes it); null when the engine cannot be asked or does not answer within 5 s.</summary>
+    private static async Task<(System.Net.HttpStatusCode Status, System.Text.Json.JsonDocument? Json)?> InspectImageAsync(string image, CancellationToken ct)
     {
         var (created, _) = DockerProbe.CreateClient();
         if (created is null)
@@ -387,13 +393,15 @@ internal sealed class DockerServer : ServerInstance
 
         using var client = created;
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        timeout.CancelAfter(TimeSpan.FromSeconds(5)); // the message must not wait on an engine that stopped answering
+        timeout.CancelAfter(TimeSpan.FromSeconds(5)); // an engine that stopped answering must not hold the caller
         try
         {
             using var response = await client.GetAsync(new Uri($"/images/{image}/json", UriKind.Relative), timeout.Token).ConfigureAwait(false);
-            return response.IsSuccessStatusCode ? true : response.StatusCode == System.Net.HttpStatusCode.NotFound ? false : null;
+            return (response.StatusCode, response.IsSuccessStatusCode
+                ? await System.Text.Json.JsonDocument.ParseAsync(await response.Content.ReadAsStreamAsync(timeout.Token).ConfigureAwait(false), cancellationToken: timeout.Token).ConfigureAwait(false)
+                : null);
         }
-        catch (Exception e) when (e is HttpRequestException or IOException || (e is OperationCanceledException && !ct.IsCancellationRequested))
+        catch (Exception e) when (e is HttpRequestException or IOException or System.Text.Json.JsonException || (e is OperationCanceledException && !ct.IsCancellationRequested))
         {
             return null;
         }
