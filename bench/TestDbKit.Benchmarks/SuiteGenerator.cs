@@ -18,12 +18,13 @@ internal static class SuiteGenerator
     /// <summary>The repository's root: the bench runs from its own bin folder inside it.</summary>
     public static string RepoRoot { get; } = FindRepoRoot();
 
-    /// <summary>Writes the projects under a temp folder named after the checkout, the seed and the count; returns that folder.</summary>
-    public static string Generate(int seed, int tests)
+    /// <summary>Writes the projects into <paramref name="root"/> when given, else under a temp folder named after the
+    /// checkout, the seed and the count (kept, so the bench's next build is incremental); returns that folder.</summary>
+    public static string Generate(int seed, int tests, string? root = null)
     {
         // Per checkout too: two worktrees running the bench at once must not build into one folder.
         var checkout = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(RepoRoot)))[..8].ToLowerInvariant();
-        var root = Path.Combine(Path.GetTempPath(), "testdbkit-suite", $"{checkout}-seed{seed}-tests{tests}");
+        root ??= Path.Combine(Path.GetTempPath(), "testdbkit-suite", $"{checkout}-seed{seed}-tests{tests}");
         var template = Path.Combine(RepoRoot, "bench", "SuiteTemplate");
         foreach (var file in Directory.EnumerateFiles(template, "*", SearchOption.AllDirectories))
         {

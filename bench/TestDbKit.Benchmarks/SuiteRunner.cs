@@ -81,10 +81,10 @@ internal sealed record SuiteTrace(double RunnerStart, double ToFirstBody, double
 /// <summary>Builds the generated projects once and runs them as whole <c>dotnet test --no-build</c> processes.</summary>
 internal static partial class SuiteRunner
 {
-    public static async Task<double> BuildAsync(string root, string project)
+    public static async Task<double> BuildAsync(string root, string project, CancellationToken ct = default)
     {
         var clock = Stopwatch.StartNew();
-        var run = await DotnetAsync(root, ["build", Path.Combine(root, project, project + ".csproj"), "-c", "Release", "--nologo", "-v", "quiet", "-clp:ErrorsOnly"], new Dictionary<string, string>());
+        var run = await DotnetAsync(root, ["build", Path.Combine(root, project, project + ".csproj"), "-c", "Release", "--nologo", "-v", "quiet", "-clp:ErrorsOnly"], new Dictionary<string, string>(), ct);
         if (run.ExitCode != 0)
         {
             throw new InvalidOperationException($"Building the generated {project} project in {root} failed (exit {run.ExitCode}); fix the template in bench/SuiteTemplate or the generator. Output:\n{Tail(run.Log)}");
@@ -94,7 +94,7 @@ internal static partial class SuiteRunner
     }
 
     /// <summary>Runs the project's tests as the user would (no build), timed from the process's start to its exit.</summary>
-    public static async Task<SuiteRun> TestAsync(string root, SuiteVariant variant, string? filter = null, IReadOnlyDictionary<string, string>? extra = null)
+    public static async Task<SuiteRun> TestAsync(string root, SuiteVariant variant, string? filter = null, IReadOnlyDictionary<string, string>? extra = null, CancellationToken ct = default)
     {
         List<string> args = ["test", Path.Combine(root, variant.Project, variant.Project + ".csproj"), "-c", "Release", "--no-build", "--nologo"];
         if (filter is not null)
@@ -118,11 +118,11 @@ internal static partial class SuiteRunner
         File.Delete(trace);
         environment["SUITE_TRACE_FILE"] = trace;
         var started = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-        var run = await DotnetAsync(root, args, environment);
+        var run = await DotnetAsync(root, args, environment, ct);
         return run with { Trace = SuiteTrace.Read(trace, started, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()) };
     }
 
-    private static async Task<SuiteRun> DotnetAsync(string root, IEnumerable<string> args, IReadOnlyDictionary<string, string> environment)
+    private static async Task<SuiteRun> DotnetAsync(string root, IEnumerable<string> args, IReadOnlyDictionary<string, string> environment, CancellationToken ct)
     {
         var start = new ProcessStartInfo("dotnet") { WorkingDirectory = root, RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var arg in args)
@@ -139,9 +139,20 @@ internal static partial class SuiteRunner
         start.Environment["DOTNET_NOLOGO"] = "1";
         var clock = Stopwatch.StartNew();
         using var process = Process.Start(start) ?? throw new InvalidOperationException("Could not start 'dotnet': is the .NET SDK on PATH?");
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
+        var output = process.StandardOutput.ReadToEndAsync(CancellationToken.None); // the pipes close when the process tree ends
+        var error = process.StandardError.ReadToEndAsync(CancellationToken.None);
+        try
+        {
+            await process.WaitForExitAsync(ct);
+        }
+        catch (OperationCanceledException)
+        {
+            // The test host and a Local server it started would outlive it: end the whole tree.
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync(CancellationToken.None);
+            throw;
+        }
+
         var elapsed = clock.Elapsed.TotalMilliseconds;
         var log = await output + await error;
         var counts = Counts().Match(log);
