@@ -25,6 +25,13 @@ internal static class Loop
         }
 
         var docker = await Servers.DockerProbe.WhyUnavailableAsync() is null;
+        return await MeasureAsync(root, engines, rounds, docker, Console.Out) ? 0 : 1;
+    }
+
+    /// <summary>The loop's rounds on the suite built in <paramref name="root"/>, and its table; false when a run did
+    /// not pass its one test or its first body left no mark. Servers kept for reuse are stopped at the end.</summary>
+    public static async Task<bool> MeasureAsync(string root, DbEngine[] engines, int rounds, bool docker, TextWriter output, CancellationToken ct = default)
+    {
         const string Filter = "FullyQualifiedName~Suite.C00.T0000_"; // a test that writes to a few tables
         var mark = Path.Combine(Path.GetTempPath(), $"testdbkit-loop-{Environment.ProcessId}.txt");
         // First the runner's floor (one test, no database), then per engine the kit and the recipe.
@@ -35,53 +42,59 @@ internal static class Loop
                 .Where(v => v.Name is "kit Local" or "TC+Respawn default")
                 .SelectMany(v => v.Name == "kit Local" ? [v, Reused(v, "cold", reuseRoot), Reused(v, "warm", reuseRoot)] : new[] { v })
                 .Select(v => (Engine: e.ToString(), Variant: v, Filter)))).ToArray();
-        foreach (var v in variants.Where(v => v.Variant.Name == "kit reuse warm"))
-        {
-            // Unmeasured: the run that starts the server and builds the template the measured rounds find.
-            await SuiteRunner.TestAsync(root, v.Variant, v.Filter, new Dictionary<string, string> { ["SUITE_FIRST_BODY_FILE"] = mark });
-        }
-
         var samples = variants.ToDictionary(v => v, _ => (Host: new List<double>(), Command: new List<double>(), Wall: new List<double>()));
         var failed = false;
-        Console.WriteLine($"One-test loop: dotnet test --no-build --filter {Filter}, {rounds} interleaved round(s)");
-        for (var round = 1; round <= rounds; round++)
+        try
         {
-            foreach (var v in variants)
+            foreach (var v in variants.Where(v => v.Variant.Name == "kit reuse warm"))
             {
-                File.Delete(mark);
-                if (v.Variant.Name == "kit reuse cold" && !OperatingSystem.IsWindows())
-                {
-                    await ColdStart.StopKeptAsync(v.Variant.Environment["TESTDBKIT_REUSE_DIR"]);
-                }
+                // Unmeasured: the run that starts the server and builds the template the measured rounds find.
+                await SuiteRunner.TestAsync(root, v.Variant, v.Filter, new Dictionary<string, string> { ["SUITE_FIRST_BODY_FILE"] = mark }, ct);
+            }
 
-                var started = DateTimeOffset.Now.ToUnixTimeMilliseconds();
-                var run = await SuiteRunner.TestAsync(root, v.Variant, v.Filter, new Dictionary<string, string> { ["SUITE_FIRST_BODY_FILE"] = mark });
-                if (run.ExitCode != 0 || run.Passed != 1 || !File.Exists(mark))
+            output.WriteLine($"One-test loop: dotnet test --no-build --filter {Filter}, {rounds} interleaved round(s)");
+            for (var round = 1; round <= rounds; round++)
+            {
+                foreach (var v in variants)
                 {
-                    failed = true;
-                    Console.WriteLine($"  round {round} {v.Engine} {v.Variant.Name}: exit {run.ExitCode}, {run.Passed} passed, mark {(File.Exists(mark) ? "written" : "missing")}\n{SuiteRunner.Tail(run.Log)}");
-                    continue;
-                }
+                    File.Delete(mark);
+                    if (v.Variant.Name == "kit reuse cold" && !OperatingSystem.IsWindows())
+                    {
+                        await ColdStart.StopKeptAsync(v.Variant.Environment["TESTDBKIT_REUSE_DIR"]);
+                    }
 
-                var parts = File.ReadAllText(mark).Split(' ');
-                samples[v].Host.Add(double.Parse(parts[0], CultureInfo.InvariantCulture));
-                samples[v].Command.Add(long.Parse(parts[1], CultureInfo.InvariantCulture) - started);
-                samples[v].Wall.Add(run.Milliseconds);
+                    var started = DateTimeOffset.Now.ToUnixTimeMilliseconds();
+                    var run = await SuiteRunner.TestAsync(root, v.Variant, v.Filter, new Dictionary<string, string> { ["SUITE_FIRST_BODY_FILE"] = mark }, ct);
+                    if (run.ExitCode != 0 || run.Passed != 1 || !File.Exists(mark))
+                    {
+                        failed = true;
+                        output.WriteLine($"  round {round} {v.Engine} {v.Variant.Name}: exit {run.ExitCode}, {run.Passed} passed, mark {(File.Exists(mark) ? "written" : "missing")}\n{SuiteRunner.Tail(run.Log)}");
+                        continue;
+                    }
+
+                    var parts = File.ReadAllText(mark).Split(' ');
+                    samples[v].Host.Add(double.Parse(parts[0], CultureInfo.InvariantCulture));
+                    samples[v].Command.Add(long.Parse(parts[1], CultureInfo.InvariantCulture) - started);
+                    samples[v].Wall.Add(run.Milliseconds);
+                }
             }
         }
-
-        File.Delete(mark);
-        if (!OperatingSystem.IsWindows())
+        finally
         {
-            foreach (var dir in Directory.GetDirectories(reuseRoot))
+            File.Delete(mark);
+            if (!OperatingSystem.IsWindows())
             {
-                await ColdStart.StopKeptAsync(dir);
+                foreach (var dir in Directory.GetDirectories(reuseRoot))
+                {
+                    await ColdStart.StopKeptAsync(dir);
+                }
             }
+
+            Directory.Delete(reuseRoot, recursive: true);
         }
 
-        Directory.Delete(reuseRoot, recursive: true);
         var floorHost = samples[variants[0]].Host is { Count: > 0 } f ? Stats.Of(f).Median : double.NaN;
-        Console.WriteLine($"{"engine",-10} {"variant",-20} {"host start→body",20} {"kit's part",12} {"dotnet test→body",20} {"dotnet test wall",20}   (seconds: median, min–max)");
+        output.WriteLine($"{"engine",-10} {"variant",-20} {"host start→body",20} {"kit's part",12} {"dotnet test→body",20} {"dotnet test wall",20}   (seconds: median, min–max)");
         foreach (var v in variants)
         {
             var (h, c, w) = samples[v];
@@ -93,7 +106,7 @@ internal static class Loop
             var part = v.Variant.Name.StartsWith("kit", StringComparison.Ordinal) && v != variants[0]
                 ? string.Create(CultureInfo.InvariantCulture, $"{(Stats.Of(h).Median - floorHost) / 1000:0.000}")
                 : "";
-            Console.WriteLine($"{v.Engine,-10} {v.Variant.Name,-20} {Cell(h),20} {part,12} {Cell(c),20} {Cell(w),20}");
+            output.WriteLine($"{v.Engine,-10} {v.Variant.Name,-20} {Cell(h),20} {part,12} {Cell(c),20} {Cell(w),20}");
         }
 
         foreach (var engine in engines)
@@ -102,11 +115,11 @@ internal static class Loop
             var recipe = samples.Where(p => p.Key.Engine == engine.ToString() && p.Key.Variant.Name == "TC+Respawn default").Select(p => p.Value.Host).FirstOrDefault();
             if (kit is { Count: > 0 } && recipe is { Count: > 0 })
             {
-                Console.WriteLine($"{engine}: to the first test body the recipe takes {Stats.Of(recipe).Median / Stats.Of(kit).Median:0.0}x the kit's time");
+                output.WriteLine($"{engine}: to the first test body the recipe takes {Stats.Of(recipe).Median / Stats.Of(kit).Median:0.0}x the kit's time");
             }
         }
 
-        return failed ? 1 : 0;
+        return !failed;
     }
 
     /// <summary>The kit on Local with TESTDBKIT_REUSE=1 and a state folder per variant (so cold never meets warm's server).</summary>

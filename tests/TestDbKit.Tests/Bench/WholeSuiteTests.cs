@@ -10,8 +10,9 @@ namespace TestDbKit.Tests.Bench;
 /// as real <c>dotnet test</c> processes, one round per engine: the kit on Local, and where Docker answers the kit on
 /// Docker, the Testcontainers recipe with Respawn's defaults and the recipe with a rolled-back transaction per test.
 /// Every generated test must pass in every variant, each test host's trace must be read, and the bench's tables must
-/// be printed. Nothing here is timed: the long form (<c>bench suite</c>, README "Numbers") gives the figures. The
-/// code is the bench's (<c>bench/TestDbKit.Benchmarks/WholeSuite.cs</c> and <c>Suite*.cs</c>, linked): one source.
+/// be printed. The one-test loop (<c>bench loop</c>) runs one round on the same build. Nothing here is timed: the
+/// long forms (<c>bench suite</c>, <c>bench loop</c>, README "Numbers") give the figures. The code is the bench's
+/// (<c>bench/TestDbKit.Benchmarks/WholeSuite.cs</c>, <c>Suite*.cs</c>, <c>Loop.cs</c>, linked): one source.
 /// </summary>
 public sealed class WholeSuiteTests(GeneratedSuite suite, ITestOutputHelper output) : IClassFixture<GeneratedSuite>
 {
@@ -70,6 +71,42 @@ public sealed class WholeSuiteTests(GeneratedSuite suite, ITestOutputHelper outp
         Assert.False(rounds.Failed);
 
         Skip.If(dockerWhy is not null, $"Only the kit on Local ran and passed: no Docker engine ({dockerWhy}), so the kit on Docker and the Testcontainers recipes were not run. The Docker lane of scripts/test.sh starts one.");
+    }
+
+    /// <summary>On PostgreSQL only, to keep the class within its CI budget: the loop's own code (the first body's mark,
+    /// the kept server's cold and warm runs, its table) does not depend on the engine, and the theory above runs the
+    /// same generated projects on both.</summary>
+    [SkippableFact]
+    public async Task The_one_test_loop_runs_its_one_test_in_every_variant_and_prints_its_table()
+    {
+        const DbEngine engine = DbEngine.PostgreSql;
+        var dockerWhy = await DockerProbe.WhyUnavailableAsync();
+        using var log = new StringWriter();
+        using var budget = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+        bool passed;
+        try
+        {
+            passed = await Loop.MeasureAsync(suite.Root, [engine], rounds: 1, docker: dockerWhy is null, log, budget.Token);
+        }
+        finally
+        {
+            output.WriteLine(log.ToString());
+        }
+
+        // Each run passed its one test and its first body left the mark the loop reads (the loop says which did not).
+        Assert.True(passed, log.ToString());
+        var text = log.ToString();
+        var rows = dockerWhy is null
+            ? new[] { "kit Local", "kit reuse cold", "kit reuse warm", "TC+Respawn default" }
+            : ["kit Local", "kit reuse cold", "kit reuse warm"];
+        Assert.Matches(new Regex(@"^any\s+runner floor\s+[\d.,]+ \(", RegexOptions.Multiline), text);
+        Assert.All(rows, row => Assert.Matches(new Regex($@"^{engine}\s+{Regex.Escape(row)}\s+[\d.,]+ \([\d.,]+–[\d.,]+\)", RegexOptions.Multiline), text));
+        if (dockerWhy is null)
+        {
+            Assert.Matches(new Regex($@"^{engine}: to the first test body the recipe takes [\d.,]+x the kit's time$", RegexOptions.Multiline), text);
+        }
+
+        Skip.If(dockerWhy is not null, $"Only the kit's rows ran and passed: no Docker engine ({dockerWhy}), so the Testcontainers recipe was not run. The Docker lane of scripts/test.sh starts one.");
     }
 }
 
