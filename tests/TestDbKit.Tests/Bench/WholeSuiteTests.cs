@@ -14,6 +14,7 @@ namespace TestDbKit.Tests.Bench;
 /// long forms (<c>bench suite</c>, <c>bench loop</c>, README "Numbers") give the figures. The code is the bench's
 /// (<c>bench/TestDbKit.Benchmarks/WholeSuite.cs</c>, <c>Suite*.cs</c>, <c>Loop.cs</c>, linked): one source.
 /// </summary>
+[Trait("Category", "Docker")] // the kit on Docker and the recipes; without Docker the kit on Local runs, then the test skips
 public sealed class WholeSuiteTests(GeneratedSuite suite, ITestOutputHelper output) : IClassFixture<GeneratedSuite>
 {
     private static readonly string[] Kinds = ["writes", "reads", "violates_unique", "aborts_transaction"];
