@@ -42,8 +42,8 @@ internal static class RunLog
             // (1) inline when the last open test session ends, before the test's result reaches the runner, so
             // the run cannot end before that write does; (2) in the background shortly after any other change
             // (faults or errors outside a session); (3) at exit, only if something changed since.
-            Checkpoints = new Timer(_ => WriteToReportDir(fromCheckpoint: true));
-            AppDomain.CurrentDomain.ProcessExit += (_, _) => WriteToReportDir(fromCheckpoint: false);
+            Checkpoints = new Timer(_ => WriteToReportDir());
+            AppDomain.CurrentDomain.ProcessExit += (_, _) => WriteToReportDir();
         }
     }
 
@@ -94,7 +94,7 @@ internal static class RunLog
     {
         if (Interlocked.Decrement(ref _openSessions) == 0)
         {
-            WriteToReportDir(fromCheckpoint: true);
+            WriteToReportDir();
         }
     }
 
@@ -172,7 +172,7 @@ internal static class RunLog
     /// and then replaced back to back, so the pair on disk describes one moment of the run. Runs on a timer thread,
     /// on a test's path and in the exit handler, where nothing can be awaited and nothing may throw.
     /// </summary>
-    internal static void WriteToReportDir(bool fromCheckpoint)
+    internal static void WriteToReportDir()
     {
         if (!WriteAtExit || Options.KitEnvironment.ReportFolder is not { } dir)
         {
@@ -204,10 +204,7 @@ internal static class RunLog
                 // thread or in the exit handler, where an exception would end the process.
                 Discard(text);
                 Discard(html);
-                if (!fromCheckpoint)
-                {
-                    Console.Error.WriteLine($"[TestDbKit] could not write the run report to TESTDBKIT_REPORT_DIR='{dir}': {e.Message}");
-                }
+                ReportNotWritten(dir, e);
             }
 
             _lastWrite = Stopwatch.GetElapsedTime(started);
@@ -240,6 +237,50 @@ internal static class RunLog
                 // Best effort; the next write replaces it.
             }
         }
+    }
+
+    private static int _saidNotWritten;
+
+    /// <summary>Says once per process, at the first failed write (the exit handler may be cut short by the runner),
+    /// which file could not be written, why, and what to do. Later writes still try: a folder fixed meanwhile gets
+    /// the report.</summary>
+    private static void ReportNotWritten(string dir, Exception error)
+    {
+        if (Interlocked.Exchange(ref _saidNotWritten, 1) != 0)
+        {
+            return;
+        }
+
+        try
+        {
+            var file = Path.Combine(dir, FileNameOf(ProcessName) + ".txt");
+            Console.Error.WriteLine(
+                $"[TestDbKit] Could not write the run report {file} (TESTDBKIT_REPORT_DIR='{dir}'): {error.GetType().Name}: {error.Message.TrimEnd('.')}{FileInTheWay(dir)}. " +
+                "The tests go on without it. Point TESTDBKIT_REPORT_DIR at a folder this user can create and write, or unset it.");
+        }
+        catch (Exception e) when (e is IOException or ArgumentException or UnauthorizedAccessException or NotSupportedException)
+        {
+            // A path the runtime refuses, or a closed stderr: saying it must not end the process either.
+        }
+    }
+
+    /// <summary>Where a part of <paramref name="dir"/>'s path is a file, says so: the error alone only says the path was not found.</summary>
+    private static string FileInTheWay(string dir)
+    {
+        for (var path = Path.GetFullPath(dir); !string.IsNullOrEmpty(path); path = Path.GetDirectoryName(path))
+        {
+            if (File.Exists(path))
+            {
+                return $" ({path} is a file, not a folder)";
+            }
+
+            if (Directory.Exists(path))
+            {
+                break;
+            }
+        }
+
+        return "";
     }
 
     internal static string FileNameOf(string name)
