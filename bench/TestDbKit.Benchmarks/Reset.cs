@@ -32,10 +32,12 @@ internal static class Reset
                 }
             }
 
-            if (parts.Contains("breakdown") && engine == DbEngine.MySql)
+            if (parts.Contains("breakdown"))
             {
-                await BreakdownAsync(server, 50, iterations);
-                await BreakdownAsync(server, 200, iterations);
+                foreach (var tables in new[] { 50, 200 })
+                {
+                    await (engine == DbEngine.MySql ? BreakdownAsync(server, tables, iterations) : PostgreSqlBreakdownAsync(server, tables, iterations));
+                }
             }
 
             if (parts.Contains("write"))
@@ -133,6 +135,8 @@ internal static class Reset
         await using var writer = await db.OpenConnectionAsync();
         await using var control = await server.OpenAdminConnectionAsync();
         await ExecuteAsync(control, $"USE `{db.Name}`");
+        await using var held = await server.OpenAdminConnectionAsync(); // a second session held open, never used by the pool
+        var controlCs = pool.Dialect.ControlConnectionString(server.AdminConnectionString, db.Name);
         var dirty = new[] { "t0", "t1", $"t{tables - 1}" };
         var write = string.Join(";", dirty.Select(t => $"INSERT INTO {t} (v) VALUES (1)"));
         var tracker = Engines.MySqlTracker.Instance;
@@ -145,9 +149,54 @@ internal static class Reset
             ("TABLE_STATISTICS read", () => ExecuteAsync(control, Engines.MySqlTracker.CollectProbeSql)),
             ("3 DELETEs", () => ExecuteAsync(control, "SET FOREIGN_KEY_CHECKS = 0;" + string.Concat(dirty.Select(t => $"DELETE FROM {t};")) + "SET FOREIGN_KEY_CHECKS = 1")),
             ("3 AUTO_INCREMENT restarts", () => ExecuteAsync(control, string.Concat(dirty.Select(t => $"ALTER TABLE {t} AUTO_INCREMENT = 1;")))),
-            ("whole reset (CALL)", () => db.ResetAsync()),
-            ("whole reset, noseq (CALL)", () => ExecuteAsync(control, "CALL testdbkit_reset(FALSE)")),
+            ("3 AUTO_INCREMENT restarts through testdbkit_run", () => ExecuteAsync(control, string.Concat(dirty.Select(t => $"CALL testdbkit_run('ALTER TABLE {t} AUTO_INCREMENT = 1');")))),
+            ("whole reset (pool)", () => db.ResetAsync()),
+            ("whole reset (CALL, held session)", () => ExecuteAsync(control, "CALL testdbkit_reset(TRUE)")),
+            ("the kit's pooled control session: open + DO 1", async () => { await using var c = await pool.Dialect.OpenAsync(controlCs, CancellationToken.None); await ExecuteAsync(c, "DO 1"); }),
+            ("a held session: DO 1", () => ExecuteAsync(held, "DO 1")),
+            ("the kit's pooled control session: open + CALL", async () => { await using var c = await pool.Dialect.OpenAsync(controlCs, CancellationToken.None); await ExecuteAsync(c, $"CALL `{db.Name}`.testdbkit_reset(TRUE)"); }),
+            ("whole reset, noseq (CALL, held session)", () => ExecuteAsync(control, "CALL testdbkit_reset(FALSE)")),
         ];
+        Console.WriteLine($"  where a MariaDB reset's time goes, N={tables}, medians in ms:" + await StepMediansAsync(steps, db, writer, write, iterations));
+    }
+
+    /// <summary>
+    /// PostgreSQL: where a tracked reset's time goes. The pieces of <c>testdbkit.reset</c> run on their own on the
+    /// control session (the same database, superuser, replica role as the reset leaves it), after the same 3-table
+    /// write, beside the whole reset through the pool and the same call on a session held open; medians in ms.
+    /// </summary>
+    private static async Task PostgreSqlBreakdownAsync(DbServer server, int tables, int iterations)
+    {
+        await using var pool = await DatabasePool.CreateAsync(server, new DatabasePoolOptions { CreateSchema = Chain(server.Engine, tables), MaxDatabases = 1 });
+        await using var db = await pool.LeaseAsync();
+        await using var writer = await db.OpenConnectionAsync();
+        await db.ResetAsync();
+        var controlCs = new Npgsql.NpgsqlConnectionStringBuilder(server.AdminConnectionString) { Database = db.Name, Pooling = false }.ConnectionString;
+        await using var control = await pool.Dialect.OpenAsync(controlCs, CancellationToken.None);
+        await ExecuteAsync(control, "SET session_replication_role = replica");
+        var dirty = new[] { "t0", "t1", $"t{tables - 1}" };
+        var write = string.Join(";", dirty.Select(t => $"INSERT INTO {t} (v) VALUES (1)"));
+        (string Name, Func<Task> Run)[] steps =
+        [
+            ("round trip (SELECT 1)", () => ExecuteAsync(control, "SELECT 1")),
+            ("open a pooled session + SELECT 1", async () => { await using var c = await pool.Dialect.OpenAsync(db.ConnectionString, CancellationToken.None); await ExecuteAsync(c, "SELECT 1"); }),
+            ("busy sessions scan", () => ExecuteAsync(control,
+                "SELECT count(*) FROM pg_catalog.pg_stat_get_activity(NULL) a WHERE a.datid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database()) " +
+                "AND a.pid <> pg_catalog.pg_backend_pid() AND a.backend_type = 'client backend' AND a.state <> 'idle'")),
+            ("3 DELETEs (replica role)", () => ExecuteAsync(control, string.Concat(dirty.Select(t => $"DELETE FROM {t};")))),
+            ("3 sequences restarted", () => ExecuteAsync(control, string.Concat(dirty.Select(t => $"SELECT pg_catalog.setval(pg_catalog.pg_get_serial_sequence('{t}', 'id'), 1, false);")))),
+            ("bookkeeping (marks, generation)", () => ExecuteAsync(control,
+                "SELECT count(*) FROM testdbkit.dirty WHERE tbl <> 0; SELECT pg_catalog.setval('testdbkit.marks', 1, false); SELECT pg_catalog.nextval('testdbkit.generation')")),
+            ("whole reset, held session", () => ExecuteAsync(control, "SELECT testdbkit.reset(true)")),
+            ("whole reset, noseq, held session", () => ExecuteAsync(control, "SELECT testdbkit.reset(false)")),
+            ("whole reset (pool)", () => db.ResetAsync()),
+        ];
+        Console.WriteLine($"  where a PostgreSQL reset's time goes, N={tables}, medians in ms:" + await StepMediansAsync(steps, db, writer, write, iterations));
+    }
+
+    /// <summary>Each step timed after the same write, in turns, the database reset after each; 5 rounds of warm-up.</summary>
+    private static async Task<string> StepMediansAsync((string Name, Func<Task> Run)[] steps, TestDatabase db, DbConnection writer, string write, int iterations)
+    {
         var samples = steps.Select(_ => new List<double>()).ToArray();
         for (var i = -5; i < iterations; i++)
         {
@@ -165,7 +214,7 @@ internal static class Reset
             }
         }
 
-        Console.WriteLine($"  where a MariaDB reset's time goes, N={tables}, medians in ms:" + string.Concat(steps.Select((s, k) => $" {s.Name} {Stats.Of(samples[k]).Median:0.00};")));
+        return string.Concat(steps.Select((s, k) => $" {s.Name} {Stats.Of(samples[k]).Median:0.00};"));
     }
 
     private static async Task<Stats[]> MeasureAsync(string write, int iterations, params (DatabasePool Pool, Func<TestDatabase, DbConnection, Task> Reset)[] variants)

@@ -51,8 +51,18 @@ public sealed class UndoGuardTests(Served served, OwnedServers owned) : IClassFi
             "--database", database, "--faults", "read-only", "--interval", "100ms", "--max-hold", "500ms", "--duration", "120s", "--seed", "7", "--json"]);
         var started = await chaos.NextAsync();
         Assert.True(started.GetProperty("event").GetString() == "started", started.ToString());
-        Assert.True(await OwnedServers.SettingsOfAsync(server, database) != "", "premise: chaos set read-only on the database");
-        Assert.True(GuardProcesses.Under(chaos.Pid).Count == 1, "premise: one undo guard guards the setting while it is held");
+        // Held still while the premise is checked: the hold is drawn between 10 and 500 ms, and a loaded machine
+        // could let it end before the checks ran.
+        chaos.Signal("STOP");
+        try
+        {
+            Assert.True(await OwnedServers.SettingsOfAsync(server, database) != "", "premise: chaos set read-only on the database");
+            Assert.True(GuardProcesses.Under(chaos.Pid).Count == 1, "premise: one undo guard guards the setting while it is held");
+        }
+        finally
+        {
+            chaos.Signal("CONT");
+        }
 
         var ended = await chaos.NextAsync();
         Assert.True(ended.GetProperty("event").GetString() == "ended", ended.ToString());

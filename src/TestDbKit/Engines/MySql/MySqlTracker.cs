@@ -544,11 +544,18 @@ internal sealed class MySqlTracker : ChangeTracker
     // Any table name the schema used (the dialect's QuoteIdentifier accepts only the kit's own names).
     private static string Quote(string name) => "`" + name.Replace("`", "``", StringComparison.Ordinal) + "`";
 
+    /// <summary>Sent before the reset procedure on the control session (MariaDB 10.2 and MySQL 5.7 on have the variable).</summary>
+    internal const string NoSchemaTracking = "SET SESSION session_track_schema = OFF; ";
+
     public override async Task<int> ResetAsync(DbConnection connection, string database, bool resetIds, CancellationToken ct)
     {
-        // The control session has no default database; the procedure runs in its own.
+        // The control session has no default database; the procedure runs in its own. Entering it switches the
+        // session's schema and leaving it switches back, which the server reports (session_track_schema), and
+        // MySqlConnector then re-authenticates the pooled session (COM_CHANGE_USER) at its next open. That throws away
+        // the session's parsed copy of this procedure: each reset paid a change of user and a parse of the procedure,
+        // 1.5 ms of a 4 ms reset (bench reset --part breakdown). Untracked, the session stays as it was.
         await using var command = connection.CreateCommand();
-        command.CommandText = $"CALL {MySqlDialect.Instance.QuoteIdentifier(database)}.testdbkit_reset({(resetIds ? "TRUE" : "FALSE")})";
+        command.CommandText = $"{NoSchemaTracking}CALL {MySqlDialect.Instance.QuoteIdentifier(database)}.testdbkit_reset({(resetIds ? "TRUE" : "FALSE")})";
         return await ScalarIntAsync(command, ct).ConfigureAwait(false);
     }
 }
