@@ -545,7 +545,7 @@ internal sealed class MySqlTracker : ChangeTracker
     private static string Quote(string name) => "`" + name.Replace("`", "``", StringComparison.Ordinal) + "`";
 
     /// <summary>Sent before the reset procedure on the control session (MariaDB 10.2 and MySQL 5.7 on have the variable).</summary>
-    internal const string NoSchemaTracking = "SET SESSION session_track_schema = OFF; ";
+    private const string NoSchemaTracking = "SET SESSION session_track_schema = OFF; ";
 
     public override async Task<int> ResetAsync(DbConnection connection, string database, bool resetIds, CancellationToken ct)
     {
