@@ -18,6 +18,19 @@ verdict() {
     if [ -n "$names" ]; then
       echo "$name: the failing tests:" >&2
       echo "$names" >&2
+      # And what each said (VSTest's "Error Message:" block, up to its stack trace; 80 lines at most per test):
+      # the message is often far above the tail a CI log shows.
+      local messages
+      messages=$(awk '
+        /^ *Failed [A-Za-z_]/ { name = $0; next }
+        /^ *Error Message:/ { if (name != "") { print name; on = 1; n = 0 }; next }
+        /^ *Stack Trace:/ { on = 0; next }
+        on { if (++n <= 80) print; else if (n == 81) print "    (cut after 80 lines)" }
+      ' <<<"$plain" || true)
+      if [ -n "$messages" ]; then
+        echo "$name: what they said:" >&2
+        echo "$messages" >&2
+      fi
     fi
     echo "$name: tests failed ($failed failed, exit code $status)." >&2
     exit 1

@@ -43,6 +43,25 @@ public sealed class SchemaHashValueTests
     }
 
     [Fact]
+    public void A_helpers_clock_read_only_by_its_other_methods_and_its_exit_handler_does_not_count()
+    {
+        // As a suite's helper: its initializer notes the process's start and registers an exit handler that reports
+        // times since then; the hook reads only its engine. The start differs in every run, and counting it would make
+        // a kept template unfindable by the next run.
+        var hook = new Func<DbConnection, Task>(ClockedSchema.CreateAsync);
+        var timed = new Func<DbConnection, Task>(ClockedSchema.CreateTimedAsync);
+        var h1 = Hash(hook);
+        var t1 = Hash(timed);
+        Assert.True(RunClock.HandlerRegistered); // premise: the initializer ran and registered its handler
+        RunClock.StartedAt -= 1_000; // another run's start
+        RunClock.Marks++;
+        Assert.NotEqual(t1, Hash(timed)); // premise: where the hook does read the clock, it counts
+        Assert.Equal(h1, Hash(hook));
+        RunClock.Engine = "mysql"; // what the hook reads still counts
+        Assert.NotEqual(h1, Hash(hook));
+    }
+
+    [Fact]
     public void Values_a_lambda_captured_count_and_other_captures_of_its_scope_do_not()
     {
         var (hook, bump) = Captured(V1);
@@ -293,6 +312,41 @@ public sealed class SchemaHashValueTests
         public required string Prefix { get; set; }
 
         public static int Count() => Uses;
+    }
+
+    private static class ClockedSchema
+    {
+        public static Task CreateAsync(DbConnection connection) => SchemaCodeRunner.RunAsync(connection, $"-- {RunClock.Engine}\n{V1}");
+
+        public static Task CreateTimedAsync(DbConnection connection) => SchemaCodeRunner.RunAsync(connection, $"-- {RunClock.Since()}\n{V1}");
+    }
+
+    private static class RunClock
+    {
+        public static long StartedAt = Environment.TickCount64;
+        public static int Marks;
+        public static string Engine = "postgresql";
+
+        static RunClock()
+        {
+            var note = Path.Combine(Path.GetTempPath(), "tdk-schemahash-never-written");
+            AppDomain.CurrentDomain.ProcessExit += (_, _) => Report(note);
+            HandlerRegistered = true;
+        }
+
+        public static bool HandlerRegistered { get; }
+
+        public static void Mark() => Marks++;
+
+        public static long Since() => Environment.TickCount64 - StartedAt;
+
+        private static void Report(string note)
+        {
+            if (Marks > 0 && note.Length == 0)
+            {
+                Console.WriteLine(Since());
+            }
+        }
     }
 
     private static class DeepSchema

@@ -139,10 +139,11 @@ internal static partial class SchemaCodeHash
         private void Visit(MethodBase method)
         {
             // Static values count where the hook can read them: in what it calls, and in what a framework calls on a type
-            // it touches (constructors, overrides: OnModelCreating). Not in the type's other static methods: a helper
-            // type's clock or counters would change the hash in every run. A method first seen as a member only is
-            // walked again once a call to it is seen.
-            var readsValues = _called.Contains(method) || method.IsConstructor || method.IsVirtual;
+            // it touches (constructors, overrides: OnModelCreating), and in what those call. Not in the type's other
+            // static methods, nor in what they call, nor in its type initializer (the handlers it registers run later,
+            // at exit): a helper type's clock or counters would change the hash in every run. A method first seen as a
+            // member only is walked again once a call to it is seen.
+            var readsValues = _called.Contains(method) || (method.IsConstructor && !method.IsStatic) || method.IsVirtual;
             if (!_seen.Add(method) && (!readsValues || !_valuesRead.Add(method)))
             {
                 return;
@@ -244,7 +245,7 @@ internal static partial class SchemaCodeHash
                     case OperandType.InlineMethod:
                         var called = module.ResolveMethod(BitConverter.ToInt32(il, i), typeArgs, methodArgs)!;
                         text.Append(Name(called));
-                        Follow(called);
+                        Follow(called, reached: reads.ReadsValues);
                         callee = called;
                         i += 4;
                         break;
@@ -280,8 +281,9 @@ internal static partial class SchemaCodeHash
         }
 
         /// <summary>A called method: its body when it is the hook's own code (a virtual one as the test class overrides
-        /// it), else its assembly's identity.</summary>
-        public void Follow(MethodBase called)
+        /// it), else its assembly's identity. <paramref name="reached"/>: the call is in code the hook runs (its values
+        /// count there too), not in a method walked only as a member of a type it touches.</summary>
+        public void Follow(MethodBase called, bool reached = true)
         {
             if (called is MethodInfo { IsVirtual: true } virtualMethod && _target is not null
                 && called.DeclaringType is { } declaring && declaring.IsAssignableFrom(_target))
@@ -309,7 +311,11 @@ internal static partial class SchemaCodeHash
             if (_own.Contains(assembly))
             {
                 called = called is MethodInfo { IsGenericMethod: true } g && !g.IsGenericMethodDefinition ? g.GetGenericMethodDefinition() : called;
-                _called.Add(called);
+                if (reached)
+                {
+                    _called.Add(called);
+                }
+
                 _queue.Enqueue(called);
             }
             else
