@@ -217,6 +217,7 @@ internal static class ServerFactory
     // shared: the run-wide server, the only one a run may keep for later runs (DbServerOptions.Reuse).
     public static async Task<ServerInstance> CreateAsync(DbEngine engine, DbServerOptions options, CancellationToken ct, Func<int>? portSource = null, bool shared = false)
     {
+        ThreadPoolFloor.Ensure(); // every server start, the kit's first async work in a process
         var since = Sessions.SessionTrace.Start();
         var instance = await StartAsync(engine, options, portSource, shared, ct).ConfigureAwait(false);
         Sessions.SessionTrace.Lap("server: start", ref since);
