@@ -183,7 +183,20 @@ internal static class ColdStart
                 await Task.Delay(20);
             }
 
-            Directory.Delete(state.Layout, recursive: true);
+            // With its owner (the watcher) dead, a Local server that another process starts meanwhile sweeps the same
+            // folder (LocalServer.SweepStale): gone, or going, is what this wants.
+            for (var attempt = 1; Directory.Exists(state.Layout); attempt++)
+            {
+                try
+                {
+                    Directory.Delete(state.Layout, recursive: true);
+                }
+                catch (IOException) when (attempt < 100)
+                {
+                    await Task.Delay(20); // the sweep beside this one, or the server's last children, still at it
+                }
+            }
+
             Directory.Delete(folder, recursive: true);
         }
     }
