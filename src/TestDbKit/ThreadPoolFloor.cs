@@ -1,11 +1,11 @@
 namespace TestDbKit;
 
 /// <summary>
-/// Keeps a few thread-pool threads free for the kit's awaits. Test hosts hold pool threads for the whole run: VSTest's
-/// test host polls its message channel on one, and the adapter waits on another. The pool's minimum is the core count,
-/// so on a 2-core machine both are taken and every continuation waits for the pool to add a thread, about 0.5 s
-/// each time it is starved (measured: a one-test run's first body 1.6 s after the host's start, 1.0 s with one more
-/// thread; <c>bench loop</c>). The minimum is only ever raised, never lowered below what the user set.
+/// Keeps a few thread-pool threads free for the kit's awaits. Test hosts hold pool threads for the whole run (VSTest's
+/// test host polls its message channel on one). The pool's minimum is the core count, so on a 2-core machine the
+/// pool is soon starved and every continuation waits for it to add a thread, about 0.5 s each time (measured: a
+/// one-test run's first body 1.6 s after the host's start, 1.0 s with one more thread; <c>bench loop</c>). The
+/// minimum is only ever raised, never lowered below what the user set.
 /// </summary>
 internal static class ThreadPoolFloor
 {
