@@ -140,10 +140,12 @@ internal static partial class SchemaCodeHash
         {
             // Static values count where the hook can read them: in what it calls, and in what a framework calls on a type
             // it touches (constructors, overrides: OnModelCreating), and in what those call. Not in the type's other
-            // static methods, nor in what they call, nor in its type initializer (the handlers it registers run later,
-            // at exit): a helper type's clock or counters would change the hash in every run. A method first seen as a
-            // member only is walked again once a call to it is seen.
-            var readsValues = _called.Contains(method) || (method.IsConstructor && !method.IsStatic) || method.IsVirtual;
+            // static methods or what they call, nor in handlers its type initializer registers on events (they run
+            // later, at exit), nor in a state machine whose method nothing reached: a helper type's clock or counters
+            // would change the hash in every run. A method first seen as a member only is walked again once a call to
+            // it is seen.
+            var readsValues = _called.Contains(method) || method is ConstructorInfo // type initializers too (IsConstructor is not)
+                || (method.IsVirtual && method.DeclaringType is { } owner && !SchemaValues.IsCompilerMade(owner));
             if (!_seen.Add(method) && (!readsValues || !_valuesRead.Add(method)))
             {
                 return;
@@ -165,6 +167,17 @@ internal static partial class SchemaCodeHash
                 if (method.GetCustomAttribute(attribute) is StateMachineAttribute machine)
                 {
                     Touch(machine.StateMachineType, whole: true);
+                    if (readsValues)
+                    {
+                        // The method's body is its state machine's: reached with it (walked again if seen as members).
+                        foreach (var step in machine.StateMachineType.GetMethods(Declared))
+                        {
+                            if (_called.Add(step))
+                            {
+                                _queue.Enqueue(step);
+                            }
+                        }
+                    }
                 }
             }
 
@@ -188,6 +201,10 @@ internal static partial class SchemaCodeHash
             var methodArgs = method.IsGenericMethod ? method.GetGenericArguments() : null;
             var text = new StringBuilder();
             var reads = Values.StartMethod(method, readsValues: _valuesRead.Contains(method));
+            // A delegate a type initializer makes is followed at the call it goes to: one given to an event's add
+            // accessor (AppDomain.ProcessExit) is a handler that runs later, not code the hook runs.
+            var initializer = method is ConstructorInfo { IsStatic: true };
+            MethodBase? handler = null;
             for (var i = 0; i < il.Length;)
             {
                 var offset = i;
@@ -245,7 +262,26 @@ internal static partial class SchemaCodeHash
                     case OperandType.InlineMethod:
                         var called = module.ResolveMethod(BitConverter.ToInt32(il, i), typeArgs, methodArgs)!;
                         text.Append(Name(called));
-                        Follow(called, reached: reads.ReadsValues);
+                        if (initializer && (op == OpCodes.Ldftn || op == OpCodes.Ldvirtftn))
+                        {
+                            if (handler is not null)
+                            {
+                                Follow(handler, reached: reads.ReadsValues);
+                            }
+
+                            handler = called;
+                        }
+                        else
+                        {
+                            if (handler is not null && !(called is ConstructorInfo && called.DeclaringType?.IsSubclassOf(typeof(Delegate)) == true))
+                            {
+                                Follow(handler, reached: reads.ReadsValues && !(called.IsSpecialName && called.Name.StartsWith("add_", StringComparison.Ordinal)));
+                                handler = null;
+                            }
+
+                            Follow(called, reached: reads.ReadsValues);
+                        }
+
                         callee = called;
                         i += 4;
                         break;
@@ -274,6 +310,11 @@ internal static partial class SchemaCodeHash
 
                 text.Append(';');
                 reads.Instruction(offset, op, literal, callee);
+            }
+
+            if (handler is not null)
+            {
+                Follow(handler, reached: reads.ReadsValues);
             }
 
             reads.EndMethod();
