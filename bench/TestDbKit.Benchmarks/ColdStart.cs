@@ -176,9 +176,18 @@ internal static class ColdStart
                 continue;
             }
 
-            Native.Signal(state.WatcherPid, Native.SIGKILL); // first, so it does not race the stop
-            Native.Signal(state.Pid, Native.SIGKILL);
-            while (Native.IsAlive(state.Pid))
+            // Only the processes the state names (their start times too: a process id can be reused once they are gone).
+            if (Is(state.WatcherPid, state.WatcherStart))
+            {
+                Native.Signal(state.WatcherPid, Native.SIGKILL); // first, so it does not race the stop
+            }
+
+            if (Is(state.Pid, state.PidStart))
+            {
+                Native.Signal(state.Pid, Native.SIGKILL);
+            }
+
+            while (Is(state.Pid, state.PidStart))
             {
                 await Task.Delay(20);
             }
@@ -191,6 +200,10 @@ internal static class ColdStart
                 {
                     Directory.Delete(state.Layout, recursive: true);
                 }
+                catch (DirectoryNotFoundException)
+                {
+                    break; // gone: what this wants
+                }
                 catch (IOException) when (attempt < 100)
                 {
                     await Task.Delay(20); // the sweep beside this one, or the server's last children, still at it
@@ -199,6 +212,8 @@ internal static class ColdStart
 
             Directory.Delete(folder, recursive: true);
         }
+
+        static bool Is(int pid, string start) => Native.IsAlive(pid) && Native.StartTimeOf(pid) == start;
     }
 
     private static async Task SchemaOf50(SchemaTarget target, CancellationToken ct)

@@ -83,13 +83,16 @@ internal static class Loop
             {
                 // Warm means the runs found the template the first one kept: one template in the kept server's state
                 // (PostgreSQL's; MariaDB has no template databases). More means the schema code's hash changed between runs (a value it counts differs per process).
-                var kept = Directory.GetDirectories(v.Variant.Environment["TESTDBKIT_REUSE_DIR"])
+                var dir = v.Variant.Environment["TESTDBKIT_REUSE_DIR"];
+                var kept = (Directory.Exists(dir) ? Directory.GetDirectories(dir) : [])
                     .Sum(server => Directory.Exists(Path.Combine(server, "templates")) ? Directory.GetFiles(Path.Combine(server, "templates"), "*.json").Length : 0);
                 if (kept != 1)
                 {
                     failed = true;
-                    output.WriteLine($"  {v.Engine} {v.Variant.Name}: its {rounds + 1} runs kept {kept} templates where one should have served them all; " +
-                        "the schema code's hash differed between runs (see SchemaCodeHash), so no run was warm");
+                    output.WriteLine($"  {v.Engine} {v.Variant.Name}: its {rounds + 1} runs kept {kept} templates where one should have served them all, so " +
+                        (kept == 0
+                            ? "none was kept (the kit logs why: the schema code's hash unknown, tracking off, the state's lock busy)"
+                            : "the schema code's hash differed between runs (see SchemaCodeHash)") + "; no run was warm");
                 }
             }
         }

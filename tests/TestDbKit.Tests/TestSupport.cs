@@ -18,15 +18,29 @@ internal static class TestSupport
 
     /// <summary>Reads INNODB_TRX every <paramref name="every"/> (default 20 ms) until cancelled, as a monitor
     /// might: InnoDB refreshes that copy only after 0.1 s without readers, so it stays stale meanwhile. When
-    /// <paramref name="firstRead"/> is given it is completed once the first read is done.</summary>
-    public static Task KeepReadingTransactionListAsync(DbServer server, CancellationToken stop, TaskCompletionSource? firstRead = null, TimeSpan? every = null) => Task.Run(async () =>
+    /// <paramref name="firstRead"/> is given it is completed once the first read is done. A lost connection (a
+    /// neighbour's fault) is replaced, and <paramref name="reads"/> tells how steadily it read, for a test's message.</summary>
+    public static Task KeepReadingTransactionListAsync(DbServer server, CancellationToken stop, TaskCompletionSource? firstRead = null, TimeSpan? every = null, TransactionListReads? reads = null) => Task.Run(async () =>
     {
-        await using var reader = await server.OpenAdminConnectionAsync();
+        var last = Stopwatch.GetTimestamp();
         while (!stop.IsCancellationRequested)
         {
-            await reader.ScalarAsync("SELECT COUNT(*) FROM information_schema.INNODB_TRX");
-            firstRead?.TrySetResult();
-            await Task.Delay(every ?? TimeSpan.FromMilliseconds(20));
+            try
+            {
+                await using var reader = await server.OpenAdminConnectionAsync();
+                while (!stop.IsCancellationRequested)
+                {
+                    await reader.ScalarAsync("SELECT COUNT(*) FROM information_schema.INNODB_TRX");
+                    firstRead?.TrySetResult();
+                    reads?.Read(Stopwatch.GetElapsedTime(last));
+                    last = Stopwatch.GetTimestamp();
+                    await Task.Delay(every ?? TimeSpan.FromMilliseconds(20));
+                }
+            }
+            catch (System.Data.Common.DbException e)
+            {
+                reads?.Failed(e);
+            }
         }
     }, CancellationToken.None); // the loop ends on its own when stopped, so awaiting it does not throw
 
@@ -87,6 +101,40 @@ internal sealed class EnvironmentScope : IDisposable
         foreach (var (name, value) in _old)
         {
             Environment.SetEnvironmentVariable(name, value);
+        }
+    }
+}
+
+/// <summary>How a transaction-list monitor read: how often, its longest gap, the last error that cost it its connection.</summary>
+internal sealed class TransactionListReads
+{
+    private readonly object _gate = new();
+    private int _reads;
+    private TimeSpan _longest;
+    private string? _error;
+
+    public void Read(TimeSpan gap)
+    {
+        lock (_gate)
+        {
+            _reads++;
+            _longest = gap > _longest ? gap : _longest;
+        }
+    }
+
+    public void Failed(Exception e)
+    {
+        lock (_gate)
+        {
+            _error = e.Message;
+        }
+    }
+
+    public override string ToString()
+    {
+        lock (_gate)
+        {
+            return $"the monitor read it {_reads} times, its longest gap {_longest.TotalMilliseconds:0} ms{(_error is null ? "" : $", it lost its connection ({_error})")}";
         }
     }
 }

@@ -62,10 +62,11 @@ public sealed class VictimTests
         await using var pool = await DatabasePool.CreateAsync(await DbServer.SharedAsync(engine), new DatabasePoolOptions { CreateSchema = Schemas.Small(engine), MaxDatabases = 1 });
         await using var db = await pool.LeaseAsync();
         using var stop = new CancellationTokenSource();
-        var monitor = TestSupport.KeepReadingTransactionListAsync(pool.Server, stop.Token);
+        var reads = new TransactionListReads();
+        var monitor = TestSupport.KeepReadingTransactionListAsync(pool.Server, stop.Token, reads: reads);
         try
         {
-            var (inTransaction, transaction) = await BeginUnlistedTransactionAsync(db);
+            var (inTransaction, transaction) = await BeginUnlistedTransactionAsync(db, reads);
             await using var _ = inTransaction;
             Assert.Equal(0, await db.Faults.KillIdleSessionsAsync());
             await inTransaction.ExecuteAsync("INSERT INTO items (tag) VALUES ('still open')", transaction);
@@ -90,7 +91,7 @@ public sealed class VictimTests
     /// <summary>Begins a transaction that writes, on a new connection, and proves the premise of the test: the
     /// server's INNODB_TRX copy does not list it. Polled, not waited for: the monitor's first read refreshes
     /// the copy, so a transaction begun before that read may be listed; it is rolled back and begun again.</summary>
-    private static async Task<(DbConnection Connection, DbTransaction Transaction)> BeginUnlistedTransactionAsync(TestDatabase db)
+    private static async Task<(DbConnection Connection, DbTransaction Transaction)> BeginUnlistedTransactionAsync(TestDatabase db, TransactionListReads reads)
     {
         await using var admin = await db.Server.OpenAdminConnectionAsync();
         // A try fails when the copy is refreshed between the INSERT and the check, which a loaded machine (a slow
@@ -109,7 +110,7 @@ public sealed class VictimTests
 
             await transaction.RollbackAsync();
             await connection.DisposeAsync();
-            Assert.True(patience.Elapsed < TimeSpan.FromSeconds(30), "INNODB_TRX listed every transaction begun in 30 s while the monitor read it every 20 ms: its copy never went stale");
+            Assert.True(patience.Elapsed < TimeSpan.FromSeconds(30), $"INNODB_TRX listed every transaction begun in 30 s while a monitor read it every 20 ms ({reads}): its copy never went stale");
             await Task.Delay(20);
         }
     }
