@@ -177,17 +177,17 @@ internal static class ColdStart
             }
 
             // Only the processes the state names (their start times too: a process id can be reused once they are gone).
-            if (Is(state.WatcherPid, state.WatcherStart))
+            if (Servers.Reuse.ServerKeeping.IsProcess(state.WatcherPid, state.WatcherStart))
             {
                 Native.Signal(state.WatcherPid, Native.SIGKILL); // first, so it does not race the stop
             }
 
-            if (Is(state.Pid, state.PidStart))
+            if (Servers.Reuse.ServerKeeping.IsProcess(state.Pid, state.PidStart))
             {
                 Native.Signal(state.Pid, Native.SIGKILL);
             }
 
-            while (Is(state.Pid, state.PidStart))
+            while (Servers.Reuse.ServerKeeping.IsProcess(state.Pid, state.PidStart))
             {
                 await Task.Delay(20);
             }
@@ -213,7 +213,6 @@ internal static class ColdStart
             Directory.Delete(folder, recursive: true);
         }
 
-        static bool Is(int pid, string start) => Native.IsAlive(pid) && Native.StartTimeOf(pid) == start;
     }
 
     private static async Task SchemaOf50(SchemaTarget target, CancellationToken ct)

@@ -82,7 +82,8 @@ internal static class Loop
             foreach (var v in variants.Where(v => v.Variant.Name == "kit reuse warm" && v.Engine == nameof(DbEngine.PostgreSql)))
             {
                 // Warm means the runs found the template the first one kept: one template in the kept server's state
-                // (PostgreSQL's; MariaDB has no template databases). More means the schema code's hash changed between runs (a value it counts differs per process).
+                // (PostgreSQL's; MariaDB has no template databases). More means the schema code's hash changed between
+                // runs (a value it counts differs per process).
                 var dir = v.Variant.Environment["TESTDBKIT_REUSE_DIR"];
                 var kept = (Directory.Exists(dir) ? Directory.GetDirectories(dir) : [])
                     .Sum(server => Directory.Exists(Path.Combine(server, "templates")) ? Directory.GetFiles(Path.Combine(server, "templates"), "*.json").Length : 0);

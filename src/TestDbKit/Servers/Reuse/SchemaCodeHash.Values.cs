@@ -44,9 +44,6 @@ internal static partial class SchemaCodeHash
         /// <summary>Why the hash cannot know what the code reads (the template is then not kept), or null.</summary>
         public string? Unknowable { get; private set; }
 
-        /// <summary>Whether the method being walked is one whose values count (see <see cref="StartMethod"/>).</summary>
-        public bool ReadsValues => _readsValues;
-
         public SchemaValues StartMethod(MethodBase method, bool readsValues)
         {
             _method = method;

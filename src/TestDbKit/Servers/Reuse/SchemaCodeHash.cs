@@ -200,7 +200,8 @@ internal static partial class SchemaCodeHash
             var typeArgs = method.DeclaringType is { IsGenericType: true } t ? t.GetGenericArguments() : null;
             var methodArgs = method.IsGenericMethod ? method.GetGenericArguments() : null;
             var text = new StringBuilder();
-            var reads = Values.StartMethod(method, readsValues: _valuesRead.Contains(method));
+            var readsValues = _valuesRead.Contains(method);
+            var reads = Values.StartMethod(method, readsValues);
             // A delegate a type initializer makes is followed at the call it goes to: one given to an event's add
             // accessor (AppDomain.ProcessExit) is a handler that runs later, not code the hook runs.
             var initializer = method is ConstructorInfo { IsStatic: true };
@@ -266,7 +267,7 @@ internal static partial class SchemaCodeHash
                         {
                             if (handler is not null)
                             {
-                                Follow(handler, reached: reads.ReadsValues);
+                                Follow(handler, reached: readsValues);
                             }
 
                             handler = called;
@@ -275,11 +276,11 @@ internal static partial class SchemaCodeHash
                         {
                             if (handler is not null && !(called is ConstructorInfo && called.DeclaringType?.IsSubclassOf(typeof(Delegate)) == true))
                             {
-                                Follow(handler, reached: reads.ReadsValues && !(called.IsSpecialName && called.Name.StartsWith("add_", StringComparison.Ordinal)));
+                                Follow(handler, reached: readsValues && !(called.IsSpecialName && called.Name.StartsWith("add_", StringComparison.Ordinal)));
                                 handler = null;
                             }
 
-                            Follow(called, reached: reads.ReadsValues);
+                            Follow(called, reached: readsValues);
                         }
 
                         callee = called;
@@ -314,7 +315,7 @@ internal static partial class SchemaCodeHash
 
             if (handler is not null)
             {
-                Follow(handler, reached: reads.ReadsValues);
+                Follow(handler, reached: readsValues);
             }
 
             reads.EndMethod();

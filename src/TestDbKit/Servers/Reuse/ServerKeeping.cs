@@ -261,7 +261,8 @@ internal static class ServerKeeping
         }
     }
 
-    private static bool IsProcess(int pid, string start) => pid > 0 && Native.IsAlive(pid) && Native.StartTimeOf(pid) == start;
+    /// <summary>Whether <paramref name="pid"/> is still the process that started at <paramref name="start"/> (ids are reused).</summary>
+    internal static bool IsProcess(int pid, string start) => pid > 0 && Native.IsAlive(pid) && Native.StartTimeOf(pid) == start;
 
     private static bool CommandLineHas(int pid, string text)
     {
