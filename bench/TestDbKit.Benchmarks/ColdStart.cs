@@ -165,7 +165,8 @@ internal static class ColdStart
         }
     }
 
-    /// <summary>Stops the servers kept under a reuse state folder and forgets them, as their idle time would.</summary>
+    /// <summary>Stops the servers kept under a reuse state folder and forgets them, as their idle time would. The test
+    /// projects' kept-server helper stops its servers with it too.</summary>
     [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
     internal static async Task StopKeptAsync(string root)
     {
@@ -187,8 +188,14 @@ internal static class ColdStart
                 Native.Signal(state.Pid, Native.SIGKILL);
             }
 
+            var waited = Stopwatch.StartNew();
             while (Servers.Reuse.ServerKeeping.IsProcess(state.Pid, state.PidStart))
             {
+                if (waited.Elapsed > TimeSpan.FromSeconds(20))
+                {
+                    throw new TimeoutException($"The kept server {state.Pid} (state {folder}) was killed but still runs after 20 s; stop it by hand.");
+                }
+
                 await Task.Delay(20);
             }
 

@@ -51,25 +51,9 @@ internal sealed class KeptServers : IAsyncDisposable
             await instance.DisposeAsync();
         }
 
-        foreach (var folder in Directory.Exists(Root) ? Directory.GetDirectories(Root) : [])
-        {
-            if (KeptState.Read(folder) is { } state)
-            {
-                Native.Signal(state.WatcherPid, Native.SIGKILL);
-                Native.Signal(state.Pid, Native.SIGKILL);
-                await TestSupport.EventuallyAsync(() => !TestSupport.ProcessExists(state.Pid), TimeSpan.FromSeconds(20), $"kept server {state.Pid} stops");
-                try
-                {
-                    Directory.Delete(state.Layout, recursive: true);
-                }
-                catch (DirectoryNotFoundException)
-                {
-                    // Gone already, or going: with its owner (the watcher) dead, a server that a test beside this
-                    // one starts sweeps the folder too.
-                }
-            }
-        }
-
+        // The bench's stop: it tolerates a Local server beside this test sweeping the same data folder (its owner, the
+        // watcher, is dead once the stop begins).
+        await Benchmarks.ColdStart.StopKeptAsync(Root);
         Directory.Delete(Path.GetDirectoryName(Root)!, recursive: true);
     }
 }
