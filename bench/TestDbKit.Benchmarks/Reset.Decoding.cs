@@ -1,5 +1,6 @@
 using System.Data.Common;
 using System.Diagnostics;
+using System.Globalization;
 using TestDbKit.Engines;
 
 namespace TestDbKit.Benchmarks;
@@ -16,15 +17,25 @@ internal static partial class Reset
         "SELECT DISTINCT substring(data FROM '^table ([^:]+):') FROM pg_catalog.pg_logical_slot_get_changes('" + Slot +
         "', NULL, NULL, 'skip-empty-xacts', '1', 'include-xids', '0') WHERE data LIKE 'table %'";
 
-    // What the slot replaces in the kit's reset: reading the marks the triggers left, clearing them, a new generation.
+    // What the slot would replace in the kit's reset: the marked tables named, the marks cleared, a new generation.
     private const string ReadMarks =
-        "SELECT count(*) FROM testdbkit.dirty WHERE tbl <> 0; SELECT pg_catalog.setval('testdbkit.marks', 1, false); SELECT pg_catalog.nextval('testdbkit.generation')";
+        "SELECT tbl::regclass::text FROM testdbkit.dirty WHERE tbl <> 0; DELETE FROM testdbkit.dirty WHERE tbl <> 0; " +
+        "SELECT pg_catalog.setval('testdbkit.marks', 1, false); SELECT pg_catalog.nextval('testdbkit.generation')";
+
+    // How far the slot decodes from: its restart point moves only when the server logs its running transactions
+    // (every 15 s, or at a checkpoint; pg_log_standby_snapshot() from PostgreSQL 16), so every read goes again
+    // through all the server's WAL since then, whichever database wrote it.
+    private const string Backlog =
+        "SELECT pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), restart_lsn)::bigint FROM pg_catalog.pg_replication_slots WHERE slot_name = '" + Slot + "'";
+
+    private static readonly string[] Written = ["t0", "t1", "t49"];
 
     /// <summary>
     /// A second server at <c>wal_level = logical</c> (the kit's run at the default, <c>replica</c>) with a
     /// <c>test_decoding</c> slot on an untracked database, against the kit's triggers on its own server: the cost of a
-    /// single-row INSERT on each, then the cost of learning the written tables at a reset, alone and when another
-    /// database of the server wrote meanwhile (decoding reads the whole server's WAL, whichever database wrote it).
+    /// single-row INSERT on each, then the cost of learning the written tables at a reset: with the restart point
+    /// where this loop's own WAL leaves it, just after it moved (a checkpoint first, untimed), and just after it moved
+    /// when another database then wrote 20 transactions (parallel tests).
     /// </summary>
     private static async Task DecodingAsync(DbServer server, int iterations)
     {
@@ -52,60 +63,51 @@ internal static partial class Reset
         await using var marks = await tracked.Dialect.OpenAsync(
             new Npgsql.NpgsqlConnectionStringBuilder(server.AdminConnectionString) { Database = trackedDb.Name, Pooling = false }.ConnectionString, CancellationToken.None);
         await ExecuteAsync(marks, "SET session_replication_role = replica");
+        if (await ScalarAsync(reader, "SHOW wal_level") is not "logical" and var level)
+        {
+            throw new InvalidOperationException($"Decoding premise failed: the second server runs at wal_level {level}, not logical.");
+        }
+
         await ExecuteAsync(reader, $"SELECT pg_catalog.pg_create_logical_replication_slot('{Slot}', 'test_decoding')");
         try
         {
-            // The premise: the server decodes, and the slot names exactly the tables written since it was last read.
-            var level = await ScalarAsync(reader, "SHOW wal_level");
-            await ExecuteAsync(decodedWriter, "INSERT INTO t0 (v) VALUES (1); INSERT INTO t1 (v) VALUES (1); INSERT INTO t49 (v) VALUES (1)");
-            var named = await ColumnAsync(reader, ReadSlot);
-            if (level != "logical" || !named.Order().SequenceEqual(["public.t0", "public.t1", "public.t49"]))
-            {
-                throw new InvalidOperationException($"Decoding premise failed: wal_level {level}, the slot named [{string.Join(", ", named)}] where t0, t1 and t49 were written.");
-            }
+            var write = string.Concat(Written.Select(t => $"INSERT INTO {t} (v) VALUES (1);"));
+            var empty = string.Concat(Written.Reverse().Select(t => $"DELETE FROM {t};"));
 
-            await ExecuteAsync(decodedWriter, "DELETE FROM t49; DELETE FROM t1; DELETE FROM t0");
+            // The premise: the slot names exactly the tables written since it was last read.
+            await ExecuteAsync(decodedWriter, write);
+            await ExpectWrittenAsync(reader, ReadSlot, "the slot");
+            await ExecuteAsync(decodedWriter, empty);
             await ColumnAsync(reader, ReadSlot);
 
-            // Writes: single-row INSERTs alternating between an untracked table of the kit's server, a table of the same
-            // server with the kit's trigger (marked once, as after a test's first write), and an untracked table of
-            // the logical server whose slot is read after each round, as resets would.
-            await ExecuteAsync(trackedWriter, "INSERT INTO t1 (v) VALUES (1)");
-            var rounds = new List<double[]>();
-            for (var round = 0; round < 5; round++)
-            {
-                rounds.Add(await PerStatementAsync(1000, plainWriter,
-                    (plainWriter, "INSERT INTO t0 (v) VALUES (1)", ""),
-                    (trackedWriter, "INSERT INTO t1 (v) VALUES (1)", ""),
-                    (decodedWriter, "INSERT INTO t0 (v) VALUES (1)", "")));
-                await ColumnAsync(reader, ReadSlot);
-            }
+            await DecodingWritesAsync(trackedWriter, plainWriter, decodedWriter, reader);
 
-            string Ratio(int k) => Stats.Change(Stats.Of(rounds.Select(r => r[k] / r[0]).ToArray()).Median);
-            var medians = Enumerable.Range(0, 3).Select(k => Stats.Of(rounds.Select(r => r[k]).ToArray()).Median * 1000).ToArray();
-            Console.WriteLine($"  logical decoding, single-row INSERTs (median of 5 rounds): untracked {medians[0]:0} µs; the kit's trigger {medians[1]:0} µs, {Ratio(1)}; " +
-                $"untracked at wal_level=logical with a slot {medians[2]:0} µs, {Ratio(2)} (two servers: their placement on the cores moves this by several points)");
-            await ExecuteAsync(decodedWriter, "TRUNCATE t0 CASCADE");
-            await ColumnAsync(reader, ReadSlot);
-            await trackedDb.ResetAsync();
-
-            // Learning the written tables at a reset, after the same 3-table write: the kit's marks against the slot, and
-            // the slot again when another database wrote 20 transactions of 5 rows meanwhile (parallel tests).
-            var write = "INSERT INTO t0 (v) VALUES (1); INSERT INTO t1 (v) VALUES (1); INSERT INTO t49 (v) VALUES (1)";
+            // Learning the written tables at a reset, after the same 3-table write each time.
             var busy = string.Concat(Enumerable.Range(0, 5).Select(i => $"INSERT INTO t{i} (v) VALUES (1);"));
-            var samples = new[] { new List<double>(), new List<double>(), new List<double>() };
+            var busyEmpty = string.Concat(Enumerable.Range(0, 5).Reverse().Select(i => $"DELETE FROM t{i};"));
+            string[] names = ["the kit's marks", "the slot, as this loop leaves its restart point", "the slot, its restart point just moved", "the same, another database wrote 20 transactions"];
+            var samples = names.Select(_ => new List<double>()).ToArray();
+            var backlogs = names.Select(_ => new List<double>()).ToArray();
+            var clock = new Stopwatch();
             for (var i = -5; i < iterations; i++)
             {
                 await ExecuteAsync(trackedWriter, write);
-                var clock = Stopwatch.StartNew();
-                await ExecuteAsync(marks, ReadMarks);
+                clock.Restart();
+                await ExpectWrittenAsync(marks, ReadMarks, "the kit's marks");
                 Keep(samples[0], i, clock);
-                await trackedDb.ResetAsync();
+                await ExecuteAsync(marks, empty);
 
-                for (var alone = 1; alone <= 2; alone++)
+                for (var v = 1; v < names.Length; v++)
                 {
+                    if (v >= 2)
+                    {
+                        // Untimed: a checkpoint logs the running transactions, and a read past it moves the restart point.
+                        await ExecuteAsync(reader, "CHECKPOINT");
+                        await ColumnAsync(reader, ReadSlot);
+                    }
+
                     await ExecuteAsync(decodedWriter, write);
-                    if (alone == 2)
+                    if (v == 3)
                     {
                         for (var t = 0; t < 20; t++)
                         {
@@ -113,31 +115,83 @@ internal static partial class Reset
                         }
                     }
 
-                    clock.Restart();
-                    var tables = await ColumnAsync(reader, ReadSlot);
-                    Keep(samples[alone], i, clock);
-                    if (tables.Count != 3)
+                    if (i >= 0)
                     {
-                        throw new InvalidOperationException($"The slot named {tables.Count} tables where 3 were written.");
+                        backlogs[v].Add(Convert.ToDouble(await ScalarAsync(reader, Backlog), CultureInfo.InvariantCulture) / 1024);
                     }
 
-                    // The reset's own DELETEs are changes too: read past them untimed, as a reset could tag and skip them.
-                    await ExecuteAsync(decodedWriter, "DELETE FROM t49; DELETE FROM t1; DELETE FROM t0");
-                    await ExecuteAsync(neighbourWriter, "TRUNCATE t0 CASCADE");
+                    clock.Restart();
+                    await ExpectWrittenAsync(reader, ReadSlot, "the slot");
+                    Keep(samples[v], i, clock);
+
+                    // The cleanup's changes are read past untimed (a reset could tag its own and skip them).
+                    await ExecuteAsync(decodedWriter, empty);
+                    if (v == 3)
+                    {
+                        await ExecuteAsync(neighbourWriter, busyEmpty);
+                    }
+
                     await ColumnAsync(reader, ReadSlot);
                 }
             }
 
-            // A slot decodes again from its restart point, which moves only when the server logs its running transactions
-            // (every 15 s, or at a checkpoint): the WAL between there and now is what each read goes through.
-            var behind = await ScalarAsync(reader, $"SELECT pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), restart_lsn)::bigint / 1024 FROM pg_catalog.pg_replication_slots WHERE slot_name = '{Slot}'");
-            string Of(List<double> s) => $"{Stats.Of(s).Median:0.00} (min {Stats.Of(s).Min:0.00})";
-            Console.WriteLine($"  learning the 3 written tables at a reset, ms, median (min): the kit's marks (read, cleared, new generation) {Of(samples[0])}; " +
-                $"the slot read {Of(samples[1])}; the slot read after another database's 20 transactions {Of(samples[2])}; the slot's restart point {behind:0} KiB of WAL behind at the end");
+            Console.WriteLine("  learning the 3 written tables at a reset, ms, median (min), and the WAL the slot decoded from (median KiB):");
+            for (var v = 0; v < names.Length; v++)
+            {
+                Console.WriteLine($"    {names[v]}: {Stats.Of(samples[v]).Median:0.00} ({Stats.Of(samples[v]).Min:0.00})" +
+                    (v == 0 ? "" : $", {Stats.Of(backlogs[v]).Median:0} KiB"));
+            }
         }
         finally
         {
-            await ExecuteAsync(reader, $"SELECT pg_catalog.pg_drop_replication_slot('{Slot}')");
+            try
+            {
+                await ExecuteAsync(reader, $"SELECT pg_catalog.pg_drop_replication_slot('{Slot}')");
+            }
+            catch (DbException e)
+            {
+                // The server is this run's own and goes with it; don't hide the error that brought us here.
+                Console.Error.WriteLine($"  (the slot could not be dropped: {e.Message})");
+            }
+        }
+    }
+
+    /// <summary>Single-row INSERTs, statements alternating: on the kit's server an untracked table and a tracked one
+    /// (marked once, as after a test's first write) on one connection, an untracked table of another database on
+    /// another connection (what two connections alone move), and an untracked table of the logical server whose slot
+    /// is read after each round, as resets would.</summary>
+    private static async Task DecodingWritesAsync(DbConnection trackedWriter, DbConnection plainWriter, DbConnection decodedWriter, DbConnection reader)
+    {
+        await ExecuteAsync(trackedWriter, "ALTER TABLE t2 DISABLE TRIGGER testdbkit_dirty; INSERT INTO t1 (v) VALUES (1)");
+        var rounds = new List<double[]>();
+        for (var round = 0; round < 5; round++)
+        {
+            rounds.Add(await PerStatementAsync(1000, plainWriter,
+                (trackedWriter, "INSERT INTO t2 (v) VALUES (1)", ""),
+                (trackedWriter, "INSERT INTO t1 (v) VALUES (1)", ""),
+                (plainWriter, "INSERT INTO t0 (v) VALUES (1)", ""),
+                (decodedWriter, "INSERT INTO t0 (v) VALUES (1)", "")));
+            await ColumnAsync(reader, ReadSlot);
+        }
+
+        string Side(int k) => $"{Stats.Of(rounds.Select(r => r[k]).ToArray()).Median * 1000:0} µs, {Stats.Change(Stats.Of(rounds.Select(r => r[k] / r[0]).ToArray()).Median)}";
+        Console.WriteLine($"  logical decoding, single-row INSERTs (median of 5 rounds), against an untracked table on the tracked one's connection " +
+            $"({Stats.Of(rounds.Select(r => r[0]).ToArray()).Median * 1000:0} µs): the kit's trigger {Side(1)}; untracked on another connection {Side(2)}; " +
+            $"untracked at wal_level=logical with a slot (another server) {Side(3)}");
+        await ExecuteAsync(trackedWriter, "ALTER TABLE t2 ENABLE ALWAYS TRIGGER testdbkit_dirty; DELETE FROM t2; DELETE FROM t1");
+        await ExecuteAsync(plainWriter, "DELETE FROM t0");
+        await ExecuteAsync(decodedWriter, "DELETE FROM t0");
+        await ColumnAsync(reader, ReadSlot);
+    }
+
+    /// <summary>Runs <paramref name="sql"/>, whose first result names the written tables, and checks that they are
+    /// exactly t0, t1 and t49.</summary>
+    private static async Task ExpectWrittenAsync(DbConnection connection, string sql, string what)
+    {
+        var named = (await ColumnAsync(connection, sql)).Select(n => n.StartsWith("public.", StringComparison.Ordinal) ? n["public.".Length..] : n).Order().ToList();
+        if (!named.SequenceEqual(Written))
+        {
+            throw new InvalidOperationException($"{what} named [{string.Join(", ", named)}] where {string.Join(", ", Written)} were written.");
         }
     }
 
@@ -153,7 +207,7 @@ internal static partial class Reset
     {
         await using var command = connection.CreateCommand();
         command.CommandText = sql;
-        return (await command.ExecuteScalarAsync())?.ToString();
+        return Convert.ToString(await command.ExecuteScalarAsync(), CultureInfo.InvariantCulture);
     }
 
     private static async Task<List<string>> ColumnAsync(DbConnection connection, string sql)

@@ -119,12 +119,26 @@ internal sealed record ContainerRequest(
     /// whenever the container stops. So the crash and restart faults stop the server inside the container, and this
     /// loop starts it again on the same data. A server that ends for any other reason (a bad setting at the start)
     /// ends the container with its exit code, as without the supervisor; a signal to PID 1 (docker stop) goes on to
-    /// the server.
+    /// the server. A crash kills every process at once, and the old server's children (now PID 1's) may still be
+    /// exiting when the server itself is gone; PostgreSQL refuses to start while one of them still holds its shared
+    /// memory ("pre-existing shared memory block is still in use"), which would end the container. So the loop starts
+    /// the server again only once no such child is left alive (at most 10 s).
     /// </summary>
     public const string Supervisor = $$"""
         stopping=
         trap 'stopping=1; kill -TERM "$server" 2>/dev/null' TERM
         trap 'stopping=1; kill -INT "$server" 2>/dev/null' INT
+        orphans() {
+          for s in /proc/[0-9]*/status; do
+            [ "$s" = /proc/1/status ] && continue
+            state=; ppid=
+            while read -r key value rest; do
+              case $key in State:) state=$value ;; PPid:) ppid=$value ;; esac
+            done 2>/dev/null < "$s"
+            [ "$ppid" = 1 ] && [ -n "$state" ] && [ "$state" != Z ] && return 0
+          done
+          return 1
+        }
         while :; do
           "$@" &
           server=$!
@@ -132,6 +146,9 @@ internal sealed record ContainerRequest(
           code=
           while [ -z "$code" ]; do wait "$server"; status=$?; kill -0 "$server" 2>/dev/null || code=$status; done
           if [ -n "$stopping" ] || [ ! -e {{AgainFile}} ]; then exit "$code"; fi
+          n=0
+          while [ $n -lt 200 ] && [ -z "$stopping" ] && orphans; do n=$((n+1)); sleep 0.05; done
+          if [ -n "$stopping" ]; then exit "$code"; fi
           rm -f {{AgainFile}}
         done
         """;

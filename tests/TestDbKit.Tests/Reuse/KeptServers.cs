@@ -52,7 +52,7 @@ internal sealed class KeptServers : IAsyncDisposable
         }
 
         // The bench's stop: it tolerates a Local server beside this test sweeping the same data folder (its owner, the
-        // watcher, is dead once the stop begins).
+        // watcher, is dead once the stop has killed it).
         await Benchmarks.ColdStart.StopKeptAsync(Root);
         Directory.Delete(Path.GetDirectoryName(Root)!, recursive: true);
     }

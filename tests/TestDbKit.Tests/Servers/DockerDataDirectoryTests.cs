@@ -90,4 +90,77 @@ public sealed class DockerSupervisorTests
         }));
         Assert.True(clock.Elapsed < TimeSpan.FromMinutes(1), $"failed only after {clock.Elapsed}: {e.Message}");
     }
+
+    // A stand-in server under the kit's real supervisor: like PostgreSQL it refuses to start while a process of the
+    // server before it is still alive (PostgreSQL: a backend still holding its shared memory after the crash's
+    // SIGKILL), and it has a child that outlives it until the test lets it go.
+    private const string StandIn = """
+        for s in /proc/[0-9]*/status; do
+          [ "$s" = "/proc/$$/status" ] && continue
+          ppid=; state=
+          while read -r key value rest; do case $key in State:) state=$value ;; PPid:) ppid=$value ;; esac; done 2>/dev/null < "$s"
+          if [ "$ppid" = 1 ] && [ -n "$state" ] && [ "$state" != Z ]; then echo "refused: $s is alive"; echo refused >> /tmp/starts; exit 1; fi
+        done
+        echo started; echo started >> /tmp/starts
+        rm -f /tmp/release
+        (while [ ! -e /tmp/release ]; do sleep 0.05; done) &
+        exec sleep 1000
+        """;
+
+    [DockerFact]
+    public async Task After_a_crash_the_server_starts_again_only_once_the_old_servers_children_are_gone()
+    {
+        var image = TestDbKit.Options.ResolvedServerOptions.Of(DbEngine.PostgreSql, new DbServerOptions()).Image;
+        var container = new DotNet.Testcontainers.Builders.ContainerBuilder(image)
+            .WithImagePullPolicy(DotNet.Testcontainers.Images.PullPolicy.Never)
+            .WithEntrypoint("/bin/sh", "-c", Engines.ContainerRequest.Supervisor, "testdbkit-supervisor", "/bin/sh", "-c", StandIn)
+            .WithLabel(DockerServer.Label, $"{Environment.MachineName}:{Environment.ProcessId}:{Environment.TickCount64}")
+            .Build();
+        await container.StartAsync();
+        try
+        {
+            await Expect.EventuallyAsync(async () => await StartsAsync(container) == "started", TimeSpan.FromSeconds(20), "the stand-in server starts");
+
+            // What the crash fault does, less the SIGKILL to the server's child: the server is gone (reaped by the
+            // supervisor) while its child is still alive, now PID 1's (the premise).
+            var left = await ShAsync(container,
+                $"old=$(cat {Engines.ContainerRequest.ServerPidFile}); touch {Engines.ContainerRequest.AgainFile}; kill -s KILL \"$old\"; " +
+                "while kill -0 \"$old\" 2>/dev/null; do sleep 0.01; done; " +
+                "grep -l '^PPid:[[:space:]]*1$' /proc/[0-9]*/status 2>/dev/null | while read -r f; do grep -q '^State:[[:space:]]*Z' \"$f\" || echo alive; done");
+            Assert.True(left.Contains("alive", StringComparison.Ordinal) && await RunningAsync(container),
+                $"No child of the old server was seen alive after it, or the container ended (the supervisor started the server again beside it?). Its log: {await LogAsync(container)}");
+
+            // The child ends: only now may the server start again. Without the wait it started at once, beside the
+            // child, refused, and its container ended.
+            await ShAsync(container, "touch /tmp/release");
+            await Expect.EventuallyAsync(async () => (await StartsAsync(container)).Contains(' ', StringComparison.Ordinal), TimeSpan.FromSeconds(20),
+                "the stand-in server starts again, or refuses");
+            Assert.Equal("started started", await StartsAsync(container));
+            Assert.True(await RunningAsync(container), $"The container ended. Its log: {await LogAsync(container)}");
+        }
+        finally
+        {
+            await container.DisposeAsync();
+        }
+    }
+
+    private static async Task<string> StartsAsync(DotNet.Testcontainers.Containers.IContainer container) =>
+        string.Join(' ', (await ShAsync(container, "cat /tmp/starts 2>/dev/null")).Split('\n', StringSplitOptions.RemoveEmptyEntries));
+
+    private static async Task<bool> RunningAsync(DotNet.Testcontainers.Containers.IContainer container)
+    {
+        var (client, _) = DockerProbe.CreateClient();
+        using (client)
+        {
+            using var response = await client!.GetAsync(new Uri($"/containers/{container.Id}/json", UriKind.Relative));
+            using var json = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+            return json.RootElement.GetProperty("State").GetProperty("Running").GetBoolean();
+        }
+    }
+
+    private static async Task<string> LogAsync(DotNet.Testcontainers.Containers.IContainer container) =>
+        string.Join(" | ", (await container.GetLogsAsync()).Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+
+    private static async Task<string> ShAsync(DotNet.Testcontainers.Containers.IContainer container, string script) =>
+        (await container.ExecAsync(["/bin/sh", "-c", script])).Stdout;
 }
