@@ -122,7 +122,7 @@ internal sealed record ContainerRequest(
     /// the server. A crash kills every process at once, and the old server's children (now PID 1's) may still be
     /// exiting when the server itself is gone; PostgreSQL refuses to start while one of them still holds its shared
     /// memory ("pre-existing shared memory block is still in use"), which would end the container. So the loop starts
-    /// the server again only once no such child is left alive (at most 10 s).
+    /// the server again only once no child of PID 1 is left alive (at most 10 s; the wait goes to the container's log).
     /// </summary>
     public const string Supervisor = $$"""
         stopping=
@@ -142,6 +142,7 @@ internal sealed record ContainerRequest(
         while :; do
           "$@" &
           server=$!
+          [ -z "$stopping" ] || kill -TERM "$server"
           echo "$server" > {{ServerPidFile}}
           code=
           while [ -z "$code" ]; do wait "$server"; status=$?; kill -0 "$server" 2>/dev/null || code=$status; done
@@ -149,6 +150,8 @@ internal sealed record ContainerRequest(
           n=0
           while [ $n -lt 200 ] && [ -z "$stopping" ] && orphans; do n=$((n+1)); sleep 0.05; done
           if [ -n "$stopping" ]; then exit "$code"; fi
+          if [ $n -ge 200 ]; then echo "testdbkit-supervisor: a process of the old server still runs after 10 s; starting the server anyway" >&2
+          elif [ $n -gt 0 ]; then echo "testdbkit-supervisor: waited $((n * 50)) ms for the old server's processes to end" >&2; fi
           rm -f {{AgainFile}}
         done
         """;

@@ -101,9 +101,10 @@ public sealed class DockerSupervisorTests
           while read -r key value rest; do case $key in State:) state=$value ;; PPid:) ppid=$value ;; esac; done 2>/dev/null < "$s"
           if [ "$ppid" = 1 ] && [ -n "$state" ] && [ "$state" != Z ]; then echo "refused: $s is alive"; echo refused >> /tmp/starts; exit 1; fi
         done
-        echo started; echo started >> /tmp/starts
         rm -f /tmp/release
         (while [ ! -e /tmp/release ]; do sleep 0.05; done) &
+        echo $! > /tmp/child
+        echo started; echo started >> /tmp/starts
         exec sleep 1000
         """;
 
@@ -114,7 +115,8 @@ public sealed class DockerSupervisorTests
         var container = new DotNet.Testcontainers.Builders.ContainerBuilder(image)
             .WithImagePullPolicy(DotNet.Testcontainers.Images.PullPolicy.Never)
             .WithEntrypoint("/bin/sh", "-c", Engines.ContainerRequest.Supervisor, "testdbkit-supervisor", "/bin/sh", "-c", StandIn)
-            .WithLabel(DockerServer.Label, $"{Environment.MachineName}:{Environment.ProcessId}:{Environment.TickCount64}")
+            // This process's label, as the kit's own containers carry it: a sweep beside this test leaves it alone.
+            .WithLabel(DockerServer.Label, $"{Environment.MachineName}:{Environment.ProcessId}:{Native.StartTimeOf(Environment.ProcessId)}")
             .Build();
         await container.StartAsync();
         try
@@ -123,20 +125,26 @@ public sealed class DockerSupervisorTests
 
             // What the crash fault does, less the SIGKILL to the server's child: the server is gone (reaped by the
             // supervisor) while its child is still alive, now PID 1's (the premise).
-            var left = await ShAsync(container,
+            var child = await ShAsync(container,
                 $"old=$(cat {Engines.ContainerRequest.ServerPidFile}); touch {Engines.ContainerRequest.AgainFile}; kill -s KILL \"$old\"; " +
-                "while kill -0 \"$old\" 2>/dev/null; do sleep 0.01; done; " +
-                "grep -l '^PPid:[[:space:]]*1$' /proc/[0-9]*/status 2>/dev/null | while read -r f; do grep -q '^State:[[:space:]]*Z' \"$f\" || echo alive; done");
-            Assert.True(left.Contains("alive", StringComparison.Ordinal) && await RunningAsync(container),
-                $"No child of the old server was seen alive after it, or the container ended (the supervisor started the server again beside it?). Its log: {await LogAsync(container)}");
+                "i=0; while kill -0 \"$old\" 2>/dev/null; do i=$((i+1)); [ $i -lt 1000 ] || exit 3; sleep 0.01; done; " +
+                "c=$(cat /tmp/child); grep -q '^PPid:[[:space:]]*1$' /proc/$c/status && ! grep -q '^State:[[:space:]]*Z' /proc/$c/status && echo \"$c alive\"");
+            if (!child.Contains("alive", StringComparison.Ordinal) || await StartsAsync(container) != "started")
+            {
+                Assert.Fail($"The premise failed: the old server's child was not seen alive after it ({child.Trim()}), or the server started " +
+                    $"again beside it. The container's log: {await LogAsync(container)}");
+            }
 
             // The child ends: only now may the server start again. Without the wait it started at once, beside the
             // child, refused, and its container ended.
             await ShAsync(container, "touch /tmp/release");
             await Expect.EventuallyAsync(async () => (await StartsAsync(container)).Contains(' ', StringComparison.Ordinal), TimeSpan.FromSeconds(20),
                 "the stand-in server starts again, or refuses");
-            Assert.Equal("started started", await StartsAsync(container));
-            Assert.True(await RunningAsync(container), $"The container ended. Its log: {await LogAsync(container)}");
+            var starts = await StartsAsync(container);
+            if (starts != "started started")
+            {
+                Assert.Fail($"The stand-in server did not start again cleanly ({starts}). The container's log: {await LogAsync(container)}");
+            }
         }
         finally
         {
@@ -144,8 +152,16 @@ public sealed class DockerSupervisorTests
         }
     }
 
-    private static async Task<string> StartsAsync(DotNet.Testcontainers.Containers.IContainer container) =>
-        string.Join(' ', (await ShAsync(container, "cat /tmp/starts 2>/dev/null")).Split('\n', StringSplitOptions.RemoveEmptyEntries));
+    /// <summary>What the stand-in wrote at each start; fails with the container's log if the container has ended.</summary>
+    private static async Task<string> StartsAsync(DotNet.Testcontainers.Containers.IContainer container)
+    {
+        if (!await RunningAsync(container))
+        {
+            Assert.Fail($"The container ended. Its log: {await LogAsync(container)}");
+        }
+
+        return string.Join(' ', (await ShAsync(container, "cat /tmp/starts 2>/dev/null")).Split('\n', StringSplitOptions.RemoveEmptyEntries));
+    }
 
     private static async Task<bool> RunningAsync(DotNet.Testcontainers.Containers.IContainer container)
     {
