@@ -219,7 +219,6 @@ internal static class ColdStart
 
             Directory.Delete(folder, recursive: true);
         }
-
     }
 
     private static async Task SchemaOf50(SchemaTarget target, CancellationToken ct)

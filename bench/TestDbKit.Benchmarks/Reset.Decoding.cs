@@ -63,7 +63,7 @@ internal static partial class Reset
         await using var marks = await tracked.Dialect.OpenAsync(
             new Npgsql.NpgsqlConnectionStringBuilder(server.AdminConnectionString) { Database = trackedDb.Name, Pooling = false }.ConnectionString, CancellationToken.None);
         await ExecuteAsync(marks, "SET session_replication_role = replica");
-        if (await ScalarAsync(reader, "SHOW wal_level") is not "logical" and var level)
+        if (Convert.ToString(await reader.ScalarAsync("SHOW wal_level", CancellationToken.None), CultureInfo.InvariantCulture) is not "logical" and var level)
         {
             throw new InvalidOperationException($"Decoding premise failed: the second server runs at wal_level {level}, not logical.");
         }
@@ -78,7 +78,7 @@ internal static partial class Reset
             await ExecuteAsync(decodedWriter, write);
             await ExpectWrittenAsync(reader, ReadSlot, "the slot");
             await ExecuteAsync(decodedWriter, empty);
-            await ColumnAsync(reader, ReadSlot);
+            await ConsumeSlotAsync(reader);
 
             await DecodingWritesAsync(trackedWriter, plainWriter, decodedWriter, reader);
 
@@ -103,7 +103,7 @@ internal static partial class Reset
                     {
                         // Untimed: a checkpoint logs the running transactions, and a read past it moves the restart point.
                         await ExecuteAsync(reader, "CHECKPOINT");
-                        await ColumnAsync(reader, ReadSlot);
+                        await ConsumeSlotAsync(reader);
                     }
 
                     await ExecuteAsync(decodedWriter, write);
@@ -117,7 +117,7 @@ internal static partial class Reset
 
                     if (i >= 0)
                     {
-                        backlogs[v].Add(Convert.ToDouble(await ScalarAsync(reader, Backlog), CultureInfo.InvariantCulture) / 1024);
+                        backlogs[v].Add(Convert.ToDouble(await reader.ScalarAsync(Backlog, CancellationToken.None), CultureInfo.InvariantCulture) / 1024);
                     }
 
                     clock.Restart();
@@ -131,7 +131,7 @@ internal static partial class Reset
                         await ExecuteAsync(neighbourWriter, busyEmpty);
                     }
 
-                    await ColumnAsync(reader, ReadSlot);
+                    await ConsumeSlotAsync(reader);
                 }
             }
 
@@ -171,7 +171,7 @@ internal static partial class Reset
                 (trackedWriter, "INSERT INTO t1 (v) VALUES (1)", ""),
                 (plainWriter, "INSERT INTO t0 (v) VALUES (1)", ""),
                 (decodedWriter, "INSERT INTO t0 (v) VALUES (1)", "")));
-            await ColumnAsync(reader, ReadSlot);
+            await ConsumeSlotAsync(reader);
         }
 
         string Side(int k) => $"{Stats.Of(rounds.Select(r => r[k]).ToArray()).Median * 1000:0} µs, {Stats.Change(Stats.Of(rounds.Select(r => r[k] / r[0]).ToArray()).Median)}";
@@ -181,19 +181,22 @@ internal static partial class Reset
         await ExecuteAsync(trackedWriter, "ALTER TABLE t2 ENABLE ALWAYS TRIGGER testdbkit_dirty; DELETE FROM t2; DELETE FROM t1");
         await ExecuteAsync(plainWriter, "DELETE FROM t0");
         await ExecuteAsync(decodedWriter, "DELETE FROM t0");
-        await ColumnAsync(reader, ReadSlot);
+        await ConsumeSlotAsync(reader);
     }
 
     /// <summary>Runs <paramref name="sql"/>, whose first result names the written tables, and checks that they are
     /// exactly t0, t1 and t49.</summary>
     private static async Task ExpectWrittenAsync(DbConnection connection, string sql, string what)
     {
-        var named = (await ColumnAsync(connection, sql)).Select(n => n.StartsWith("public.", StringComparison.Ordinal) ? n["public.".Length..] : n).Order().ToList();
+        var named = (await connection.ReadColumnAsync(sql, r => r.GetString(0), CancellationToken.None)).Select(n => n.StartsWith("public.", StringComparison.Ordinal) ? n["public.".Length..] : n).Order().ToList();
         if (!named.SequenceEqual(Written))
         {
             throw new InvalidOperationException($"{what} named [{string.Join(", ", named)}] where {string.Join(", ", Written)} were written.");
         }
     }
+
+    /// <summary>Reads the slot's pending changes, untimed, so the next read starts after them.</summary>
+    private static Task<List<string>> ConsumeSlotAsync(DbConnection reader) => reader.ReadColumnAsync(ReadSlot, r => r.GetString(0), CancellationToken.None);
 
     private static void Keep(List<double> samples, int iteration, Stopwatch clock)
     {
@@ -201,26 +204,5 @@ internal static partial class Reset
         {
             samples.Add(clock.Elapsed.TotalMilliseconds);
         }
-    }
-
-    private static async Task<string?> ScalarAsync(DbConnection connection, string sql)
-    {
-        await using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        return Convert.ToString(await command.ExecuteScalarAsync(), CultureInfo.InvariantCulture);
-    }
-
-    private static async Task<List<string>> ColumnAsync(DbConnection connection, string sql)
-    {
-        await using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        await using var r = await command.ExecuteReaderAsync();
-        var values = new List<string>();
-        while (await r.ReadAsync())
-        {
-            values.Add(r.GetString(0));
-        }
-
-        return values;
     }
 }

@@ -289,9 +289,7 @@ internal sealed class DockerServer : ServerInstance
         var clock = System.Diagnostics.Stopwatch.StartNew();
         while (clock.Elapsed < TimeSpan.FromSeconds(30))
         {
-            using var json = System.Text.Json.JsonDocument.Parse(
-                await client.GetStringAsync(new Uri($"/containers/{_container.Id}/json", UriKind.Relative), ct).ConfigureAwait(false));
-            if (!json.RootElement.GetProperty("State").GetProperty("Running").GetBoolean())
+            if (!await IsRunningAsync(client, _container.Id, ct).ConfigureAwait(false))
             {
                 return;
             }
@@ -300,6 +298,14 @@ internal sealed class DockerServer : ServerInstance
         }
 
         throw new InvalidOperationException($"{Description} was still running 30 s after docker kill.");
+    }
+
+    /// <summary>Whether the engine says container <paramref name="id"/> runs (its inspection's <c>State.Running</c>).</summary>
+    internal static async Task<bool> IsRunningAsync(HttpClient client, string id, CancellationToken ct)
+    {
+        using var json = System.Text.Json.JsonDocument.Parse(
+            await client.GetStringAsync(new Uri($"/containers/{id}/json", UriKind.Relative), ct).ConfigureAwait(false));
+        return json.RootElement.GetProperty("State").GetProperty("Running").GetBoolean();
     }
 
     /// <summary>The start failure's message. Which image is missing is asked of the engine, not guessed from

@@ -168,9 +168,7 @@ public sealed class DockerSupervisorTests
         var (client, _) = DockerProbe.CreateClient();
         using (client)
         {
-            using var response = await client!.GetAsync(new Uri($"/containers/{container.Id}/json", UriKind.Relative));
-            using var json = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync());
-            return json.RootElement.GetProperty("State").GetProperty("Running").GetBoolean();
+            return await DockerServer.IsRunningAsync(client!, container.Id, CancellationToken.None);
         }
     }
 
